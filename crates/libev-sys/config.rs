@@ -42,8 +42,14 @@ pub const DEFINES: &[(&str, &str)] = &[
     // Every watcher keeps libev's `void *data` member (EV_COMMON is left at its default); the
     // safe layer stores its back-pointer there.
     ("EV_COMMON", "void *data;"),
-    // libev's own consistency checks (`ev_verify`) are compiled in but only run when asked.
-    ("EV_VERIFY", "1"),
+    // libev's `assert`s guard against programmer errors that the safe layer rules out before
+    // calling in (bad signal numbers, a signal on two loops, negative fds). With NDEBUG, the one
+    // that can still be reached at run time -- an fd closed behind an active io watcher -- takes
+    // libev's graceful path instead of aborting: the watcher is stopped and called with
+    // EV_ERROR.
+    ("NDEBUG", "1"),
+    // libev's internal consistency checks are asserts too, so they are compiled out.
+    ("EV_VERIFY", "0"),
 ];
 
 /// The vendored libev files that are compiled (the rest are documentation).

@@ -72,6 +72,11 @@ unsafe extern "C" {
     pub static mut ev_default_loop_ptr: *mut ev_loop;
 }
 
+/// The lowest watcher priority libev was compiled with (`EV_MINPRI`, set in `config.rs`).
+pub const EV_MINPRI: std::os::raw::c_int = -2;
+/// The highest watcher priority libev was compiled with (`EV_MAXPRI`, set in `config.rs`).
+pub const EV_MAXPRI: std::os::raw::c_int = 2;
+
 /// The libev version this crate vendors, as `(major, minor)`.
 ///
 /// ```

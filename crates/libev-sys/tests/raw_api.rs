@@ -225,3 +225,25 @@ fn ev_async_wakes_the_loop_from_another_thread() {
     // SAFETY: stop before `a` goes out of scope.
     unsafe { ev_async_stop(lp.0, &mut a) };
 }
+
+#[test]
+fn priority_range_matches_the_compiled_library() {
+    let lp = OwnLoop::new(EVFLAG_AUTO);
+    let cfg = |name: &str| -> i32 {
+        CONFIG_DEFINES.iter().find(|(n, _)| *n == name).unwrap().1.parse().unwrap()
+    };
+    assert_eq!((EV_MINPRI, EV_MAXPRI), (cfg("EV_MINPRI"), cfg("EV_MAXPRI")));
+    // libev clamps an out-of-range priority into [EV_MINPRI, EV_MAXPRI] when it starts a
+    // watcher, which reveals the range the C code was compiled with.
+    for (asked, clamped) in [(100, EV_MAXPRI), (-100, EV_MINPRI), (1, 1)] {
+        let mut idle = ev_idle::default();
+        // SAFETY: the watcher lives on this frame and is stopped before it goes.
+        unsafe {
+            ev_idle_init(&mut idle, None);
+            ev_set_priority(&mut idle, asked);
+            ev_idle_start(lp.0, &mut idle);
+            assert_eq!(ev_priority(&idle), clamped);
+            ev_idle_stop(lp.0, &mut idle);
+        }
+    }
+}
