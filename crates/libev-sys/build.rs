@@ -32,8 +32,7 @@ fn verify_vendored(libev_dir: &Path) {
     let sums_path = libev_dir.join("SHA256SUMS");
     let digest = sha256_file(&sums_path);
     assert_eq!(
-        digest,
-        SHA256SUMS_DIGEST,
+        digest, SHA256SUMS_DIGEST,
         "vendor/libev/SHA256SUMS was modified (sha256 {digest}); the vendored libev must stay \
          pristine 4.33 (see vendor/libev/PROVENANCE.md)"
     );

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 #[test]
 fn bindings_match() {
-    if let Err(e) = std::panic::catch_unwind(|| bindgen::clang_version()) {
+    if let Err(e) = std::panic::catch_unwind(bindgen::clang_version) {
         let msg = e
             .downcast_ref::<String>()
             .cloned()

@@ -3,7 +3,7 @@
 
 use libev_sys::macros::*;
 use libev_sys::*;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{MaybeUninit, size_of};
 use std::os::raw::c_int;
 use std::ptr;
 
@@ -56,10 +56,13 @@ fn set_cb_matches() {
     // SAFETY: valid inactive watchers.
     unsafe {
         ev_set_cb(&mut a, Some(cb_timer));
-        evshim_set_cb(ptr::addr_of_mut!(b).cast(), Some(std::mem::transmute::<
-            unsafe extern "C" fn(*mut ev_loop, *mut ev_timer, c_int),
-            unsafe extern "C" fn(*mut ev_loop, *mut ev_watcher, c_int),
-        >(cb_timer)));
+        evshim_set_cb(
+            ptr::addr_of_mut!(b).cast(),
+            Some(std::mem::transmute::<
+                unsafe extern "C" fn(*mut ev_loop, *mut ev_timer, c_int),
+                unsafe extern "C" fn(*mut ev_loop, *mut ev_watcher, c_int),
+            >(cb_timer)),
+        );
     }
     assert_eq!(bytes(&a), bytes(&b));
 }
@@ -116,8 +119,14 @@ fn accessors_match() {
         for (active, pending) in [(0, 0), (1, 0), (0, 3), (5, 2)] {
             w.active = active;
             w.pending = pending;
-            assert_eq!(ev_is_active(&w), evshim_is_active(ptr::addr_of!(w).cast()) != 0);
-            assert_eq!(ev_is_pending(&w), evshim_is_pending(ptr::addr_of!(w).cast()) != 0);
+            assert_eq!(
+                ev_is_active(&w),
+                evshim_is_active(ptr::addr_of!(w).cast()) != 0
+            );
+            assert_eq!(
+                ev_is_pending(&w),
+                evshim_is_pending(ptr::addr_of!(w).cast()) != 0
+            );
         }
         let mut a: ev_async = filled();
         ev_async_init(&mut a, None);

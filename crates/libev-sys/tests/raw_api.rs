@@ -46,7 +46,11 @@ fn epoll_is_the_default_backend() {
         assert_ne!(supported & b, 0, "backend {b:#x} not compiled in");
         assert_ne!(recommended & b, 0, "backend {b:#x} not recommended");
     }
-    assert_ne!(supported & EVBACKEND_LINUXAIO, 0, "linuxaio not compiled in");
+    assert_ne!(
+        supported & EVBACKEND_LINUXAIO,
+        0,
+        "linuxaio not compiled in"
+    );
     // poll and select loops can be created explicitly too.
     for b in [EVBACKEND_POLL, EVBACKEND_SELECT] {
         let other = OwnLoop::new(b);
@@ -80,8 +84,14 @@ fn a_timer_fires_after_its_delay() {
     }
     let took = start.elapsed();
     assert_eq!(fired, 1);
-    assert!(took >= Duration::from_millis(45), "fired too early: {took:?}");
-    assert!(took < Duration::from_millis(1000), "fired too late: {took:?}");
+    assert!(
+        took >= Duration::from_millis(45),
+        "fired too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1000),
+        "fired too late: {took:?}"
+    );
 }
 
 unsafe extern "C" fn on_readable(lp: *mut ev_loop, w: *mut ev_io, revents: c_int) {
@@ -124,11 +134,19 @@ struct Trace {
 
 unsafe extern "C" fn on_prepare(lp: *mut ev_loop, w: *mut ev_prepare, _: c_int) {
     // SAFETY: `data` points at the Trace owned by the test.
-    unsafe { (*((*w).data as *mut Trace)).events.push(('P', ev_iteration(lp))) }
+    unsafe {
+        (*((*w).data as *mut Trace))
+            .events
+            .push(('P', ev_iteration(lp)))
+    }
 }
 unsafe extern "C" fn on_check(lp: *mut ev_loop, w: *mut ev_check, _: c_int) {
     // SAFETY: as above.
-    unsafe { (*((*w).data as *mut Trace)).events.push(('C', ev_iteration(lp))) }
+    unsafe {
+        (*((*w).data as *mut Trace))
+            .events
+            .push(('C', ev_iteration(lp)))
+    }
 }
 unsafe extern "C" fn on_tick(lp: *mut ev_loop, w: *mut ev_timer, _: c_int) {
     // SAFETY: `data` points at the Trace; stopping the repeating timer after three ticks.
@@ -146,7 +164,11 @@ fn prepare_runs_before_each_poll_and_check_after() {
     let lp = OwnLoop::new(EVFLAG_AUTO);
     let mut trace = Trace::default();
     let data: *mut Trace = &mut trace;
-    let (mut p, mut c, mut t) = (ev_prepare::default(), ev_check::default(), ev_timer::default());
+    let (mut p, mut c, mut t) = (
+        ev_prepare::default(),
+        ev_check::default(),
+        ev_timer::default(),
+    );
     // SAFETY: all watchers and the trace outlive the run; prepare and check are unref'd so the
     // loop ends when the timer stops, and they are stopped (after re-ref) before returning.
     unsafe {
@@ -178,7 +200,10 @@ fn prepare_runs_before_each_poll_and_check_after() {
     assert_eq!(pcs, "PC".repeat(polls), "{kinds}");
     for w in trace.events.windows(2) {
         if w[1].0 == 'P' {
-            assert!(w[0].0 != 'P', "two prepares without a poll between: {kinds}");
+            assert!(
+                w[0].0 != 'P',
+                "two prepares without a poll between: {kinds}"
+            );
         }
     }
 }
@@ -230,7 +255,13 @@ fn ev_async_wakes_the_loop_from_another_thread() {
 fn priority_range_matches_the_compiled_library() {
     let lp = OwnLoop::new(EVFLAG_AUTO);
     let cfg = |name: &str| -> i32 {
-        CONFIG_DEFINES.iter().find(|(n, _)| *n == name).unwrap().1.parse().unwrap()
+        CONFIG_DEFINES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
     };
     assert_eq!((EV_MINPRI, EV_MAXPRI), (cfg("EV_MINPRI"), cfg("EV_MAXPRI")));
     // libev clamps an out-of-range priority into [EV_MINPRI, EV_MAXPRI] when it starts a

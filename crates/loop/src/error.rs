@@ -59,10 +59,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::LoopCreation { backends } => {
-                write!(f, "libev could not create a loop with backends {backends:#x}")
+                write!(
+                    f,
+                    "libev could not create a loop with backends {backends:#x}"
+                )
             }
             Error::DefaultLoopInUse => {
-                write!(f, "the default libev loop is already owned by another thread")
+                write!(
+                    f,
+                    "the default libev loop is already owned by another thread"
+                )
             }
             Error::BadFd { fd, source } => write!(f, "bad file descriptor {fd}: {source}"),
             Error::InvalidEvents(e) => write!(

@@ -9,8 +9,8 @@ use std::ops::{BitOr, BitOrAssign};
 use std::os::raw::c_int;
 use std::panic;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
 
 /// A set of libev backends (the kernel interface a loop polls with).

@@ -58,7 +58,7 @@ pub use error::{Error, Result};
 pub use event_loop::{Backend, Break, Loop, LoopBuilder};
 pub use watcher::{Events, Kind, Watcher};
 pub use watchers::{
-    kind, Async, AsyncSender, Check, Child, Idle, Io, Periodic, Prepare, Signal, Timer,
+    Async, AsyncSender, Check, Child, Idle, Io, Periodic, Prepare, Signal, Timer, kind,
 };
 
 /// The raw libev bindings this crate is built on.

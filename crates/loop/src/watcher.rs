@@ -247,11 +247,7 @@ pub struct Watcher<K: Kind> {
     pub(crate) inner: Rc<Inner<K>>,
 }
 
-unsafe extern "C" fn trampoline<K: Kind>(
-    _lp: *mut sys::ev_loop,
-    w: *mut K::Ffi,
-    revents: c_int,
-) {
+unsafe extern "C" fn trampoline<K: Kind>(_lp: *mut sys::ev_loop, w: *mut K::Ffi, revents: c_int) {
     // SAFETY: `data` was set to the `Inner<K>` allocation that contains `*w` when the watcher
     // was created, and that allocation is alive: libev only calls us for an active or pending
     // watcher, and `Inner::drop` stops the watcher before freeing it.
@@ -454,13 +450,16 @@ impl<K: Kind> Watcher<K> {
     /// active watcher.
     ///
     /// ```
-    /// use ev_loop::{Loop, Idle};
+    /// use ev_loop::{Loop, Timer};
+    /// use std::time::{Duration, Instant};
     /// let lp = Loop::new().unwrap();
-    /// let idle = Idle::new(&lp, |_, _| unreachable!("run returns before polling"));
-    /// idle.set_keep_alive(false);
-    /// idle.start();
-    /// lp.run(); // returns at once: the only watcher does not keep the loop alive
-    /// assert!(idle.is_active());
+    /// let hour = Duration::from_secs(3600);
+    /// let t = Timer::new(&lp, hour, Duration::ZERO, |_, _| unreachable!());
+    /// t.set_keep_alive(false);
+    /// t.start();
+    /// let start = Instant::now();
+    /// lp.run(); // one iteration, then returns: the only watcher does not keep the loop alive
+    /// assert!(start.elapsed() < hour && t.is_active());
     /// ```
     pub fn set_keep_alive(&self, keep_alive: bool) {
         let inner = &self.inner;

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
-use crate::watcher::{sealed, Events, Kind, Watcher};
+use crate::watcher::{Events, Kind, Watcher, sealed};
 use libev_sys::{self as sys, macros};
 use std::os::fd::RawFd;
 use std::os::raw::c_int;
@@ -169,10 +169,15 @@ pub type Prepare = Watcher<kind::Prepare>;
 /// Runs after the loop polled for events (every iteration).
 ///
 /// ```
-/// use ev_loop::{Check, Loop};
+/// use ev_loop::{Check, Loop, Timer};
+/// use std::time::Duration;
 /// let lp = Loop::new().unwrap();
 /// let c = Check::new(&lp, |w, _| w.stop());
 /// c.start();
+/// // A check watcher alone would let the poll sleep (up to libev's ~60 s cap): give the
+/// // loop something to wake for.
+/// let t = Timer::new(&lp, Duration::from_millis(1), Duration::ZERO, |_, _| {});
+/// t.start();
 /// lp.run();
 /// ```
 pub type Check = Watcher<kind::Check>;
@@ -209,6 +214,8 @@ macro_rules! simple_new {
             /// ```
             #[doc = concat!("let lp = ev_loop::Loop::new().unwrap();")]
             #[doc = concat!("let w = ev_loop::", stringify!($kind), "::new(&lp, |w, _| w.stop());")]
+            /// w.start();
+            /// lp.run_nowait();
             /// assert!(!w.is_active());
             /// ```
             pub fn new(lp: &Loop, cb: impl FnMut(&Self, Events) + 'static) -> Self {

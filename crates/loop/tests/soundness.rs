@@ -18,7 +18,9 @@ fn watchers_do_not_move_when_their_handles_move() {
     let mut timers = Vec::new();
     for i in 0..200u64 {
         let f = fired.clone();
-        let t = Timer::new(&lp, ms(1 + i % 5), Duration::ZERO, move |_, _| f.borrow_mut().push(i));
+        let t = Timer::new(&lp, ms(1 + i % 5), Duration::ZERO, move |_, _| {
+            f.borrow_mut().push(i)
+        });
         t.start();
         timers.push(t);
     }
@@ -34,7 +36,9 @@ fn watchers_do_not_move_when_their_handles_move() {
 #[test]
 fn dropping_an_active_watcher_stops_it() {
     let lp = Loop::new().unwrap();
-    let t = Timer::new(&lp, ms(10), Duration::ZERO, |_, _| panic!("dropped timer fired"));
+    let t = Timer::new(&lp, ms(10), Duration::ZERO, |_, _| {
+        panic!("dropped timer fired")
+    });
     t.start();
     drop(t);
     let start = Instant::now();
@@ -45,7 +49,9 @@ fn dropping_an_active_watcher_stops_it() {
 #[test]
 fn dropping_a_pending_watcher_discards_its_event() {
     let lp = Loop::new().unwrap();
-    let t = Timer::new(&lp, Duration::ZERO, Duration::ZERO, |_, _| panic!("must not run"));
+    let t = Timer::new(&lp, Duration::ZERO, Duration::ZERO, |_, _| {
+        panic!("must not run")
+    });
     t.feed(Events::CUSTOM);
     assert!(t.is_pending());
     assert_eq!(lp.pending_count(), 1);
@@ -119,7 +125,10 @@ fn a_callback_may_drop_its_own_watcher() {
     t.start();
     *slot.borrow_mut() = Some(t);
     assert!(!lp.run(), "the repeating timer must be stopped by the drop");
-    assert!(dropped.get(), "the callback (and its captures) must be freed after it returned");
+    assert!(
+        dropped.get(),
+        "the callback (and its captures) must be freed after it returned"
+    );
 }
 
 #[test]
@@ -176,7 +185,9 @@ fn a_panic_in_a_callback_breaks_the_loop_and_resumes_from_run() {
     let lp = Loop::new().unwrap();
     let after = Rc::new(Cell::new(0));
     let a = after.clone();
-    let boom = Timer::new(&lp, ms(1), Duration::ZERO, |_, _| panic!("boom in a callback"));
+    let boom = Timer::new(&lp, ms(1), Duration::ZERO, |_, _| {
+        panic!("boom in a callback")
+    });
     let keep = Timer::new(&lp, ms(50), Duration::ZERO, move |_, _| a.set(a.get() + 1));
     boom.start();
     keep.start();
@@ -192,7 +203,9 @@ fn a_panic_in_a_callback_breaks_the_loop_and_resumes_from_run() {
 #[test]
 fn a_panic_in_a_nested_run_reaches_the_outer_run() {
     let lp = Loop::new().unwrap();
-    let inner = Rc::new(Timer::new(&lp, ms(1), Duration::ZERO, |_, _| panic!("inner")));
+    let inner = Rc::new(Timer::new(&lp, ms(1), Duration::ZERO, |_, _| {
+        panic!("inner")
+    }));
     let i = inner.clone();
     let outer = Idle::new(&lp, move |w, _| {
         w.stop();
@@ -212,7 +225,10 @@ fn keep_alive_false_watchers_do_not_keep_run_alive() {
     bg.start();
     let start = Instant::now();
     assert!(!lp.run());
-    assert!(start.elapsed() < ms(20), "an unref'd watcher kept the loop alive");
+    assert!(
+        start.elapsed() < ms(20),
+        "an unref'd watcher kept the loop alive"
+    );
     assert!(bg.is_active());
 
     // With a keep-alive watcher too, the background one still fires meanwhile.
@@ -222,7 +238,11 @@ fn keep_alive_false_watchers_do_not_keep_run_alive() {
     let fg = Timer::new(&lp, ms(70), Duration::ZERO, |_, _| {});
     fg.start();
     lp.run();
-    assert!(hits.get() >= 2, "background timer fired {} times", hits.get());
+    assert!(
+        hits.get() >= 2,
+        "background timer fired {} times",
+        hits.get()
+    );
 
     // Switching keep-alive back on makes it hold the loop again.
     bg.set_keep_alive(true);
@@ -230,7 +250,10 @@ fn keep_alive_false_watchers_do_not_keep_run_alive() {
         w.event_loop().break_loop(Break::All)
     });
     stopper.start();
-    assert!(lp.run(), "run must have been broken, not run out of watchers");
+    assert!(
+        lp.run(),
+        "run must have been broken, not run out of watchers"
+    );
 }
 
 #[test]

@@ -1,0 +1,406 @@
+//! Each watcher type against the real libev, and the bad input each one refuses.
+
+use ev_loop::{
+    Async, Backend, Break, Check, Error, Events, Idle, Io, Loop, Periodic, Prepare, Signal, Timer,
+};
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn loop_introspection() {
+    let lp = Loop::new().unwrap();
+    assert_eq!(lp.backend(), Backend::EPOLL);
+    assert!(!lp.is_default());
+    assert_eq!((lp.iteration(), lp.depth(), lp.pending_count()), (0, 0, 0));
+    let seen = Rc::new(Cell::new((0, 0)));
+    let s = seen.clone();
+    let t = Timer::new(&lp, ms(1), Duration::ZERO, move |w, _| {
+        let l = w.event_loop();
+        s.set((l.depth(), l.iteration()));
+    });
+    t.start();
+    lp.run();
+    let (depth, iteration) = seen.get();
+    assert_eq!(depth, 1);
+    assert!(iteration >= 1);
+    let t0 = lp.now();
+    std::thread::sleep(ms(20));
+    assert_eq!(lp.now(), t0, "now() is cached between iterations");
+    lp.update_now();
+    assert!(lp.now() - t0 >= 0.015);
+    for b in [Backend::POLL, Backend::SELECT] {
+        assert_eq!(Loop::builder().backends(b).build().unwrap().backend(), b);
+    }
+}
+
+#[test]
+fn run_once_and_run_nowait() {
+    let lp = Loop::new().unwrap();
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    let t = Timer::new(&lp, ms(30), ms(30), move |_, _| h.set(h.get() + 1));
+    t.start();
+    let start = Instant::now();
+    assert!(lp.run_nowait());
+    assert!(start.elapsed() < ms(25), "run_nowait blocked");
+    assert_eq!(hits.get(), 0);
+    assert!(lp.run_once());
+    assert!(start.elapsed() >= ms(25), "run_once did not wait");
+    assert_eq!(hits.get(), 1);
+}
+
+#[test]
+fn break_one_leaves_only_the_inner_run() {
+    let lp = Loop::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let outer_done = Timer::new(&lp, ms(40), Duration::ZERO, |w, _| {
+        w.event_loop().break_loop(Break::All)
+    });
+    outer_done.start();
+    let nested = Idle::new(&lp, move |w, _| {
+        w.stop();
+        let lp = w.event_loop().clone();
+        let breaker = Timer::new(&lp, ms(5), Duration::ZERO, |w, _| {
+            w.event_loop().break_loop(Break::One)
+        });
+        breaker.start();
+        l.borrow_mut()
+            .push(format!("inner start depth {}", lp.depth()));
+        lp.run();
+        l.borrow_mut()
+            .push(format!("inner end depth {}", lp.depth()));
+    });
+    nested.start();
+    let start = Instant::now();
+    lp.run();
+    // The inner run ended on Break::One after ~5 ms; the outer one went on to the 40 ms timer.
+    assert!(
+        start.elapsed() >= ms(35),
+        "outer run ended early: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        *log.borrow(),
+        vec!["inner start depth 1", "inner end depth 1"]
+    );
+}
+
+#[test]
+fn io_readable_and_writable() {
+    let lp = Loop::new().unwrap();
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    b.set_nonblocking(true).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    let reader = b.try_clone().unwrap();
+    let io = Io::new(&lp, b.as_raw_fd(), Events::READ, move |w, ev| {
+        assert!(ev.is_readable() && !ev.is_writable());
+        let mut buf = [0u8; 64];
+        let n = (&reader).read(&mut buf).unwrap();
+        g.borrow_mut().extend_from_slice(&buf[..n]);
+        if g.borrow().len() >= 6 {
+            w.stop();
+        }
+    })
+    .unwrap();
+    io.start();
+    let writer_at = Timer::new(&lp, ms(5), Duration::ZERO, move |_, _| {
+        a.write_all(b"abc").unwrap();
+        a.write_all(b"def").unwrap();
+    });
+    writer_at.start();
+    lp.run();
+    assert_eq!(&*got.borrow(), b"abcdef");
+
+    // A fresh socket is writable at once.
+    let writable = Rc::new(Cell::new(false));
+    let w2 = writable.clone();
+    io.set_callback(move |w, ev| {
+        w2.set(ev.is_writable());
+        w.stop();
+    });
+    io.set_events(Events::WRITE).unwrap();
+    io.start();
+    lp.run();
+    assert!(writable.get());
+    b.write_all(b"x").unwrap();
+}
+
+#[test]
+fn io_refuses_bad_fds_and_events() {
+    let lp = Loop::new().unwrap();
+    let e = Io::new(&lp, -1, Events::READ, |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::BadFd { fd: -1, .. }), "{e}");
+    // A descriptor that is not open.
+    let (a, _b) = UnixStream::pair().unwrap();
+    let closed = a.as_raw_fd();
+    drop(a);
+    let e = Io::new(&lp, closed, Events::READ, |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::BadFd { .. }), "{e}");
+    assert!(e.to_string().contains("bad file descriptor"), "{e}");
+    let as_io = std::io::Error::from(e);
+    assert!(as_io.to_string().contains("os error 9"), "{as_io}");
+    let e = Io::new(&lp, 0, Events::TIMER, |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::InvalidEvents(_)), "{e}");
+    let e = Io::new(&lp, 0, Events::default(), |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::InvalidEvents(0)), "{e}");
+    let io = Io::new(&lp, 0, Events::READ, |_, _| {}).unwrap();
+    assert!(io.set(closed, Events::READ).is_err());
+    assert_eq!(io.fd(), 0, "a refused set leaves the watcher unchanged");
+}
+
+#[test]
+fn timer_repeat_again_and_remaining() {
+    let lp = Loop::new().unwrap();
+    let ticks = Rc::new(RefCell::new(Vec::new()));
+    let t0 = Instant::now();
+    let tk = ticks.clone();
+    let t = Timer::new(&lp, ms(10), ms(10), move |w, ev| {
+        assert!(ev.contains(Events::TIMER));
+        tk.borrow_mut().push(t0.elapsed());
+        if tk.borrow().len() == 3 {
+            w.stop();
+        }
+    });
+    t.start();
+    assert!(t.remaining() > ms(5) && t.remaining() <= ms(10));
+    lp.run();
+    let ticks = ticks.borrow();
+    assert_eq!(ticks.len(), 3);
+    assert!(
+        ticks[2] >= ms(28),
+        "three 10 ms ticks took only {:?}",
+        ticks[2]
+    );
+
+    // again(): an inactivity timeout that keeps being pushed back.
+    let fired_at = Rc::new(Cell::new(None));
+    let f = fired_at.clone();
+    let idle_timeout = Rc::new(Timer::new(&lp, Duration::ZERO, ms(40), move |w, _| {
+        f.set(Some(t0.elapsed()));
+        w.stop();
+    }));
+    idle_timeout.again();
+    let pushes = Rc::new(Cell::new(0));
+    let (p, it) = (pushes.clone(), idle_timeout.clone());
+    let activity = Timer::new(&lp, ms(10), ms(10), move |w, _| {
+        p.set(p.get() + 1);
+        it.again();
+        if p.get() == 5 {
+            w.stop();
+        }
+    });
+    let start = t0.elapsed();
+    activity.start();
+    lp.run();
+    let fired = fired_at.get().unwrap() - start;
+    assert!(
+        fired >= ms(85),
+        "inactivity timeout fired after {fired:?}, despite activity"
+    );
+    assert_eq!(t.repeat(), ms(10));
+}
+
+#[test]
+fn periodic_fires_on_the_wall_clock_and_refuses_bad_times() {
+    let lp = Loop::new().unwrap();
+    let count = Rc::new(Cell::new(0));
+    let c = count.clone();
+    let p = Periodic::new(&lp, 0.0, 0.01, move |w, ev| {
+        assert!(ev.contains(Events::PERIODIC));
+        c.set(c.get() + 1);
+        if c.get() == 3 {
+            w.stop();
+        }
+    })
+    .unwrap();
+    p.start();
+    let at = p.at();
+    assert!(at >= lp.now() && at <= lp.now() + 0.011);
+    lp.run();
+    assert_eq!(count.get(), 3);
+
+    // Once, at an absolute time.
+    let once = Periodic::new(&lp, lp.now() + 0.02, 0.0, |_, _| {}).unwrap();
+    once.start();
+    let start = Instant::now();
+    lp.run();
+    assert!(start.elapsed() >= ms(15));
+    assert!(!once.is_active());
+
+    for (o, i) in [
+        (f64::NAN, 1.0),
+        (0.0, f64::NAN),
+        (-1.0, 1.0),
+        (0.0, -5.0),
+        (f64::INFINITY, 0.0),
+    ] {
+        let e = Periodic::new(&lp, o, i, |_, _| {}).unwrap_err();
+        assert!(matches!(e, Error::InvalidTime { .. }), "{e}");
+    }
+}
+
+#[test]
+fn prepare_check_idle_order() {
+    let lp = Loop::new().unwrap();
+    let log = Rc::new(RefCell::new(String::new()));
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let p = Prepare::new(&lp, move |_, ev| {
+        assert!(ev.contains(Events::PREPARE));
+        l1.borrow_mut().push('P')
+    });
+    let c = Check::new(&lp, move |_, ev| {
+        assert!(ev.contains(Events::CHECK));
+        l2.borrow_mut().push('C')
+    });
+    let runs = Rc::new(Cell::new(0));
+    let r = runs.clone();
+    let i = Idle::new(&lp, move |w, ev| {
+        assert!(ev.contains(Events::IDLE));
+        l3.borrow_mut().push('I');
+        r.set(r.get() + 1);
+        if r.get() == 3 {
+            w.stop();
+        }
+    });
+    p.set_keep_alive(false);
+    c.set_keep_alive(false);
+    p.start();
+    c.start();
+    i.start();
+    lp.run();
+    assert_eq!(*log.borrow(), "PCIPCIPCI");
+}
+
+#[test]
+fn priorities_order_pending_callbacks() {
+    let lp = Loop::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut ws = Vec::new();
+    for pri in [-2, 0, 2, -1, 1] {
+        let l = log.clone();
+        let w = Idle::new(&lp, move |w, _| {
+            l.borrow_mut().push(pri);
+            w.stop();
+        });
+        w.set_priority(pri).unwrap();
+        ws.push(w);
+    }
+    for w in &ws {
+        w.feed(Events::CUSTOM);
+    }
+    lp.run_nowait();
+    assert_eq!(*log.borrow(), vec![2, 1, 0, -1, -2]);
+    assert!(matches!(
+        ws[0].set_priority(3),
+        Err(Error::InvalidPriority(3))
+    ));
+    assert!(matches!(
+        ws[0].set_priority(-3),
+        Err(Error::InvalidPriority(-3))
+    ));
+    ws[0].start();
+    assert!(matches!(
+        ws[0].set_priority(1),
+        Err(Error::WatcherActive(_))
+    ));
+}
+
+#[test]
+fn async_wakes_the_loop_from_other_threads() {
+    let lp = Loop::new().unwrap();
+    let woken = Rc::new(Cell::new(0));
+    let w = woken.clone();
+    let a = Async::new(&lp, move |watcher, ev| {
+        assert!(ev.contains(Events::ASYNC));
+        w.set(w.get() + 1);
+        watcher.stop();
+    });
+    a.start();
+    let sender = a.sender();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = sender.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(ms(30));
+                assert!(s.send());
+            })
+        })
+        .collect();
+    lp.run(); // blocks until a send arrives
+    assert!(start.elapsed() >= ms(25));
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        woken.get(),
+        1,
+        "sends are coalesced and the watcher stopped after the first"
+    );
+    drop(a);
+    assert!(!sender.send(), "sending to a dropped watcher reports false");
+}
+
+#[test]
+fn signals_are_delivered_and_bad_numbers_refused() {
+    let lp = Loop::new().unwrap();
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    let s = Signal::new(&lp, libc::SIGUSR1, move |w, ev| {
+        assert!(ev.contains(Events::SIGNAL));
+        g.set(w.signum());
+        w.stop();
+    })
+    .unwrap();
+    s.start();
+    let pid = std::process::id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(ms(10));
+        // SAFETY: sending SIGUSR1 to ourselves; the loop above handles it.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+    });
+    lp.run();
+    assert_eq!(got.get(), libc::SIGUSR1);
+
+    for bad in [0, -1, 65, 1000, libc::SIGKILL, libc::SIGSTOP] {
+        let e = Signal::new(&lp, bad, |_, _| {}).unwrap_err();
+        assert!(matches!(e, Error::InvalidSignal(n) if n == bad), "{e}");
+    }
+    let other = Loop::new().unwrap();
+    let e = Signal::new(&other, libc::SIGUSR1, |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::SignalInUse(_)), "{e}");
+    // The same loop may have several watchers for one signal.
+    let again = Signal::new(&lp, libc::SIGUSR1, |_, _| {}).unwrap();
+    drop(s);
+    drop(again);
+    assert!(Signal::new(&other, libc::SIGUSR1, |_, _| {}).is_ok());
+}
+
+#[test]
+fn default_loop_belongs_to_one_thread() {
+    let here = Loop::builder().default_loop().build().unwrap();
+    let again = Loop::builder().default_loop().build().unwrap();
+    assert_eq!(here.as_raw(), again.as_raw());
+    let err = std::thread::spawn(|| Loop::builder().default_loop().build().map(|_| ()))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::DefaultLoopInUse), "{err}");
+    drop((here, again));
+    // Released: another thread may have it now.
+    std::thread::spawn(|| {
+        assert!(Loop::builder().default_loop().build().unwrap().is_default());
+    })
+    .join()
+    .unwrap();
+}
