@@ -1,1 +1,46 @@
+//! **gevent for Rust**: greenlets on the real libev, so that services are written in plain
+//! blocking style while one thread serves thousands of connections.
+//!
+//! This crate is the facade. It re-exports the layers of the workspace:
+//!
+//! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
+//! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`).
+//!
+//! and gives the paths of the C reference programs the benchmarks compare against
+//! ([`c_reference`]).
+//!
+//! # Example
+//!
+//! ```
+//! use gevent::ev::{Loop, Timer};
+//! use std::time::Duration;
+//!
+//! let lp = Loop::new()?;
+//! let t = Timer::new(&lp, Duration::from_millis(1), Duration::ZERO, |_, _| println!("tick"));
+//! t.start();
+//! lp.run();
+//! # Ok::<(), gevent::ev::Error>(())
+//! ```
 
+#![deny(missing_docs)]
+
+pub use ev_loop as ev;
+pub use libev_sys as sys;
+
+/// The C programs built by this package's `build.rs` against the same vendored libev, used as
+/// the baseline in tests and benchmarks.
+pub mod c_reference {
+    /// Path of the callback-only libev echo server written in C (`csrc/echo_server.c`). Run it
+    /// with a `HOST:PORT` argument (port 0 picks a free one); it prints
+    /// `listening on HOST:PORT` once it accepts connections.
+    ///
+    /// ```
+    /// assert!(std::path::Path::new(gevent::c_reference::ECHO_SERVER).exists());
+    /// ```
+    pub const ECHO_SERVER: &str = env!("GEVENT_C_ECHO_SERVER");
+}
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,138 @@
+/*
+ * The C baseline every echo benchmark is measured against: a callback-only echo server written
+ * directly on libev (the same vendored libev the Rust crates use), one thread, non-blocking
+ * sockets, one io watcher per connection that is re-armed between READ and WRITE.
+ *
+ * Usage: echo_server HOST:PORT   (prints "listening on HOST:PORT" once it listens, runs until
+ * killed).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ev.h"
+
+#define BUF_SIZE 65536
+
+struct conn {
+  ev_io io;
+  size_t len, off; /* pending bytes still to write: buf[off..len] */
+  char buf[BUF_SIZE];
+};
+
+static void conn_close(struct ev_loop *loop, struct conn *c) {
+  ev_io_stop(loop, &c->io);
+  close(c->io.fd);
+  free(c);
+}
+
+static void conn_cb(struct ev_loop *loop, ev_io *w, int revents) {
+  struct conn *c = (struct conn *)w;
+  (void)revents;
+  for (;;) {
+    if (c->off < c->len) {
+      ssize_t n = write(w->fd, c->buf + c->off, c->len - c->off);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (!(w->events & EV_WRITE)) {
+            ev_io_stop(loop, w);
+            ev_io_set(w, w->fd, EV_WRITE);
+            ev_io_start(loop, w);
+          }
+          return;
+        }
+        if (errno == EINTR) continue;
+        conn_close(loop, c);
+        return;
+      }
+      c->off += (size_t)n;
+      continue;
+    }
+    if (w->events & EV_WRITE) {
+      ev_io_stop(loop, w);
+      ev_io_set(w, w->fd, EV_READ);
+      ev_io_start(loop, w);
+    }
+    ssize_t n = read(w->fd, c->buf, BUF_SIZE);
+    if (n > 0) {
+      c->len = (size_t)n;
+      c->off = 0;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    conn_close(loop, c); /* EOF or error */
+    return;
+  }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)revents;
+  for (int i = 0; i < 64; i++) {
+    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+        perror("accept");
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct conn *c = malloc(sizeof *c);
+    if (!c) {
+      close(fd);
+      continue;
+    }
+    c->len = c->off = 0;
+    ev_io_init(&c->io, conn_cb, fd, EV_READ);
+    ev_io_start(loop, &c->io);
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *addr = argc > 1 ? argv[1] : "127.0.0.1:9000";
+  char host[256];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || (size_t)(colon - addr) >= sizeof host) {
+    fprintf(stderr, "usage: %s HOST:PORT\n", argv[0]);
+    return 2;
+  }
+  memcpy(host, addr, (size_t)(colon - addr));
+  host[colon - addr] = 0;
+  int port = atoi(colon + 1);
+
+  signal(SIGPIPE, SIG_IGN);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((unsigned short)port);
+  if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+    fprintf(stderr, "bad IPv4 address: %s\n", host);
+    return 2;
+  }
+  if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 1024) < 0) {
+    perror("bind/listen");
+    return 1;
+  }
+  socklen_t sl = sizeof sin;
+  getsockname(lfd, (struct sockaddr *)&sin, &sl);
+
+  struct ev_loop *loop = ev_default_loop(0);
+  ev_io accept_w;
+  ev_io_init(&accept_w, accept_cb, lfd, EV_READ);
+  ev_io_start(loop, &accept_w);
+  printf("listening on %s:%d\n", host, ntohs(sin.sin_port));
+  fflush(stdout);
+  ev_run(loop, 0);
+  return 0;
+}

@@ -1,0 +1,8 @@
+//! Handles bound to a thread's loop (and, later, its hub) must not cross threads: each file in
+//! `tests/ui/` must fail to compile with the error recorded beside it.
+
+#[test]
+fn thread_bound_handles_are_not_send() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
