@@ -1,1 +1,48 @@
+//! Greenlets on libev, with gevent's semantics and `std::thread`'s API shape.
+//!
+//! Each OS thread gets a **hub** on first use: a greenlet that runs a libev loop (through the
+//! safe `ev-loop` crate). Code in greenlets is written in blocking style; every blocking call
+//! ([`sleep`], [`Greenlet::join`], [`Event::wait`], …) registers a watcher or a wait-list entry
+//! and switches to the hub, which switches back when it fires. When nothing could ever wake a
+//! waiting call, it fails with [`Error::WouldBlockForever`] instead of hanging.
+//!
+//! # Example
+//!
+//! ```
+//! use greenlet::{joinall, sleep, spawn, Event};
+//! use std::time::Duration;
+//!
+//! let go = Event::new();
+//! let workers: Vec<_> = (0..3)
+//!     .map(|i| {
+//!         let go = go.clone();
+//!         spawn(move || {
+//!             go.wait().unwrap();
+//!             sleep(Duration::from_millis(5)).unwrap();
+//!             i * 10
+//!         })
+//!     })
+//!     .collect();
+//! go.set();
+//! assert_eq!(joinall(&workers, None).unwrap().len(), 3);
+//! let results: Vec<i32> = workers.into_iter().map(|g| g.join().unwrap()).collect();
+//! assert_eq!(results, [0, 10, 20]);
+//! ```
 
+#![deny(missing_docs)]
+
+mod error;
+mod event;
+mod greenlet;
+pub mod hub;
+mod stack;
+mod timeout;
+
+pub use error::{Error, JoinError, Result, TimeoutId};
+pub use event::{AsyncError, AsyncResult, AsyncSetter, Event};
+pub use greenlet::{
+    Builder, Greenlet, JoinAll, getcurrent_name, joinall, joinall_with, spawn, spawn_later,
+};
+pub use hub::{HubStats, hub_loop, hub_stats, idle, run_callback, sleep, wait, yield_now};
+pub use stack::DEFAULT_STACK_SIZE;
+pub use timeout::{Timeout, with_timeout, with_timeout_or};

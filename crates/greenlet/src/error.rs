@@ -1,0 +1,193 @@
+//! Errors of blocking operations and of joining greenlets.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+
+/// Why a blocking operation did not complete.
+///
+/// ```
+/// use greenlet::{Error, Event};
+/// // Nothing can ever set this event: the wait fails at once instead of hanging.
+/// let ev = Event::new();
+/// assert!(matches!(ev.wait(), Err(Error::WouldBlockForever)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The timeout of the call, or of an enclosing [`Timeout`](crate::Timeout), expired.
+    Timeout(TimeoutId),
+    /// Nothing can ever wake this greenlet: the hub's loop ran out of watchers and callbacks
+    /// (gevent's `LoopExit`).
+    WouldBlockForever,
+    /// A blocking call was made from inside the hub (a watcher callback), which would deadlock.
+    BlockingInHub,
+    /// A greenlet tried to wait for itself.
+    JoinSelf,
+    /// No stack could be allocated for a new greenlet.
+    Spawn(String),
+    /// The hub's event loop could not be created or used.
+    Loop(String),
+}
+
+/// Identifies the timeout that expired, so nested [`Timeout`](crate::Timeout) scopes can tell
+/// their own expiry from an inner one's.
+///
+/// ```
+/// use greenlet::{with_timeout, Error, sleep};
+/// use std::time::Duration;
+/// let r = with_timeout(Duration::from_millis(10), || sleep(Duration::from_secs(5)));
+/// assert!(matches!(r, Err(Error::Timeout(_))));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeoutId(pub(crate) u64);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Timeout(_) => write!(f, "operation timed out"),
+            Error::WouldBlockForever => write!(
+                f,
+                "this operation would block forever: the hub has nothing left that could wake \
+                 this greenlet"
+            ),
+            Error::BlockingInHub => write!(
+                f,
+                "cannot block inside the hub (a watcher or hub callback); spawn a greenlet instead"
+            ),
+            Error::JoinSelf => write!(f, "a greenlet cannot wait for itself"),
+            Error::Spawn(msg) => write!(f, "cannot spawn a greenlet: {msg}"),
+            Error::Loop(msg) => write!(f, "event loop error: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// Whether this is a timeout (of any scope).
+    ///
+    /// ```
+    /// use greenlet::{sleep, with_timeout};
+    /// use std::time::Duration;
+    /// let r = with_timeout(Duration::from_millis(1), || sleep(Duration::from_secs(1)));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e {
+            Error::Timeout(_) => io::ErrorKind::TimedOut,
+            Error::WouldBlockForever => io::ErrorKind::WouldBlock,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Why [`Greenlet::join`](crate::Greenlet::join) did not return the greenlet's value.
+///
+/// ```
+/// use greenlet::{spawn, JoinError};
+/// let g = spawn(|| -> u32 { panic!("boom") });
+/// match g.join() {
+///     Err(JoinError::Panicked(p)) => assert_eq!(p.downcast_ref::<&str>(), Some(&"boom")),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[non_exhaustive]
+pub enum JoinError {
+    /// The greenlet panicked; the payload is what it panicked with.
+    Panicked(Box<dyn Any + Send>),
+    /// The greenlet was killed (before or while running).
+    Killed,
+    /// The wait for the greenlet failed (timeout, would block forever, joining itself, …); the
+    /// greenlet may still be running.
+    Wait(Error),
+    /// The value was already taken by an earlier join.
+    AlreadyTaken,
+}
+
+impl JoinError {
+    /// Whether the join timed out.
+    ///
+    /// ```
+    /// use greenlet::{sleep, spawn};
+    /// use std::time::Duration;
+    /// let g = spawn(|| sleep(Duration::from_secs(1)));
+    /// assert!(g.join_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// g.kill();
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, JoinError::Wait(e) if e.is_timeout())
+    }
+
+    /// The panic message, if the greenlet panicked with a string.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| panic!("bad {}", 42));
+    /// assert_eq!(g.join().unwrap_err().panic_message(), Some("bad 42"));
+    /// ```
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panicked(p) => panic_message(p.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(p) => f
+                .debug_tuple("Panicked")
+                .field(&panic_message(p.as_ref()).unwrap_or("<non-string payload>"))
+                .finish(),
+            JoinError::Killed => write!(f, "Killed"),
+            JoinError::Wait(e) => f.debug_tuple("Wait").field(e).finish(),
+            JoinError::AlreadyTaken => write!(f, "AlreadyTaken"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(p) => match panic_message(p.as_ref()) {
+                Some(m) => write!(f, "greenlet panicked: {m}"),
+                None => write!(f, "greenlet panicked"),
+            },
+            JoinError::Killed => write!(f, "greenlet was killed"),
+            JoinError::Wait(e) => write!(f, "join failed: {e}"),
+            JoinError::AlreadyTaken => write!(f, "the greenlet's value was already taken"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JoinError::Wait(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for JoinError {
+    fn from(e: Error) -> JoinError {
+        JoinError::Wait(e)
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,587 @@
+//! Greenlets: spawning, joining, killing and linking, shaped like `std::thread`.
+//!
+//! ```
+//! use greenlet::{joinall, sleep, spawn};
+//! use std::time::Duration;
+//!
+//! let handles: Vec<_> = (1..=3u64)
+//!     .map(|i| spawn(move || {
+//!         sleep(Duration::from_millis(10 * (4 - i))).unwrap();
+//!         i
+//!     }))
+//!     .collect();
+//! // Finished in reverse order of spawning.
+//! assert_eq!(joinall(&handles, None).unwrap(), vec![2, 1, 0]);
+//! let values: Vec<u64> = handles.into_iter().map(|g| g.join().unwrap()).collect();
+//! assert_eq!(values, [1, 2, 3]);
+//! ```
+
+use crate::error::{Error, JoinError, Result};
+use crate::hub::{self, Callback, GlCore, KillSignal, Link, Outcome, Reason, Waiter, WakeToken};
+use crate::stack::DEFAULT_STACK_SIZE;
+use ev_loop::Timer;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Options for a new greenlet, like `std::thread::Builder`.
+///
+/// ```
+/// let g = greenlet::Builder::new()
+///     .name("worker")
+///     .stack_size(64 * 1024)
+///     .spawn(|| greenlet::getcurrent_name())
+///     .unwrap();
+/// assert_eq!(g.join().unwrap(), "worker");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Default options: an automatic name (`Greenlet-N`) and [`DEFAULT_STACK_SIZE`].
+    ///
+    /// ```
+    /// let b = greenlet::Builder::new();
+    /// # drop(b);
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The greenlet's name, used in panic reports and [`run_info`](crate::run_info).
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().name("named").spawn(|| ()).unwrap();
+    /// assert_eq!(g.name(), "named");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The usable stack size in bytes (rounded up to whole pages; a guard page is added).
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().stack_size(1 << 20).spawn(|| 1).unwrap();
+    /// assert_eq!(g.join().unwrap(), 1);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawn a greenlet running `f`. It starts once the caller next yields to the hub (it
+    /// never runs before the spawner blocks or yields).
+    ///
+    /// # Errors
+    /// [`Error::Spawn`] when no stack can be allocated (for example when `vm.max_map_count`
+    /// is exhausted); the message says what to change.
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().spawn(|| 6 * 7).unwrap();
+    /// assert_eq!(g.join().unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let g = self.create(f)?;
+        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        Ok(g)
+    }
+
+    /// Spawn a greenlet that starts after `delay` (gevent's `spawn_later`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let start = Instant::now();
+    /// let g = greenlet::Builder::new()
+    ///     .spawn_later(Duration::from_millis(20), move || start.elapsed())
+    ///     .unwrap();
+    /// assert!(g.join().unwrap() >= Duration::from_millis(19));
+    /// ```
+    #[track_caller]
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let g = self.create(f)?;
+        let h = hub::hub();
+        h.lp.update_now();
+        let core = g.core.clone();
+        let slot: Rc<RefCell<Option<Timer>>> = Rc::new(RefCell::new(None));
+        let s = slot.clone();
+        let t = Timer::new(&h.lp, delay, Duration::ZERO, move |_, _| {
+            if !core.is_dead() {
+                hub::hub().push(Callback::Switch(core.clone(), Reason::Wake));
+            }
+            // The timer has done its job: free it (and this closure) once it returns.
+            s.borrow_mut().take();
+        });
+        t.start();
+        *slot.borrow_mut() = Some(t);
+        // If the greenlet is killed before the timer fires, the timer must not keep the loop
+        // alive: it goes with the greenlet's links.
+        g.core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+            slot.borrow_mut().take();
+        })));
+        Ok(g)
+    }
+
+    #[track_caller]
+    fn create<F, T>(self, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let location = panic::Location::caller();
+        let h = hub::hub();
+        let slot: Rc<RefCell<Option<std::result::Result<T, JoinError>>>> =
+            Rc::new(RefCell::new(None));
+        let s = slot.clone();
+        let name_for_log = self.name.clone();
+        let body = Box::new(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            let (value, outcome) = match result {
+                Ok(v) => (Ok(v), Outcome::Success),
+                Err(p) if p.is::<KillSignal>() => (Err(JoinError::Killed), Outcome::Killed),
+                Err(p) => {
+                    let name = name_for_log.unwrap_or_else(crate::getcurrent_name);
+                    log::error!(
+                        "greenlet {name} panicked: {}",
+                        crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+                    );
+                    (Err(JoinError::Panicked(p)), Outcome::Panicked)
+                }
+            };
+            *s.borrow_mut() = Some(value);
+            outcome
+        });
+        let core = h.create_greenlet(
+            self.name,
+            self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
+            location,
+            body,
+        )?;
+        Ok(Greenlet {
+            core,
+            slot,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// Spawn a greenlet running `f` on the current thread's hub (see [`Builder::spawn`]).
+///
+/// # Panics
+/// If no stack can be allocated; use [`Builder::spawn`] to handle that as an error.
+///
+/// ```
+/// let g = greenlet::spawn(|| "done");
+/// assert_eq!(g.join().unwrap(), "done");
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("greenlet::spawn failed: {e}"))
+}
+
+/// Spawn a greenlet that starts after `delay`.
+///
+/// # Panics
+/// If no stack can be allocated; use [`Builder::spawn_later`] to handle that as an error.
+///
+/// ```
+/// let g = greenlet::spawn_later(std::time::Duration::from_millis(1), || 5);
+/// assert_eq!(g.join().unwrap(), 5);
+/// ```
+#[track_caller]
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn_later(delay, f)
+        .unwrap_or_else(|e| panic!("greenlet::spawn_later failed: {e}"))
+}
+
+/// A handle to a spawned greenlet; `!Send` (it belongs to its hub's thread).
+///
+/// Dropping the handle does not stop the greenlet (like `std::thread::JoinHandle`).
+///
+/// ```
+/// use greenlet::{sleep, spawn};
+/// use std::time::Duration;
+/// let g = spawn(|| sleep(Duration::from_millis(1)).map(|_| 7));
+/// assert!(!g.is_ready());
+/// assert_eq!(g.join().unwrap().unwrap(), 7);
+/// ```
+pub struct Greenlet<T> {
+    pub(crate) core: Rc<GlCore>,
+    slot: Rc<RefCell<Option<std::result::Result<T, JoinError>>>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> Greenlet<T> {
+    /// The greenlet's name.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// assert!(g.name().starts_with("Greenlet-"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// A number unique among this thread's greenlets.
+    ///
+    /// ```
+    /// let (a, b) = (greenlet::spawn(|| ()), greenlet::spawn(|| ()));
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// Whether the greenlet has finished (returned, panicked or was killed).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// assert!(!g.is_dead());
+    /// greenlet::yield_now().unwrap();
+    /// assert!(g.is_dead());
+    /// ```
+    pub fn is_dead(&self) -> bool {
+        self.core.is_dead()
+    }
+
+    /// Same as [`is_dead`](Greenlet::is_dead) (gevent's `ready()`).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// assert!(!g.is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.is_dead()
+    }
+
+    /// Whether the greenlet has started and not finished yet.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// assert!(!g.is_started());
+    /// ```
+    pub fn is_started(&self) -> bool {
+        self.core.started.get() && !self.core.is_dead()
+    }
+
+    /// Whether the greenlet finished by returning (not by panicking or being killed).
+    ///
+    /// ```
+    /// let ok = greenlet::spawn(|| 1);
+    /// let bad = greenlet::spawn(|| panic!("no"));
+    /// greenlet::yield_now().unwrap();
+    /// assert!(ok.successful() && !bad.successful());
+    /// ```
+    pub fn successful(&self) -> bool {
+        self.core.outcome.get() == Outcome::Success
+    }
+
+    /// Whether the greenlet was killed.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// g.kill();
+    /// assert!(g.was_killed());
+    /// ```
+    pub fn was_killed(&self) -> bool {
+        self.core.outcome.get() == Outcome::Killed
+    }
+
+    fn wait_dead(&self, timeout: Option<Duration>) -> Result<()> {
+        if self.core.is_dead() {
+            return Ok(());
+        }
+        if Rc::ptr_eq(&self.core, &hub::current()) {
+            return Err(Error::JoinSelf);
+        }
+        let w = Waiter::new("join")?;
+        self.core
+            .links
+            .borrow_mut()
+            .push(Link::Wake(w.me.clone(), w.serial));
+        w.wait(timeout)
+    }
+
+    fn take(&self) -> std::result::Result<T, JoinError> {
+        match self.slot.borrow_mut().take() {
+            Some(r) => r,
+            None if self.core.outcome.get() == Outcome::Killed => Err(JoinError::Killed),
+            None => Err(JoinError::AlreadyTaken),
+        }
+    }
+
+    /// Wait for the greenlet to finish and return its value.
+    ///
+    /// # Errors
+    /// [`JoinError::Panicked`] with the payload, [`JoinError::Killed`], or
+    /// [`JoinError::Wait`] when the wait itself fails: joining yourself
+    /// ([`Error::JoinSelf`]), nothing left that could finish it
+    /// ([`Error::WouldBlockForever`]), an enclosing [`Timeout`](crate::Timeout).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| vec![1, 2, 3]);
+    /// assert_eq!(g.join().unwrap(), [1, 2, 3]);
+    /// ```
+    pub fn join(self) -> std::result::Result<T, JoinError> {
+        self.wait_dead(None)?;
+        self.take()
+    }
+
+    /// Wait at most `timeout` for the greenlet to finish and take its value. On timeout the
+    /// greenlet keeps running and the handle stays usable.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_millis(30)));
+    /// assert!(g.join_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+    /// assert!(g.join_timeout(Duration::from_secs(5)).unwrap().is_ok());
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<T, JoinError> {
+        self.wait_dead(Some(timeout))?;
+        self.take()
+    }
+
+    /// Wait (at most `timeout`, if given) until the greenlet has finished, without taking its
+    /// value. Returns whether it finished.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| 3);
+    /// assert!(g.wait(None).unwrap());
+    /// assert_eq!(g.join().unwrap(), 3);
+    /// ```
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        match self.wait_dead(timeout) {
+            Ok(()) => Ok(true),
+            Err(Error::Timeout(_)) if timeout.is_some() => Ok(self.core.is_dead()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Kill the greenlet and wait for it to die. Never fails and may be repeated.
+    ///
+    /// A greenlet that has not started never runs. A running greenlet is unwound from its
+    /// current blocking call (its destructors run); its join result is
+    /// [`JoinError::Killed`]. Killing the current greenlet unwinds it at once. From a hub
+    /// callback the kill is only requested, not waited for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60)));
+    /// greenlet::yield_now().unwrap(); // let it start sleeping
+    /// g.kill();
+    /// assert!(g.is_dead() && g.was_killed());
+    /// ```
+    pub fn kill(&self) {
+        self.kill_timeout(None);
+    }
+
+    /// Kill the greenlet and wait at most `timeout` (forever with `None`) for it to die.
+    /// Returns whether it is dead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60)));
+    /// assert!(g.kill_timeout(Some(Duration::from_secs(1))));
+    /// ```
+    pub fn kill_timeout(&self, timeout: Option<Duration>) -> bool {
+        hub::request_kill(&self.core);
+        if self.core.is_dead() || hub::current_is_hub() {
+            return self.core.is_dead();
+        }
+        let _ = self.wait_dead(timeout);
+        self.core.is_dead()
+    }
+
+    /// Run `f` in a new greenlet once this one has finished (at once if it already has).
+    /// `f` runs exactly once, whatever the outcome.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(false));
+    /// let s = seen.clone();
+    /// let g = greenlet::spawn(|| 5);
+    /// g.link(move || s.set(true));
+    /// assert_eq!(g.join().unwrap(), 5);
+    /// greenlet::yield_now().unwrap();
+    /// assert!(seen.get());
+    /// ```
+    pub fn link(&self, f: impl FnOnce() + 'static) {
+        if self.core.is_dead() {
+            let name = format!("link of {}", self.core.name);
+            if let Err(e) = Builder::new().name(name).spawn(f) {
+                log::error!("cannot run a link callback: {e}");
+            }
+        } else {
+            self.core.links.borrow_mut().push(Link::Spawn(Box::new(f)));
+        }
+    }
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.core.id)
+            .field("name", &self.core.name)
+            .field("started", &self.core.started.get())
+            .field("outcome", &self.core.outcome.get())
+            .finish()
+    }
+}
+
+/// Options for [`joinall_with`].
+///
+/// ```
+/// let opts = greenlet::JoinAll::default().raise_error(true);
+/// # drop(opts);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JoinAll {
+    timeout: Option<Duration>,
+    raise_error: bool,
+}
+
+impl JoinAll {
+    /// Return early, with what finished so far, after `timeout`.
+    ///
+    /// ```
+    /// let o = greenlet::JoinAll::default().timeout(std::time::Duration::from_secs(1));
+    /// # drop(o);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> JoinAll {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Stop waiting at the first greenlet that did not finish successfully.
+    ///
+    /// ```
+    /// let o = greenlet::JoinAll::default().raise_error(true);
+    /// # drop(o);
+    /// ```
+    pub fn raise_error(mut self, yes: bool) -> JoinAll {
+        self.raise_error = yes;
+        self
+    }
+}
+
+/// Wait until every greenlet has finished, or `timeout` passed. Returns the indices of those
+/// that finished, in the order they finished (gevent's `joinall`).
+///
+/// ```
+/// use std::time::Duration;
+/// let gs = vec![
+///     greenlet::spawn(|| greenlet::sleep(Duration::from_secs(10))),
+///     greenlet::spawn(|| Ok(())),
+/// ];
+/// let done = greenlet::joinall(&gs, Some(Duration::from_millis(20))).unwrap();
+/// assert_eq!(done, vec![1]);
+/// gs[0].kill();
+/// ```
+pub fn joinall<T>(handles: &[Greenlet<T>], timeout: Option<Duration>) -> Result<Vec<usize>> {
+    let mut opts = JoinAll::default();
+    opts.timeout = timeout;
+    joinall_with(handles, opts)
+}
+
+/// [`joinall`] with options (stop at the first failure).
+///
+/// ```
+/// let gs = vec![greenlet::spawn(|| panic!("x")), greenlet::spawn(|| ())];
+/// let done = greenlet::joinall_with(&gs, greenlet::JoinAll::default().raise_error(true)).unwrap();
+/// assert_eq!(done, vec![0]);
+/// ```
+pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usize>> {
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let mut done: Vec<usize> = Vec::new();
+    // Already finished ones first, in index order.
+    for (i, g) in handles.iter().enumerate() {
+        if g.is_dead() {
+            done.push(i);
+            if opts.raise_error && !g.successful() {
+                return Ok(done);
+            }
+        }
+    }
+    // The others report, in the order they finish, through a raw link.
+    let order: Rc<RefCell<Vec<usize>>> = Rc::new(RefCell::new(Vec::new()));
+    let token: Rc<RefCell<Option<WakeToken>>> = Rc::new(RefCell::new(None));
+    for (i, g) in handles.iter().enumerate() {
+        if !g.is_dead() {
+            let (order, token) = (order.clone(), token.clone());
+            g.core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+                order.borrow_mut().push(i);
+                if let Some(t) = token.borrow().as_ref() {
+                    t.wake();
+                }
+            })));
+        }
+    }
+    while done.len() < handles.len() {
+        let newly: Vec<usize> = std::mem::take(&mut *order.borrow_mut());
+        for i in newly {
+            done.push(i);
+            if opts.raise_error && !handles[i].successful() {
+                return Ok(done);
+            }
+        }
+        if done.len() == handles.len() {
+            break;
+        }
+        let remaining = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break;
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let w = Waiter::new("joinall")?;
+        *token.borrow_mut() = Some(w.token());
+        let r = w.wait(remaining);
+        token.borrow_mut().take();
+        match r {
+            Ok(()) => {}
+            Err(Error::Timeout(_)) if opts.timeout.is_some() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// The name of the current greenlet (the thread's name, or `root`, outside any greenlet).
+///
+/// ```
+/// let g = greenlet::Builder::new().name("me").spawn(greenlet::getcurrent_name).unwrap();
+/// assert_eq!(g.join().unwrap(), "me");
+/// ```
+pub fn getcurrent_name() -> String {
+    hub::current().name.clone()
+}

@@ -1,0 +1,783 @@
+//! The hub: one greenlet per thread that runs the libev loop and switches to whichever greenlet
+//! can run next.
+//!
+//! Every blocking call in this crate follows one protocol: the calling greenlet registers a
+//! *waker* (a watcher callback, or an entry in a primitive's wait list) and switches to the hub.
+//! The hub runs the loop; when the waker fires it switches back to the waiter. Callbacks queued
+//! with [`run_callback`] (including the start of every spawned greenlet) run in FIFO order from a
+//! prepare watcher, before libev polls, and while any are queued the poll does not block.
+//!
+//! When the loop runs out of work while the thread's root greenlet waits, the waiting call
+//! fails with [`Error::WouldBlockForever`] instead of hanging.
+//!
+//! ```
+//! use greenlet::{sleep, spawn};
+//! use std::time::Duration;
+//!
+//! let g = spawn(|| {
+//!     sleep(Duration::from_millis(5));
+//!     "slept"
+//! });
+//! // Joining switches to the hub, which runs the loop until `g` is done.
+//! assert_eq!(g.join().unwrap(), "slept");
+//! ```
+//!
+//! # Safety of the stack switching
+//!
+//! Greenlets run on separate stacks and switch with `context`'s `resume`. The invariants:
+//!
+//! * Only the thread that created a hub ever switches between its greenlets (every handle is
+//!   `!Send`).
+//! * A greenlet's saved `Context` is taken out (`Cell::take`) exactly when it is resumed and put
+//!   back by whoever it switches to, so a context is never resumed twice.
+//! * A greenlet's stack is released only after the greenlet has finished and switched away for
+//!   the last time, by the greenlet it switched to.
+//! * Panics never cross a switch: each greenlet's body runs inside `catch_unwind`, and killing
+//!   a suspended greenlet resumes it with a flag so that it unwinds its own stack in ordinary
+//!   Rust code (see `check_kill`).
+
+use crate::error::{Error, Result, TimeoutId};
+use crate::stack::GreenletStack;
+use context::{Context, Transfer};
+use ev_loop::{Idle, Loop, Prepare, Timer};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The reason a greenlet is switched in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Started, or woken by the thing it waited for.
+    Wake,
+    /// A timeout expired.
+    Timeout(u64),
+    /// Killed: unwind.
+    Kill,
+    /// The loop ran out of work (only ever sent to the root greenlet).
+    LoopExit,
+}
+
+/// What a finished greenlet ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Pending,
+    Success,
+    Panicked,
+    Killed,
+}
+
+/// The panic payload used to unwind a killed greenlet's stack.
+pub(crate) struct KillSignal;
+
+/// A callback waiting for the greenlet to finish.
+pub(crate) enum Link {
+    /// Wake a waiting greenlet (join).
+    Wake(Rc<GlCore>, u64),
+    /// Run a closure in a new greenlet (`Greenlet::link`).
+    Spawn(Box<dyn FnOnce()>),
+    /// Run a closure right away, in the finishing greenlet; it must not block.
+    Raw(Box<dyn FnOnce()>),
+}
+
+/// What the scheduler knows about one greenlet (the hub and the thread's root included).
+pub(crate) struct GlCore {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) spawned_at: Option<&'static panic::Location<'static>>,
+    /// The saved context while the greenlet is switched out.
+    ctx: Cell<Option<Context>>,
+    stack: RefCell<Option<GreenletStack>>,
+    /// The body, until the greenlet starts.
+    body: Cell<Option<Box<dyn FnOnce() -> Outcome>>>,
+    pub(crate) started: Cell<bool>,
+    pub(crate) outcome: Cell<Outcome>,
+    /// Serial of the wait the greenlet is blocked in (0: not blocked).
+    waiting: Cell<u64>,
+    /// What the greenlet waits on, for introspection.
+    pub(crate) waits_on: Cell<&'static str>,
+    kill_requested: Cell<bool>,
+    /// A `Timeout` scope expired while the greenlet was not blocked.
+    pending_timeout: Cell<Option<u64>>,
+    pub(crate) links: RefCell<Vec<Link>>,
+    pub(crate) is_hub: bool,
+    pub(crate) locals: RefCell<Option<HashMap<std::any::TypeId, Box<dyn std::any::Any>>>>,
+}
+
+impl GlCore {
+    fn new(id: u64, name: String, is_hub: bool) -> GlCore {
+        GlCore {
+            id,
+            name,
+            spawned_at: None,
+            ctx: Cell::new(None),
+            stack: RefCell::new(None),
+            body: Cell::new(None),
+            started: Cell::new(true),
+            outcome: Cell::new(Outcome::Pending),
+            waiting: Cell::new(0),
+            waits_on: Cell::new(""),
+            kill_requested: Cell::new(false),
+            pending_timeout: Cell::new(None),
+            links: RefCell::new(Vec::new()),
+            is_hub,
+            locals: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.outcome.get() != Outcome::Pending
+    }
+
+    pub(crate) fn stack_bounds(&self) -> Option<(usize, usize)> {
+        self.stack.borrow().as_ref().map(|s| s.bounds())
+    }
+}
+
+impl fmt::Debug for GlCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "greenlet {} ({})", self.id, self.name)
+    }
+}
+
+/// A queued hub callback.
+pub(crate) enum Callback {
+    Switch(Rc<GlCore>, Reason),
+    Call(Box<dyn FnOnce()>),
+}
+
+pub(crate) struct HubInner {
+    pub(crate) lp: Loop,
+    pub(crate) gl: Rc<GlCore>,
+    pub(crate) root: Rc<GlCore>,
+    queue: RefCell<VecDeque<Callback>>,
+    prepare: Prepare,
+    /// Active while callbacks are queued: keeps the loop alive and the poll non-blocking.
+    keepalive: Idle,
+    /// Every greenlet that has been spawned and not yet finished.
+    pub(crate) live: RefCell<HashMap<u64, Rc<GlCore>>>,
+    next_id: Cell<u64>,
+    next_serial: Cell<u64>,
+    /// Incremented on every switch (for the blocking monitor).
+    pub(crate) switches: Cell<u64>,
+}
+
+thread_local! {
+    static HUB: RefCell<Option<Rc<HubInner>>> = const { RefCell::new(None) };
+    static CURRENT: Cell<*const GlCore> = const { Cell::new(std::ptr::null()) };
+}
+
+/// How long one batch of callbacks may run before the hub lets libev poll for I/O (gevent's
+/// switch interval).
+const CALLBACK_BATCH_TIME: Duration = Duration::from_millis(5);
+
+/// The hub of the current thread, created on first use.
+pub(crate) fn hub() -> Rc<HubInner> {
+    if let Some(h) = HUB.with(|h| h.borrow().clone()) {
+        return h;
+    }
+    let h = HubInner::create().unwrap_or_else(|e| panic!("cannot create the hub: {e}"));
+    HUB.with(|slot| *slot.borrow_mut() = Some(h.clone()));
+    h
+}
+
+pub(crate) fn try_hub() -> Option<Rc<HubInner>> {
+    HUB.try_with(|h| h.borrow().clone()).ok().flatten()
+}
+
+/// The greenlet running now (the root if nothing was switched to yet).
+pub(crate) fn current() -> Rc<GlCore> {
+    let h = hub();
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return h.root.clone();
+    }
+    // SAFETY: CURRENT always points into an `Rc<GlCore>` that is alive: the hub's own two, or
+    // a greenlet registered in `live` (it leaves `live` only after it switched away for the
+    // last time, and CURRENT is updated on every switch). Taking an extra strong count makes
+    // the returned `Rc` an owner of its own.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Rc::from_raw(p)
+    }
+}
+
+fn current_ptr() -> *const GlCore {
+    CURRENT.with(|c| c.get())
+}
+
+/// Handed from the greenlet that switches to the one switched in.
+struct Handoff {
+    from: *const GlCore,
+    from_dead: bool,
+    reason: Reason,
+}
+
+/// Switch from the current greenlet to `to`. Returns the reason this greenlet is switched back
+/// in with.
+fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
+    let from = current_ptr();
+    let ctx = to
+        .ctx
+        .take()
+        .unwrap_or_else(|| panic!("internal error: {to:?} has no saved context to resume"));
+    CURRENT.with(|c| c.set(to));
+    if let Some(h) = try_hub() {
+        h.switches.set(h.switches.get().wrapping_add(1));
+    }
+    let handoff = Handoff {
+        from,
+        from_dead,
+        reason,
+    };
+    // SAFETY: `ctx` is the saved context of `to`, taken out so it is resumed only once; `to`'s
+    // stack is alive (released only after it finishes). `handoff` lives on this stack, which
+    // stays frozen (and so valid) until the target has read it in `switched_in`.
+    let t = unsafe { ctx.resume(&handoff as *const Handoff as usize) };
+    switched_in(t)
+}
+
+/// Runs first in a greenlet that was just switched in: store the context of the greenlet that
+/// switched to us, or release its stack if it finished.
+fn switched_in(t: Transfer) -> Reason {
+    // SAFETY: every resume passes a pointer to a `Handoff` on the switching greenlet's frozen
+    // stack (see `switch_to`); it is read before anything else runs.
+    let h = unsafe { &*(t.data as *const Handoff) };
+    // Copy everything out now: a dead greenlet's stack (where `h` lives) is released below.
+    let (reason, from_dead) = (h.reason, h.from_dead);
+    // SAFETY: `from` was CURRENT, a live GlCore (kept alive by the hub's registry until the
+    // dead-greenlet cleanup below).
+    let from = unsafe { &*h.from };
+    if from_dead {
+        // It will never run again: drop its context and return its stack to the pool. We are
+        // on another stack now, so this is safe.
+        drop(t.context);
+        let stack = from.stack.borrow_mut().take();
+        let id = from.id;
+        drop(stack);
+        if let Some(hub) = try_hub() {
+            hub.live.borrow_mut().remove(&id);
+        }
+    } else {
+        from.ctx.set(Some(t.context));
+    }
+    reason
+}
+
+extern "C" fn greenlet_entry(t: Transfer) -> ! {
+    let reason = switched_in(t);
+    let me_ptr = current_ptr();
+    {
+        // SAFETY: we are CURRENT, registered in the hub's `live` map.
+        let me = unsafe { &*me_ptr };
+        let body = me.body.take();
+        let outcome = if reason == Reason::Kill || me.kill_requested.get() {
+            drop(body);
+            Outcome::Killed
+        } else {
+            match body {
+                // The body catches its own panics (including the kill signal).
+                Some(body) => body(),
+                None => Outcome::Killed,
+            }
+        };
+        finish(me, outcome);
+    }
+    let hub = hub();
+    let hub_gl: *const GlCore = Rc::as_ptr(&hub.gl);
+    drop(hub);
+    // SAFETY: the hub greenlet outlives every greenlet of its thread.
+    switch_to(unsafe { &*hub_gl }, Reason::Wake, true);
+    unreachable!("a finished greenlet was resumed");
+}
+
+/// Mark `me` finished and notify its links.
+pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
+    me.outcome.set(outcome);
+    me.waiting.set(0);
+    // Greenlet-local values die with the greenlet (their destructors run here, on its stack).
+    drop(me.locals.borrow_mut().take());
+    let links = std::mem::take(&mut *me.links.borrow_mut());
+    for link in links {
+        match link {
+            Link::Wake(g, serial) => {
+                wake(&g, serial, Reason::Wake);
+            }
+            Link::Raw(f) => {
+                if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+                    log::error!(
+                        "a link callback of greenlet {} panicked: {}",
+                        me.name,
+                        crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+                    );
+                }
+            }
+            Link::Spawn(f) => {
+                let b = crate::greenlet::Builder::new().name(format!("link of {}", me.name));
+                if let Err(e) = b.spawn(f) {
+                    log::error!("cannot run a link callback of greenlet {}: {e}", me.name);
+                }
+            }
+        }
+    }
+}
+
+extern "C" fn hub_entry(t: Transfer) -> ! {
+    switched_in(t);
+    loop {
+        let h = hub();
+        let lp = h.lp.clone();
+        let root = h.root.clone();
+        drop(h);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| lp.run()));
+        if let Err(p) = result {
+            log::error!(
+                "a hub callback panicked: {}",
+                crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+            );
+            continue;
+        }
+        drop(lp);
+        // Nothing is left that could wake anyone: tell the root greenlet.
+        root.waiting.set(0);
+        let r: *const GlCore = Rc::as_ptr(&root);
+        drop(root);
+        // SAFETY: the root greenlet lives as long as the hub.
+        switch_to(unsafe { &*r }, Reason::LoopExit, false);
+    }
+}
+
+impl HubInner {
+    fn create() -> Result<Rc<HubInner>> {
+        let lp = Loop::new().map_err(|e| Error::Loop(e.to_string()))?;
+        let prepare = Prepare::new(&lp, |_, _| drain_callbacks());
+        prepare.set_keep_alive(false);
+        prepare.start();
+        let keepalive = Idle::new(&lp, |_, _| {});
+        let stack = GreenletStack::new(crate::stack::DEFAULT_STACK_SIZE).map_err(Error::Spawn)?;
+        let gl = GlCore::new(0, "hub".into(), true);
+        // SAFETY: the stack is stored in the same GlCore and outlives the context.
+        gl.ctx
+            .set(Some(unsafe { Context::new(stack.stack(), hub_entry) }));
+        *gl.stack.borrow_mut() = Some(stack);
+        let root = GlCore::new(
+            1,
+            std::thread::current().name().unwrap_or("root").into(),
+            false,
+        );
+        let h = Rc::new(HubInner {
+            lp,
+            gl: Rc::new(gl),
+            root: Rc::new(root),
+            queue: RefCell::new(VecDeque::new()),
+            prepare,
+            keepalive,
+            live: RefCell::new(HashMap::new()),
+            next_id: Cell::new(2),
+            next_serial: Cell::new(1),
+            switches: Cell::new(0),
+        });
+        CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
+        Ok(h)
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    fn next_serial(&self) -> u64 {
+        let s = self.next_serial.get();
+        self.next_serial.set(s + 1);
+        s
+    }
+
+    pub(crate) fn push(&self, cb: Callback) {
+        self.queue.borrow_mut().push_back(cb);
+        if !self.keepalive.is_active() {
+            self.keepalive.start();
+        }
+    }
+
+    /// Create a greenlet that runs `body` on a new stack, registered but not yet scheduled.
+    pub(crate) fn create_greenlet(
+        &self,
+        name: Option<String>,
+        stack_size: usize,
+        spawned_at: &'static panic::Location<'static>,
+        body: Box<dyn FnOnce() -> Outcome>,
+    ) -> Result<Rc<GlCore>> {
+        let stack = GreenletStack::new(stack_size).map_err(Error::Spawn)?;
+        let id = self.next_id();
+        let mut core = GlCore::new(id, name.unwrap_or_else(|| format!("Greenlet-{id}")), false);
+        core.spawned_at = Some(spawned_at);
+        core.started.set(false);
+        // SAFETY: the stack is stored in the same GlCore and released only after the greenlet
+        // finished and switched away for good.
+        core.ctx
+            .set(Some(unsafe { Context::new(stack.stack(), greenlet_entry) }));
+        *core.stack.borrow_mut() = Some(stack);
+        core.body.set(Some(body));
+        let core = Rc::new(core);
+        self.live.borrow_mut().insert(id, core.clone());
+        Ok(core)
+    }
+}
+
+/// Run the queued callbacks (from the prepare watcher, in the hub).
+fn drain_callbacks() {
+    let h = hub();
+    let start = Instant::now();
+    let mut n = 0u32;
+    loop {
+        let next = h.queue.borrow_mut().pop_front();
+        let Some(cb) = next else { break };
+        match cb {
+            Callback::Switch(g, reason) => {
+                if g.is_dead() {
+                    continue;
+                }
+                if !g.started.get() {
+                    g.started.set(true);
+                }
+                let target: *const GlCore = Rc::as_ptr(&g);
+                drop(g);
+                // SAFETY: `target` is registered in `live` (not dead) and so stays valid
+                // until it has switched away for the last time.
+                switch_to(unsafe { &*target }, reason, false);
+            }
+            Callback::Call(f) => {
+                if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+                    log::error!(
+                        "a hub callback panicked: {}",
+                        crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+                    );
+                }
+            }
+        }
+        n += 1;
+        if n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME {
+            // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
+            break;
+        }
+    }
+    if h.queue.borrow().is_empty() {
+        h.keepalive.stop();
+    }
+}
+
+/// Queue `f` to run in the hub, in FIFO order with other callbacks, before the next poll.
+///
+/// The callback runs in the hub: it must not block (blocking calls fail with
+/// [`Error::BlockingInHub`]); spawn a greenlet for work that blocks.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// greenlet::run_callback(move || r.set(true));
+/// greenlet::yield_now();
+/// assert!(ran.get());
+/// ```
+pub fn run_callback(f: impl FnOnce() + 'static) {
+    hub().push(Callback::Call(Box::new(f)));
+}
+
+/// Wake `g` if it is still blocked in the wait with `serial`. Returns whether it was.
+pub(crate) fn wake(g: &Rc<GlCore>, serial: u64, reason: Reason) -> bool {
+    if serial == 0 || g.waiting.get() != serial {
+        return false;
+    }
+    g.waiting.set(0);
+    hub().push(Callback::Switch(g.clone(), reason));
+    true
+}
+
+/// A registration of the current greenlet as a waiter. Create it, hand [`Waiter::token`] to
+/// whatever will wake it, then [`Waiter::wait`].
+pub(crate) struct Waiter {
+    pub(crate) me: Rc<GlCore>,
+    pub(crate) serial: u64,
+}
+
+/// Handed to wakers.
+#[derive(Clone)]
+pub(crate) struct WakeToken {
+    pub(crate) g: Rc<GlCore>,
+    pub(crate) serial: u64,
+}
+
+impl WakeToken {
+    /// Wake the waiter if it still waits for this token. Returns whether it did.
+    pub(crate) fn wake(&self) -> bool {
+        wake(&self.g, self.serial, Reason::Wake)
+    }
+
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.serial != 0 && self.g.waiting.get() == self.serial
+    }
+}
+
+impl Waiter {
+    /// Register the current greenlet as waiting. Fails in the hub.
+    pub(crate) fn new(what: &'static str) -> Result<Waiter> {
+        let h = hub();
+        let me = current();
+        if me.is_hub {
+            return Err(Error::BlockingInHub);
+        }
+        check_kill(&me);
+        if let Some(id) = me.pending_timeout.take() {
+            return Err(Error::Timeout(TimeoutId(id)));
+        }
+        let serial = h.next_serial();
+        me.waiting.set(serial);
+        me.waits_on.set(what);
+        Ok(Waiter { me, serial })
+    }
+
+    pub(crate) fn token(&self) -> WakeToken {
+        WakeToken {
+            g: self.me.clone(),
+            serial: self.serial,
+        }
+    }
+
+    /// Switch to the hub until woken, the optional timeout expires, or the loop runs dry.
+    pub(crate) fn wait(self, timeout: Option<Duration>) -> Result<()> {
+        let h = hub();
+        let _timer = match timeout {
+            Some(d) => {
+                let token = self.token();
+                let id = h.next_serial();
+                let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
+                    wake(&token.g, token.serial, Reason::Timeout(id));
+                });
+                t.start();
+                Some((t, id))
+            }
+            None => None,
+        };
+        let gl: *const GlCore = Rc::as_ptr(&h.gl);
+        drop(h);
+        // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
+        let reason = switch_to(unsafe { &*gl }, Reason::Wake, false);
+        self.me.waiting.set(0);
+        self.me.waits_on.set("");
+        match reason {
+            Reason::Wake => {
+                check_kill(&self.me);
+                Ok(())
+            }
+            Reason::Timeout(id) => {
+                check_kill(&self.me);
+                Err(Error::Timeout(TimeoutId(id)))
+            }
+            Reason::Kill => {
+                self.me.kill_requested.set(false);
+                drop(_timer);
+                drop(self);
+                panic::resume_unwind(Box::new(KillSignal));
+            }
+            Reason::LoopExit => Err(Error::WouldBlockForever),
+        }
+    }
+}
+
+/// Unwind the current greenlet if a kill was requested while it was not blocked.
+fn check_kill(me: &GlCore) {
+    if me.kill_requested.get() && !me.is_hub && me.spawned_at.is_some() {
+        me.kill_requested.set(false);
+        panic::resume_unwind(Box::new(KillSignal));
+    }
+}
+
+/// Ask `g` to die: it unwinds at its current (or next) switch point.
+pub(crate) fn request_kill(g: &Rc<GlCore>) {
+    if g.is_dead() || g.is_hub || g.spawned_at.is_none() {
+        return;
+    }
+    if !g.started.get() {
+        // Never ran: it never will. Its stack goes back to the pool right away.
+        g.started.set(true);
+        drop(g.body.take());
+        drop(g.ctx.take());
+        drop(g.stack.borrow_mut().take());
+        finish(g, Outcome::Killed);
+        hub().live.borrow_mut().remove(&g.id);
+        return;
+    }
+    if Rc::as_ptr(g) == current_ptr() {
+        panic::resume_unwind(Box::new(KillSignal));
+    }
+    g.kill_requested.set(true);
+    let serial = g.waiting.get();
+    wake(g, serial, Reason::Kill);
+}
+
+/// Deliver a `Timeout` scope's expiry to `g`.
+pub(crate) fn timeout_fired(g: &Rc<GlCore>, id: u64) {
+    if g.is_dead() {
+        return;
+    }
+    let serial = g.waiting.get();
+    if !wake(g, serial, Reason::Timeout(id)) {
+        g.pending_timeout.set(Some(id));
+    }
+}
+
+pub(crate) fn clear_pending_timeout(g: &GlCore, id: u64) {
+    if g.pending_timeout.get() == Some(id) {
+        g.pending_timeout.set(None);
+    }
+}
+
+/// Suspend the current greenlet for `d`. `Duration::ZERO` only yields (see [`yield_now`]).
+///
+/// # Errors
+/// [`Error::Timeout`] when an enclosing [`Timeout`](crate::Timeout) expires first;
+/// [`Error::BlockingInHub`] from a hub callback.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// greenlet::sleep(Duration::from_millis(20)).unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(19));
+/// ```
+pub fn sleep(d: Duration) -> Result<()> {
+    if d.is_zero() {
+        return yield_now();
+    }
+    let h = hub();
+    let w = Waiter::new("sleep")?;
+    h.lp.update_now();
+    let token = w.token();
+    let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
+        token.wake();
+    });
+    t.start();
+    drop(h);
+    w.wait(None)
+}
+
+/// Let every other greenlet that is ready run once, then continue (gevent's `sleep(0)`). No
+/// poll for I/O happens in between unless the batch of ready greenlets runs long.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// let g = greenlet::spawn(move || l.borrow_mut().push("spawned"));
+/// greenlet::yield_now().unwrap();
+/// log.borrow_mut().push("after yield");
+/// assert_eq!(*log.borrow(), ["spawned", "after yield"]);
+/// g.join().unwrap();
+/// ```
+pub fn yield_now() -> Result<()> {
+    let h = hub();
+    let w = Waiter::new("yield")?;
+    h.push(Callback::Switch(w.me.clone(), Reason::Wake));
+    w.me.waiting.set(0);
+    drop(h);
+    w.wait(None)
+}
+
+/// Wait until the hub's loop has nothing left to do other than what the caller itself
+/// registered (gevent's `idle()`): every ready greenlet and pending callback has run.
+///
+/// ```
+/// greenlet::idle().unwrap();
+/// ```
+pub fn idle() -> Result<()> {
+    let h = hub();
+    let w = Waiter::new("idle")?;
+    let token = w.token();
+    let i = Idle::new(&h.lp, move |w, _| {
+        token.wake();
+        w.stop();
+    });
+    i.set_priority(-2).map_err(|e| Error::Loop(e.to_string()))?;
+    i.start();
+    drop(h);
+    w.wait(None)
+}
+
+/// Run the hub until it has nothing left to do, or until `timeout` (gevent's `hub.join`).
+/// Returns true when the loop ran out of work, false on timeout.
+///
+/// # Errors
+/// [`Error::JoinSelf`] from a spawned greenlet (the loop cannot run dry while it is alive);
+/// [`Error::BlockingInHub`] from a hub callback.
+///
+/// ```
+/// use std::time::Duration;
+/// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_millis(5)));
+/// assert!(greenlet::wait(None).unwrap());
+/// assert!(g.is_dead());
+/// ```
+pub fn wait(timeout: Option<Duration>) -> Result<bool> {
+    let w = Waiter::new("hub")?;
+    if w.me.spawned_at.is_some() {
+        // Only the root greenlet hears that the loop ran dry; in a spawned greenlet it cannot
+        // run dry while the caller itself is alive.
+        w.me.waiting.set(0);
+        return Err(Error::JoinSelf);
+    }
+    match w.wait(timeout) {
+        Err(Error::WouldBlockForever) => Ok(true),
+        Err(Error::Timeout(_)) => Ok(false),
+        Ok(()) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Facts about the current thread's hub, for tests and diagnostics.
+///
+/// ```
+/// let g = greenlet::spawn(|| greenlet::sleep(std::time::Duration::from_millis(1)));
+/// assert_eq!(greenlet::hub_stats().live_greenlets, 1);
+/// g.join().unwrap().unwrap();
+/// assert_eq!(greenlet::hub_stats().live_greenlets, 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HubStats {
+    /// Greenlets spawned and not yet finished.
+    pub live_greenlets: usize,
+    /// Callbacks queued in the hub.
+    pub queued_callbacks: usize,
+    /// Free stacks kept for reuse by this thread.
+    pub pooled_stacks: usize,
+    /// Greenlet switches so far.
+    pub switches: u64,
+}
+
+/// See [`HubStats`].
+pub fn hub_stats() -> HubStats {
+    let h = hub();
+    let live = h.live.borrow().len();
+    let queued = h.queue.borrow().len();
+    HubStats {
+        live_greenlets: live,
+        queued_callbacks: queued,
+        pooled_stacks: crate::stack::pooled(),
+        switches: h.switches.get(),
+    }
+}
+
+/// The loop the current thread's hub runs, to add watchers of your own.
+///
+/// ```
+/// let lp = greenlet::hub_loop();
+/// assert!(lp.iteration() < u32::MAX);
+/// ```
+pub fn hub_loop() -> Loop {
+    hub().lp.clone()
+}
+
+pub(crate) fn current_is_hub() -> bool {
+    current_ptr() == Rc::as_ptr(&hub().gl)
+}

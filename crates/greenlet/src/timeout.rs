@@ -1,0 +1,203 @@
+//! Deadlines for whole blocks of code (gevent's `Timeout`).
+//!
+//! A [`Timeout`] belongs to the greenlet that started it. When it expires while that greenlet
+//! is blocked, the blocking call returns [`Error::Timeout`]; if the greenlet is not blocked at
+//! that moment, its next blocking call does. CPU-bound code is never interrupted: a greenlet
+//! that does not block does not see its timeout until it does.
+//!
+//! ```
+//! use greenlet::{sleep, Timeout, Error};
+//! use std::time::Duration;
+//!
+//! let t = Timeout::start(Duration::from_millis(10));
+//! let r = sleep(Duration::from_secs(10));
+//! assert_eq!(r, Err(Error::Timeout(t.id())));
+//! ```
+
+use crate::error::{Error, Result, TimeoutId};
+use crate::hub::{self, GlCore};
+use ev_loop::Timer;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::time::Duration;
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(1 << 62) };
+}
+
+/// A scoped deadline for the current greenlet; cancelled when dropped. `!Send`.
+///
+/// Nested timeouts work independently: the shorter one fires first, and an outer one stays
+/// armed and fires later if its scope is still running.
+///
+/// ```
+/// use greenlet::{sleep, Timeout};
+/// use std::time::Duration;
+/// let outer = Timeout::start(Duration::from_millis(40));
+/// {
+///     let inner = Timeout::start(Duration::from_millis(10));
+///     assert_eq!(sleep(Duration::from_secs(1)).unwrap_err(), greenlet::Error::Timeout(inner.id()));
+/// }
+/// assert_eq!(sleep(Duration::from_secs(1)).unwrap_err(), greenlet::Error::Timeout(outer.id()));
+/// ```
+pub struct Timeout {
+    id: u64,
+    owner: Rc<GlCore>,
+    timer: Option<Timer>,
+    fired: Rc<Cell<bool>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Timeout {
+    /// Arm a deadline `d` from now for the current greenlet. `Duration::ZERO` fires on the next
+    /// pass of the loop.
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start(std::time::Duration::ZERO);
+    /// assert!(greenlet::yield_now().is_ok() || true);
+    /// assert!(greenlet::sleep(std::time::Duration::from_secs(1)).unwrap_err().is_timeout());
+    /// # drop(t);
+    /// ```
+    pub fn start(d: Duration) -> Timeout {
+        Timeout::start_opt(Some(d))
+    }
+
+    /// Like [`start`](Timeout::start); `None` never fires (convenient for optional timeouts).
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start_opt(None);
+    /// assert!(!t.is_armed());
+    /// ```
+    pub fn start_opt(d: Option<Duration>) -> Timeout {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        let owner = hub::current();
+        let fired = Rc::new(Cell::new(false));
+        let timer = d.map(|d| {
+            let h = hub::hub();
+            h.lp.update_now();
+            let (o, f) = (owner.clone(), fired.clone());
+            let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
+                f.set(true);
+                hub::timeout_fired(&o, id);
+            });
+            t.start();
+            t
+        });
+        Timeout {
+            id,
+            owner,
+            timer,
+            fired,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The id carried by [`Error::Timeout`] when this timeout expires.
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start(std::time::Duration::from_secs(1));
+    /// let _ = t.id();
+    /// ```
+    pub fn id(&self) -> TimeoutId {
+        TimeoutId(self.id)
+    }
+
+    /// Whether it is still waiting to expire.
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start(std::time::Duration::from_secs(1));
+    /// assert!(t.is_armed());
+    /// ```
+    pub fn is_armed(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.is_active())
+    }
+
+    /// Whether it has expired.
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start(std::time::Duration::from_millis(1));
+    /// let _ = greenlet::sleep(std::time::Duration::from_millis(20));
+    /// assert!(t.expired());
+    /// ```
+    pub fn expired(&self) -> bool {
+        self.fired.get()
+    }
+
+    /// Whether `e` is this timeout's expiry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = greenlet::Timeout::start(Duration::from_millis(1));
+    /// let e = greenlet::sleep(Duration::from_secs(1)).unwrap_err();
+    /// assert!(t.is_mine(&e));
+    /// ```
+    pub fn is_mine(&self, e: &Error) -> bool {
+        matches!(e, Error::Timeout(TimeoutId(id)) if *id == self.id)
+    }
+
+    /// Disarm it (same as dropping it).
+    ///
+    /// ```
+    /// let t = greenlet::Timeout::start(std::time::Duration::from_millis(1));
+    /// t.cancel();
+    /// greenlet::sleep(std::time::Duration::from_millis(5)).unwrap();
+    /// ```
+    pub fn cancel(self) {}
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        drop(self.timer.take());
+        hub::clear_pending_timeout(&self.owner, self.id);
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("id", &self.id)
+            .field("armed", &self.is_armed())
+            .field("expired", &self.expired())
+            .finish()
+    }
+}
+
+/// Run `f` under a [`Timeout`] of `d`: its result, or [`Error::Timeout`] if the deadline
+/// expired while it was blocked.
+///
+/// ```
+/// use greenlet::{sleep, with_timeout};
+/// use std::time::Duration;
+/// assert_eq!(with_timeout(Duration::from_secs(1), || Ok(5)).unwrap(), 5);
+/// assert!(with_timeout(Duration::from_millis(5), || sleep(Duration::from_secs(1))).is_err());
+/// ```
+pub fn with_timeout<R>(d: Duration, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let t = Timeout::start(d);
+    f().map_err(|e| {
+        drop(t);
+        e
+    })
+}
+
+/// Like [`with_timeout`], but this scope's own expiry yields `default` instead of an error
+/// (an inner timeout's expiry is still an error).
+///
+/// ```
+/// use greenlet::{sleep, with_timeout_or};
+/// use std::time::Duration;
+/// let r = with_timeout_or(Duration::from_millis(5), -1, || sleep(Duration::from_secs(1)).map(|_| 1));
+/// assert_eq!(r.unwrap(), -1);
+/// ```
+pub fn with_timeout_or<R>(d: Duration, default: R, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let t = Timeout::start(d);
+    match f() {
+        Err(e) if t.is_mine(&e) => Ok(default),
+        other => other,
+    }
+}
