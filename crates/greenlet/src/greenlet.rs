@@ -222,7 +222,8 @@ where
 
 /// A handle to a spawned greenlet; `!Send` (it belongs to its hub's thread).
 ///
-/// Dropping the handle does not stop the greenlet (like `std::thread::JoinHandle`).
+/// Dropping the handle does not stop the greenlet (like `std::thread::JoinHandle`). Handles
+/// are `Clone`; the value can be taken once.
 ///
 /// ```
 /// use greenlet::{sleep, spawn};
@@ -439,6 +440,25 @@ impl<T> Greenlet<T> {
             }
         } else {
             self.core.links.borrow_mut().push(Link::Spawn(Box::new(f)));
+        }
+    }
+}
+
+/// Another handle to the same greenlet (its value can still be taken only once).
+///
+/// ```
+/// let g = greenlet::spawn(|| 1);
+/// let h = g.clone();
+/// assert_eq!(g.join().unwrap(), 1);
+/// assert!(h.is_dead());
+/// assert!(matches!(h.join(), Err(greenlet::JoinError::AlreadyTaken)));
+/// ```
+impl<T> Clone for Greenlet<T> {
+    fn clone(&self) -> Self {
+        Greenlet {
+            core: self.core.clone(),
+            slot: self.slot.clone(),
+            _not_send: PhantomData,
         }
     }
 }

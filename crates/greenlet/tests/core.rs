@@ -1,0 +1,467 @@
+//! gevent's hub and greenlet semantics (shared/gevent-semantics.md), each against the real hub.
+
+use greenlet::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A 200 ms timeout returns after 100–310 ms.
+fn assert_about_200ms(took: Duration) {
+    assert!(took >= ms(100) && took <= ms(310), "took {took:?}");
+}
+
+#[test]
+fn spawn_does_not_run_before_the_spawner_yields() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let g = spawn(move || r.set(true));
+    assert!(!ran.get());
+    assert!(!g.is_started() && !g.is_dead());
+    yield_now().unwrap();
+    assert!(ran.get());
+    assert!(g.is_dead() && g.successful());
+}
+
+#[test]
+fn a_finished_greenlet_is_dead_successful_and_its_links_ran_once() {
+    let count = Rc::new(Cell::new(0));
+    let g = spawn(|| 5);
+    for _ in 0..2 {
+        let c = count.clone();
+        g.link(move || c.set(c.get() + 1));
+    }
+    assert!(g.wait(None).unwrap());
+    assert!(g.is_dead() && g.successful() && !g.was_killed());
+    // Linked after it finished: still runs exactly once.
+    let c = count.clone();
+    g.link(move || c.set(c.get() + 10));
+    idle().unwrap();
+    assert_eq!(count.get(), 12);
+    assert_eq!(g.join().unwrap(), 5);
+}
+
+#[test]
+fn a_panic_is_stored_reported_and_the_hub_continues() {
+    let g = Builder::new()
+        .name("doomed")
+        .spawn(|| -> u8 { panic!("kaboom") })
+        .unwrap();
+    let linked = Rc::new(Cell::new(false));
+    let l = linked.clone();
+    g.link(move || l.set(true));
+    let err = g.join().unwrap_err();
+    assert_eq!(err.panic_message(), Some("kaboom"));
+    idle().unwrap();
+    assert!(linked.get());
+    // The hub keeps going: a later 100 ms sleep still takes ~100 ms.
+    let start = Instant::now();
+    sleep(ms(100)).unwrap();
+    assert!(start.elapsed() >= ms(95) && start.elapsed() < ms(400));
+}
+
+#[test]
+fn killing_an_unstarted_greenlet_means_it_never_runs() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let g = spawn(move || r.set(true));
+    let links = Rc::new(Cell::new(0));
+    let l = links.clone();
+    g.link(move || l.set(l.get() + 1));
+    g.kill();
+    assert!(g.is_dead() && g.was_killed() && !g.successful());
+    g.kill(); // repeatable, never fails
+    idle().unwrap();
+    assert!(!ran.get());
+    assert_eq!(links.get(), 1);
+    assert!(matches!(g.join(), Err(JoinError::Killed)));
+}
+
+#[test]
+fn killing_a_sleeping_greenlet_unwinds_its_stack() {
+    struct Guard(Rc<Cell<bool>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let dropped = Rc::new(Cell::new(false));
+    let after_sleep = Rc::new(Cell::new(false));
+    let (d, a) = (dropped.clone(), after_sleep.clone());
+    let g = spawn(move || {
+        let _guard = Guard(d);
+        let _ = sleep(Duration::from_secs(60));
+        a.set(true);
+    });
+    yield_now().unwrap();
+    assert!(g.is_started());
+    let start = Instant::now();
+    g.kill();
+    assert!(start.elapsed() < ms(500));
+    assert!(g.is_dead() && g.was_killed());
+    assert!(
+        dropped.get(),
+        "destructors on the killed greenlet's stack must run"
+    );
+    assert!(
+        !after_sleep.get(),
+        "the killed greenlet must not continue after its sleep"
+    );
+    assert!(matches!(g.join(), Err(JoinError::Killed)));
+    assert_eq!(hub_stats().live_greenlets, 0);
+}
+
+#[test]
+fn a_greenlet_may_kill_itself_and_another_may_kill_with_timeout() {
+    let slot: Rc<RefCell<Option<Greenlet<()>>>> = Rc::new(RefCell::new(None));
+    let (s, after) = (slot.clone(), Rc::new(Cell::new(false)));
+    let a = after.clone();
+    let g = spawn(move || {
+        let me = s.borrow_mut().take().unwrap();
+        me.kill(); // unwinds at once
+        a.set(true);
+    });
+    *slot.borrow_mut() = Some(g.clone());
+    assert!(matches!(g.join(), Err(JoinError::Killed)));
+    assert!(!after.get());
+    let sleeper = spawn(|| sleep(Duration::from_secs(60)));
+    yield_now().unwrap();
+    assert!(sleeper.kill_timeout(Some(ms(200))));
+}
+
+#[test]
+fn join_on_yourself_is_an_error() {
+    let slot: Rc<RefCell<Option<Greenlet<String>>>> = Rc::new(RefCell::new(None));
+    let s = slot.clone();
+    let g = spawn(move || {
+        let me = s.borrow_mut().take().unwrap();
+        me.join_timeout(ms(10)).unwrap_err().to_string()
+    });
+    *slot.borrow_mut() = Some(g.clone());
+    let msg = g.join().unwrap();
+    assert!(msg.contains("cannot wait for itself"), "{msg}");
+}
+
+#[test]
+fn joinall_returns_finish_order_and_stops_early_on_timeout() {
+    let gs: Vec<Greenlet<u32>> = [30u64, 10, 20]
+        .iter()
+        .map(|&d| {
+            spawn(move || {
+                sleep(ms(d)).unwrap();
+                d as u32
+            })
+        })
+        .collect();
+    assert_eq!(joinall(&gs, None).unwrap(), vec![1, 2, 0]);
+
+    let slow = vec![spawn(|| sleep(Duration::from_secs(10))), spawn(|| Ok(()))];
+    let start = Instant::now();
+    let done = joinall(&slow, Some(ms(200))).unwrap();
+    assert_about_200ms(start.elapsed());
+    assert_eq!(done, vec![1]);
+    slow[0].kill();
+
+    let failing = vec![
+        spawn(|| sleep(ms(50)).map(|_| panic!("late failure"))),
+        spawn(|| -> Result<()> { panic!("first failure") }),
+        spawn(|| sleep(Duration::from_secs(10))),
+    ];
+    let done = joinall_with(&failing, JoinAll::default().raise_error(true)).unwrap();
+    assert_eq!(done, vec![1]);
+    for g in &failing {
+        g.kill();
+    }
+}
+
+#[test]
+fn sleep_zero_interleaves_ready_greenlets() {
+    let log = Rc::new(RefCell::new(String::new()));
+    let gs: Vec<_> = ["A", "B", "C"]
+        .into_iter()
+        .map(|name| {
+            let l = log.clone();
+            spawn(move || {
+                for _ in 0..3 {
+                    l.borrow_mut().push_str(name);
+                    sleep(Duration::ZERO).unwrap();
+                }
+            })
+        })
+        .collect();
+    joinall(&gs, None).unwrap();
+    assert_eq!(*log.borrow(), "ABCABCABC");
+}
+
+#[test]
+fn sleep_zero_runs_others_without_polling() {
+    let lp = hub_loop();
+    let before = lp.iteration();
+    let g = spawn(|| ());
+    yield_now().unwrap();
+    assert!(g.is_dead());
+    assert_eq!(
+        lp.iteration(),
+        before,
+        "yield must not need a loop iteration"
+    );
+}
+
+#[test]
+fn sleep_takes_about_its_duration() {
+    let start = Instant::now();
+    sleep(ms(200)).unwrap();
+    assert_about_200ms(start.elapsed());
+}
+
+#[test]
+fn waiting_for_something_that_can_never_happen_fails_at_once() {
+    let start = Instant::now();
+    let ev = Event::new();
+    assert_eq!(ev.wait(), Err(Error::WouldBlockForever));
+    // A greenlet blocked forever: joining it cannot succeed either.
+    let stuck = {
+        let ev = ev.clone();
+        spawn(move || ev.wait())
+    };
+    let err = stuck.clone().join().unwrap_err();
+    assert!(
+        matches!(err, JoinError::Wait(Error::WouldBlockForever)),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < ms(500));
+    // The hub still works afterwards.
+    ev.set();
+    assert!(stuck.join().unwrap().is_ok());
+}
+
+#[test]
+fn blocking_inside_the_hub_is_an_error() {
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    run_callback(move || *g.borrow_mut() = Some(sleep(ms(1))));
+    yield_now().unwrap();
+    assert_eq!(*got.borrow(), Some(Err(Error::BlockingInHub)));
+}
+
+#[test]
+fn hub_wait_reports_whether_the_loop_ran_dry() {
+    let _g = spawn(|| sleep(ms(20)));
+    assert!(wait(None).unwrap());
+    let _long = spawn(|| sleep(Duration::from_secs(10)));
+    let start = Instant::now();
+    assert!(!wait(Some(ms(200))).unwrap());
+    assert_about_200ms(start.elapsed());
+    _long.kill();
+}
+
+#[test]
+fn timeouts_fire_only_for_their_greenlet_and_nest() {
+    let t = Timeout::start(ms(200));
+    let start = Instant::now();
+    let err = sleep(Duration::from_secs(5)).unwrap_err();
+    assert_about_200ms(start.elapsed());
+    assert!(t.is_mine(&err));
+    drop(t);
+
+    // Nested: the shorter fires; the outer stays armed and fires later.
+    let outer = Timeout::start(ms(150));
+    {
+        let inner = Timeout::start(ms(20));
+        assert!(inner.is_mine(&sleep(Duration::from_secs(5)).unwrap_err()));
+    }
+    assert!(outer.is_armed());
+    assert!(outer.is_mine(&sleep(Duration::from_secs(5)).unwrap_err()));
+    drop(outer);
+
+    // Leaving the scope cancels it.
+    {
+        let _t = Timeout::start(ms(10));
+    }
+    sleep(ms(30)).unwrap();
+
+    // None never fires; zero fires on the next pass.
+    let never = Timeout::start_opt(None);
+    sleep(ms(5)).unwrap();
+    drop(never);
+    let zero = Timeout::start(Duration::ZERO);
+    assert!(zero.is_mine(&sleep(Duration::from_secs(1)).unwrap_err()));
+
+    // Another greenlet's timeout does not touch us.
+    let other = spawn(|| {
+        let t = Timeout::start(ms(10));
+        t.is_mine(&sleep(Duration::from_secs(1)).unwrap_err())
+    });
+    sleep(ms(40)).unwrap();
+    assert!(other.join().unwrap());
+}
+
+#[test]
+fn cpu_bound_code_sees_its_timeout_only_when_it_blocks() {
+    let t = Timeout::start(ms(10));
+    let start = Instant::now();
+    while start.elapsed() < ms(30) {
+        std::hint::spin_loop();
+    }
+    // The spin was not interrupted; the expiry is seen at the next blocking call.
+    assert!(start.elapsed() >= ms(30));
+    assert!(t.is_mine(&sleep(ms(1)).unwrap_err()));
+    assert!(t.expired());
+}
+
+#[test]
+fn with_timeout_and_default() {
+    assert_eq!(with_timeout(ms(100), || Ok(1)).unwrap(), 1);
+    let start = Instant::now();
+    assert!(
+        with_timeout(ms(200), || sleep(Duration::from_secs(5)))
+            .unwrap_err()
+            .is_timeout()
+    );
+    assert_about_200ms(start.elapsed());
+    assert_eq!(
+        with_timeout_or(ms(5), 7, || sleep(Duration::from_secs(5)).map(|_| 0)).unwrap(),
+        7
+    );
+    // An inner timeout is still an error for the outer scope.
+    let r = with_timeout_or(Duration::from_secs(5), 7, || {
+        with_timeout(ms(5), || sleep(Duration::from_secs(5)).map(|_| 0))
+    });
+    assert!(r.unwrap_err().is_timeout());
+}
+
+#[test]
+fn event_wakes_every_waiter_in_fifo_order_even_if_cleared_at_once() {
+    let ev = Event::new();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let gs: Vec<_> = (0..4)
+        .map(|i| {
+            let (ev, o) = (ev.clone(), order.clone());
+            spawn(move || {
+                let r = ev.wait_timeout(Duration::from_secs(5)).unwrap();
+                o.borrow_mut().push(i);
+                r
+            })
+        })
+        .collect();
+    yield_now().unwrap();
+    ev.set();
+    ev.clear();
+    for g in gs {
+        assert!(
+            g.join().unwrap(),
+            "a waiter missed a set that was cleared at once"
+        );
+    }
+    assert_eq!(*order.borrow(), vec![0, 1, 2, 3]);
+    let keep = spawn(|| sleep(Duration::from_secs(1)));
+    let start = Instant::now();
+    assert!(!ev.wait_timeout(ms(200)).unwrap());
+    assert_about_200ms(start.elapsed());
+    keep.kill();
+}
+
+#[test]
+fn async_result_from_another_thread_wakes_the_hub() {
+    let r: AsyncResult<String> = AsyncResult::new();
+    let setter = r.setter();
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(ms(50));
+        assert!(setter.set("hello".into()));
+        assert!(!setter.set("again".into()), "set once");
+    });
+    assert_eq!(r.get().unwrap(), "hello");
+    assert!(start.elapsed() >= ms(45));
+    t.join().unwrap();
+    assert_eq!(r.get().unwrap(), "hello");
+
+    let e: AsyncResult<u8, String> = AsyncResult::new();
+    let s = e.setter();
+    std::thread::spawn(move || s.set_error("bad".into()))
+        .join()
+        .unwrap();
+    assert_eq!(e.get(), Err(AsyncError::Failed("bad".to_string())));
+
+    // A setter that goes away without setting: the wait fails instead of hanging.
+    let lost: AsyncResult<u8> = AsyncResult::new();
+    let s = lost.setter();
+    std::thread::spawn(move || {
+        std::thread::sleep(ms(20));
+        drop(s);
+    });
+    assert_eq!(lost.get(), Err(AsyncError::Wait(Error::WouldBlockForever)));
+
+    // Timeout.
+    let slow: AsyncResult<u8> = AsyncResult::new();
+    let _s = slow.setter();
+    let start = Instant::now();
+    assert!(matches!(slow.get_timeout(ms(200)), Err(AsyncError::Wait(e)) if e.is_timeout()));
+    assert_about_200ms(start.elapsed());
+}
+
+#[test]
+fn spawn_later_starts_after_the_delay_and_can_be_killed_first() {
+    let start = Instant::now();
+    let g = spawn_later(ms(50), move || start.elapsed());
+    assert!(g.join().unwrap() >= ms(45));
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let g = spawn_later(ms(50), move || r.set(true));
+    g.kill();
+    let start = Instant::now();
+    assert!(
+        wait(None).unwrap(),
+        "a killed spawn_later must not keep the loop alive"
+    );
+    assert!(start.elapsed() < ms(45));
+    assert!(!ran.get());
+}
+
+#[test]
+fn many_greenlets_and_stack_reuse() {
+    let n = 10_000;
+    let count = Rc::new(Cell::new(0));
+    let gs: Vec<_> = (0..n)
+        .map(|_| {
+            let c = count.clone();
+            spawn(move || {
+                yield_now().unwrap();
+                c.set(c.get() + 1);
+            })
+        })
+        .collect();
+    assert_eq!(joinall(&gs, None).unwrap().len(), n);
+    assert_eq!(count.get(), n);
+    drop(gs);
+    let stats = hub_stats();
+    assert_eq!(stats.live_greenlets, 0);
+    assert!(
+        stats.pooled_stacks >= n.min(1000),
+        "stacks were not pooled: {stats:?}"
+    );
+}
+
+#[test]
+fn each_thread_has_its_own_hub() {
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let gs: Vec<_> = (0..10)
+                    .map(|j| {
+                        spawn(move || {
+                            sleep(ms(5)).unwrap();
+                            i * 100 + j
+                        })
+                    })
+                    .collect();
+                gs.into_iter().map(|g| g.join().unwrap()).sum::<i32>()
+            })
+        })
+        .collect();
+    let sums: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(sums, vec![45, 1045, 2045]);
+}
