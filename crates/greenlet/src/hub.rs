@@ -165,8 +165,52 @@ pub(crate) struct HubInner {
 }
 
 thread_local! {
-    static HUB: RefCell<Option<Rc<HubInner>>> = const { RefCell::new(None) };
+    /// Owns the hub; its destructor (at thread exit) kills the remaining greenlets.
+    static HUB_OWNER: HubOwner = const { HubOwner(RefCell::new(None)) };
+    /// The hub, for access that must also work while `HUB_OWNER` is being destroyed.
+    static HUB: Cell<*const HubInner> = const { Cell::new(std::ptr::null()) };
     static CURRENT: Cell<*const GlCore> = const { Cell::new(std::ptr::null()) };
+}
+
+struct HubOwner(RefCell<Option<Rc<HubInner>>>);
+
+impl Drop for HubOwner {
+    fn drop(&mut self) {
+        let Some(h) = self.0.borrow_mut().take() else {
+            return;
+        };
+        // The thread is exiting on its root stack: unwind every greenlet that is still alive
+        // so that its destructors run, then let the hub go.
+        kill_all(&h);
+        HUB.with(|p| p.set(std::ptr::null()));
+        CURRENT.with(|c| c.set(std::ptr::null()));
+        drop(h);
+    }
+}
+
+/// Kill every live greenlet of `h` and run the hub until they are gone (a few rounds at most:
+/// a greenlet that swallows its kill is left behind).
+pub(crate) fn kill_all(h: &Rc<HubInner>) {
+    let cur = CURRENT.with(|c| c.get());
+    if !cur.is_null() && cur != Rc::as_ptr(&h.root) {
+        return;
+    }
+    for _ in 0..3 {
+        let live: Vec<Rc<GlCore>> = h.live.borrow().values().cloned().collect();
+        if live.is_empty() {
+            return;
+        }
+        for g in &live {
+            request_kill(g);
+        }
+        drop(live);
+        // Runs the queued kills; returns once the loop has nothing left (or after a bound).
+        let _ = wait(Some(Duration::from_secs(1)));
+    }
+    let left = h.live.borrow().len();
+    if left > 0 {
+        log::warn!("{left} greenlets survived being killed at hub shutdown");
+    }
 }
 
 /// How long one batch of callbacks may run before the hub lets libev poll for I/O (gevent's
@@ -175,16 +219,29 @@ const CALLBACK_BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// The hub of the current thread, created on first use.
 pub(crate) fn hub() -> Rc<HubInner> {
-    if let Some(h) = HUB.with(|h| h.borrow().clone()) {
+    if let Some(h) = try_hub() {
         return h;
     }
     let h = HubInner::create().unwrap_or_else(|e| panic!("cannot create the hub: {e}"));
-    HUB.with(|slot| *slot.borrow_mut() = Some(h.clone()));
+    HUB.with(|p| p.set(Rc::as_ptr(&h)));
+    let owned = HUB_OWNER.try_with(|o| *o.0.borrow_mut() = Some(h.clone()));
+    if owned.is_err() {
+        panic!("greenlets cannot be used while the thread is shutting down");
+    }
     h
 }
 
 pub(crate) fn try_hub() -> Option<Rc<HubInner>> {
-    HUB.try_with(|h| h.borrow().clone()).ok().flatten()
+    let p = HUB.with(|p| p.get());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: HUB is set only while HUB_OWNER holds an `Rc` to this hub (it is cleared before
+    // that `Rc` is dropped), so the pointer is alive; the extra count makes a new owner.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Some(Rc::from_raw(p))
+    }
 }
 
 /// The greenlet running now (the root if nothing was switched to yet).

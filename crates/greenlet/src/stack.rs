@@ -25,11 +25,14 @@ impl GreenletStack {
     /// A stack of at least `size` bytes: from the pool when one of that size is free.
     pub(crate) fn new(size: usize) -> Result<GreenletStack, String> {
         let size = size.max(Stack::min_size()).min(Stack::max_size());
-        let reused = POOL.with(|p| {
-            let mut pool = p.borrow_mut();
-            let idx = pool.iter().rposition(|(n, _)| *n == size)?;
-            Some(pool.swap_remove(idx).1)
-        });
+        let reused = POOL
+            .try_with(|p| {
+                let mut pool = p.borrow_mut();
+                let idx = pool.iter().rposition(|(n, _)| *n == size)?;
+                Some(pool.swap_remove(idx).1)
+            })
+            .ok()
+            .flatten();
         let stack = match reused {
             Some(s) => s,
             None => ProtectedFixedSizeStack::new(size).map_err(|e| {
@@ -79,5 +82,5 @@ impl Drop for GreenletStack {
 
 /// How many free stacks this thread's pool holds (for tests and introspection).
 pub(crate) fn pooled() -> usize {
-    POOL.with(|p| p.borrow().len())
+    POOL.try_with(|p| p.borrow().len()).unwrap_or(0)
 }

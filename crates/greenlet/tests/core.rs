@@ -465,3 +465,44 @@ fn each_thread_has_its_own_hub() {
     let sums: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(sums, vec![45, 1045, 2045]);
 }
+
+#[test]
+fn thread_exit_kills_and_unwinds_every_remaining_greenlet() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        let ev = Event::new();
+        for i in 0..10_000 {
+            let (ev, d) = (ev.clone(), d.clone());
+            spawn(move || {
+                let _c = Counted(d);
+                if i % 2 == 0 {
+                    let _ = ev.wait();
+                } else {
+                    let _ = sleep(Duration::from_secs(3600));
+                }
+            });
+        }
+        // Let them all start and block; some are never started at all.
+        yield_now().unwrap();
+        for _ in 0..5 {
+            let c = Counted(d.clone());
+            spawn(move || {
+                let _c = c;
+            });
+        }
+        // The thread ends here with 10_005 greenlets alive.
+    })
+    .join()
+    .unwrap();
+    // Started ones unwound (destructor ran); never-started ones dropped their closure.
+    assert_eq!(dropped.load(Ordering::SeqCst), 10_005);
+}
