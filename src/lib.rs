@@ -4,12 +4,30 @@
 //! This crate is the facade. It re-exports the layers of the workspace:
 //!
 //! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
-//! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`).
+//! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
+//! * the greenlet layer (`greenlet`) at the top level: [`spawn`], [`joinall`], [`sleep`],
+//!   [`Timeout`], [`Event`], [`AsyncResult`], the [`threadpool`] and [`dns`], …
 //!
 //! and gives the paths of the C reference programs the benchmarks compare against
 //! ([`c_reference`]).
 //!
 //! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let jobs: Vec<_> = ["localhost", "127.0.0.1"]
+//!     .into_iter()
+//!     .map(|host| gevent::spawn(move || gevent::dns::lookup_host(host)))
+//!     .collect();
+//! let finished = gevent::joinall(&jobs, Some(Duration::from_secs(2))).unwrap();
+//! assert_eq!(finished.len(), 2);
+//! for job in jobs {
+//!     assert!(!job.join().unwrap().unwrap().is_empty());
+//! }
+//! ```
+//!
+//! The loop layer on its own:
 //!
 //! ```
 //! use gevent::ev::{Loop, Timer};
@@ -25,6 +43,7 @@
 #![deny(missing_docs)]
 
 pub use ev_loop as ev;
+pub use greenlet::*;
 pub use libev_sys as sys;
 
 /// The C programs built by this package's `build.rs` against the same vendored libev, used as

@@ -31,11 +31,13 @@
 
 #![deny(missing_docs)]
 
+pub mod dns;
 mod error;
 mod event;
 mod greenlet;
 pub mod hub;
 mod stack;
+pub mod threadpool;
 mod timeout;
 
 pub use error::{Error, JoinError, Result, TimeoutId};

@@ -1,0 +1,44 @@
+//! Name resolution that does not block the hub: `getaddrinfo` runs on the thread pool while
+//! the hub keeps serving other greenlets.
+//!
+//! ```
+//! let addrs = greenlet::dns::lookup_host("localhost").unwrap();
+//! assert!(addrs.iter().any(|a| a.is_loopback()));
+//! ```
+
+use crate::threadpool::spawn_blocking;
+use std::io;
+use std::net::{IpAddr, ToSocketAddrs};
+
+/// Resolve `host` (a name or an address literal) to its IP addresses, on the thread pool.
+///
+/// # Errors
+/// The resolver's error (for a name that does not resolve, `io::ErrorKind` is whatever the
+/// system resolver reports, with its message), or the wait's error (for example a timeout of
+/// an enclosing [`Timeout`](crate::Timeout)).
+///
+/// ```
+/// let ips = greenlet::dns::lookup_host("127.0.0.1").unwrap();
+/// assert_eq!(ips, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+/// assert!(greenlet::dns::lookup_host("no-such-host.invalid").is_err());
+/// ```
+pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let name = host.to_owned();
+    let task = spawn_blocking(move || -> io::Result<Vec<IpAddr>> {
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for a in (name.as_str(), 0u16).to_socket_addrs()? {
+            if !ips.contains(&a.ip()) {
+                ips.push(a.ip());
+            }
+        }
+        Ok(ips)
+    });
+    match task.join() {
+        Ok(r) => r,
+        Err(crate::JoinError::Wait(e)) => Err(e.into()),
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
