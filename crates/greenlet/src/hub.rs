@@ -103,6 +103,8 @@ pub(crate) struct GlCore {
     pending_timeout: Cell<Option<u64>>,
     pub(crate) links: RefCell<Vec<Link>>,
     pub(crate) is_hub: bool,
+    /// The guard page below the stack, `[lo, hi)` (empty for the root greenlet).
+    guard: Cell<(usize, usize)>,
     pub(crate) locals: RefCell<Option<HashMap<std::any::TypeId, Box<dyn std::any::Any>>>>,
 }
 
@@ -123,6 +125,7 @@ impl GlCore {
             pending_timeout: Cell::new(None),
             links: RefCell::new(Vec::new()),
             is_hub,
+            guard: Cell::new((0, 0)),
             locals: RefCell::new(None),
         }
     }
@@ -131,8 +134,10 @@ impl GlCore {
         self.outcome.get() != Outcome::Pending
     }
 
-    pub(crate) fn stack_bounds(&self) -> Option<(usize, usize)> {
-        self.stack.borrow().as_ref().map(|s| s.bounds())
+    fn set_stack(&self, stack: GreenletStack) {
+        let (bottom, _top) = stack.bounds();
+        self.guard.set((bottom - crate::stack::page_size(), bottom));
+        *self.stack.borrow_mut() = Some(stack);
     }
 }
 
@@ -418,7 +423,8 @@ impl HubInner {
         // SAFETY: the stack is stored in the same GlCore and outlives the context.
         gl.ctx
             .set(Some(unsafe { Context::new(stack.stack(), hub_entry) }));
-        *gl.stack.borrow_mut() = Some(stack);
+        gl.set_stack(stack);
+        crate::overflow::install();
         let root = GlCore::new(
             1,
             std::thread::current().name().unwrap_or("root").into(),
@@ -476,7 +482,7 @@ impl HubInner {
         // finished and switched away for good.
         core.ctx
             .set(Some(unsafe { Context::new(stack.stack(), greenlet_entry) }));
-        *core.stack.borrow_mut() = Some(stack);
+        core.set_stack(stack);
         core.body.set(Some(body));
         let core = Rc::new(core);
         self.live.borrow_mut().insert(id, core.clone());
@@ -837,4 +843,24 @@ pub fn hub_loop() -> Loop {
 
 pub(crate) fn current_is_hub() -> bool {
     current_ptr() == Rc::as_ptr(&hub().gl)
+}
+
+/// If `addr` is in the guard page of the current greenlet, its name (for the overflow
+/// report). Called from a signal handler: reads only plain fields, allocates nothing.
+pub(crate) fn guard_hit(addr: usize) -> Option<&'static [u8]> {
+    let p = CURRENT.try_with(|c| c.get()).ok()?;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT points at the running greenlet's live GlCore (see `current`); its guard
+    // range and name are never modified after creation.
+    let g = unsafe { &*p };
+    let (lo, hi) = g.guard.get();
+    if addr >= lo && addr < hi {
+        // SAFETY: the name lives as long as the GlCore, and the caller aborts right after
+        // printing it.
+        Some(unsafe { std::mem::transmute::<&[u8], &'static [u8]>(g.name.as_bytes()) })
+    } else {
+        None
+    }
 }

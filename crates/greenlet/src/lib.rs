@@ -36,6 +36,7 @@ mod error;
 mod event;
 mod greenlet;
 pub mod hub;
+mod overflow;
 mod stack;
 pub mod threadpool;
 mod timeout;
