@@ -1,0 +1,181 @@
+//! The benchmark program: one line per figure, `name value unit`, for scripts to read.
+//! Every greenlet figure is printed next to the floor measured in the same run (the raw
+//! `context` resume round trip).
+//!
+//! `cargo run --release --example bench [--quick]`
+
+use context::stack::ProtectedFixedSizeStack;
+use context::{Context, Transfer};
+use gevent::{Builder, Event, spawn, yield_now};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn report(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.1} {unit}");
+}
+
+/// Best of `rounds` timings of `iters` iterations, in ns per iteration.
+fn best_ns(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        f(iters);
+        let ns = start.elapsed().as_nanos() as f64 / iters as f64;
+        best = best.min(ns);
+    }
+    best
+}
+
+extern "C" fn bounce(mut t: Transfer) -> ! {
+    loop {
+        // SAFETY: `t.context` is the suspended caller; resuming it hands control back.
+        t = unsafe { t.context.resume(t.data) };
+    }
+}
+
+/// Raw `context` resume round trip: main -> coroutine -> main.
+fn context_raw(iters: u64) -> f64 {
+    let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
+    // SAFETY: the stack outlives the context (both live until the end of this function, and
+    // the coroutine is never resumed after).
+    let mut ctx = Some(unsafe { Context::new(&stack, bounce) });
+    best_ns(5, iters, |n| {
+        for i in 0..n {
+            // SAFETY: resuming the coroutine's latest context exactly once.
+            let t = unsafe { ctx.take().unwrap().resume(black_box(i as usize)) };
+            ctx = Some(t.context);
+        }
+    })
+}
+
+fn rss_bytes() -> usize {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = s.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n: u64 = if quick { 100_000 } else { 1_000_000 };
+
+    let raw = context_raw(n);
+    report("context_raw_roundtrip_ns", raw, "ns");
+
+    // Two greenlets alternating through the hub with yield_now: A -> hub -> B -> hub -> A.
+    let switch = best_ns(5, n / 2, |iters| {
+        let stop = Rc::new(Cell::new(false));
+        let s = stop.clone();
+        let other = spawn(move || {
+            while !s.get() {
+                yield_now().unwrap();
+            }
+        });
+        let me = spawn(move || {
+            for _ in 0..iters {
+                yield_now().unwrap();
+            }
+            stop.set(true);
+        });
+        me.join().unwrap();
+        other.join().unwrap();
+    });
+    report("switch_roundtrip_ns", switch, "ns");
+    report("switch_roundtrip_ratio_vs_context", switch / raw, "x");
+
+    // sleep(ZERO) with nothing else ready: one trip through the hub and back.
+    let sleep0 = best_ns(5, n, |iters| {
+        for _ in 0..iters {
+            gevent::sleep(Duration::ZERO).unwrap();
+        }
+    });
+    report("sleep0_ns", sleep0, "ns");
+
+    // spawn + join of short greenlets while 20k others are parked.
+    let park = Event::new();
+    let parked: Vec<_> = (0..20_000)
+        .map(|_| {
+            let p = park.clone();
+            spawn(move || p.wait())
+        })
+        .collect();
+    yield_now().unwrap();
+    let spawn_join = best_ns(5, n / 10, |iters| {
+        for i in 0..iters {
+            let g = spawn(move || black_box(i));
+            g.join().unwrap();
+        }
+    });
+    report("spawn_join_20k_ns", spawn_join, "ns");
+    park.set();
+    for g in parked {
+        g.join().unwrap().unwrap();
+    }
+
+    // Event ping-pong between two greenlets: one round trip = two sets and two waits.
+    let pingpong = best_ns(5, n / 2, |iters| {
+        let (ping, pong) = (Event::new(), Event::new());
+        let (pi, po) = (ping.clone(), pong.clone());
+        let responder = spawn(move || {
+            for _ in 0..iters {
+                pi.wait().unwrap();
+                pi.clear();
+                po.set();
+            }
+        });
+        yield_now().unwrap();
+        for _ in 0..iters {
+            ping.set();
+            pong.wait().unwrap();
+            pong.clear();
+        }
+        responder.join().unwrap();
+    });
+    report("event_pingpong_ns", pingpong, "ns");
+
+    // Resident memory per parked greenlet (default, guard-paged stacks).
+    let count = if quick { 5_000 } else { 30_000 };
+    let park = Event::new();
+    let before = rss_bytes();
+    let gs: Vec<_> = (0..count)
+        .map(|_| {
+            let p = park.clone();
+            spawn(move || p.wait())
+        })
+        .collect();
+    yield_now().unwrap();
+    let per = (rss_bytes().saturating_sub(before)) as f64 / count as f64;
+    report("parked_rss_bytes", per, "bytes");
+    park.set();
+    for g in gs {
+        g.join().unwrap().unwrap();
+    }
+
+    // How many guard-paged greenlets can be parked with the machine's vm.max_map_count.
+    if !quick {
+        let park = Event::new();
+        let mut gs = Vec::new();
+        let mut error = String::new();
+        loop {
+            let p = park.clone();
+            match Builder::new().stack_size(16 * 1024).spawn(move || p.wait()) {
+                Ok(g) => gs.push(g),
+                Err(e) => {
+                    error = e.to_string();
+                    break;
+                }
+            }
+            if gs.len() >= 2_000_000 {
+                break;
+            }
+        }
+        yield_now().unwrap();
+        report("max_parked_guarded", gs.len() as f64, "greenlets");
+        eprintln!("spawn stopped with: {error}");
+        park.set();
+        for g in gs {
+            g.kill();
+        }
+    }
+}
