@@ -468,8 +468,8 @@ fn each_thread_has_its_own_hub() {
 
 #[test]
 fn thread_exit_kills_and_unwinds_every_remaining_greenlet() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     struct Counted(Arc<AtomicUsize>);
     impl Drop for Counted {
         fn drop(&mut self) {
