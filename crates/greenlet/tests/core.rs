@@ -506,3 +506,40 @@ fn thread_exit_kills_and_unwinds_every_remaining_greenlet() {
     // Started ones unwound (destructor ran); never-started ones dropped their closure.
     assert_eq!(dropped.load(Ordering::SeqCst), 10_005);
 }
+
+#[test]
+fn endless_sleep_zero_loops_do_not_starve_timers() {
+    let stop = Rc::new(Cell::new(false));
+    let spins = Rc::new(Cell::new(0u64));
+    let (s, n) = (stop.clone(), spins.clone());
+    let spinner = spawn(move || {
+        while !s.get() {
+            n.set(n.get() + 1);
+            sleep(Duration::ZERO).unwrap();
+        }
+    });
+    // A timer-based sleep still completes on time although a greenlet is always ready.
+    let start = Instant::now();
+    sleep(ms(200)).unwrap();
+    assert_about_200ms(start.elapsed());
+    stop.set(true);
+    spinner.join().unwrap();
+    assert!(spins.get() > 1000, "the spinner barely ran: {}", spins.get());
+}
+
+#[test]
+fn a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going() {
+    // A raw watcher on the hub's loop whose callback panics.
+    let lp = hub_loop();
+    let t = gevent_timer(&lp);
+    t.start();
+    run_callback(|| panic!("callback failure"));
+    let start = Instant::now();
+    sleep(ms(100)).unwrap();
+    assert!(start.elapsed() >= ms(95) && start.elapsed() < ms(400), "{:?}", start.elapsed());
+    assert!(!t.is_active(), "the panicking timer fired");
+}
+
+fn gevent_timer(lp: &ev_loop::Loop) -> ev_loop::Timer {
+    ev_loop::Timer::new(lp, ms(10), Duration::ZERO, |_, _| panic!("timer callback failure"))
+}

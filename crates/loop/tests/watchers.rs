@@ -404,3 +404,44 @@ fn default_loop_belongs_to_one_thread() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn every_compiled_backend_that_the_kernel_allows_works() {
+    for backend in [
+        Backend::EPOLL,
+        Backend::POLL,
+        Backend::SELECT,
+        Backend::LINUXAIO,
+        Backend::IOURING,
+    ] {
+        assert!(Backend::supported().contains(backend), "{backend:?} not compiled in");
+        let lp = match Loop::builder().backends(backend).build() {
+            Ok(lp) => lp,
+            Err(e) => {
+                // linuxaio and io_uring may be disabled by the kernel or a sandbox.
+                assert!(
+                    backend == Backend::LINUXAIO || backend == Backend::IOURING,
+                    "{backend:?}: {e}"
+                );
+                eprintln!("backend {backend:?} unavailable here: {e}");
+                continue;
+            }
+        };
+        assert_eq!(lp.backend(), backend);
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let seen = Rc::new(Cell::new(false));
+        let s = seen.clone();
+        let io = Io::new(&lp, b.as_raw_fd(), Events::READ, move |w, ev| {
+            s.set(ev.is_readable());
+            w.stop();
+        })
+        .unwrap();
+        io.start();
+        let t = Timer::new(&lp, ms(5), Duration::ZERO, move |_, _| {
+            a.write_all(b"x").unwrap();
+        });
+        t.start();
+        lp.run();
+        assert!(seen.get(), "{backend:?} did not report readability");
+    }
+}
