@@ -584,6 +584,15 @@ impl WakeToken {
     }
 }
 
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // A waiter abandoned before (or after) its wait must not stay registered.
+        if self.me.waiting.get() == self.serial {
+            self.me.waiting.set(0);
+        }
+    }
+}
+
 impl Waiter {
     /// Register the current greenlet as waiting. Fails in the hub.
     pub(crate) fn new(what: &'static str) -> Result<Waiter> {

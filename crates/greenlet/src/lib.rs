@@ -36,6 +36,7 @@ mod error;
 mod event;
 mod greenlet;
 pub mod hub;
+pub mod net;
 mod overflow;
 mod stack;
 pub mod threadpool;

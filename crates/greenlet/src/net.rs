@@ -1,0 +1,750 @@
+//! Cooperative TCP sockets shaped like `std::net`: every wait switches to the hub instead of
+//! blocking the thread.
+//!
+//! A socket keeps one read and one write io watcher for its whole life and re-arms them around
+//! each wait; the per-read path allocates nothing. Only one greenlet may wait on a socket in each
+//! direction at a time: a second concurrent reader (or writer) gets an error of kind
+//! `ResourceBusy` (gevent's `ConcurrentObjectUseError`) instead of silently stealing the wake-up.
+//! [`TcpStream::close`] wakes greenlets blocked on the socket with an error.
+//!
+//! ```
+//! use greenlet::net::{TcpListener, TcpStream};
+//! use std::io::{Read, Write};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = greenlet::spawn(move || {
+//!     let (mut conn, _) = listener.accept().unwrap();
+//!     let mut buf = [0u8; 5];
+//!     conn.read_exact(&mut buf).unwrap();
+//!     conn.write_all(&buf).unwrap();
+//! });
+//! let mut client = TcpStream::connect(addr).unwrap();
+//! client.write_all(b"hello").unwrap();
+//! let mut echo = [0u8; 5];
+//! client.read_exact(&mut echo).unwrap();
+//! assert_eq!(&echo, b"hello");
+//! server.join().unwrap();
+//! ```
+
+use crate::error::Error;
+use crate::hub::{self, Waiter, WakeToken};
+use ev_loop::{Events, Io};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::marker::PhantomData;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+fn wait_error(e: Error) -> io::Error {
+    io::Error::from(e)
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "timed out")
+}
+
+fn closed() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// Wait until `fd` is readable, at most `timeout`.
+///
+/// # Errors
+/// `TimedOut` after the timeout; `InvalidInput`/`EBADF` for a bad fd; the hub's errors
+/// (would block forever, blocking in the hub) as `io::Error`s.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let r = greenlet::net::wait_readable(b.as_raw_fd(), Some(std::time::Duration::from_millis(10)));
+/// assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+/// # drop(a);
+/// ```
+pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<()> {
+    wait_fd(fd, Events::READ, timeout)
+}
+
+/// Wait until `fd` is writable, at most `timeout`.
+///
+/// # Errors
+/// As for [`wait_readable`].
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// greenlet::net::wait_writable(a.as_raw_fd(), None).unwrap();
+/// ```
+pub fn wait_writable(fd: RawFd, timeout: Option<Duration>) -> io::Result<()> {
+    wait_fd(fd, Events::WRITE, timeout)
+}
+
+fn wait_fd(fd: RawFd, events: Events, timeout: Option<Duration>) -> io::Result<()> {
+    let h = hub::hub();
+    let w = Waiter::new("fd").map_err(wait_error)?;
+    let token = w.token();
+    let io = Io::new(&h.lp, fd, events, move |_, _| {
+        token.wake();
+    })?;
+    io.start();
+    drop(h);
+    match w.wait(timeout) {
+        Ok(()) => Ok(()),
+        Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
+        Err(e) => Err(wait_error(e)),
+    }
+}
+
+/// One direction of a socket: its io watcher and the greenlet waiting on it.
+struct Direction {
+    events: Events,
+    io: RefCell<Option<Io>>,
+    waiter: Rc<RefCell<Option<WakeToken>>>,
+    timeout: Cell<Option<Duration>>,
+}
+
+impl Direction {
+    fn new(events: Events) -> Direction {
+        Direction {
+            events,
+            io: RefCell::new(None),
+            waiter: Rc::new(RefCell::new(None)),
+            timeout: Cell::new(None),
+        }
+    }
+
+    /// Wait until the fd is ready in this direction (or the socket is closed).
+    fn wait(&self, fd: RawFd, what: &'static str) -> io::Result<()> {
+        if fd < 0 {
+            return Err(closed());
+        }
+        if let Some(other) = self.waiter.borrow().as_ref() {
+            if other.is_waiting() {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!(
+                        "another greenlet ({}) is already waiting to {what} this socket",
+                        other.g.name
+                    ),
+                ));
+            }
+        }
+        let w = Waiter::new(what).map_err(wait_error)?;
+        {
+            let mut io = self.io.borrow_mut();
+            if io.is_none() {
+                let slot = self.waiter.clone();
+                let watcher = Io::new(&hub::hub().lp, fd, self.events, move |_, _| {
+                    if let Some(t) = slot.borrow_mut().take() {
+                        t.wake();
+                    }
+                })?;
+                *io = Some(watcher);
+            }
+            io.as_ref().expect("created above").start();
+        }
+        *self.waiter.borrow_mut() = Some(w.token());
+        let timeout = self.timeout.get();
+        let r = w.wait(timeout);
+        self.waiter.borrow_mut().take();
+        if let Some(io) = self.io.borrow().as_ref() {
+            io.stop();
+        }
+        match r {
+            Ok(()) => Ok(()),
+            Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
+            Err(e) => Err(wait_error(e)),
+        }
+    }
+
+    /// Wake the waiter (the socket is being closed) and drop the watcher.
+    fn close(&self) {
+        if let Some(t) = self.waiter.borrow_mut().take() {
+            t.wake();
+        }
+        self.io.borrow_mut().take();
+    }
+}
+
+/// The shared state of a cooperative socket.
+struct Sock {
+    fd: Cell<RawFd>,
+    read: Direction,
+    write: Direction,
+}
+
+impl Sock {
+    fn new(fd: OwnedFd) -> io::Result<Sock> {
+        let fd = fd.into_raw_fd();
+        // SAFETY: `fd` is an open descriptor we own; setting O_NONBLOCK on it.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+                let e = io::Error::last_os_error();
+                libc::close(fd);
+                return Err(e);
+            }
+        }
+        Ok(Sock {
+            fd: Cell::new(fd),
+            read: Direction::new(Events::READ),
+            write: Direction::new(Events::WRITE),
+        })
+    }
+
+    fn fd(&self) -> io::Result<RawFd> {
+        let fd = self.fd.get();
+        if fd < 0 { Err(closed()) } else { Ok(fd) }
+    }
+
+    /// Retry `op` until it does not report EAGAIN, waiting in `dir` in between.
+    fn io_loop<T>(
+        &self,
+        write: bool,
+        what: &'static str,
+        mut op: impl FnMut(RawFd) -> isize,
+        done: impl Fn(isize) -> T,
+    ) -> io::Result<T> {
+        loop {
+            let fd = self.fd()?;
+            let n = op(fd);
+            if n >= 0 {
+                return Ok(done(n));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => {
+                    let dir = if write { &self.write } else { &self.read };
+                    dir.wait(fd, what)?;
+                }
+                Some(libc::EINTR) => {}
+                _ => return Err(e),
+            }
+        }
+    }
+
+    fn close(&self) {
+        let fd = self.fd.replace(-1);
+        if fd >= 0 {
+            // Watchers go first (they reference the fd), then waiters are woken and see it
+            // closed.
+            self.read.close();
+            self.write.close();
+            // SAFETY: we owned `fd` and nothing else uses it any more (fd is now -1 here).
+            unsafe { libc::close(fd) };
+        }
+    }
+
+    fn socket(&self) -> io::Result<std::mem::ManuallyDrop<Socket>> {
+        let fd = self.fd()?;
+        // SAFETY: a borrowed view of our open fd; ManuallyDrop keeps socket2 from closing it.
+        Ok(std::mem::ManuallyDrop::new(unsafe {
+            Socket::from_raw_fd(fd)
+        }))
+    }
+}
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A cooperative TCP connection, like `std::net::TcpStream`; `!Send`. Clones share the
+/// socket (so one greenlet can read while another writes); it is closed when the last clone
+/// is dropped, or by [`close`](TcpStream::close).
+///
+/// ```
+/// use greenlet::net::{TcpListener, TcpStream};
+/// let l = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+/// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+/// ```
+#[derive(Clone)]
+pub struct TcpStream {
+    sock: Rc<Sock>,
+    _not_send: PhantomData<*const ()>,
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no addresses to connect to",
+        ));
+    }
+    Ok(addrs)
+}
+
+impl TcpStream {
+    /// Connect to `addr` (each resolved address in turn), waiting cooperatively.
+    ///
+    /// # Errors
+    /// The connect error of the last address tried (for example `ConnectionRefused`).
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let port = l.local_addr().unwrap().port();
+    /// drop(l);
+    /// let e = greenlet::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// ```
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        Self::connect_inner(addr, None)
+    }
+
+    /// Connect with a timeout per address tried.
+    ///
+    /// # Errors
+    /// `TimedOut` when the connection is not established in time, or the connect error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect_timeout(l.local_addr().unwrap(), Duration::from_secs(1));
+    /// assert!(s.is_ok());
+    /// ```
+    pub fn connect_timeout(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<TcpStream> {
+        Self::connect_inner(addr, Some(timeout))
+    }
+
+    fn connect_inner(addr: impl ToSocketAddrs, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match Self::connect_one(a, timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one address"))
+    }
+
+    fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        let stream = TcpStream::from_owned(socket.into())?;
+        match stream.sock.socket()?.connect(&SockAddr::from(addr)) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                let fd = stream.sock.fd()?;
+                stream.sock.write.timeout.set(timeout);
+                let waited = stream.sock.write.wait(fd, "connect");
+                stream.sock.write.timeout.set(None);
+                waited?;
+                if let Some(e) = stream.sock.socket()?.take_error()? {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(stream)
+    }
+
+    fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            sock: Rc::new(Sock::new(fd)?),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Take over a connected `std::net::TcpStream` (it is switched to non-blocking mode).
+    ///
+    /// ```
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let std_stream = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let s = greenlet::net::TcpStream::from_std(std_stream).unwrap();
+    /// # drop(s);
+    /// ```
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_owned(stream.into())
+    }
+
+    /// Give the socket back as a blocking `std::net::TcpStream`.
+    ///
+    /// # Errors
+    /// If other clones of this stream exist, or the socket was closed.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let std_stream = s.into_std().unwrap();
+    /// # drop(std_stream);
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let sock = Rc::try_unwrap(self.sock).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "other clones of this TcpStream exist",
+            )
+        })?;
+        let fd = sock.fd.replace(-1);
+        sock.read.close();
+        sock.write.close();
+        if fd < 0 {
+            return Err(closed());
+        }
+        // SAFETY: we owned `fd` and have just detached it from the cooperative socket.
+        let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// Close the socket now. Greenlets blocked reading or writing it wake up with an error
+    /// (`EBADF`); later calls on any clone fail the same way.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.close();
+    /// assert!((&s).read(&mut [0u8; 4]).is_err());
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+
+    /// Time limit for each wait in `read` (`None`: no limit). A read that waits longer fails
+    /// with `TimedOut`.
+    ///
+    /// # Errors
+    /// Never; the `Result` matches `std::net::TcpStream::set_read_timeout`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    /// assert_eq!(s.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.read.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Time limit for each wait in `write`.
+    ///
+    /// # Errors
+    /// Never; see [`set_read_timeout`](TcpStream::set_read_timeout).
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+    /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.write.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    /// Never.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.read_timeout().unwrap(), None);
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.read.timeout.get())
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    /// Never.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.write_timeout().unwrap(), None);
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.write.timeout.get())
+    }
+
+    /// Shut down one or both directions (a half-close with `Shutdown::Write`).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut peer, _) = l.accept().unwrap();
+    /// s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0); // EOF
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.socket()?.shutdown(how)
+    }
+
+    /// Disable (true) or enable Nagle's algorithm.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_nodelay(true).unwrap();
+    /// assert!(s.nodelay().unwrap());
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock.socket()?.set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether Nagle's algorithm is disabled.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let _ = s.nodelay().unwrap();
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.socket()?.tcp_nodelay()
+    }
+
+    /// The remote address.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sockaddr(self.sock.socket()?.peer_addr()?)
+    }
+
+    /// The local address.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(s.local_addr().unwrap().ip().is_loopback());
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sockaddr(self.sock.socket()?.local_addr()?)
+    }
+
+    fn read_buf(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.io_loop(
+            false,
+            "read",
+            // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
+            |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
+            |n| n as usize,
+        )
+    }
+
+    fn write_buf(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.io_loop(
+            true,
+            "write",
+            // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL turns a closed peer
+            // into EPIPE instead of SIGPIPE.
+            |fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) },
+            |n| n as usize,
+        )
+    }
+}
+
+fn sockaddr(a: SockAddr) -> io::Result<SocketAddr> {
+    a.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_buf(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_buf(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_buf(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_buf(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.fd.get()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.sock.fd.get())
+            .finish()
+    }
+}
+
+/// A cooperative TCP listener, like `std::net::TcpListener`; `!Send`.
+///
+/// ```
+/// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// assert!(l.local_addr().unwrap().port() > 0);
+/// ```
+pub struct TcpListener {
+    sock: Rc<Sock>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl TcpListener {
+    /// Bind to `addr` and listen (backlog 1024, `SO_REUSEADDR` on).
+    ///
+    /// # Errors
+    /// For example `AddrInUse` when the port is taken.
+    ///
+    /// ```
+    /// let a = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let e = greenlet::net::TcpListener::bind(a.local_addr().unwrap()).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    /// ```
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, false)
+    }
+
+    /// Bind with `SO_REUSEPORT` too, so several threads can each listen on the same port (one
+    /// hub per thread, the kernel spreading connections among them).
+    ///
+    /// ```
+    /// let a = greenlet::net::TcpListener::bind_reuse_port("127.0.0.1:0").unwrap();
+    /// let b = greenlet::net::TcpListener::bind_reuse_port(a.local_addr().unwrap()).unwrap();
+    /// assert_eq!(a.local_addr().unwrap(), b.local_addr().unwrap());
+    /// ```
+    pub fn bind_reuse_port(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, true)
+    }
+
+    fn bind_with(addr: impl ToSocketAddrs, reuse_port: bool) -> io::Result<TcpListener> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            let attempt = (|| {
+                let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+                s.set_reuse_address(true)?;
+                if reuse_port {
+                    s.set_reuse_port(true)?;
+                }
+                s.bind(&SockAddr::from(a))?;
+                s.listen(1024)?;
+                TcpListener::from_owned(s.into())
+            })();
+            match attempt {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one address"))
+    }
+
+    fn from_owned(fd: OwnedFd) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: Rc::new(Sock::new(fd)?),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Take over a `std::net::TcpListener`.
+    ///
+    /// ```
+    /// let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenlet::net::TcpListener::from_std(std_l).unwrap();
+    /// # drop(l);
+    /// ```
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_owned(listener.into())
+    }
+
+    /// Wait for a connection; returns the connected stream and the peer's address.
+    ///
+    /// # Errors
+    /// The accept error (`EMFILE` when out of descriptors, …), or the wait's error.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let c = greenlet::spawn(move || greenlet::net::TcpStream::connect(addr).unwrap());
+    /// let (s, peer) = l.accept().unwrap();
+    /// assert_eq!(peer, c.join().unwrap().local_addr().unwrap());
+    /// # drop(s);
+    /// ```
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let fd = self.sock.io_loop(
+            false,
+            "accept",
+            // SAFETY: accept4 on our listening socket; null address pointers are allowed.
+            |fd| unsafe {
+                libc::accept4(
+                    fd,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                ) as isize
+            },
+            |n| n as RawFd,
+        )?;
+        // SAFETY: accept4 returned a new descriptor that we now own.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let stream = TcpStream::from_owned(owned)?;
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// The bound address.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.local_addr().unwrap().ip().is_loopback());
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sockaddr(self.sock.socket()?.local_addr()?)
+    }
+
+    /// Close the listener now; a greenlet blocked in `accept` wakes up with an error.
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.close();
+    /// assert!(l.accept().is_err());
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.fd.get()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.sock.fd.get())
+            .finish()
+    }
+}

@@ -1,0 +1,200 @@
+//! Cooperative sockets against real loopback connections.
+
+use greenlet::net::{TcpListener, TcpStream, wait_readable};
+use greenlet::{joinall, sleep, spawn};
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn echo_server() -> (std::net::SocketAddr, greenlet::Greenlet<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let g = spawn(move || {
+        while let Ok((mut c, _)) = l.accept() {
+            spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, g)
+}
+
+#[test]
+fn a_thousand_concurrent_clients_are_echoed_byte_exact() {
+    let (addr, server) = echo_server();
+    let clients: Vec<_> = (0..1000u32)
+        .map(|i| {
+            spawn(move || -> std::io::Result<()> {
+                let mut s = TcpStream::connect(addr)?;
+                let msg: Vec<u8> = (0..(100 + i % 900)).map(|j| (i + j) as u8).collect();
+                for _ in 0..3 {
+                    s.write_all(&msg)?;
+                    let mut back = vec![0u8; msg.len()];
+                    s.read_exact(&mut back)?;
+                    assert_eq!(back, msg);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let done = joinall(&clients, Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(done.len(), 1000);
+    for c in clients {
+        c.join().unwrap().unwrap();
+    }
+    server.kill();
+}
+
+#[test]
+fn large_transfers_in_both_directions_at_once() {
+    let (addr, server) = echo_server();
+    let s = TcpStream::connect(addr).unwrap();
+    let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    let p = payload.clone();
+    let w = s.clone();
+    // One greenlet writes while this one reads the echo: neither blocks the other.
+    let writer = spawn(move || (&w).write_all(&p));
+    let mut got = vec![0u8; payload.len()];
+    (&s).read_exact(&mut got).unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(got == payload);
+    server.kill();
+}
+
+#[test]
+fn read_timeout_and_wait_readable_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_peer, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(ms(200))).unwrap();
+    let start = Instant::now();
+    let e = (&s).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let took = start.elapsed();
+    assert!(took >= ms(100) && took <= ms(310), "{took:?}");
+    let start = Instant::now();
+    let e = wait_readable(s.as_raw_fd(), Some(ms(200))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let took = start.elapsed();
+    assert!(took >= ms(100) && took <= ms(310), "{took:?}");
+}
+
+#[test]
+fn closing_a_socket_wakes_its_blocked_reader() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_peer, _) = l.accept().unwrap();
+    let r = s.clone();
+    let reader = spawn(move || {
+        let start = Instant::now();
+        ((&r).read(&mut [0u8; 8]), start.elapsed())
+    });
+    sleep(ms(20)).unwrap();
+    let closed_at = Instant::now();
+    s.close();
+    let (res, _) = reader.join().unwrap();
+    assert!(closed_at.elapsed() < ms(100), "the reader woke late");
+    assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
+}
+
+#[test]
+fn a_second_concurrent_reader_gets_a_clear_error() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut peer, _) = l.accept().unwrap();
+    let r1 = s.clone();
+    let first = spawn(move || {
+        let mut b = [0u8; 1];
+        (&r1).read_exact(&mut b).map(|_| b[0])
+    });
+    greenlet::yield_now().unwrap();
+    let e = (&s).read(&mut [0u8; 1]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ResourceBusy);
+    assert!(e.to_string().contains("already waiting"), "{e}");
+    peer.write_all(b"z").unwrap();
+    assert_eq!(first.join().unwrap().unwrap(), b'z');
+}
+
+#[test]
+fn half_close_and_peer_reset() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut peer, _) = l.accept().unwrap();
+    // Half-close: the peer sees EOF but can still send back.
+    s.write_all(b"last words").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last words");
+    peer.write_all(b"reply").unwrap();
+    let mut reply = [0u8; 5];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"reply");
+
+    // Reset: SO_LINGER 0 then close sends RST.
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (p2, _) = l.accept().unwrap();
+    let std_p2 = p2.into_std().unwrap();
+    socket2::SockRef::from(&std_p2)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(std_p2);
+    sleep(ms(20)).unwrap();
+    let r = c.read(&mut [0u8; 4]);
+    let w = c.write_all(&[0u8; 1 << 20]);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset) || w.is_err(),
+        "read {r:?}, write {w:?}"
+    );
+}
+
+#[test]
+fn connect_refused_and_port_in_use() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    assert_eq!(
+        TcpListener::bind(addr).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    drop(l);
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+}
+
+#[test]
+fn accept_keeps_serving_other_greenlets() {
+    let l = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = l.local_addr().unwrap();
+    let acceptor = {
+        let l = l.clone();
+        spawn(move || l.accept().map(|(_, peer)| peer))
+    };
+    // While the acceptor waits, other greenlets run.
+    let ticks = spawn(|| {
+        for _ in 0..5 {
+            sleep(ms(2)).unwrap();
+        }
+        5
+    });
+    assert_eq!(ticks.join().unwrap(), 5);
+    let c = TcpStream::connect(addr).unwrap();
+    assert_eq!(acceptor.join().unwrap().unwrap(), c.local_addr().unwrap());
+}
