@@ -524,7 +524,11 @@ fn endless_sleep_zero_loops_do_not_starve_timers() {
     assert_about_200ms(start.elapsed());
     stop.set(true);
     spinner.join().unwrap();
-    assert!(spins.get() > 1000, "the spinner barely ran: {}", spins.get());
+    assert!(
+        spins.get() > 1000,
+        "the spinner barely ran: {}",
+        spins.get()
+    );
 }
 
 #[test]
@@ -536,10 +540,16 @@ fn a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going() {
     run_callback(|| panic!("callback failure"));
     let start = Instant::now();
     sleep(ms(100)).unwrap();
-    assert!(start.elapsed() >= ms(95) && start.elapsed() < ms(400), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= ms(95) && start.elapsed() < ms(400),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(!t.is_active(), "the panicking timer fired");
 }
 
 fn gevent_timer(lp: &ev_loop::Loop) -> ev_loop::Timer {
-    ev_loop::Timer::new(lp, ms(10), Duration::ZERO, |_, _| panic!("timer callback failure"))
+    ev_loop::Timer::new(lp, ms(10), Duration::ZERO, |_, _| {
+        panic!("timer callback failure")
+    })
 }
