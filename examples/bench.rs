@@ -13,7 +13,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn report(name: &str, value: f64, unit: &str) {
-    println!("{name} {value:.1} {unit}");
+    if unit == "x" {
+        println!("{name} {value:.3} {unit}");
+    } else {
+        println!("{name} {value:.1} {unit}");
+    }
 }
 
 /// Best of `rounds` timings of `iters` iterations, in ns per iteration.
@@ -54,6 +58,70 @@ fn rss_bytes() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: usize = s.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
+}
+
+/// Drive an echo server at `addr` with `conns` connections, each sending a 64-byte message and
+/// waiting for its echo, for `dur`. Returns messages per second.
+fn echo_load(addr: std::net::SocketAddr, conns: usize, dur: Duration) -> f64 {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + dur;
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            spawn(move || {
+                let mut s = gevent::net::TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let msg = [7u8; 64];
+                let mut back = [0u8; 64];
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let total: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The Rust echo server (the same code as `examples/echo_server.rs`) on its own thread and hub.
+fn start_rust_echo() -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let listener = gevent::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        tx.send(listener.local_addr().unwrap()).unwrap();
+        while let Ok((mut conn, _)) = listener.accept() {
+            conn.set_nodelay(true).ok();
+            spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    rx.recv().unwrap()
+}
+
+fn start_c_echo() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(gevent::c_reference::ECHO_SERVER)
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the C echo server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap().parse().unwrap();
+    (child, addr)
 }
 
 fn main() {
@@ -151,6 +219,21 @@ fn main() {
     for g in gs {
         g.join().unwrap().unwrap();
     }
+
+    // Echo: the Rust server against the C libev server, one load client, alternating runs.
+    let (mut c_child, c_addr) = start_c_echo();
+    let rust_addr = start_rust_echo();
+    let dur = if quick { Duration::from_millis(300) } else { Duration::from_secs(1) };
+    let (mut best_c, mut best_rust) = (0f64, 0f64);
+    for _ in 0..3 {
+        best_c = best_c.max(echo_load(c_addr, 50, dur));
+        best_rust = best_rust.max(echo_load(rust_addr, 50, dur));
+    }
+    c_child.kill().ok();
+    c_child.wait().ok();
+    report("echo_c_msgs_per_sec", best_c, "msg/s");
+    report("echo_rust_msgs_per_sec", best_rust, "msg/s");
+    report("echo_ratio_vs_c", best_rust / best_c, "x");
 
     // How many guard-paged greenlets can be parked with the machine's vm.max_map_count.
     if !quick {
