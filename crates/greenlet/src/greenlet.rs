@@ -463,6 +463,18 @@ impl<T> Clone for Greenlet<T> {
     }
 }
 
+impl<T> Greenlet<T> {
+    /// Run `f` right when the greenlet finishes (in the finishing greenlet or the hub; it must
+    /// not block), or now if it already has.
+    pub(crate) fn link_raw(&self, f: impl FnOnce() + 'static) {
+        if self.core.is_dead() {
+            f();
+        } else {
+            self.core.links.borrow_mut().push(Link::Raw(Box::new(f)));
+        }
+    }
+}
+
 impl<T> fmt::Debug for Greenlet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greenlet")

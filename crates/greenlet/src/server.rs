@@ -1,0 +1,523 @@
+//! Servers: accept loops that run one greenlet per connection ([`StreamServer`]) or per
+//! datagram ([`DatagramServer`]), gevent's `server` module.
+//!
+//! ```
+//! use greenlet::server::StreamServer;
+//! use std::io::{Read, Write};
+//!
+//! let server = StreamServer::new("127.0.0.1:0", |mut conn, _peer| {
+//!     let mut buf = [0u8; 64];
+//!     while let Ok(n @ 1..) = conn.read(&mut buf) {
+//!         conn.write_all(&buf[..n]).unwrap();
+//!     }
+//! });
+//! server.start().unwrap();
+//! let mut c = greenlet::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+//! c.write_all(b"hi").unwrap();
+//! let mut back = [0u8; 2];
+//! c.read_exact(&mut back).unwrap();
+//! assert_eq!(&back, b"hi");
+//! server.stop(None);
+//! ```
+
+use crate::event::Event;
+use crate::greenlet::{Builder, Greenlet};
+use crate::net::{TcpListener, TcpStream, UdpSocket};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// First back-off after an accept error; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Connections accepted in a row before the accept loop lets other greenlets run.
+const ACCEPTS_PER_WAKEUP: u32 = 100;
+
+type Handler = Rc<dyn Fn(TcpStream, SocketAddr)>;
+
+struct State {
+    addr: Vec<SocketAddr>,
+    reuse_port: bool,
+    handler: Handler,
+    max_connections: Option<usize>,
+    listener: RefCell<Option<Rc<TcpListener>>>,
+    acceptor: RefCell<Option<Greenlet<()>>>,
+    handlers: RefCell<HashMap<u64, Greenlet<()>>>,
+    /// Set whenever a handler finishes (wakes an accept loop waiting for a free slot, and
+    /// `stop`).
+    changed: Event,
+    stopped: Cell<bool>,
+    accept_errors: Cell<u64>,
+}
+
+/// A TCP server: accepts connections and runs `handler(stream, peer)` in a new greenlet for
+/// each; the stream is closed when the handler returns (unless it kept a clone). `!Send`.
+///
+/// Connections are refused before [`start`](StreamServer::start) (the socket is bound and
+/// listening only from then on), served while it runs, refused after
+/// [`stop`](StreamServer::stop). A handler that panics is reported and the server keeps
+/// serving. Accept errors such as `EMFILE`, `ENFILE` or `ECONNABORTED` are logged and retried
+/// with a back-off of 10 ms doubling up to 1 s.
+///
+/// ```
+/// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+/// assert!(s.local_addr().is_err()); // not started yet
+/// s.start().unwrap();
+/// assert!(s.local_addr().is_ok());
+/// s.stop(None);
+/// ```
+pub struct StreamServer {
+    state: Rc<State>,
+}
+
+impl StreamServer {
+    /// A server for `addr` (port 0 picks a free port at `start`). Nothing is bound yet.
+    ///
+    /// # Panics
+    /// If `addr` cannot be resolved; use [`StreamServer::try_new`] to handle that.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// # drop(s);
+    /// ```
+    pub fn new(
+        addr: impl ToSocketAddrs,
+        handler: impl Fn(TcpStream, SocketAddr) + 'static,
+    ) -> StreamServer {
+        StreamServer::try_new(addr, handler).expect("StreamServer address")
+    }
+
+    /// Like [`new`](StreamServer::new), failing if `addr` does not resolve.
+    ///
+    /// ```
+    /// assert!(greenlet::server::StreamServer::try_new("no-such-host.invalid:80", |_, _| {}).is_err());
+    /// ```
+    pub fn try_new(
+        addr: impl ToSocketAddrs,
+        handler: impl Fn(TcpStream, SocketAddr) + 'static,
+    ) -> io::Result<StreamServer> {
+        let addr: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        Ok(StreamServer {
+            state: Rc::new(State {
+                addr,
+                reuse_port: false,
+                handler: Rc::new(handler),
+                max_connections: None,
+                listener: RefCell::new(None),
+                acceptor: RefCell::new(None),
+                handlers: RefCell::new(HashMap::new()),
+                changed: Event::new(),
+                stopped: Cell::new(false),
+                accept_errors: Cell::new(0),
+            }),
+        })
+    }
+
+    fn state_mut(&mut self) -> &mut State {
+        Rc::get_mut(&mut self.state).expect("configure the server before starting it")
+    }
+
+    /// Serve at most `n` connections at once (gevent's pool): while `n` handlers run, further
+    /// connections wait in the listen backlog.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}).max_connections(2);
+    /// # drop(s);
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> StreamServer {
+        self.state_mut().max_connections = Some(n.max(1));
+        self
+    }
+
+    /// Set `SO_REUSEPORT`, so servers on several threads can share the port (see
+    /// [`serve_on_threads`]).
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}).reuse_port(true);
+    /// # drop(s);
+    /// ```
+    pub fn reuse_port(mut self, yes: bool) -> StreamServer {
+        self.state_mut().reuse_port = yes;
+        self
+    }
+
+    /// Bind, listen and start accepting in a background greenlet.
+    ///
+    /// # Errors
+    /// Binding errors (`AddrInUse`, …), or `AlreadyExists` if it was started already.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// s.start().unwrap();
+    /// assert_eq!(s.start().unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    /// s.stop(None);
+    /// ```
+    pub fn start(&self) -> io::Result<()> {
+        let st = &self.state;
+        if st.listener.borrow().is_some() || st.stopped.get() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the server was already started",
+            ));
+        }
+        let listener = Rc::new(if st.reuse_port {
+            TcpListener::bind_reuse_port(&st.addr[..])?
+        } else {
+            TcpListener::bind(&st.addr[..])?
+        });
+        *st.listener.borrow_mut() = Some(listener.clone());
+        let state = self.state.clone();
+        let acceptor = Builder::new()
+            .name("StreamServer accept loop")
+            .spawn(move || accept_loop(&state, &listener))
+            .map_err(io::Error::other)?;
+        *st.acceptor.borrow_mut() = Some(acceptor);
+        Ok(())
+    }
+
+    /// Start (if needed) and serve until [`stop`](StreamServer::stop) is called from another
+    /// greenlet.
+    ///
+    /// # Errors
+    /// As for [`start`](StreamServer::start).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let s = Rc::new(greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}));
+    /// let s2 = s.clone();
+    /// greenlet::spawn_later(std::time::Duration::from_millis(10), move || s2.stop(None));
+    /// s.serve_forever().unwrap();
+    /// ```
+    pub fn serve_forever(&self) -> io::Result<()> {
+        if self.state.listener.borrow().is_none() {
+            self.start()?;
+        }
+        let acceptor = self.state.acceptor.borrow().clone();
+        if let Some(a) = acceptor {
+            a.wait(None).map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// Stop accepting (the listener is closed, new connections are refused), wait for running
+    /// handlers for at most `timeout` (forever with `None`), then kill the rest. Returns how
+    /// many handlers had to be killed.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// s.start().unwrap();
+    /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(1))), 0);
+    /// ```
+    pub fn stop(&self, timeout: Option<Duration>) -> usize {
+        let st = &self.state;
+        st.stopped.set(true);
+        if let Some(l) = st.listener.borrow_mut().take() {
+            l.close();
+        }
+        if let Some(a) = st.acceptor.borrow_mut().take() {
+            a.kill();
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while !st.handlers.borrow().is_empty() {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break,
+                },
+                None => None,
+            };
+            st.changed.clear();
+            let woke = match left {
+                Some(l) => st.changed.wait_timeout(l),
+                None => st.changed.wait().map(|_| true),
+            };
+            if !matches!(woke, Ok(true)) {
+                break;
+            }
+        }
+        let rest: Vec<Greenlet<()>> = st.handlers.borrow().values().cloned().collect();
+        for g in &rest {
+            g.kill();
+        }
+        rest.len()
+    }
+
+    /// The bound address (an error before `start`).
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// s.start().unwrap();
+    /// assert!(s.local_addr().unwrap().port() > 0);
+    /// # s.stop(None);
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self.state.listener.borrow().as_ref() {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the server is not started",
+            )),
+        }
+    }
+
+    /// How many handlers are running.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// assert_eq!(s.connections(), 0);
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.state.handlers.borrow().len()
+    }
+
+    /// How many accept errors were survived so far.
+    ///
+    /// ```
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// assert_eq!(s.accept_errors(), 0);
+    /// ```
+    pub fn accept_errors(&self) -> u64 {
+        self.state.accept_errors.get()
+    }
+}
+
+impl fmt::Debug for StreamServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("addr", &self.state.addr)
+            .field("connections", &self.connections())
+            .field("stopped", &self.state.stopped.get())
+            .finish()
+    }
+}
+
+fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
+    let mut backoff = MIN_BACKOFF;
+    let mut in_a_row = 0u32;
+    loop {
+        if let Some(max) = st.max_connections {
+            while st.handlers.borrow().len() >= max {
+                st.changed.clear();
+                if st.changed.wait().is_err() {
+                    return;
+                }
+            }
+        }
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff = MIN_BACKOFF;
+                spawn_handler(st, stream, peer);
+                in_a_row += 1;
+                if in_a_row >= ACCEPTS_PER_WAKEUP {
+                    in_a_row = 0;
+                    if crate::yield_now().is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) if st.stopped.get() || e.raw_os_error() == Some(libc::EBADF) => return,
+            Err(e) => {
+                in_a_row = 0;
+                st.accept_errors.set(st.accept_errors.get() + 1);
+                log::warn!("StreamServer: accept failed: {e}; retrying in {backoff:?}");
+                if crate::sleep(backoff).is_err() {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn spawn_handler(st: &Rc<State>, stream: TcpStream, peer: SocketAddr) {
+    let handler = st.handler.clone();
+    let spawned = Builder::new()
+        .name(format!("connection from {peer}"))
+        .spawn(move || handler(stream, peer));
+    match spawned {
+        Ok(g) => {
+            let id = g.id();
+            st.handlers.borrow_mut().insert(id, g.clone());
+            let weak = Rc::downgrade(st);
+            g.link_raw(move || {
+                if let Some(st) = weak.upgrade() {
+                    st.handlers.borrow_mut().remove(&id);
+                    st.changed.set();
+                }
+            });
+        }
+        Err(e) => log::error!("StreamServer: cannot spawn a handler for {peer}: {e}"),
+    }
+}
+
+/// Run a [`StreamServer`] for `addr` on each of `threads` OS threads, each with its own hub and
+/// its own `SO_REUSEPORT` listener, so a service uses every core without shared state. The
+/// handler is called on whichever thread accepted the connection. Returns the threads' join
+/// handles and the bound address (found by the first thread when the port is 0).
+///
+/// # Errors
+/// The first thread's bind error.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let (threads, addr) = greenlet::server::serve_on_threads("127.0.0.1:0", 2, |mut c, _| {
+///     let mut b = [0u8; 1];
+///     if c.read_exact(&mut b).is_ok() {
+///         c.write_all(&b).unwrap();
+///     }
+/// })
+/// .unwrap();
+/// let mut c = std::net::TcpStream::connect(addr).unwrap();
+/// c.write_all(b"!").unwrap();
+/// let mut b = [0u8; 1];
+/// c.read_exact(&mut b).unwrap();
+/// assert_eq!(&b, b"!");
+/// assert_eq!(threads.len(), 2);
+/// ```
+pub fn serve_on_threads(
+    addr: impl ToSocketAddrs,
+    threads: usize,
+    handler: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+) -> io::Result<(Vec<std::thread::JoinHandle<io::Result<()>>>, SocketAddr)> {
+    let handler = std::sync::Arc::new(handler);
+    let mut addr: SocketAddr = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let mut handles = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = handler.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("server-{i}"))
+            .spawn(move || {
+                let server = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
+                match server.start().and_then(|_| server.local_addr()) {
+                    Ok(a) => {
+                        let _ = tx.send(Ok(a));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(e);
+                    }
+                }
+                server.serve_forever()
+            })?;
+        addr = rx
+            .recv()
+            .map_err(|_| io::Error::other("server thread died"))??;
+        handles.push(handle);
+    }
+    Ok((handles, addr))
+}
+
+/// A UDP server: runs `handler(data, peer, socket)` in a new greenlet for each datagram
+/// (gevent's `DatagramServer`). `!Send`.
+///
+/// ```
+/// use greenlet::server::DatagramServer;
+/// let s = DatagramServer::bind("127.0.0.1:0", |data, peer, sock| {
+///     sock.send_to(&data, peer).unwrap();
+/// })
+/// .unwrap();
+/// s.start().unwrap();
+/// let c = greenlet::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// c.send_to(b"echo?", s.local_addr().unwrap()).unwrap();
+/// let mut buf = [0u8; 16];
+/// let (n, _) = c.recv_from(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"echo?");
+/// s.stop();
+/// ```
+pub struct DatagramServer {
+    socket: UdpSocket,
+    handler: Rc<dyn Fn(Vec<u8>, SocketAddr, &UdpSocket)>,
+    receiver: RefCell<Option<Greenlet<()>>>,
+}
+
+impl DatagramServer {
+    /// Bind a UDP socket to `addr`.
+    ///
+    /// # Errors
+    /// Binding errors.
+    ///
+    /// ```
+    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// # drop(s);
+    /// ```
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+        handler: impl Fn(Vec<u8>, SocketAddr, &UdpSocket) + 'static,
+    ) -> io::Result<DatagramServer> {
+        Ok(DatagramServer {
+            socket: UdpSocket::bind(addr)?,
+            handler: Rc::new(handler),
+            receiver: RefCell::new(None),
+        })
+    }
+
+    /// Start receiving in a background greenlet.
+    ///
+    /// # Errors
+    /// If no greenlet can be spawned.
+    ///
+    /// ```
+    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// s.start().unwrap();
+    /// s.stop();
+    /// ```
+    pub fn start(&self) -> io::Result<()> {
+        let (sock, handler) = (self.socket.clone(), self.handler.clone());
+        let g = Builder::new()
+            .name("DatagramServer")
+            .spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+                    let (data, h, s) = (buf[..n].to_vec(), handler.clone(), sock.clone());
+                    let spawned = Builder::new()
+                        .name(format!("datagram from {peer}"))
+                        .spawn(move || h(data, peer, &s));
+                    if let Err(e) = spawned {
+                        log::error!("DatagramServer: cannot spawn a handler: {e}");
+                    }
+                }
+            })
+            .map_err(io::Error::other)?;
+        *self.receiver.borrow_mut() = Some(g);
+        Ok(())
+    }
+
+    /// The bound address.
+    ///
+    /// ```
+    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// assert!(s.local_addr().unwrap().port() > 0);
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Stop receiving and close the socket.
+    ///
+    /// ```
+    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// s.stop();
+    /// ```
+    pub fn stop(&self) {
+        if let Some(g) = self.receiver.borrow_mut().take() {
+            g.kill();
+        }
+        self.socket.close();
+    }
+}
+
+impl fmt::Debug for DatagramServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatagramServer")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}

@@ -1,0 +1,182 @@
+//! StreamServer and DatagramServer against real loopback clients.
+
+use greenlet::net::{TcpStream, UdpSocket};
+use greenlet::server::{DatagramServer, StreamServer};
+use greenlet::{Event, sleep, spawn};
+use std::cell::Cell;
+use std::io::{ErrorKind, Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn echo_handler(mut c: TcpStream, _: std::net::SocketAddr) {
+    let mut b = [0u8; 1024];
+    while let Ok(n @ 1..) = c.read(&mut b) {
+        if c.write_all(&b[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+fn roundtrip(addr: std::net::SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut c = TcpStream::connect(addr)?;
+    c.write_all(msg)?;
+    let mut back = vec![0u8; msg.len()];
+    c.read_exact(&mut back)?;
+    Ok(back)
+}
+
+#[test]
+fn refused_before_start_served_while_running_refused_after_stop() {
+    // Find a free port, then configure a server on it without starting.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = StreamServer::new(addr, echo_handler);
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+    server.start().unwrap();
+    assert_eq!(roundtrip(addr, b"hello").unwrap(), b"hello");
+    assert_eq!(server.stop(Some(ms(500))), 0);
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+}
+
+#[test]
+fn a_pool_of_two_serves_a_third_connection_only_when_one_ends() {
+    let release = Event::new();
+    let r = release.clone();
+    let served = Rc::new(Cell::new(0));
+    let s = served.clone();
+    let server = StreamServer::new("127.0.0.1:0", move |mut c, _| {
+        s.set(s.get() + 1);
+        let mut b = [0u8; 1];
+        // Long connections: hold the slot until told to finish.
+        if c.read_exact(&mut b).is_ok() && b[0] == b'w' {
+            let _ = r.wait();
+        }
+        let _ = c.write_all(b"done");
+    })
+    .max_connections(2);
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut long: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for c in &mut long {
+        c.write_all(b"w").unwrap();
+    }
+    sleep(ms(50)).unwrap();
+    assert_eq!(served.get(), 2);
+    // The third connects (kernel backlog) but is not served while both slots are taken.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(b"q").unwrap();
+    sleep(ms(100)).unwrap();
+    assert_eq!(
+        served.get(),
+        2,
+        "a third connection was served while the pool was full"
+    );
+    assert_eq!(server.connections(), 2);
+    release.set();
+    let mut buf = [0u8; 4];
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    third.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"done");
+    assert_eq!(served.get(), 3);
+    server.stop(None);
+}
+
+#[test]
+fn a_panicking_handler_is_reported_and_the_server_keeps_serving() {
+    let server = StreamServer::new("127.0.0.1:0", |c, p| {
+        let mut b = [0u8; 1];
+        (&c).read_exact(&mut b).unwrap();
+        if b[0] == b'!' {
+            panic!("handler failure for {p}");
+        }
+        echo_handler(c, p)
+    });
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut bad = TcpStream::connect(addr).unwrap();
+    bad.write_all(b"!").unwrap();
+    // The panicking handler's socket is closed: the client sees EOF.
+    assert_eq!(bad.read(&mut [0u8; 4]).unwrap(), 0);
+    let mut good = TcpStream::connect(addr).unwrap();
+    good.write_all(b"xabc").unwrap();
+    let mut back = [0u8; 3];
+    good.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"abc");
+    drop(good);
+    assert_eq!(server.stop(Some(Duration::from_secs(5))), 0);
+}
+
+#[test]
+fn stop_waits_for_handlers_then_kills_the_rest() {
+    let server = StreamServer::new("127.0.0.1:0", |c, _| {
+        let mut b = [0u8; 1];
+        let _ = (&c).read(&mut b); // blocks until killed
+    });
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let _clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    sleep(ms(30)).unwrap();
+    assert_eq!(server.connections(), 3);
+    let start = Instant::now();
+    assert_eq!(server.stop(Some(ms(200))), 3);
+    let took = start.elapsed();
+    assert!(took >= ms(100) && took <= ms(400), "{took:?}");
+    assert_eq!(server.connections(), 0);
+}
+
+#[test]
+fn datagram_server_answers_each_datagram_in_its_own_greenlet() {
+    let server = DatagramServer::bind("127.0.0.1:0", |data, peer, sock| {
+        if data == b"slow" {
+            sleep(ms(50)).unwrap();
+        }
+        sock.send_to(&data, peer).unwrap();
+    })
+    .unwrap();
+    server.start().unwrap();
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let to = server.local_addr().unwrap();
+    c.send_to(b"slow", to).unwrap();
+    c.send_to(b"fast", to).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"fast",
+        "the slow datagram must not hold up the fast one"
+    );
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"slow");
+    server.stop();
+}
+
+#[test]
+fn many_clients_at_once() {
+    let server = StreamServer::new("127.0.0.1:0", echo_handler);
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let clients: Vec<_> = (0..300u32)
+        .map(|i| spawn(move || roundtrip(addr, &i.to_le_bytes()).map(|b| b == i.to_le_bytes())))
+        .collect();
+    for c in clients {
+        assert!(c.join().unwrap().unwrap());
+    }
+    server.stop(None);
+}

@@ -1,0 +1,50 @@
+//! A StreamServer survives running out of file descriptors (EMFILE): it logs, backs off and
+//! serves the waiting connection once descriptors are free again. In a binary of its own,
+//! because it exhausts the process's descriptors.
+
+use greenlet::server::StreamServer;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+#[test]
+fn accept_under_emfile_keeps_the_server_up() {
+    let server = StreamServer::new("127.0.0.1:0", |mut c, _| {
+        let _ = c.write_all(b"served");
+    });
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    // Connect first (the kernel completes the handshake into the backlog), then use up every
+    // free descriptor so that the server's accept fails with EMFILE.
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut hogs = Vec::new();
+    loop {
+        // SAFETY: dup of stdin's descriptor number; each result is closed below.
+        let fd = unsafe { libc::dup(0) };
+        if fd < 0 {
+            assert_eq!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EMFILE)
+            );
+            break;
+        }
+        hogs.push(fd);
+    }
+    greenlet::sleep(Duration::from_millis(100)).unwrap();
+    assert!(server.accept_errors() >= 1, "accept did not hit EMFILE");
+    for fd in hogs {
+        // SAFETY: closing descriptors we dup'ed above.
+        unsafe { libc::close(fd) };
+    }
+    // The server is still up and now serves the waiting client (after its back-off).
+    let mut got = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| client.read_to_end(&mut got).unwrap());
+        // Keep the hub running while the client thread reads.
+        greenlet::sleep(Duration::from_millis(1500)).unwrap();
+    });
+    assert_eq!(got, b"served");
+    server.stop(None);
+}
