@@ -120,7 +120,12 @@ fn start_c_echo() -> (std::process::Child, std::net::SocketAddr) {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().parse().unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
     (child, addr)
 }
 
@@ -223,7 +228,11 @@ fn main() {
     // Echo: the Rust server against the C libev server, one load client, alternating runs.
     let (mut c_child, c_addr) = start_c_echo();
     let rust_addr = start_rust_echo();
-    let dur = if quick { Duration::from_millis(300) } else { Duration::from_secs(1) };
+    let dur = if quick {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(1)
+    };
     let (mut best_c, mut best_rust) = (0f64, 0f64);
     for _ in 0..3 {
         best_c = best_c.max(echo_load(c_addr, 50, dur));
