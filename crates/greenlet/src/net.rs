@@ -227,6 +227,61 @@ impl Sock {
         }
     }
 
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io_loop(
+            false,
+            "read",
+            // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
+            |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
+            |n| n as usize,
+        )
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io_loop(
+            true,
+            "write",
+            // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL turns a closed peer
+            // into EPIPE instead of SIGPIPE.
+            |fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) },
+            |n| n as usize,
+        )
+    }
+
+    /// Accept a connection on a listening socket: the new (non-blocking) descriptor.
+    fn accept(&self) -> io::Result<OwnedFd> {
+        let fd = self.io_loop(
+            false,
+            "accept",
+            // SAFETY: accept4 on our listening socket; null address pointers are allowed.
+            |fd| unsafe {
+                libc::accept4(
+                    fd,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                ) as isize
+            },
+            |n| n as RawFd,
+        )?;
+        // SAFETY: accept4 returned a new descriptor that we now own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Detach the descriptor (the socket no longer closes it).
+    fn into_raw(self: Rc<Self>) -> io::Result<RawFd> {
+        let sock = Rc::try_unwrap(self).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "other clones of this socket exist",
+            )
+        })?;
+        let fd = sock.fd.replace(-1);
+        sock.read.close();
+        sock.write.close();
+        if fd < 0 { Err(closed()) } else { Ok(fd) }
+    }
+
     fn close(&self) {
         let fd = self.fd.replace(-1);
         if fd >= 0 {
@@ -376,18 +431,7 @@ impl TcpStream {
     /// # drop(std_stream);
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let sock = Rc::try_unwrap(self.sock).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                "other clones of this TcpStream exist",
-            )
-        })?;
-        let fd = sock.fd.replace(-1);
-        sock.read.close();
-        sock.write.close();
-        if fd < 0 {
-            return Err(closed());
-        }
+        let fd = self.sock.into_raw()?;
         // SAFETY: we owned `fd` and have just detached it from the cooperative socket.
         let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
         s.set_nonblocking(false)?;
@@ -529,27 +573,6 @@ impl TcpStream {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sockaddr(self.sock.socket()?.local_addr()?)
     }
-
-    fn read_buf(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.io_loop(
-            false,
-            "read",
-            // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
-            |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
-            |n| n as usize,
-        )
-    }
-
-    fn write_buf(&self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.io_loop(
-            true,
-            "write",
-            // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL turns a closed peer
-            // into EPIPE instead of SIGPIPE.
-            |fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) },
-            |n| n as usize,
-        )
-    }
 }
 
 fn sockaddr(a: SockAddr) -> io::Result<SocketAddr> {
@@ -557,41 +580,78 @@ fn sockaddr(a: SockAddr) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_buf(buf)
-    }
+macro_rules! stream_io {
+    ($t:ty) => {
+        impl Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.sock.read(buf)
+            }
+        }
+        impl Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.sock.read(buf)
+            }
+        }
+        impl Write for $t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.sock.write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.sock.write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_buf(buf)
-    }
+stream_io!(TcpStream);
+stream_io!(UnixStream);
+
+/// `AsRawFd`, `IntoRawFd` (fails to give up the fd while clones exist: it panics, as the trait
+/// cannot return an error — use `into_std` to handle that) and `FromRawFd` for a socket type.
+macro_rules! raw_fd {
+    ($t:ty) => {
+        impl AsRawFd for $t {
+            fn as_raw_fd(&self) -> RawFd {
+                self.sock.fd.get()
+            }
+        }
+        impl FromRawFd for $t {
+            /// Take ownership of an open socket descriptor (made non-blocking).
+            ///
+            /// # Panics
+            /// If the descriptor cannot be made non-blocking.
+            unsafe fn from_raw_fd(fd: RawFd) -> Self {
+                // SAFETY: the caller hands us ownership of an open descriptor.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                Self {
+                    sock: Rc::new(Sock::new(owned).expect("make the descriptor non-blocking")),
+                    _not_send: PhantomData,
+                }
+            }
+        }
+        impl IntoRawFd for $t {
+            fn into_raw_fd(self) -> RawFd {
+                self.sock
+                    .into_raw()
+                    .expect("no other clones of this socket")
+            }
+        }
+    };
 }
 
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_buf(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_buf(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.fd.get()
-    }
-}
+raw_fd!(TcpStream);
+raw_fd!(TcpListener);
+raw_fd!(UdpSocket);
+raw_fd!(UnixStream);
+raw_fd!(UnixListener);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -692,22 +752,7 @@ impl TcpListener {
     /// # drop(s);
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = self.sock.io_loop(
-            false,
-            "accept",
-            // SAFETY: accept4 on our listening socket; null address pointers are allowed.
-            |fd| unsafe {
-                libc::accept4(
-                    fd,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                ) as isize
-            },
-            |n| n as RawFd,
-        )?;
-        // SAFETY: accept4 returned a new descriptor that we now own.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let owned = self.sock.accept()?;
         let stream = TcpStream::from_owned(owned)?;
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -732,12 +777,6 @@ impl TcpListener {
     /// ```
     pub fn close(&self) {
         self.sock.close();
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.fd.get()
     }
 }
 
@@ -903,12 +942,6 @@ impl UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.fd.get()
-    }
-}
-
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpSocket")
@@ -940,5 +973,223 @@ fn storage_to_addr(st: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
             io::ErrorKind::InvalidData,
             format!("unexpected address family {f}"),
         )),
+    }
+}
+
+/// A cooperative Unix stream socket, like `std::os::unix::net::UnixStream`; `!Send`. Clones
+/// share the socket.
+///
+/// ```
+/// use greenlet::net::UnixStream;
+/// use std::io::{Read, Write};
+/// let (mut a, mut b) = UnixStream::pair().unwrap();
+/// a.write_all(b"over a socketpair").unwrap();
+/// let mut buf = [0u8; 17];
+/// b.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"over a socketpair");
+/// ```
+#[derive(Clone)]
+pub struct UnixStream {
+    sock: Rc<Sock>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl UnixStream {
+    /// Connect to the socket at `path`.
+    ///
+    /// # Errors
+    /// For example `NotFound` or `ConnectionRefused`.
+    ///
+    /// ```
+    /// let e = greenlet::net::UnixStream::connect("/nonexistent/socket").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn connect(path: impl AsRef<std::path::Path>) -> io::Result<UnixStream> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        let stream = UnixStream::from_std(OwnedFd::from(socket))?;
+        let addr = SockAddr::unix(path)?;
+        match stream.sock.socket()?.connect(&addr) {
+            Ok(()) => Ok(stream),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS)
+                    || e.raw_os_error() == Some(libc::EAGAIN) =>
+            {
+                let fd = stream.sock.fd()?;
+                stream.sock.write.wait(fd, "connect")?;
+                match stream.sock.socket()?.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(stream),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A connected pair of sockets.
+    ///
+    /// ```
+    /// let (a, b) = greenlet::net::UnixStream::pair().unwrap();
+    /// # drop((a, b));
+    /// ```
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Take over a `std::os::unix::net::UnixStream`.
+    ///
+    /// ```
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let a = greenlet::net::UnixStream::from_std(a).unwrap();
+    /// # drop(a);
+    /// ```
+    pub fn from_std(stream: impl Into<OwnedFd>) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            sock: Rc::new(Sock::new(stream.into())?),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Time limit for each wait in `read`.
+    ///
+    /// # Errors
+    /// Never.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (mut a, _b) = greenlet::net::UnixStream::pair().unwrap();
+    /// a.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();
+    /// assert_eq!(a.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.read.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Time limit for each wait in `write`.
+    ///
+    /// # Errors
+    /// Never.
+    ///
+    /// ```
+    /// let (a, _b) = greenlet::net::UnixStream::pair().unwrap();
+    /// a.set_write_timeout(None).unwrap();
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.write.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Shut down one or both directions.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (a, mut b) = greenlet::net::UnixStream::pair().unwrap();
+    /// a.shutdown(std::net::Shutdown::Write).unwrap();
+    /// assert_eq!(b.read(&mut [0u8; 1]).unwrap(), 0);
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.socket()?.shutdown(how)
+    }
+
+    /// Close the socket now; blocked greenlets wake up with an error.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (a, _b) = greenlet::net::UnixStream::pair().unwrap();
+    /// a.close();
+    /// assert!((&a).read(&mut [0u8; 1]).is_err());
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.sock.fd.get())
+            .finish()
+    }
+}
+
+/// A cooperative Unix socket listener; `!Send`.
+///
+/// ```
+/// use greenlet::net::{UnixListener, UnixStream};
+/// let path = std::env::temp_dir().join(format!("greenlet-doc-{}.sock", std::process::id()));
+/// let _ = std::fs::remove_file(&path);
+/// let l = UnixListener::bind(&path).unwrap();
+/// let p = path.clone();
+/// let c = greenlet::spawn(move || UnixStream::connect(&p).unwrap());
+/// let s = l.accept().unwrap();
+/// # drop((s, c.join()));
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub struct UnixListener {
+    sock: Rc<Sock>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl UnixListener {
+    /// Bind to `path` and listen.
+    ///
+    /// # Errors
+    /// For example `AddrInUse` when the path exists.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("greenlet-doc-bind-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let l = greenlet::net::UnixListener::bind(&path).unwrap();
+    /// assert!(greenlet::net::UnixListener::bind(&path).is_err());
+    /// # drop(l); std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn bind(path: impl AsRef<std::path::Path>) -> io::Result<UnixListener> {
+        let l = std::os::unix::net::UnixListener::bind(path)?;
+        Ok(UnixListener {
+            sock: Rc::new(Sock::new(l.into())?),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Wait for a connection.
+    ///
+    /// # Errors
+    /// The accept error, or the wait's error.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("greenlet-doc-acc-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let l = greenlet::net::UnixListener::bind(&path).unwrap();
+    /// let p = path.clone();
+    /// greenlet::spawn(move || greenlet::net::UnixStream::connect(&p).map(|_| ()));
+    /// assert!(l.accept().is_ok());
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn accept(&self) -> io::Result<UnixStream> {
+        UnixStream::from_std(self.sock.accept()?)
+    }
+
+    /// Close the listener now; a greenlet blocked in `accept` wakes up with an error.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("greenlet-doc-close-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let l = greenlet::net::UnixListener::bind(&path).unwrap();
+    /// l.close();
+    /// assert!(l.accept().is_err());
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn close(&self) {
+        self.sock.close();
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.sock.fd.get())
+            .finish()
     }
 }

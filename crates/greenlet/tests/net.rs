@@ -198,3 +198,53 @@ fn accept_keeps_serving_other_greenlets() {
     let c = TcpStream::connect(addr).unwrap();
     assert_eq!(acceptor.join().unwrap().unwrap(), c.local_addr().unwrap());
 }
+
+#[test]
+fn unix_sockets_echo_and_convert() {
+    use greenlet::net::{UnixListener, UnixStream};
+    let path = std::env::temp_dir().join(format!("greenlet-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).unwrap();
+    let server = spawn(move || {
+        let mut c = l.accept().unwrap();
+        let mut buf = [0u8; 5];
+        c.read_exact(&mut buf).unwrap();
+        c.write_all(&buf).unwrap();
+    });
+    let mut c = UnixStream::connect(&path).unwrap();
+    c.write_all(b"unix!").unwrap();
+    let mut back = [0u8; 5];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"unix!");
+    server.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        UnixStream::connect(&path).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn raw_fd_and_std_conversions() {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let raw = l.into_raw_fd();
+    // SAFETY: `raw` is the listener's descriptor, handed over by into_raw_fd.
+    let l = unsafe { TcpListener::from_raw_fd(raw) };
+    let std_client = std::net::TcpStream::connect(addr).unwrap();
+    let mut client = TcpStream::from_std(std_client).unwrap();
+    let (server_side, _) = l.accept().unwrap();
+    let mut std_server = server_side.into_std().unwrap();
+    client.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    std_server.read_exact(&mut b).unwrap(); // blocking std read works after into_std
+    assert_eq!(&b, b"x");
+    // A clone blocks giving the descriptor away.
+    let c2 = client.clone();
+    assert_eq!(
+        client.into_std().unwrap_err().kind(),
+        ErrorKind::ResourceBusy
+    );
+    drop(c2);
+}
