@@ -6,7 +6,7 @@
 
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
-use gevent::{Builder, Event, spawn, yield_now};
+use gevent::{Builder, Event, StackMode, spawn, yield_now};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::rc::Rc;
@@ -243,6 +243,31 @@ fn main() {
     report("echo_c_msgs_per_sec", best_c, "msg/s");
     report("echo_rust_msgs_per_sec", best_rust, "msg/s");
     report("echo_ratio_vs_c", best_rust / best_c, "x");
+
+    // A million parked greenlets on canary-mode stacks (one mapping per 4096 stacks).
+    let million = if quick { 50_000 } else { 1_000_000 };
+    let park = Event::new();
+    let before = rss_bytes();
+    let start = Instant::now();
+    let gs: Vec<_> = (0..million)
+        .map(|_| {
+            let p = park.clone();
+            Builder::new()
+                .stack_mode(StackMode::Canary)
+                .stack_size(16 * 1024)
+                .spawn(move || p.wait())
+                .expect("canary-mode spawn")
+        })
+        .collect();
+    yield_now().unwrap();
+    let per = (rss_bytes().saturating_sub(before)) as f64 / million as f64;
+    report("canary_parked_count", million as f64, "greenlets");
+    report("canary_parked_rss_bytes", per, "bytes");
+    report("canary_spawn_park_s", start.elapsed().as_secs_f64(), "s");
+    park.set();
+    for g in gs {
+        g.join().unwrap().unwrap();
+    }
 
     // How many guard-paged greenlets can be parked with the machine's vm.max_map_count.
     if !quick {

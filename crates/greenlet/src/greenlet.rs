@@ -18,7 +18,7 @@
 
 use crate::error::{Error, JoinError, Result};
 use crate::hub::{self, Callback, GlCore, KillSignal, Link, Outcome, Reason, Waiter, WakeToken};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::{DEFAULT_STACK_SIZE, StackMode};
 use ev_loop::Timer;
 use std::cell::RefCell;
 use std::fmt;
@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    stack_mode: Option<StackMode>,
 }
 
 impl Builder {
@@ -73,6 +74,19 @@ impl Builder {
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How the stack is allocated (default: the thread's default, see
+    /// [`set_default_stack_mode`](crate::set_default_stack_mode)).
+    ///
+    /// ```
+    /// use greenlet::{Builder, StackMode};
+    /// let g = Builder::new().stack_mode(StackMode::Canary).spawn(|| 2).unwrap();
+    /// assert_eq!(g.join().unwrap(), 2);
+    /// ```
+    pub fn stack_mode(mut self, mode: StackMode) -> Builder {
+        self.stack_mode = Some(mode);
         self
     }
 
@@ -169,6 +183,7 @@ impl Builder {
         let core = h.create_greenlet(
             self.name,
             self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
+            self.stack_mode.unwrap_or_else(crate::stack::default_stack_mode),
             location,
             body,
         )?;

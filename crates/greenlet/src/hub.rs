@@ -37,7 +37,7 @@
 //!   Rust code (see `check_kill`).
 
 use crate::error::{Error, Result, TimeoutId};
-use crate::stack::GreenletStack;
+use crate::stack::{GreenletStack, StackMode};
 use context::{Context, Transfer};
 use ev_loop::{Idle, Loop, Prepare, Timer};
 use std::cell::{Cell, RefCell};
@@ -105,6 +105,8 @@ pub(crate) struct GlCore {
     pub(crate) is_hub: bool,
     /// The guard page below the stack, `[lo, hi)` (empty for the root greenlet).
     guard: Cell<(usize, usize)>,
+    /// The canary word of a canary-mode stack (0: none).
+    canary: Cell<usize>,
     pub(crate) locals: RefCell<Option<HashMap<std::any::TypeId, Box<dyn std::any::Any>>>>,
 }
 
@@ -126,6 +128,7 @@ impl GlCore {
             links: RefCell::new(Vec::new()),
             is_hub,
             guard: Cell::new((0, 0)),
+            canary: Cell::new(0),
             locals: RefCell::new(None),
         }
     }
@@ -134,9 +137,14 @@ impl GlCore {
         self.outcome.get() != Outcome::Pending
     }
 
+    /// Whether the greenlet is registered in a wait (for introspection).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.get() != 0
+    }
+
     fn set_stack(&self, stack: GreenletStack) {
-        let (bottom, _top) = stack.bounds();
-        self.guard.set((bottom - crate::stack::page_size(), bottom));
+        self.guard.set(stack.guard());
+        self.canary.set(stack.canary().unwrap_or(0));
         *self.stack.borrow_mut() = Some(stack);
     }
 }
@@ -167,6 +175,8 @@ pub(crate) struct HubInner {
     next_serial: Cell<u64>,
     /// Incremented on every switch (for the blocking monitor).
     pub(crate) switches: Cell<u64>,
+    /// The hub side of the blocking monitor (inactive unless a monitor runs).
+    pub(crate) monitor: crate::monitor::HubMonitor,
 }
 
 thread_local! {
@@ -281,6 +291,10 @@ struct Handoff {
 /// in with.
 fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
     let from = current_ptr();
+    if !from.is_null() {
+        // SAFETY: CURRENT points at the live GlCore of the running greenlet.
+        check_canary(unsafe { &*from });
+    }
     let ctx = to
         .ctx
         .take()
@@ -288,6 +302,7 @@ fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
     CURRENT.with(|c| c.set(to));
     if let Some(h) = try_hub() {
         h.switches.set(h.switches.get().wrapping_add(1));
+        h.monitor.on_switch(h.switches.get(), to.id);
     }
     let handoff = Handoff {
         from,
@@ -359,6 +374,9 @@ extern "C" fn greenlet_entry(t: Transfer) -> ! {
 pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
     me.outcome.set(outcome);
     me.waiting.set(0);
+    if let Some(h) = try_hub() {
+        h.monitor.on_finish(me.id);
+    }
     // Greenlet-local values die with the greenlet (their destructors run here, on its stack).
     drop(me.locals.borrow_mut().take());
     let links = std::mem::take(&mut *me.links.borrow_mut());
@@ -418,7 +436,8 @@ impl HubInner {
         prepare.set_keep_alive(false);
         prepare.start();
         let keepalive = Idle::new(&lp, |_, _| {});
-        let stack = GreenletStack::new(crate::stack::DEFAULT_STACK_SIZE).map_err(Error::Spawn)?;
+        let stack = GreenletStack::new(crate::stack::DEFAULT_STACK_SIZE, StackMode::GuardPage)
+            .map_err(Error::Spawn)?;
         let gl = GlCore::new(0, "hub".into(), true);
         // SAFETY: the stack is stored in the same GlCore and outlives the context.
         gl.ctx
@@ -441,6 +460,7 @@ impl HubInner {
             next_id: Cell::new(2),
             next_serial: Cell::new(1),
             switches: Cell::new(0),
+            monitor: crate::monitor::HubMonitor::new(),
         });
         CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
         Ok(h)
@@ -470,10 +490,11 @@ impl HubInner {
         &self,
         name: Option<String>,
         stack_size: usize,
+        stack_mode: StackMode,
         spawned_at: &'static panic::Location<'static>,
         body: Box<dyn FnOnce() -> Outcome>,
     ) -> Result<Rc<GlCore>> {
-        let stack = GreenletStack::new(stack_size).map_err(Error::Spawn)?;
+        let stack = GreenletStack::new(stack_size, stack_mode).map_err(Error::Spawn)?;
         let id = self.next_id();
         let mut core = GlCore::new(id, name.unwrap_or_else(|| format!("Greenlet-{id}")), false);
         core.spawned_at = Some(spawned_at);
@@ -486,7 +507,19 @@ impl HubInner {
         core.body.set(Some(body));
         let core = Rc::new(core);
         self.live.borrow_mut().insert(id, core.clone());
+        self.monitor.on_spawn(id, &core.name);
         Ok(core)
+    }
+
+    /// The ids of the greenlets queued to be switched to (for introspection).
+    pub(crate) fn queued_ids(&self) -> std::collections::HashSet<u64> {
+        let q = self.queue.borrow();
+        q.iter()
+            .filter_map(|cb| match cb {
+                Callback::Switch(g, _) => Some(g.id),
+                Callback::Call(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -872,4 +905,30 @@ pub(crate) fn guard_hit(addr: usize) -> Option<&'static [u8]> {
     } else {
         None
     }
+}
+
+/// Abort with the greenlet's name if its canary-mode stack overflowed: either the stack
+/// pointer is below the stack right now, or the canary word at its bottom was overwritten.
+#[inline(always)]
+fn check_canary(g: &GlCore) {
+    let addr = g.canary.get();
+    if addr == 0 {
+        return;
+    }
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    // SAFETY: a non-zero `canary` is the canary word of this greenlet's own live stack.
+    if sp < addr + 64 || !unsafe { crate::stack::canary_intact(addr) } {
+        canary_smashed(g);
+    }
+}
+
+#[cold]
+fn canary_smashed(g: &GlCore) -> ! {
+    eprintln!(
+        "\ngreenlet '{}' has overflowed its stack (its canary was overwritten; the stack below \
+         it may be damaged too); aborting",
+        g.name
+    );
+    std::process::abort();
 }

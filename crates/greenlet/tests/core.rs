@@ -553,3 +553,25 @@ fn gevent_timer(lp: &ev_loop::Loop) -> ev_loop::Timer {
         panic!("timer callback failure")
     })
 }
+
+#[test]
+fn canary_stacks_work_and_scale_past_guard_page_limits() {
+    let ev = Event::new();
+    let n = 40_000; // more than vm.max_map_count allows with guard pages (65530 / 2 mappings)
+    let gs: Vec<_> = (0..n)
+        .map(|_| {
+            let ev = ev.clone();
+            Builder::new()
+                .stack_mode(StackMode::Canary)
+                .stack_size(16 * 1024)
+                .spawn(move || ev.wait())
+                .unwrap()
+        })
+        .collect();
+    yield_now().unwrap();
+    assert_eq!(hub_stats().live_greenlets, n);
+    ev.set();
+    for g in gs {
+        g.join().unwrap().unwrap();
+    }
+}

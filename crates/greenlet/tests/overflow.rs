@@ -5,26 +5,48 @@ use std::process::Command;
 
 const CHILD_ENV: &str = "GREENLET_OVERFLOW_CHILD";
 
+/// Recurse until 80 KiB of stack are used (16 KiB past the end of a 64 KiB stack), then switch
+/// out at the bottom (where a canary-mode stack is checked).
 #[inline(never)]
-fn recurse(depth: u64, buf: &mut [u8; 1024]) -> u64 {
+fn recurse(start: usize, buf: &mut [u8; 1024]) -> u64 {
     let mut local = [0u8; 1024];
-    local[(depth % 1024) as usize] = buf[0].wrapping_add(1);
+    local[7] = buf[0].wrapping_add(1);
     std::hint::black_box(&mut local);
-    if depth == u64::MAX {
+    let here = local.as_ptr() as usize;
+    if start - here > 80 * 1024 {
+        let _ = greenlet::yield_now();
         return 0;
     }
-    recurse(depth + 1, &mut local) + local[3] as u64
+    recurse(start, &mut local) + local[3] as u64
 }
 
 #[test]
 fn overflow_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return; // only meaningful when started by the test below
-    }
+    let Some(mode) = std::env::var_os(CHILD_ENV) else {
+        return; // only meaningful when started by the tests below
+    };
+    let mode = if mode == "canary" {
+        greenlet::StackMode::Canary
+    } else {
+        greenlet::StackMode::GuardPage
+    };
+    // In canary mode the overflow runs into the slot below: give it a (parked) neighbour.
+    let park = greenlet::Event::new();
+    let p = park.clone();
+    let _neighbour = greenlet::Builder::new()
+        .stack_mode(mode)
+        .stack_size(64 * 1024)
+        .spawn(move || p.wait())
+        .unwrap();
+    greenlet::yield_now().unwrap();
     let g = greenlet::Builder::new()
         .name("deep-recursion")
+        .stack_mode(mode)
         .stack_size(64 * 1024)
-        .spawn(|| recurse(0, &mut [0u8; 1024]))
+        .spawn(|| {
+            let top = [0u8; 1];
+            recurse(std::hint::black_box(&top).as_ptr() as usize, &mut [0u8; 1024])
+        })
         .unwrap();
     let _ = g.join();
     unreachable!("the overflow must abort the process");
@@ -32,6 +54,15 @@ fn overflow_child() {
 
 #[test]
 fn stack_overflow_is_reported_with_the_greenlet_name() {
+    check_child("guard");
+}
+
+#[test]
+fn canary_stack_overflow_is_reported_with_the_greenlet_name() {
+    check_child("canary");
+}
+
+fn check_child(mode: &str) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -39,7 +70,7 @@ fn stack_overflow_is_reported_with_the_greenlet_name() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, "1")
+        .env(CHILD_ENV, mode)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -52,6 +83,10 @@ fn stack_overflow_is_reported_with_the_greenlet_name() {
     );
     assert!(
         stderr.contains("greenlet 'deep-recursion' has overflowed its stack"),
+        "mode {mode}, stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(if mode == "canary" { "canary" } else { "guard page" }),
         "stderr: {stderr}"
     );
 }

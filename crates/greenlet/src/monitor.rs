@@ -1,0 +1,704 @@
+//! Introspection and a blocking monitor: what every greenlet of this thread is doing
+//! ([`run_info`], gevent's `gevent.util.format_run_info`), and a background thread that reports
+//! greenlets that keep the hub from running ([`start_monitor`], gevent's `max_blocking_time`
+//! monitor).
+//!
+//! Greenlets are cooperative: one that computes for a long time without reaching a blocking
+//! call stalls every other greenlet of its thread. The monitor notices that the hub's thread has
+//! not switched greenlets for longer than a threshold although it is not idle in the loop's poll,
+//! and reports the greenlet that is running. It only *reports* (through `log::warn!`, an
+//! optional callback and [`MonitorHandle::reports`]): CPU-bound code is never interrupted.
+//!
+//! ```
+//! use greenlet::monitor::{GreenletState, run_info, start_monitor};
+//! use std::time::{Duration, Instant};
+//!
+//! let sleeper = greenlet::Builder::new()
+//!     .name("sleeper")
+//!     .spawn(|| greenlet::sleep(Duration::from_millis(20)))
+//!     .unwrap();
+//! greenlet::yield_now().unwrap(); // let it start sleeping
+//! let info = run_info();
+//! let s = info.iter().find(|g| g.name == "sleeper").unwrap();
+//! assert_eq!(s.state, GreenletState::Blocked { on: "sleep" });
+//! sleeper.join().unwrap().unwrap();
+//!
+//! // A greenlet that spins without yielding is reported by name.
+//! let monitor = start_monitor(Duration::from_millis(20));
+//! let busy = greenlet::Builder::new()
+//!     .name("busy")
+//!     .spawn(|| {
+//!         let start = Instant::now();
+//!         while start.elapsed() < Duration::from_millis(400) {
+//!             std::hint::spin_loop();
+//!         }
+//!     })
+//!     .unwrap();
+//! busy.join().unwrap();
+//! assert!(monitor.reports().iter().any(|r| r.greenlet_name == "busy"));
+//! ```
+
+use crate::hub::{self, GlCore, HubInner};
+use ev_loop::{Check, Prepare};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// Introspection
+// ---------------------------------------------------------------------------------------------
+
+/// What a greenlet is doing, as seen by [`run_info`].
+///
+/// ```
+/// use greenlet::monitor::{GreenletState, run_info};
+/// let g = greenlet::spawn(|| ());
+/// let info = run_info();
+/// let me = info.iter().find(|i| i.state == GreenletState::Running).unwrap();
+/// assert_eq!(me.name, greenlet::getcurrent_name());
+/// let spawned = info.iter().find(|i| i.id == g.id()).unwrap();
+/// assert_eq!(spawned.state, GreenletState::NotStarted);
+/// assert_eq!(spawned.state.to_string(), "not started");
+/// g.join().unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GreenletState {
+    /// Spawned, but it has not run yet (it may be scheduled, or waiting for its
+    /// [`spawn_later`](crate::spawn_later) delay).
+    NotStarted,
+    /// The greenlet that called [`run_info`].
+    Running,
+    /// Scheduled to run: it runs once the current greenlet yields to the hub. The hub itself is
+    /// reported as ready whenever another greenlet runs.
+    Ready,
+    /// Suspended in a blocking call until something wakes it.
+    Blocked {
+        /// What it waits on: `"sleep"`, `"Event"`, `"join"`, `"fd"`, `"Lock"`, …
+        on: &'static str,
+    },
+    /// Finished (seen only while it is still being cleaned up, for example from its own link
+    /// callbacks).
+    Dead,
+}
+
+impl fmt::Display for GreenletState {
+    /// `not started`, `running`, `ready`, `blocked on WHAT` or `dead`.
+    ///
+    /// ```
+    /// use greenlet::monitor::GreenletState;
+    /// assert_eq!(GreenletState::Blocked { on: "sleep" }.to_string(), "blocked on sleep");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GreenletState::NotStarted => f.write_str("not started"),
+            GreenletState::Running => f.write_str("running"),
+            GreenletState::Ready => f.write_str("ready"),
+            GreenletState::Blocked { on: "" } => f.write_str("blocked"),
+            GreenletState::Blocked { on } => write!(f, "blocked on {on}"),
+            GreenletState::Dead => f.write_str("dead"),
+        }
+    }
+}
+
+/// Which kind of greenlet a [`GreenletInfo`] describes.
+///
+/// ```
+/// use greenlet::monitor::{GreenletKind, run_info};
+/// let info = run_info();
+/// assert_eq!(info.iter().filter(|i| i.kind == GreenletKind::Hub).count(), 1);
+/// assert_eq!(info.iter().filter(|i| i.kind == GreenletKind::Root).count(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GreenletKind {
+    /// The hub, which runs the loop (named `hub`).
+    Hub,
+    /// The thread's own stack (named after the thread, or `root`).
+    Root,
+    /// A greenlet spawned with [`spawn`](crate::spawn) or a [`Builder`](crate::Builder).
+    Spawned,
+}
+
+/// One greenlet of the current thread, as listed by [`run_info`].
+///
+/// Its [`Display`](fmt::Display) form is one line: id, name, state and where it was spawned.
+///
+/// ```
+/// use greenlet::monitor::run_info;
+/// let g = greenlet::Builder::new().name("worker").spawn(|| ()).unwrap();
+/// let line = run_info().iter().find(|i| i.id == g.id()).unwrap().to_string();
+/// assert!(line.contains("\"worker\" not started, spawned at "), "{line}");
+/// assert!(line.contains(file!()), "{line}");
+/// g.join().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GreenletInfo {
+    /// The greenlet's id ([`Greenlet::id`](crate::Greenlet::id)); the hub is 0, the thread's
+    /// root greenlet 1.
+    pub id: u64,
+    /// The greenlet's name.
+    pub name: String,
+    /// What it is doing.
+    pub state: GreenletState,
+    /// Hub, root or spawned.
+    pub kind: GreenletKind,
+    /// Where it was spawned (`None` for the hub and the root greenlet).
+    pub spawned_at: Option<&'static Location<'static>>,
+}
+
+impl fmt::Display for GreenletInfo {
+    /// `ID "NAME" STATE, spawned at FILE:LINE:COLUMN` (or `(hub)` / `(thread root)`).
+    ///
+    /// ```
+    /// let info = greenlet::run_info();
+    /// let hub = info.iter().find(|i| i.id == 0).unwrap();
+    /// assert_eq!(hub.to_string(), "0 \"hub\" ready (hub)");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?} {}", self.id, self.name, self.state)?;
+        match (self.kind, self.spawned_at) {
+            (_, Some(at)) => write!(f, ", spawned at {at}"),
+            (GreenletKind::Hub, None) => f.write_str(" (hub)"),
+            (_, None) => f.write_str(" (thread root)"),
+        }
+    }
+}
+
+fn state_of(g: &GlCore, current: &GlCore, queued: &HashSet<u64>) -> GreenletState {
+    if g.is_dead() {
+        GreenletState::Dead
+    } else if std::ptr::eq(g, current) {
+        GreenletState::Running
+    } else if !g.started.get() {
+        GreenletState::NotStarted
+    } else if queued.contains(&g.id) {
+        GreenletState::Ready
+    } else if g.is_waiting() {
+        GreenletState::Blocked {
+            on: g.waits_on.get(),
+        }
+    } else {
+        // Switched out without waiting and not queued: the hub while another greenlet runs.
+        GreenletState::Ready
+    }
+}
+
+/// Every greenlet of the current thread's hub: the hub itself, the thread's root greenlet and
+/// every spawned greenlet that has not finished, ordered by id (gevent's `format_run_info`,
+/// as data). Creates the hub if the thread has none yet.
+///
+/// ```
+/// use greenlet::monitor::GreenletState;
+/// let e = greenlet::Event::new();
+/// let w = e.clone();
+/// let waiter = greenlet::spawn(move || w.wait());
+/// let id = waiter.id();
+/// greenlet::yield_now().unwrap();
+/// let info = greenlet::run_info();
+/// let g = info.iter().find(|i| i.id == id).unwrap();
+/// assert_eq!(g.state, GreenletState::Blocked { on: "Event" });
+/// e.set();
+/// waiter.join().unwrap().unwrap();
+/// assert!(greenlet::run_info().iter().all(|i| i.id != id));
+/// ```
+pub fn run_info() -> Vec<GreenletInfo> {
+    let h = hub::hub();
+    let current = hub::current();
+    let queued = h.queued_ids();
+    let mut all: Vec<Rc<GlCore>> = vec![h.gl.clone(), h.root.clone()];
+    all.extend(h.live.borrow().values().cloned());
+    all.sort_by_key(|g| g.id);
+    all.iter()
+        .map(|g| GreenletInfo {
+            id: g.id,
+            name: g.name.clone(),
+            state: state_of(g, &current, &queued),
+            kind: if g.is_hub {
+                GreenletKind::Hub
+            } else if Rc::ptr_eq(g, &h.root) {
+                GreenletKind::Root
+            } else {
+                GreenletKind::Spawned
+            },
+            spawned_at: g.spawned_at,
+        })
+        .collect()
+}
+
+/// [`run_info`] as text: one line per greenlet (see [`GreenletInfo`]'s `Display`), each
+/// ending in a newline.
+///
+/// ```
+/// let g = greenlet::Builder::new().name("w").spawn(|| ()).unwrap();
+/// let text = greenlet::format_run_info();
+/// assert_eq!(text.lines().count(), 3); // hub, root, w
+/// assert!(text.lines().any(|l| l.contains("\"w\" not started")));
+/// g.join().unwrap();
+/// ```
+pub fn format_run_info() -> String {
+    let mut out = String::new();
+    for info in run_info() {
+        out.push_str(&info.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hub side of the monitor
+// ---------------------------------------------------------------------------------------------
+
+/// State the hub thread publishes for monitor threads while at least one monitor runs.
+struct Tracking {
+    /// The hub's switch counter.
+    switches: AtomicU64,
+    /// The id of the running greenlet.
+    current: AtomicU64,
+    /// The hub is blocked in the loop's poll (idle).
+    in_poll: AtomicBool,
+    /// Names of the hub's greenlets, by id (maintained only while a monitor runs).
+    names: Mutex<HashMap<u64, String>>,
+}
+
+impl Tracking {
+    fn names(&self) -> MutexGuard<'_, HashMap<u64, String>> {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Held by the hub: inactive (one `Cell<bool>` check per switch) unless a monitor runs.
+pub(crate) struct HubMonitor {
+    active: Cell<bool>,
+    /// How many [`MonitorHandle`]s use `tracking`.
+    users: Cell<usize>,
+    tracking: RefCell<Option<Arc<Tracking>>>,
+    /// The prepare (before the poll) and check (after it) watchers that maintain `in_poll`.
+    watchers: RefCell<Option<(Prepare, Check)>>,
+}
+
+impl HubMonitor {
+    pub(crate) fn new() -> HubMonitor {
+        HubMonitor {
+            active: Cell::new(false),
+            users: Cell::new(0),
+            tracking: RefCell::new(None),
+            watchers: RefCell::new(None),
+        }
+    }
+
+    /// Called on every switch, with the new switch count and the greenlet switched to.
+    #[inline]
+    pub(crate) fn on_switch(&self, switches: u64, to: u64) {
+        if self.active.get() {
+            self.publish_switch(switches, to);
+        }
+    }
+
+    #[cold]
+    fn publish_switch(&self, switches: u64, to: u64) {
+        if let Some(t) = self.tracking.borrow().as_ref() {
+            t.current.store(to, Ordering::Relaxed);
+            // A switch means the hub is not polling (it is either leaving or not in the poll).
+            t.in_poll.store(false, Ordering::Relaxed);
+            t.switches.store(switches, Ordering::Release);
+        }
+    }
+
+    /// A greenlet was created.
+    pub(crate) fn on_spawn(&self, id: u64, name: &str) {
+        if self.active.get() {
+            if let Some(t) = self.tracking.borrow().as_ref() {
+                t.names().insert(id, name.to_owned());
+            }
+        }
+    }
+
+    /// A greenlet finished.
+    pub(crate) fn on_finish(&self, id: u64) {
+        if self.active.get() {
+            if let Some(t) = self.tracking.borrow().as_ref() {
+                t.names().remove(&id);
+            }
+        }
+    }
+
+    /// Start publishing (or share what is already published) for one more monitor.
+    fn acquire(h: &HubInner) -> Arc<Tracking> {
+        let m = &h.monitor;
+        m.users.set(m.users.get() + 1);
+        if let Some(t) = m.tracking.borrow().as_ref() {
+            return t.clone();
+        }
+        let mut names = HashMap::new();
+        names.insert(h.gl.id, h.gl.name.clone());
+        names.insert(h.root.id, h.root.name.clone());
+        for (id, g) in h.live.borrow().iter() {
+            names.insert(*id, g.name.clone());
+        }
+        let tracking = Arc::new(Tracking {
+            switches: AtomicU64::new(h.switches.get()),
+            current: AtomicU64::new(hub::current().id),
+            in_poll: AtomicBool::new(false),
+            names: Mutex::new(names),
+        });
+        // The prepare watcher runs last among the prepare watchers (after the hub's own, which
+        // runs the greenlets), right before libev polls; the check watcher runs first after
+        // the poll.
+        let t = tracking.clone();
+        let prepare = Prepare::new(&h.lp, move |_, _| t.in_poll.store(true, Ordering::Release));
+        let t = tracking.clone();
+        let check = Check::new(&h.lp, move |_, _| t.in_poll.store(false, Ordering::Release));
+        // Both are new, so neither active nor pending: the priorities are in range and accepted.
+        let _ = prepare.set_priority(libev_sys::EV_MINPRI);
+        let _ = check.set_priority(libev_sys::EV_MAXPRI);
+        prepare.set_keep_alive(false);
+        check.set_keep_alive(false);
+        prepare.start();
+        check.start();
+        // If the hub is in the middle of running its prepare watchers (we were called from a
+        // greenlet), the new one missed this round: feed it so it still runs before this poll.
+        prepare.feed(ev_loop::Events::PREPARE);
+        *m.tracking.borrow_mut() = Some(tracking.clone());
+        *m.watchers.borrow_mut() = Some((prepare, check));
+        m.active.set(true);
+        tracking
+    }
+
+    /// One monitor fewer; the last one turns publishing off.
+    fn release(&self) {
+        let users = self.users.get().saturating_sub(1);
+        self.users.set(users);
+        if users == 0 {
+            self.active.set(false);
+            let watchers = self.watchers.borrow_mut().take();
+            drop(watchers);
+            let tracking = self.tracking.borrow_mut().take();
+            drop(tracking);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor thread
+// ---------------------------------------------------------------------------------------------
+
+/// How many reports a [`MonitorHandle`] keeps (the oldest are dropped first).
+const KEPT_REPORTS: usize = 128;
+
+/// One detection of a greenlet that kept the hub from running.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let monitor = greenlet::monitor::start_monitor(Duration::from_millis(20));
+/// let g = greenlet::Builder::new()
+///     .name("spinner")
+///     .spawn(|| {
+///         let start = Instant::now();
+///         while start.elapsed() < Duration::from_millis(400) {}
+///     })
+///     .unwrap();
+/// g.join().unwrap();
+/// let report = monitor.reports().into_iter().find(|r| r.greenlet_name == "spinner").unwrap();
+/// assert!(report.blocked_for >= Duration::from_millis(20));
+/// assert!(report.to_string().contains("\"spinner\""));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlockingReport {
+    /// The id of the greenlet that was running.
+    pub greenlet_id: u64,
+    /// Its name (`hub` when a hub callback or watcher blocked).
+    pub greenlet_name: String,
+    /// How long the hub had not run when this was detected (at least the threshold).
+    pub blocked_for: Duration,
+    /// The monitor's threshold.
+    pub max_blocking_time: Duration,
+}
+
+impl fmt::Display for BlockingReport {
+    /// A one-line description, as logged.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # let monitor = greenlet::monitor::start_monitor(Duration::from_millis(20));
+    /// # let start = Instant::now();
+    /// # while start.elapsed() < Duration::from_millis(400) {}
+    /// # greenlet::yield_now().unwrap();
+    /// for r in monitor.reports() {
+    ///     println!("{r}");
+    /// }
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "greenlet {} {:?} has kept the hub from running for {} ms (max_blocking_time {} ms); \
+             it is not interrupted",
+            self.greenlet_id,
+            self.greenlet_name,
+            self.blocked_for.as_millis(),
+            self.max_blocking_time.as_millis()
+        )
+    }
+}
+
+/// Shared between a [`MonitorHandle`] and its thread.
+struct Control {
+    stop: Mutex<bool>,
+    wake: Condvar,
+    reports: Mutex<VecDeque<BlockingReport>>,
+}
+
+type ReportCallback = Box<dyn FnMut(&BlockingReport) + Send>;
+
+/// A running blocking monitor (see [`start_monitor`]). Dropping it (or [`stop`](Self::stop))
+/// stops the monitor thread. It belongs to the thread whose hub it watches (`!Send`).
+///
+/// ```
+/// let monitor = greenlet::monitor::start_monitor(std::time::Duration::from_secs(1));
+/// assert!(monitor.reports().is_empty());
+/// drop(monitor); // stops the thread
+/// ```
+pub struct MonitorHandle {
+    control: Arc<Control>,
+    thread: Option<JoinHandle<()>>,
+    max_blocking_time: Duration,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Start a monitor thread for the current thread's hub (gevent's `max_blocking_time`).
+///
+/// Every `max_blocking_time / 2` the thread checks whether the hub's thread has switched
+/// greenlets since it last looked. When it has not for at least `max_blocking_time`, and the
+/// hub is not idle in the loop's poll, the running greenlet (not yielding) is reported through
+/// `log::warn!` and recorded in [`MonitorHandle::reports`]. A blocking episode is reported once,
+/// however long it lasts. Blocking code — CPU-bound loops, blocking system calls that bypass
+/// the hub, `std::thread::sleep` — is only reported, never interrupted.
+///
+/// While no monitor runs the hub pays one flag check per switch; while one does, a few relaxed
+/// atomic stores per switch and a map update per spawned or finished greenlet. Several monitors
+/// may watch the same hub.
+///
+/// # Panics
+/// If the monitor thread cannot be spawned.
+///
+/// ```
+/// use std::time::Duration;
+/// let monitor = greenlet::monitor::start_monitor(Duration::from_millis(50));
+/// // Sleeping is idling in the hub's poll: not blocking.
+/// greenlet::sleep(Duration::from_millis(120)).unwrap();
+/// assert!(monitor.reports().is_empty());
+/// monitor.stop();
+/// ```
+pub fn start_monitor(max_blocking_time: Duration) -> MonitorHandle {
+    start(max_blocking_time, None)
+}
+
+/// [`start_monitor`] that also calls `on_report` (on the monitor thread) for every report.
+///
+/// # Panics
+/// If the monitor thread cannot be spawned.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::{Duration, Instant};
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let monitor = greenlet::monitor::start_monitor_with(Duration::from_millis(20), move |r| {
+///     s.lock().unwrap().push(r.greenlet_name.clone());
+/// });
+/// let start = Instant::now();
+/// while start.elapsed() < Duration::from_millis(400) {} // the root greenlet blocks the hub
+/// monitor.stop();
+/// assert_eq!(*seen.lock().unwrap(), [greenlet::getcurrent_name()]);
+/// ```
+pub fn start_monitor_with(
+    max_blocking_time: Duration,
+    on_report: impl FnMut(&BlockingReport) + Send + 'static,
+) -> MonitorHandle {
+    start(max_blocking_time, Some(Box::new(on_report)))
+}
+
+fn start(max_blocking_time: Duration, on_report: Option<ReportCallback>) -> MonitorHandle {
+    let h = hub::hub();
+    let tracking = HubMonitor::acquire(&h);
+    drop(h);
+    let control = Arc::new(Control {
+        stop: Mutex::new(false),
+        wake: Condvar::new(),
+        reports: Mutex::new(VecDeque::new()),
+    });
+    let c = control.clone();
+    let spawned = std::thread::Builder::new()
+        .name("greenlet-monitor".into())
+        .spawn(move || monitor_thread(tracking, c, max_blocking_time, on_report));
+    match spawned {
+        Ok(thread) => MonitorHandle {
+            control,
+            thread: Some(thread),
+            max_blocking_time,
+            _not_send: PhantomData,
+        },
+        Err(e) => {
+            if let Some(h) = hub::try_hub() {
+                h.monitor.release();
+            }
+            panic!("cannot start the greenlet monitor thread: {e}");
+        }
+    }
+}
+
+fn monitor_thread(
+    tracking: Arc<Tracking>,
+    control: Arc<Control>,
+    threshold: Duration,
+    mut on_report: Option<ReportCallback>,
+) {
+    let period = (threshold / 2).max(Duration::from_millis(1));
+    let mut last_switches = tracking.switches.load(Ordering::Acquire);
+    let mut last_change = Instant::now();
+    let mut reported = false;
+    let mut stop = control.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let deadline = Instant::now() + period;
+        while !*stop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            stop = control
+                .wake
+                .wait_timeout(stop, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        if *stop {
+            return;
+        }
+        let now = Instant::now();
+        let switches = tracking.switches.load(Ordering::Acquire);
+        if switches != last_switches || tracking.in_poll.load(Ordering::Acquire) {
+            last_switches = switches;
+            last_change = now;
+            reported = false;
+            continue;
+        }
+        let blocked_for = now - last_change;
+        if reported || blocked_for < threshold {
+            continue;
+        }
+        let id = tracking.current.load(Ordering::Relaxed);
+        let name = tracking.names().get(&id).cloned();
+        // The hub may have moved on while we looked the name up: then it was not blocked.
+        if tracking.switches.load(Ordering::Acquire) != last_switches {
+            continue;
+        }
+        reported = true;
+        let report = BlockingReport {
+            greenlet_id: id,
+            greenlet_name: name.unwrap_or_else(|| format!("Greenlet-{id}")),
+            blocked_for,
+            max_blocking_time: threshold,
+        };
+        // Report without holding the stop lock, so that `stop` is never held up by a callback
+        // for longer than the callback runs.
+        drop(stop);
+        log::warn!("{report}");
+        if let Some(cb) = on_report.as_mut() {
+            cb(&report);
+        }
+        {
+            let mut reports = control
+                .reports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if reports.len() == KEPT_REPORTS {
+                reports.pop_front();
+            }
+            reports.push_back(report);
+        }
+        stop = control.stop.lock().unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+impl MonitorHandle {
+    /// The reports so far, oldest first (the most recent 128 are kept).
+    ///
+    /// ```
+    /// let monitor = greenlet::monitor::start_monitor(std::time::Duration::from_secs(5));
+    /// greenlet::sleep(std::time::Duration::from_millis(5)).unwrap();
+    /// assert_eq!(monitor.reports(), []);
+    /// ```
+    pub fn reports(&self) -> Vec<BlockingReport> {
+        let reports = self
+            .control
+            .reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        reports.iter().cloned().collect()
+    }
+
+    /// The threshold this monitor was started with.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let monitor = greenlet::monitor::start_monitor(Duration::from_millis(300));
+    /// assert_eq!(monitor.max_blocking_time(), Duration::from_millis(300));
+    /// ```
+    pub fn max_blocking_time(&self) -> Duration {
+        self.max_blocking_time
+    }
+
+    /// Stop the monitor thread and wait for it to exit (same as dropping the handle). Returns
+    /// the reports it made.
+    ///
+    /// ```
+    /// let monitor = greenlet::monitor::start_monitor(std::time::Duration::from_secs(5));
+    /// assert!(monitor.stop().is_empty());
+    /// ```
+    pub fn stop(mut self) -> Vec<BlockingReport> {
+        self.shutdown();
+        self.reports()
+    }
+
+    fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        *self
+            .control
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.control.wake.notify_all();
+        if thread.join().is_err() {
+            log::error!("the greenlet monitor's report callback panicked");
+        }
+        // The handle is `!Send`: this is the hub's thread. During thread exit the hub may
+        // already be gone, and its watchers with it.
+        if let Some(h) = hub::try_hub() {
+            h.monitor.release();
+        }
+    }
+}
+
+impl Drop for MonitorHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for MonitorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitorHandle")
+            .field("max_blocking_time", &self.max_blocking_time)
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}

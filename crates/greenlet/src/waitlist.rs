@@ -1,0 +1,189 @@
+//! A FIFO list of blocked greenlets with hand-off, shared by the synchronization primitives
+//! ([`Semaphore`](crate::Semaphore), [`Queue`](crate::Queue), [`Pool`](crate::Pool), …).
+//!
+//! A primitive that frees a resource (a permit, an item, a pool slot) *grants* it to the
+//! longest-waiting greenlet that is still waiting ([`WaitList::grant_next`]): the resource
+//! belongs to that greenlet from then on, even before it runs, so no newcomer can take it and
+//! waiters are served strictly in order. Each entry can carry a payload (the item handed to a
+//! getter, or the item a blocked putter offers).
+//!
+//! A granted greenlet can still be killed before it runs again; then the primitive's
+//! `on_abandon` callback gets the grant (and payload) back while the greenlet unwinds, so
+//! nothing is lost. Waiters that time out or are killed remove their own entries.
+
+use crate::error::{Error, Result};
+use crate::hub::{self, Reason, Waiter, WakeToken};
+use ev_loop::Timer;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// One blocked greenlet.
+pub(crate) struct Entry<P> {
+    token: WakeToken,
+    granted: Cell<bool>,
+    payload: RefCell<Option<P>>,
+}
+
+impl<P> Entry<P> {
+    /// Put `p` into the entry (an item handed to a woken getter).
+    pub(crate) fn set_payload(&self, p: P) {
+        *self.payload.borrow_mut() = Some(p);
+    }
+
+    /// Take the entry's payload (the item of a woken putter).
+    pub(crate) fn take_payload(&self) -> Option<P> {
+        self.payload.borrow_mut().take()
+    }
+}
+
+/// How a [`WaitList::wait`] ended.
+#[derive(Debug)]
+pub(crate) enum Woken {
+    /// Granted by [`WaitList::grant_next`].
+    Granted,
+    /// Woken by [`WaitList::notify_all`] (no grant): look again.
+    Notified,
+    /// The wait's own timeout expired.
+    TimedOut,
+    /// The wait failed otherwise (an enclosing `Timeout`, would block forever, in the hub).
+    Failed(Error),
+}
+
+/// A FIFO list of blocked greenlets. See the module docs.
+pub(crate) struct WaitList<P = ()> {
+    entries: RefCell<VecDeque<Rc<Entry<P>>>>,
+}
+
+impl<P> Default for WaitList<P> {
+    fn default() -> Self {
+        WaitList {
+            entries: RefCell::new(VecDeque::new()),
+        }
+    }
+}
+
+impl<P> WaitList<P> {
+    pub(crate) fn new() -> Self {
+        WaitList::default()
+    }
+
+    /// How many greenlets are still waiting (entries of waiters that timed out or were woken
+    /// but have not run yet are not counted).
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .borrow()
+            .iter()
+            .filter(|e| e.token.is_waiting())
+            .count()
+    }
+
+    /// Wake the longest-waiting greenlet that still waits and mark it granted. Returns its
+    /// entry (to hand it a payload or take its payload), or `None` if nobody waits.
+    pub(crate) fn grant_next(&self) -> Option<Rc<Entry<P>>> {
+        loop {
+            let next = self.entries.borrow_mut().pop_front();
+            let e = next?;
+            // A stale entry (its waiter timed out or was killed and has not removed it yet)
+            // fails to wake and is skipped.
+            if e.token.wake() {
+                e.granted.set(true);
+                return Some(e);
+            }
+        }
+    }
+
+    /// Wake every waiting greenlet without a grant; each sees [`Woken::Notified`].
+    pub(crate) fn notify_all(&self) {
+        let all = std::mem::take(&mut *self.entries.borrow_mut());
+        for e in all {
+            e.token.wake();
+        }
+    }
+
+    fn remove(&self, entry: &Rc<Entry<P>>) {
+        self.entries.borrow_mut().retain(|e| !Rc::ptr_eq(e, entry));
+    }
+
+    /// Block the current greenlet at the back of the list until it is granted, notified, its
+    /// `timeout` expires or the wait fails. `payload` rides in the entry; whatever is left of
+    /// it is returned.
+    ///
+    /// If the greenlet is killed (the wait unwinds) after it was granted, `on_abandon` gets
+    /// the payload and must pass the grant on; it runs during unwinding, so it must not
+    /// block or panic.
+    pub(crate) fn wait(
+        &self,
+        what: &'static str,
+        timeout: Option<Duration>,
+        payload: Option<P>,
+        on_abandon: impl FnOnce(Option<P>),
+    ) -> (Woken, Option<P>) {
+        let w = match Waiter::new(what) {
+            Ok(w) => w,
+            Err(e) => return (Woken::Failed(e), payload),
+        };
+        let entry = Rc::new(Entry {
+            token: w.token(),
+            granted: Cell::new(false),
+            payload: RefCell::new(payload),
+        });
+        self.entries.borrow_mut().push_back(entry.clone());
+        // Our own timer (rather than `Waiter::wait`'s) so that its expiry can be told apart
+        // from an enclosing `Timeout` scope's.
+        let fired = Rc::new(Cell::new(false));
+        let _timer = timeout.map(|d| {
+            let h = hub::hub();
+            h.lp.update_now();
+            let (token, fired) = (w.token(), fired.clone());
+            let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
+                if hub::wake(&token.g, token.serial, Reason::Timeout(0)) {
+                    fired.set(true);
+                }
+            });
+            t.start();
+            t
+        });
+        let mut guard = Abandon {
+            list: self,
+            entry: &entry,
+            on_abandon: Some(on_abandon),
+        };
+        let r: Result<()> = w.wait(None);
+        // Not unwinding: the grant (if any) is ours to use.
+        guard.on_abandon = None;
+        drop(guard);
+        let payload = entry.take_payload();
+        let woken = if entry.granted.get() {
+            // A grant is only ever made through a successful wake, so `r` is Ok here.
+            Woken::Granted
+        } else {
+            match r {
+                Ok(()) => Woken::Notified,
+                Err(Error::Timeout(_)) if fired.get() => Woken::TimedOut,
+                Err(e) => Woken::Failed(e),
+            }
+        };
+        (woken, payload)
+    }
+}
+
+/// Removes the entry when the wait ends; while unwinding, hands a grant back to the primitive.
+struct Abandon<'a, P, F: FnOnce(Option<P>)> {
+    list: &'a WaitList<P>,
+    entry: &'a Rc<Entry<P>>,
+    on_abandon: Option<F>,
+}
+
+impl<P, F: FnOnce(Option<P>)> Drop for Abandon<'_, P, F> {
+    fn drop(&mut self) {
+        self.list.remove(self.entry);
+        if let Some(f) = self.on_abandon.take() {
+            let payload = self.entry.take_payload();
+            if self.entry.granted.get() {
+                f(payload);
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Introspection (`run_info`) and the blocking monitor.
+
+use greenlet::monitor::{GreenletKind, GreenletState, start_monitor, start_monitor_with};
+use greenlet::{Builder, Event, format_run_info, run_info, sleep, spawn, yield_now};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn run_info_lists_every_greenlet_with_its_state_and_spawn_location() {
+    let b = Builder::new().name("sleeper");
+    let sleeper_line = line!() + 1; // the line of the spawn call below
+    let sleeper = b.spawn(|| sleep(ms(5_000))).unwrap();
+    let ev = Event::new();
+    let e = ev.clone();
+    let waiter = Builder::new()
+        .name("waiter")
+        .spawn(move || e.wait())
+        .unwrap();
+    yield_now().unwrap(); // both start and block
+    let fresh_line = line!() + 1;
+    let fresh = Builder::new().name("fresh").spawn(|| ()).unwrap();
+
+    let info = run_info();
+    let ids: Vec<u64> = info.iter().map(|i| i.id).collect();
+    assert_eq!(
+        ids,
+        [0, 1, sleeper.id(), waiter.id(), fresh.id()],
+        "{info:#?}"
+    );
+    let by_name = |n: &str| info.iter().find(|i| i.name == n).unwrap().clone();
+
+    let s = by_name("sleeper");
+    assert_eq!(s.state, GreenletState::Blocked { on: "sleep" });
+    assert_eq!(s.kind, GreenletKind::Spawned);
+    let at = s.spawned_at.unwrap();
+    assert_eq!((at.file(), at.line()), (file!(), sleeper_line));
+
+    let w = by_name("waiter");
+    assert_eq!(w.state, GreenletState::Blocked { on: "Event" });
+
+    let f = by_name("fresh");
+    assert_eq!(f.state, GreenletState::NotStarted);
+    assert_eq!(f.spawned_at.unwrap().line(), fresh_line);
+
+    let me = info.iter().find(|i| i.id == 1).unwrap();
+    assert_eq!(me.state, GreenletState::Running);
+    assert_eq!(me.kind, GreenletKind::Root);
+    assert_eq!(me.name, greenlet::getcurrent_name());
+    let hub = info.iter().find(|i| i.id == 0).unwrap();
+    assert_eq!(
+        (hub.kind, hub.state),
+        (GreenletKind::Hub, GreenletState::Ready)
+    );
+
+    // The text form: one line per greenlet, with `file:line`.
+    let text = format_run_info();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    let line = text.lines().find(|l| l.contains("\"sleeper\"")).unwrap();
+    assert!(line.contains("blocked on sleep"), "{line}");
+    assert!(
+        line.contains(&format!("{}:{}:", file!(), sleeper_line)),
+        "{line}"
+    );
+
+    // Finished greenlets are no longer listed.
+    ev.set();
+    waiter.join().unwrap().unwrap();
+    fresh.join().unwrap();
+    sleeper.kill();
+    let ids: Vec<u64> = run_info().iter().map(|i| i.id).collect();
+    assert_eq!(ids, [0, 1]);
+}
+
+#[test]
+fn run_info_from_a_greenlet_shows_it_running_and_the_root_blocked_on_join() {
+    let g = Builder::new()
+        .name("inner")
+        .spawn(|| {
+            let info = run_info();
+            let me = info.iter().find(|i| i.name == "inner").unwrap();
+            let root = info.iter().find(|i| i.id == 1).unwrap();
+            (me.state, root.state)
+        })
+        .unwrap();
+    let (me, root) = g.join().unwrap();
+    assert_eq!(me, GreenletState::Running);
+    assert_eq!(root, GreenletState::Blocked { on: "join" });
+}
+
+#[test]
+fn a_greenlet_that_does_not_yield_is_reported_by_name() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let monitor = start_monitor_with(ms(100), move |r| {
+        s.lock().unwrap().push(r.greenlet_name.clone());
+    });
+    let busy = Builder::new().name("busy").spawn(|| spin(ms(300))).unwrap();
+    // An innocent greenlet that keeps yielding before and after.
+    let polite = spawn(|| {
+        for _ in 0..3 {
+            sleep(ms(10)).unwrap();
+        }
+    });
+    let polite_id = polite.id();
+    busy.join().unwrap();
+    polite.join().unwrap();
+    let reports = monitor.stop();
+    assert!(
+        reports.iter().any(|r| r.greenlet_name == "busy"),
+        "{reports:#?}"
+    );
+    let r = reports.iter().find(|r| r.greenlet_name == "busy").unwrap();
+    assert!(r.blocked_for >= ms(100), "{r:?}");
+    assert_eq!(r.max_blocking_time, ms(100));
+    assert!(seen.lock().unwrap().iter().any(|n| n == "busy"));
+    // The polite greenlet never blocked anyone.
+    assert!(reports.iter().all(|r| r.greenlet_id != polite_id));
+}
+
+#[test]
+fn sleeping_in_the_hub_poll_is_not_reported() {
+    let monitor = start_monitor(ms(100));
+    sleep(ms(300)).unwrap();
+    // Also while a greenlet sleeps and the root waits for it.
+    let g = spawn(|| sleep(ms(300)));
+    g.join().unwrap().unwrap();
+    let reports = monitor.stop();
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn monitors_can_be_stacked_and_stopped() {
+    let a = start_monitor(ms(100));
+    let b = start_monitor(ms(100));
+    drop(a);
+    // `b` still sees the hub: a busy root is reported.
+    spin(ms(300));
+    yield_now().unwrap();
+    let reports = b.stop();
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].greenlet_name, greenlet::getcurrent_name());
+    // Without monitors, spawning and switching still work.
+    let g = spawn(|| 3);
+    assert_eq!(g.join().unwrap(), 3);
+}
+
+#[test]
+fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
+    // Started while the hub runs its prepare watchers: the first poll must count as idle too.
+    let g = spawn(|| {
+        let monitor = start_monitor(ms(100));
+        sleep(ms(300)).unwrap();
+        monitor.stop()
+    });
+    let reports = g.join().unwrap();
+    assert!(reports.is_empty(), "{reports:#?}");
+}
