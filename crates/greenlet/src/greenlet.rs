@@ -183,7 +183,8 @@ impl Builder {
         let core = h.create_greenlet(
             self.name,
             self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
-            self.stack_mode.unwrap_or_else(crate::stack::default_stack_mode),
+            self.stack_mode
+                .unwrap_or_else(crate::stack::default_stack_mode),
             location,
             body,
         )?;
@@ -551,8 +552,10 @@ impl JoinAll {
 /// gs[0].kill();
 /// ```
 pub fn joinall<T>(handles: &[Greenlet<T>], timeout: Option<Duration>) -> Result<Vec<usize>> {
-    let mut opts = JoinAll::default();
-    opts.timeout = timeout;
+    let opts = JoinAll {
+        timeout,
+        ..JoinAll::default()
+    };
     joinall_with(handles, opts)
 }
 

@@ -166,7 +166,8 @@ pub(crate) struct HubInner {
     pub(crate) gl: Rc<GlCore>,
     pub(crate) root: Rc<GlCore>,
     queue: RefCell<VecDeque<Callback>>,
-    prepare: Prepare,
+    /// Runs the queued callbacks before every poll; kept here so it lives as long as the hub.
+    _prepare: Prepare,
     /// Active while callbacks are queued: keeps the loop alive and the poll non-blocking.
     keepalive: Idle,
     /// Every greenlet that has been spawned and not yet finished.
@@ -300,7 +301,11 @@ fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
         .take()
         .unwrap_or_else(|| panic!("internal error: {to:?} has no saved context to resume"));
     CURRENT.with(|c| c.set(to));
-    if let Some(h) = try_hub() {
+    let hp = HUB.with(|p| p.get());
+    if !hp.is_null() {
+        // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; the reference is
+        // used only within this call, before any switch.
+        let h = unsafe { &*hp };
         h.switches.set(h.switches.get().wrapping_add(1));
         h.monitor.on_switch(h.switches.get(), to.id);
     }
@@ -328,9 +333,9 @@ fn switched_in(t: Transfer) -> Reason {
     // dead-greenlet cleanup below).
     let from = unsafe { &*h.from };
     if from_dead {
-        // It will never run again: drop its context and return its stack to the pool. We are
-        // on another stack now, so this is safe.
-        drop(t.context);
+        // It will never run again: forget its context (a plain pointer) and return its stack to
+        // the pool. We are on another stack now, so this is safe.
+        let _ = t.context;
         let stack = from.stack.borrow_mut().take();
         let id = from.id;
         drop(stack);
@@ -454,7 +459,7 @@ impl HubInner {
             gl: Rc::new(gl),
             root: Rc::new(root),
             queue: RefCell::new(VecDeque::new()),
-            prepare,
+            _prepare: prepare,
             keepalive,
             live: RefCell::new(HashMap::new()),
             next_id: Cell::new(2),
@@ -709,7 +714,7 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
         // Never ran: it never will. Its stack goes back to the pool right away.
         g.started.set(true);
         drop(g.body.take());
-        drop(g.ctx.take());
+        g.ctx.take();
         drop(g.stack.borrow_mut().take());
         finish(g, Outcome::Killed);
         hub().live.borrow_mut().remove(&g.id);

@@ -41,11 +41,11 @@ mod lock;
 pub mod monitor;
 pub mod net;
 mod overflow;
+mod pool;
 pub mod process;
+mod queue;
 pub mod server;
 pub mod signal;
-mod pool;
-mod queue;
 mod stack;
 pub mod threadpool;
 mod timeout;
@@ -56,11 +56,11 @@ pub use event::{AsyncError, AsyncResult, AsyncSetter, Event};
 pub use greenlet::{
     Builder, Greenlet, JoinAll, getcurrent_name, joinall, joinall_with, spawn, spawn_later,
 };
+pub use hub::{HubStats, hub_loop, hub_stats, idle, run_callback, sleep, wait, yield_now};
 pub use local::Local;
 pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseError, Semaphore};
 pub use monitor::{format_run_info, run_info};
 pub use pool::{Group, ImapUnordered, Pool, TrySpawnError};
 pub use queue::{Channel, JoinableQueue, Queue, QueueError};
-pub use hub::{HubStats, hub_loop, hub_stats, idle, run_callback, sleep, wait, yield_now};
 pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode};
 pub use timeout::{Timeout, with_timeout, with_timeout_or};

@@ -254,7 +254,9 @@ impl Group {
     /// assert!(greenlet::Group::new().is_empty());
     /// ```
     pub fn new() -> Group {
-        Group { set: Set::new(None) }
+        Group {
+            set: Set::new(None),
+        }
     }
 
     /// Spawn a greenlet running `f` (as [`spawn`](crate::spawn)) and add it to the group.
@@ -614,7 +616,12 @@ impl Pool {
             if remaining == Some(Duration::ZERO) {
                 return Ok(false);
             }
-            match self.set.avail_waiters.wait("Pool.wait_available", remaining, None, |_| {}).0 {
+            match self
+                .set
+                .avail_waiters
+                .wait("Pool.wait_available", remaining, None, |_| {})
+                .0
+            {
                 Woken::Granted | Woken::Notified => {}
                 Woken::TimedOut => return Ok(self.set.free_count() > 0),
                 Woken::Failed(e) => return Err(e),

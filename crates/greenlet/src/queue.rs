@@ -306,7 +306,11 @@ impl<T> Core<T> {
             if remaining == Some(Duration::ZERO) {
                 return Ok(false);
             }
-            match self.joiners.wait("JoinableQueue.join", remaining, None, |_| {}).0 {
+            match self
+                .joiners
+                .wait("JoinableQueue.join", remaining, None, |_| {})
+                .0
+            {
                 Woken::Granted | Woken::Notified => {}
                 Woken::TimedOut => return Ok(self.unfinished.get() == 0),
                 Woken::Failed(e) => return Err(e),
@@ -407,7 +411,11 @@ impl<T> Queue<T> {
     /// let err = q.put_timeout(2, Duration::from_millis(5)).unwrap_err();
     /// assert_eq!(err, greenlet::QueueError::Full(2));
     /// ```
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> std::result::Result<(), QueueError<T>> {
+    pub fn put_timeout(
+        &self,
+        item: T,
+        timeout: Duration,
+    ) -> std::result::Result<(), QueueError<T>> {
         self.core.put(item, Mode::Block(Some(timeout)))
     }
 
@@ -630,7 +638,11 @@ impl<T> JoinableQueue<T> {
     /// assert!(q.put_timeout(2, Duration::from_millis(5)).is_err());
     /// assert_eq!(q.unfinished_tasks(), 1);
     /// ```
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> std::result::Result<(), QueueError<T>> {
+    pub fn put_timeout(
+        &self,
+        item: T,
+        timeout: Duration,
+    ) -> std::result::Result<(), QueueError<T>> {
         self.core.put(item, Mode::Block(Some(timeout)))
     }
 
@@ -773,6 +785,8 @@ impl<T> JoinableQueue<T> {
     /// ```
     /// let q = greenlet::JoinableQueue::bounded(1);
     /// assert!(!q.is_full());
+    /// q.put("a").unwrap();
+    /// assert!(q.is_full());
     /// ```
     pub fn is_full(&self) -> bool {
         !self.core.has_room()
@@ -918,7 +932,11 @@ impl<T> Channel<T> {
     /// let ch = greenlet::Channel::new();
     /// assert_eq!(ch.put_timeout(1, Duration::from_millis(5)), Err(greenlet::QueueError::Full(1)));
     /// ```
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> std::result::Result<(), QueueError<T>> {
+    pub fn put_timeout(
+        &self,
+        item: T,
+        timeout: Duration,
+    ) -> std::result::Result<(), QueueError<T>> {
         self.core.put(item, Mode::Block(Some(timeout)))
     }
 

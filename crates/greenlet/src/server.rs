@@ -34,16 +34,20 @@ use std::time::{Duration, Instant};
 /// First back-off after an accept error; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long [`StreamServer::stop`] waits for handlers by default (gevent's `stop_timeout`).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connections accepted in a row before the accept loop lets other greenlets run.
 const ACCEPTS_PER_WAKEUP: u32 = 100;
 
 type Handler = Rc<dyn Fn(TcpStream, SocketAddr)>;
+type DatagramHandler = Rc<dyn Fn(Vec<u8>, SocketAddr, &UdpSocket)>;
 
 struct State {
     addr: Vec<SocketAddr>,
     reuse_port: bool,
     handler: Handler,
     max_connections: Option<usize>,
+    stop_timeout: Duration,
     listener: RefCell<Option<Rc<TcpListener>>>,
     acceptor: RefCell<Option<Greenlet<()>>>,
     handlers: RefCell<HashMap<u64, Greenlet<()>>>,
@@ -107,6 +111,7 @@ impl StreamServer {
                 reuse_port: false,
                 handler: Rc::new(handler),
                 max_connections: None,
+                stop_timeout: DEFAULT_STOP_TIMEOUT,
                 listener: RefCell::new(None),
                 acceptor: RefCell::new(None),
                 handlers: RefCell::new(HashMap::new()),
@@ -130,6 +135,20 @@ impl StreamServer {
     /// ```
     pub fn max_connections(mut self, n: usize) -> StreamServer {
         self.state_mut().max_connections = Some(n.max(1));
+        self
+    }
+
+    /// How long [`stop`](StreamServer::stop) waits for running handlers when called with
+    /// `None` (default [`DEFAULT_STOP_TIMEOUT`], 1 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {})
+    ///     .stop_timeout(Duration::from_secs(5));
+    /// # drop(s);
+    /// ```
+    pub fn stop_timeout(mut self, timeout: Duration) -> StreamServer {
+        self.state_mut().stop_timeout = timeout;
         self
     }
 
@@ -204,8 +223,9 @@ impl StreamServer {
     }
 
     /// Stop accepting (the listener is closed, new connections are refused), wait for running
-    /// handlers for at most `timeout` (forever with `None`), then kill the rest. Returns how
-    /// many handlers had to be killed.
+    /// handlers for at most `timeout` (`None`: the server's
+    /// [`stop_timeout`](StreamServer::stop_timeout), 1 s by default), then kill the rest.
+    /// Returns how many handlers had to be killed.
     ///
     /// ```
     /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
@@ -221,21 +241,14 @@ impl StreamServer {
         if let Some(a) = st.acceptor.borrow_mut().take() {
             a.kill();
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Instant::now() + timeout.unwrap_or(st.stop_timeout);
         while !st.handlers.borrow().is_empty() {
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => break,
-                },
-                None => None,
+            let left = match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => break,
             };
             st.changed.clear();
-            let woke = match left {
-                Some(l) => st.changed.wait_timeout(l),
-                None => st.changed.wait().map(|_| true),
-            };
-            if !matches!(woke, Ok(true)) {
+            if !matches!(st.changed.wait_timeout(left), Ok(true)) {
                 break;
             }
         }
@@ -434,7 +447,7 @@ pub fn serve_on_threads(
 /// ```
 pub struct DatagramServer {
     socket: UdpSocket,
-    handler: Rc<dyn Fn(Vec<u8>, SocketAddr, &UdpSocket)>,
+    handler: DatagramHandler,
     receiver: RefCell<Option<Greenlet<()>>>,
 }
 

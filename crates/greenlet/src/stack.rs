@@ -129,7 +129,10 @@ pub(crate) struct GreenletStack {
 
 fn round_to_pages(size: usize) -> usize {
     let page = page_size();
-    size.max(Stack::min_size()).min(Stack::max_size()).div_ceil(page) * page
+    size.max(Stack::min_size())
+        .min(Stack::max_size())
+        .div_ceil(page)
+        * page
 }
 
 impl GreenletStack {

@@ -178,11 +178,8 @@ impl fmt::Debug for Timeout {
 /// assert!(with_timeout(Duration::from_millis(5), || sleep(Duration::from_secs(1))).is_err());
 /// ```
 pub fn with_timeout<R>(d: Duration, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let t = Timeout::start(d);
-    f().map_err(|e| {
-        drop(t);
-        e
-    })
+    let _t = Timeout::start(d);
+    f()
 }
 
 /// Like [`with_timeout`], but this scope's own expiry yields `default` instead of an error

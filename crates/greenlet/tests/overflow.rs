@@ -45,7 +45,10 @@ fn overflow_child() {
         .stack_size(64 * 1024)
         .spawn(|| {
             let top = [0u8; 1];
-            recurse(std::hint::black_box(&top).as_ptr() as usize, &mut [0u8; 1024])
+            recurse(
+                std::hint::black_box(&top).as_ptr() as usize,
+                &mut [0u8; 1024],
+            )
         })
         .unwrap();
     let _ = g.join();
@@ -86,7 +89,11 @@ fn check_child(mode: &str) {
         "mode {mode}, stderr: {stderr}"
     );
     assert!(
-        stderr.contains(if mode == "canary" { "canary" } else { "guard page" }),
+        stderr.contains(if mode == "canary" {
+            "canary"
+        } else {
+            "guard page"
+        }),
         "stderr: {stderr}"
     );
 }

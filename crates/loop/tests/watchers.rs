@@ -414,7 +414,10 @@ fn every_compiled_backend_that_the_kernel_allows_works() {
         Backend::LINUXAIO,
         Backend::IOURING,
     ] {
-        assert!(Backend::supported().contains(backend), "{backend:?} not compiled in");
+        assert!(
+            Backend::supported().contains(backend),
+            "{backend:?} not compiled in"
+        );
         let lp = match Loop::builder().backends(backend).build() {
             Ok(lp) => lp,
             Err(e) => {
