@@ -307,16 +307,19 @@ impl<T> Greenlet<T> {
         self.core.started.get() && !self.core.is_dead()
     }
 
-    /// Whether the greenlet finished by returning (not by panicking or being killed).
+    /// Whether the greenlet finished cleanly: it returned, or it was killed (a kill is a
+    /// requested exit, not a failure, as in gevent). False while running and after a panic.
     ///
     /// ```
     /// let ok = greenlet::spawn(|| 1);
     /// let bad = greenlet::spawn(|| panic!("no"));
+    /// let killed = greenlet::spawn(|| 2);
+    /// killed.kill();
     /// greenlet::yield_now().unwrap();
-    /// assert!(ok.successful() && !bad.successful());
+    /// assert!(ok.successful() && !bad.successful() && killed.successful());
     /// ```
     pub fn successful(&self) -> bool {
-        self.core.outcome.get() == Outcome::Success
+        matches!(self.core.outcome.get(), Outcome::Success | Outcome::Killed)
     }
 
     /// Whether the greenlet was killed.

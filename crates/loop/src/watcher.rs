@@ -162,6 +162,12 @@ pub(crate) mod sealed {
 /// [`Watcher`]; the public names are the aliases [`Io`](crate::Io), [`Timer`](crate::Timer), ….
 ///
 /// This trait is sealed: it cannot be implemented outside this crate.
+///
+/// ```
+/// fn name_of<K: ev_loop::Kind>(_: &ev_loop::Watcher<K>) -> &'static str { std::any::type_name::<K>() }
+/// let lp = ev_loop::Loop::new().unwrap();
+/// assert!(name_of(&ev_loop::Idle::new(&lp, |_, _| {})).ends_with("Idle"));
+/// ```
 pub trait Kind: sealed::Sealed + Sized + 'static {
     /// The libev struct.
     #[doc(hidden)]

@@ -11,32 +11,75 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Marker types naming each watcher kind (the `K` of [`Watcher<K>`]).
+///
+/// ```
+/// use ev_loop::{kind, Loop, Watcher};
+/// let lp = Loop::new().unwrap();
+/// let t: Watcher<kind::Timer> = ev_loop::Timer::new(&lp, std::time::Duration::ZERO, std::time::Duration::ZERO, |_, _| {});
+/// # drop(t);
+/// ```
 pub mod kind {
     /// Marker for [`Io`](crate::Io).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Io> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Io {}
     /// Marker for [`Timer`](crate::Timer).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Timer> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Timer {}
     /// Marker for [`Periodic`](crate::Periodic).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Periodic> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Periodic {}
     /// Marker for [`Signal`](crate::Signal).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Signal> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Signal {}
     /// Marker for [`Child`](crate::Child).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Child> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Child {}
     /// Marker for [`Prepare`](crate::Prepare).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Prepare> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Prepare {}
     /// Marker for [`Check`](crate::Check).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Check> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Check {}
     /// Marker for [`Idle`](crate::Idle).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Idle> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Idle {}
     /// Marker for [`Async`](crate::Async).
+    ///
+    /// ```
+    /// let _: Option<ev_loop::kind::Async> = None; // an uninhabited marker type
+    /// ```
     #[derive(Debug)]
     pub enum Async {}
 }
