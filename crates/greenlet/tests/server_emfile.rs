@@ -20,9 +20,10 @@ fn accept_under_emfile_keeps_the_server_up() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut hogs = Vec::new();
+    let devnull = std::fs::File::open("/dev/null").unwrap();
     loop {
-        // SAFETY: dup of stdin's descriptor number; each result is closed below.
-        let fd = unsafe { libc::dup(0) };
+        // SAFETY: dup of our open /dev/null descriptor; each result is closed below.
+        let fd = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&devnull)) };
         if fd < 0 {
             assert_eq!(
                 std::io::Error::last_os_error().raw_os_error(),

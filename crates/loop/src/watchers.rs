@@ -334,9 +334,11 @@ impl Io {
     /// ```
     /// use ev_loop::{Events, Io, Loop};
     /// let lp = Loop::new().unwrap();
-    /// let io = Io::new(&lp, 0, Events::READ, |_, _| {}).unwrap();
-    /// io.set(1, Events::WRITE).unwrap();
-    /// assert_eq!((io.fd(), io.events()), (1, Events::WRITE));
+    /// use std::os::fd::AsRawFd;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let io = Io::new(&lp, a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// io.set(b.as_raw_fd(), Events::WRITE).unwrap();
+    /// assert_eq!((io.fd(), io.events()), (b.as_raw_fd(), Events::WRITE));
     /// ```
     pub fn set(&self, fd: RawFd, events: Events) -> Result<()> {
         check_fd(fd)?;
@@ -362,7 +364,9 @@ impl Io {
     /// ```
     /// use ev_loop::{Events, Io, Loop};
     /// let lp = Loop::new().unwrap();
-    /// let io = Io::new(&lp, 0, Events::READ, |_, _| {}).unwrap();
+    /// use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let io = Io::new(&lp, a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
     /// io.set_events(Events::READ | Events::WRITE).unwrap();
     /// assert_eq!(io.events(), Events::READ | Events::WRITE);
     /// ```
@@ -388,7 +392,10 @@ impl Io {
     /// ```
     /// # use ev_loop::{Events, Io, Loop};
     /// # let lp = Loop::new().unwrap();
-    /// assert_eq!(Io::new(&lp, 2, Events::WRITE, |_, _| {}).unwrap().fd(), 2);
+    /// # use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let fd = a.as_raw_fd();
+    /// assert_eq!(Io::new(&lp, fd, Events::WRITE, |_, _| {}).unwrap().fd(), fd);
     /// ```
     pub fn fd(&self) -> RawFd {
         // SAFETY: reading our own watcher's field.
@@ -400,7 +407,10 @@ impl Io {
     /// ```
     /// # use ev_loop::{Events, Io, Loop};
     /// # let lp = Loop::new().unwrap();
-    /// assert_eq!(Io::new(&lp, 0, Events::READ, |_, _| {}).unwrap().events(), Events::READ);
+    /// # use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let io = Io::new(&lp, a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    /// assert_eq!(io.events(), Events::READ);
     /// ```
     pub fn events(&self) -> Events {
         // SAFETY: reading our own watcher's field.

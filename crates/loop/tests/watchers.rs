@@ -138,24 +138,26 @@ fn io_readable_and_writable() {
 #[test]
 fn io_refuses_bad_fds_and_events() {
     let lp = Loop::new().unwrap();
+    // A descriptor that is certainly open (the process may run without stdin).
+    let (open_a, _open_b) = UnixStream::pair().unwrap();
+    let open = open_a.as_raw_fd();
     let e = Io::new(&lp, -1, Events::READ, |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::BadFd { fd: -1, .. }), "{e}");
-    // A descriptor that is not open.
-    let (a, _b) = UnixStream::pair().unwrap();
-    let closed = a.as_raw_fd();
-    drop(a);
+    // A descriptor that is not open (far above any descriptor limit: a just-closed number
+    // could be reused at once by tests running in parallel).
+    let closed = 1 << 30;
     let e = Io::new(&lp, closed, Events::READ, |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::BadFd { .. }), "{e}");
     assert!(e.to_string().contains("bad file descriptor"), "{e}");
     let as_io = std::io::Error::from(e);
     assert!(as_io.to_string().contains("os error 9"), "{as_io}");
-    let e = Io::new(&lp, 0, Events::TIMER, |_, _| {}).unwrap_err();
+    let e = Io::new(&lp, open, Events::TIMER, |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::InvalidEvents(_)), "{e}");
-    let e = Io::new(&lp, 0, Events::default(), |_, _| {}).unwrap_err();
+    let e = Io::new(&lp, open, Events::default(), |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::InvalidEvents(0)), "{e}");
-    let io = Io::new(&lp, 0, Events::READ, |_, _| {}).unwrap();
+    let io = Io::new(&lp, open, Events::READ, |_, _| {}).unwrap();
     assert!(io.set(closed, Events::READ).is_err());
-    assert_eq!(io.fd(), 0, "a refused set leaves the watcher unchanged");
+    assert_eq!(io.fd(), open, "a refused set leaves the watcher unchanged");
 }
 
 #[test]
