@@ -292,10 +292,6 @@ struct Handoff {
 /// in with.
 fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
     let from = current_ptr();
-    if !from.is_null() {
-        // SAFETY: CURRENT points at the live GlCore of the running greenlet.
-        check_canary(unsafe { &*from });
-    }
     let ctx = to
         .ctx
         .take()
@@ -333,6 +329,7 @@ fn switched_in(t: Transfer) -> Reason {
     // dead-greenlet cleanup below).
     let from = unsafe { &*h.from };
     if from_dead {
+        check_canary(from, t.data);
         // It will never run again: forget its context (a plain pointer) and return its stack to
         // the pool. We are on another stack now, so this is safe.
         let _ = t.context;
@@ -344,6 +341,10 @@ fn switched_in(t: Transfer) -> Reason {
         }
     } else {
         from.ctx.set(Some(t.context));
+        // The greenlet that just switched out: its canary-mode stack must be intact. Checked
+        // here, on the next greenlet's stack, once per switch; `t.data` (its `Handoff`) lies
+        // at its stack pointer at the moment it switched.
+        check_canary(from, t.data);
     }
     reason
 }
@@ -634,7 +635,11 @@ impl Drop for Waiter {
 impl Waiter {
     /// Register the current greenlet as waiting. Fails in the hub.
     pub(crate) fn new(what: &'static str) -> Result<Waiter> {
-        let h = hub();
+        Waiter::new_in(&hub(), what)
+    }
+
+    /// [`Waiter::new`] with the hub already at hand (saves a thread-local look-up).
+    pub(crate) fn new_in(h: &HubInner, what: &'static str) -> Result<Waiter> {
         let me = current();
         if me.is_hub {
             return Err(Error::BlockingInHub);
@@ -788,7 +793,7 @@ pub fn sleep(d: Duration) -> Result<()> {
 /// ```
 pub fn yield_now() -> Result<()> {
     let h = hub();
-    let w = Waiter::new("yield")?;
+    let w = Waiter::new_in(&h, "yield")?;
     h.push(Callback::Switch(w.me.clone(), Reason::Wake));
     w.me.waiting.set(0);
     drop(h);
@@ -912,22 +917,20 @@ pub(crate) fn guard_hit(addr: usize) -> Option<&'static [u8]> {
     }
 }
 
-/// Abort with the greenlet's name if its canary-mode stack overflowed: either the stack
-/// pointer is below the stack right now, or the canary word at its bottom was overwritten.
-/// Guard-page stacks (canary 0) pay one load and one branch.
+/// Abort with the greenlet's name if its canary-mode stack overflowed: either its stack
+/// pointer `sp` (when it switched out) is below the stack, or the canary word at the bottom was
+/// overwritten. Guard-page stacks (canary 0) pay one load and one branch.
 #[inline(always)]
-fn check_canary(g: &GlCore) {
+fn check_canary(g: &GlCore, sp: usize) {
     let addr = g.canary.get();
     if addr != 0 {
-        check_canary_slot(g, addr);
+        check_canary_slot(g, addr, sp);
     }
 }
 
 #[inline(never)]
-fn check_canary_slot(g: &GlCore, addr: usize) {
-    let marker = 0u8;
-    let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    // SAFETY: a non-zero `canary` is the canary word of this greenlet's own live stack.
+fn check_canary_slot(g: &GlCore, addr: usize, sp: usize) {
+    // SAFETY: a non-zero `canary` is the canary word of that greenlet's live stack.
     if sp < addr + 64 || !unsafe { crate::stack::canary_intact(addr) } {
         canary_smashed(g);
     }
