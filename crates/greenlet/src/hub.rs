@@ -267,10 +267,10 @@ pub(crate) fn current() -> Rc<GlCore> {
     if p.is_null() {
         return h.root.clone();
     }
-    // SAFETY: CURRENT always points into an `Rc<GlCore>` that is alive: the hub's own two, or
-    // a greenlet registered in `live` (it leaves `live` only after it switched away for the
-    // last time, and CURRENT is updated on every switch). Taking an extra strong count makes
-    // the returned `Rc` an owner of its own.
+    // CURRENT always points into an `Rc<GlCore>` that is alive: the hub's own two, or a
+    // greenlet registered in `live` (it leaves `live` only after it switched away for the last
+    // time, and CURRENT is updated on every switch).
+    // SAFETY: see above; the extra strong count makes the returned `Rc` an owner of its own.
     unsafe {
         Rc::increment_strong_count(p);
         Rc::from_raw(p)
