@@ -322,29 +322,29 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             if self.shared.setters.load(Ordering::Acquire) > 0 {
                 // Another thread may still deliver: keep the loop alive for it.
                 self.local.watcher.start();
-                // It may have delivered (or gone) just before the watcher started.
-                if self.is_ready() || self.shared.setters.load(Ordering::Acquire) == 0 {
-                    self.local.watcher.stop();
-                    token.wake();
-                }
+            }
+            // Look again now that we are registered and the watcher is armed: a setter on
+            // another thread may have delivered, or gone away, in between (and a send made
+            // before the watcher started is not remembered by libev).
+            if self.is_ready() {
+                token.wake();
+            } else if self.shared.setters.load(Ordering::Acquire) == 0 {
+                // Nobody on another thread can deliver any more: do not hold the loop.
+                self.local.watcher.stop();
             }
             let r = w.wait(timeout);
-            self.local
-                .waiters
-                .borrow_mut()
-                .retain(|t| t.serial != token.serial);
+            let idle = {
+                let mut waiters = self.local.waiters.borrow_mut();
+                waiters.retain(|t| t.serial != token.serial);
+                waiters.is_empty()
+            };
+            if idle {
+                self.local.watcher.stop();
+            }
             match r {
-                Ok(()) => {
-                    if self.is_ready() {
-                        return Ok(true);
-                    }
-                    // Woken because a setter went away: look again.
-                    if self.shared.setters.load(Ordering::Acquire) == 0
-                        && self.local.waiters.borrow().is_empty()
-                    {
-                        self.local.watcher.stop();
-                    }
-                }
+                Ok(()) if self.is_ready() => return Ok(true),
+                // Woken because a setter went away, or spuriously: look again.
+                Ok(()) => {}
                 Err(Error::Timeout(_)) if timeout.is_some() => return Ok(self.is_ready()),
                 Err(e) => return Err(e),
             }

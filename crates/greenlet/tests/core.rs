@@ -576,3 +576,30 @@ fn canary_stacks_work_and_scale_past_guard_page_limits() {
         g.join().unwrap().unwrap();
     }
 }
+
+#[test]
+fn async_result_set_and_setter_dropped_before_the_wait_is_never_lost() {
+    // A stress for the race a doctest once hit: the other thread sets the value and drops
+    // its setter while the waiter is between its first check and arming the async watcher
+    // (a window of nanoseconds, so this catches a regression only now and then; the fix is
+    // the re-check after arming in `AsyncResult::wait_inner`).
+    for _ in 0..2000 {
+        let r: AsyncResult<u32> = AsyncResult::new();
+        let s = r.setter();
+        let t = std::thread::spawn(move || {
+            s.set(42);
+        });
+        assert_eq!(r.get().unwrap(), 42);
+        t.join().unwrap();
+    }
+    for _ in 0..200 {
+        let r: AsyncResult<u32> = AsyncResult::new();
+        let s = r.setter();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_micros(50));
+            s.set(7);
+        });
+        assert_eq!(r.get().unwrap(), 7);
+        t.join().unwrap();
+    }
+}
