@@ -73,8 +73,10 @@ fn http_hello_answers_curl_and_a_keep_alive_client() {
         assert!(out.status.success(), "curl failed: {stderr}");
         assert_eq!(stdout, "Hello, world!\nHello, world!\n");
         assert!(stderr.contains("Re-using existing connection"), "{stderr}");
-    } else {
+    } else if std::env::var_os("CI").is_some() {
         panic!("curl is not installed (.ci/run installs it)");
+    } else {
+        eprintln!("SKIPPED the curl part: curl is not installed (apt-get install curl)");
     }
     // A keep-alive client sending three requests (two pipelined) on one connection.
     let mut c = TcpStream::connect(&server.1).unwrap();
