@@ -1,6 +1,7 @@
-//! The server examples, run as real processes the way the README runs them: each takes its
-//! listen address as the first argument, prints one line when it listens, and serves until
-//! killed. (`cargo test` builds the examples next to this test binary.)
+//! The server examples and the C reference echo server, run as real processes the way the
+//! README runs them: each takes its listen address as the first argument, prints one line when
+//! it listens, and serves until killed. (`cargo test` builds the examples next to this test
+//! binary; `build.rs` builds the C server.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -30,7 +31,12 @@ impl Drop for Server {
 }
 
 fn start(name: &str) -> Server {
-    let mut child = Command::new(example(name))
+    start_program(example(name))
+}
+
+/// Start a server program with a `127.0.0.1:0` argument and read its `listening on` line.
+fn start_program(path: impl AsRef<std::ffi::OsStr>) -> Server {
+    let mut child = Command::new(path)
         .arg("127.0.0.1:0")
         .stdout(Stdio::piped())
         .spawn()
@@ -118,4 +124,22 @@ fn read_response(c: &mut TcpStream) -> String {
     let mut body = vec![0u8; len];
     c.read_exact(&mut body).unwrap();
     head + &String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn c_echo_server_echoes() {
+    let server = start_program(gevent::c_reference::ECHO_SERVER);
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut conns: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(&server.1).unwrap())
+        .collect();
+    for c in &mut conns {
+        let mut writer = c.try_clone().unwrap();
+        let p = payload.clone();
+        let t = std::thread::spawn(move || writer.write_all(&p).unwrap());
+        let mut got = vec![0u8; payload.len()];
+        c.read_exact(&mut got).unwrap();
+        t.join().unwrap();
+        assert!(got == payload, "echo differs");
+    }
 }

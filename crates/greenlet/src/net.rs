@@ -614,7 +614,7 @@ macro_rules! stream_io {
 stream_io!(TcpStream);
 stream_io!(UnixStream);
 
-/// `AsRawFd`, `IntoRawFd` (fails to give up the fd while clones exist: it panics, as the trait
+/// `Debug`, `AsRawFd`, `IntoRawFd` (fails to give up the fd while clones exist: it panics, as the trait
 /// cannot return an error — use `into_std` to handle that) and `FromRawFd` for a socket type.
 macro_rules! raw_fd {
     ($t:ty) => {
@@ -644,6 +644,13 @@ macro_rules! raw_fd {
                     .expect("no other clones of this socket")
             }
         }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("fd", &self.sock.fd.get())
+                    .finish()
+            }
+        }
     };
 }
 
@@ -652,14 +659,6 @@ raw_fd!(TcpListener);
 raw_fd!(UdpSocket);
 raw_fd!(UnixStream);
 raw_fd!(UnixListener);
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("fd", &self.sock.fd.get())
-            .finish()
-    }
-}
 
 /// A cooperative TCP listener, like `std::net::TcpListener`; `!Send`.
 ///
@@ -777,14 +776,6 @@ impl TcpListener {
     /// ```
     pub fn close(&self) {
         self.sock.close();
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("fd", &self.sock.fd.get())
-            .finish()
     }
 }
 
@@ -939,14 +930,6 @@ impl UdpSocket {
     /// ```
     pub fn close(&self) {
         self.sock.close();
-    }
-}
-
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("fd", &self.sock.fd.get())
-            .finish()
     }
 }
 
@@ -1106,14 +1089,6 @@ impl UnixStream {
     }
 }
 
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.sock.fd.get())
-            .finish()
-    }
-}
-
 /// A cooperative Unix socket listener; `!Send`.
 ///
 /// ```
@@ -1183,13 +1158,5 @@ impl UnixListener {
     /// ```
     pub fn close(&self) {
         self.sock.close();
-    }
-}
-
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("fd", &self.sock.fd.get())
-            .finish()
     }
 }
