@@ -142,6 +142,10 @@ pub(crate) struct LoopInner {
     is_default: bool,
     /// The first panic caught in a callback during the current `run`, re-raised when it returns.
     panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// Watcher objects created on this loop and not yet dropped.
+    pub(crate) watchers: Cell<usize>,
+    /// Of those, how many libev holds as active (kept in step by `watcher::sync_active`).
+    pub(crate) active: Cell<usize>,
 }
 
 impl Drop for LoopInner {
@@ -293,6 +297,8 @@ impl LoopInner {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             is_default,
             panic: Cell::new(None),
+            watchers: Cell::new(0),
+            active: Cell::new(0),
         }
     }
 }
@@ -486,6 +492,39 @@ impl Loop {
     pub fn depth(&self) -> u32 {
         // SAFETY: valid loop; a getter.
         unsafe { sys::ev_depth(self.inner.raw) }
+    }
+
+    /// How many watchers exist on this loop (created and not yet dropped), active or not. With
+    /// [`active_watchers`](Loop::active_watchers), the figure to check for leaks.
+    ///
+    /// ```
+    /// use ev_loop::{Idle, Loop};
+    /// let lp = Loop::new().unwrap();
+    /// let idle = Idle::new(&lp, |_, _| {});
+    /// assert_eq!(lp.watcher_count(), 1);
+    /// drop(idle);
+    /// assert_eq!(lp.watcher_count(), 0);
+    /// ```
+    pub fn watcher_count(&self) -> usize {
+        self.inner.watchers.get()
+    }
+
+    /// How many of this loop's watchers are active (started, and not stopped by hand, by their
+    /// drop or by libev itself). Watchers that do not keep the loop alive are counted too.
+    ///
+    /// ```
+    /// use ev_loop::{Loop, Timer};
+    /// use std::time::Duration;
+    /// let lp = Loop::new().unwrap();
+    /// let t = Timer::new(&lp, Duration::from_millis(1), Duration::ZERO, |_, _| {});
+    /// assert_eq!(lp.active_watchers(), 0);
+    /// t.start();
+    /// assert_eq!(lp.active_watchers(), 1);
+    /// lp.run(); // the one-shot timer fires and libev stops it
+    /// assert_eq!(lp.active_watchers(), 0);
+    /// ```
+    pub fn active_watchers(&self) -> usize {
+        self.inner.active.get()
     }
 
     /// Keep the first panic of this run to re-raise once libev returns, and break the loop.

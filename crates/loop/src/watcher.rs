@@ -199,6 +199,8 @@ pub(crate) struct Inner<K: Kind> {
     keep_alive: Cell<bool>,
     /// We called `ev_unref` for this watcher and owe the loop an `ev_ref`.
     unrefd: Cell<bool>,
+    /// The watcher is counted in its loop's active count.
+    counted: Cell<bool>,
 }
 
 impl<K: Kind> Drop for Inner<K> {
@@ -206,6 +208,20 @@ impl<K: Kind> Drop for Inner<K> {
         // Stop the watcher (removing it from libev's active and pending lists) before the
         // memory goes.
         stop_raw(self);
+        let n = &self.lp.inner.watchers;
+        n.set(n.get() - 1);
+    }
+}
+
+/// Bring the loop's count of active watchers in line with libev's view of this watcher. Called
+/// after everything that may start or stop it.
+#[inline]
+pub(crate) fn sync_active<K: Kind>(inner: &Inner<K>) {
+    // SAFETY: reading the `active` field of our own initialised watcher.
+    let active = unsafe { macros::ev_is_active(inner.ev.get()) };
+    if inner.counted.replace(active) != active {
+        let n = &inner.lp.inner.active;
+        n.set(if active { n.get() + 1 } else { n.get() - 1 });
     }
 }
 
@@ -219,6 +235,7 @@ fn stop_raw<K: Kind>(inner: &Inner<K>) {
     // SAFETY: the watcher belongs to `lp` (set at construction, never changed); stop on an
     // inactive watcher only clears a pending event, which is always allowed.
     unsafe { K::stop(lp, inner.ev.get()) };
+    sync_active(inner);
 }
 
 /// A libev watcher of kind `K` with a Rust closure as its callback.
@@ -278,6 +295,7 @@ unsafe extern "C" fn trampoline<K: Kind>(_lp: *mut sys::ev_loop, w: *mut K::Ffi,
         // SAFETY: valid loop; balances our earlier ev_unref.
         unsafe { sys::ev_ref(inner.lp.as_raw()) };
     }
+    sync_active(inner);
 
     if let Some(mut cb) = inner.cb.take() {
         let result = panic::catch_unwind(AssertUnwindSafe(|| cb(&handle, Events(revents))));
@@ -315,8 +333,11 @@ impl<K: Kind> Watcher<K> {
             cb: Cell::new(Some(Box::new(cb))),
             keep_alive: Cell::new(true),
             unrefd: Cell::new(false),
+            counted: Cell::new(false),
             extra,
         });
+        let n = &lp.inner.watchers;
+        n.set(n.get() + 1);
         let ev = inner.ev.get();
         // SAFETY: the watcher is not started yet, so we may initialise it; the Rc allocation
         // never moves, so `data` stays valid for the watcher's whole life.
@@ -358,6 +379,7 @@ impl<K: Kind> Watcher<K> {
         // SAFETY: the watcher is initialised, inactive, and belongs to `lp`; its memory is
         // pinned in the Rc allocation until `Inner::drop` stops it.
         unsafe { K::start(lp, self.ffi()) };
+        sync_active(&self.inner);
         if !self.inner.keep_alive.get() {
             // SAFETY: valid loop; balanced by the ev_ref in stop/drop/trampoline.
             unsafe { sys::ev_unref(lp) };

@@ -450,3 +450,45 @@ fn every_compiled_backend_that_the_kernel_allows_works() {
         assert!(seen.get(), "{backend:?} did not report readability");
     }
 }
+
+/// The loop's watcher and active counts (the leak figures of the soak test) follow every way a
+/// watcher starts and stops: by hand, by drop, by libev itself (a one-shot timer), from inside its own callback, and with keep-alive off.
+#[test]
+fn watcher_and_active_counts_follow_every_start_and_stop() {
+    let lp = Loop::new().unwrap();
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (0, 0));
+
+    let once = Timer::new(&lp, ms(1), Duration::ZERO, |_, _| {});
+    let background = Timer::new(&lp, Duration::from_secs(3600), Duration::ZERO, |_, _| {});
+    background.set_keep_alive(false);
+    background.start();
+    once.start();
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (2, 2));
+    lp.run(); // `once` fires and libev stops it; `background` does not keep the loop alive
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (2, 1));
+    drop(background);
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (1, 0));
+    once.again(); // repeat is zero: stays stopped
+    assert_eq!(lp.active_watchers(), 0);
+
+    // An io watcher on a live fd (libev's own stop of an io watcher on a closed fd is checked
+    // by tests/closed_fd.rs, in a binary of its own so no other test can reuse the fd number).
+    let (a, _b) = UnixStream::pair().unwrap();
+    let io = Io::new(&lp, a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    io.start();
+    assert_eq!(lp.active_watchers(), 1);
+    io.stop();
+    assert_eq!(lp.active_watchers(), 0);
+
+    // A watcher that drops its own handle inside its callback.
+    let slot: Rc<RefCell<Option<Idle>>> = Rc::new(RefCell::new(None));
+    let s = slot.clone();
+    let idle = Idle::new(&lp, move |_, _| drop(s.borrow_mut().take()));
+    idle.start();
+    *slot.borrow_mut() = Some(idle);
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (3, 1));
+    lp.run();
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (2, 0));
+    drop((once, io));
+    assert_eq!((lp.watcher_count(), lp.active_watchers()), (0, 0));
+}
