@@ -552,6 +552,38 @@ impl TcpStream {
         self.sock.socket()?.tcp_nodelay()
     }
 
+    /// Set `SO_LINGER`. `Some(Duration::ZERO)` makes closing the stream *reset* the connection
+    /// (the peer's next read or write fails with `ConnectionReset`) instead of a graceful FIN;
+    /// `None` restores the default graceful close. The socket is non-blocking, so a non-zero
+    /// linger never makes the close wait.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut peer, _) = l.accept().unwrap();
+    /// s.set_linger(Some(Duration::ZERO)).unwrap();
+    /// assert_eq!(s.linger().unwrap(), Some(Duration::ZERO));
+    /// drop(s);
+    /// let err = peer.read(&mut [0u8; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    /// ```
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock.socket()?.set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting (see [`set_linger`](TcpStream::set_linger)).
+    ///
+    /// ```
+    /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenlet::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.linger().unwrap(), None);
+    /// ```
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.sock.socket()?.linger()
+    }
+
     /// The remote address.
     ///
     /// ```
