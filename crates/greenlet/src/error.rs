@@ -28,6 +28,8 @@ pub enum Error {
     Spawn(String),
     /// The hub's event loop could not be created or used.
     Loop(String),
+    /// The greenlet switched to has already finished.
+    Dead,
 }
 
 /// Identifies the timeout that expired, so nested [`Timeout`](crate::Timeout) scopes can tell
@@ -58,6 +60,7 @@ impl fmt::Display for Error {
             Error::JoinSelf => write!(f, "a greenlet cannot wait for itself"),
             Error::Spawn(msg) => write!(f, "cannot spawn a greenlet: {msg}"),
             Error::Loop(msg) => write!(f, "event loop error: {msg}"),
+            Error::Dead => write!(f, "the greenlet has already finished"),
         }
     }
 }

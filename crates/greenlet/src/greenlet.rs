@@ -275,6 +275,19 @@ impl<T> Greenlet<T> {
         self.core.id
     }
 
+    /// An untyped handle to this greenlet, to [`unpark`](crate::park::GreenletRef::unpark) it
+    /// or [`switch_to`](crate::park::switch_to) it.
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| greenlet::park::park());
+    /// greenlet::yield_now().unwrap(); // g parks
+    /// g.handle().unpark();
+    /// assert!(g.join().unwrap().is_ok());
+    /// ```
+    pub fn handle(&self) -> crate::park::GreenletRef {
+        crate::park::GreenletRef::new(self.core.clone())
+    }
+
     /// Whether the greenlet has finished (returned, panicked or was killed).
     ///
     /// ```

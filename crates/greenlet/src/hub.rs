@@ -101,6 +101,10 @@ pub(crate) struct GlCore {
     kill_requested: Cell<bool>,
     /// A `Timeout` scope expired while the greenlet was not blocked.
     pending_timeout: Cell<Option<u64>>,
+    /// Serial of the wait while the greenlet is parked (`park`, `switch_to`); 0 otherwise.
+    parked: Cell<u64>,
+    /// An `unpark` arrived while the greenlet was not parked: its next park returns at once.
+    unpark_token: Cell<bool>,
     pub(crate) links: RefCell<Vec<Link>>,
     pub(crate) is_hub: bool,
     /// The guard page below the stack, `[lo, hi)` (empty for the root greenlet).
@@ -125,6 +129,8 @@ impl GlCore {
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
             pending_timeout: Cell::new(None),
+            parked: Cell::new(0),
+            unpark_token: Cell::new(false),
             links: RefCell::new(Vec::new()),
             is_hub,
             guard: Cell::new((0, 0)),
@@ -663,10 +669,22 @@ impl Waiter {
 
     /// Switch to the hub until woken, the optional timeout expires, or the loop runs dry.
     pub(crate) fn wait(self, timeout: Option<Duration>) -> Result<()> {
+        self.wait_for(timeout).and_then(|woken| match woken {
+            true => Ok(()),
+            // The call's own timeout: reported like a scope's (callers that care use
+            // `wait_for`).
+            false => Err(Error::Timeout(TimeoutId(0))),
+        })
+    }
+
+    /// Like [`wait`](Waiter::wait), telling the call's own timeout (`Ok(false)`) apart from an
+    /// enclosing `Timeout` scope's (`Err(Error::Timeout)`), which propagates.
+    pub(crate) fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
         let h = hub();
-        let _timer = match timeout {
+        let timer = match timeout {
             Some(d) => {
                 let token = self.token();
+                // Scope ids come from the same counter, so this one is never a scope's.
                 let id = h.next_serial();
                 let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
                     wake(&token.g, token.serial, Reason::Timeout(id));
@@ -680,6 +698,16 @@ impl Waiter {
         drop(h);
         // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
         let reason = switch_to(unsafe { &*gl }, Reason::Wake, false);
+        match (reason, timer) {
+            (Reason::Timeout(id), Some((_, own))) if id == own => {
+                self.switched_back(Reason::Wake).map(|()| false)
+            }
+            (reason, _) => self.switched_back(reason).map(|()| true),
+        }
+    }
+
+    /// What the wait ends with, once the greenlet is switched back in with `reason`.
+    fn switched_back(self, reason: Reason) -> Result<()> {
         self.me.waiting.set(0);
         self.me.waits_on.set("");
         match reason {
@@ -693,7 +721,6 @@ impl Waiter {
             }
             Reason::Kill => {
                 self.me.kill_requested.set(false);
-                drop(_timer);
                 drop(self);
                 panic::resume_unwind(Box::new(KillSignal));
             }
@@ -798,6 +825,86 @@ pub fn yield_now() -> Result<()> {
     w.me.waiting.set(0);
     drop(h);
     w.wait(None)
+}
+
+/// Park the current greenlet until [`unpark`] (or a direct [`switch_to_parked`]), the
+/// optional timeout, a kill or an enclosing `Timeout`. Returns at once, consuming it, if an
+/// unpark token is waiting. `Ok(false)` on the call's own timeout.
+pub(crate) fn park(timeout: Option<Duration>) -> Result<bool> {
+    let h = hub();
+    let w = Waiter::new_in(&h, "park")?;
+    drop(h);
+    if w.me.unpark_token.replace(false) {
+        return Ok(true);
+    }
+    w.me.parked.set(w.serial);
+    let me = w.me.clone();
+    let r = w.wait_for(timeout);
+    me.parked.set(0);
+    r
+}
+
+/// Wake `g` if it is parked; otherwise leave it a token so that its next park returns at once.
+pub(crate) fn unpark(g: &Rc<GlCore>) {
+    if g.is_dead() {
+        return;
+    }
+    let serial = g.parked.replace(0);
+    if !(serial != 0 && wake(g, serial, Reason::Wake)) {
+        g.unpark_token.set(true);
+    }
+}
+
+thread_local! {
+    /// Direct switches since one last went through the hub (see `switch_to_parked`).
+    static DIRECT_RUN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// After this many direct switches in a row, one goes through the hub's queue, so that the
+/// hub still runs its callbacks and polls for I/O between greenlets that only switch to each
+/// other.
+const DIRECT_SWITCH_BUDGET: u32 = 64;
+
+/// Unpark `target` and park the current greenlet (discarding an unpark token it had: it waits
+/// for a switch or an unpark that comes after this call). When `target` is parked, switch to
+/// it directly, without going through the hub's queue.
+pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
+    if target.is_dead() {
+        return Err(Error::Dead);
+    }
+    let h = hub();
+    let w = Waiter::new_in(&h, "park")?;
+    drop(h);
+    if Rc::ptr_eq(&w.me, target) {
+        return Ok(());
+    }
+    w.me.unpark_token.set(false);
+    let serial = target.parked.get();
+    let direct = serial != 0
+        && target.waiting.get() == serial
+        && DIRECT_RUN.with(|n| {
+            let run = n.get();
+            n.set(if run < DIRECT_SWITCH_BUDGET {
+                run + 1
+            } else {
+                0
+            });
+            run < DIRECT_SWITCH_BUDGET
+        });
+    w.me.parked.set(w.serial);
+    if !direct {
+        unpark(target);
+        let me = w.me.clone();
+        let r = w.wait(None);
+        me.parked.set(0);
+        return r;
+    }
+    // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
+    target.parked.set(0);
+    target.waiting.set(0);
+    let reason = switch_to(target, Reason::Wake, false);
+    w.me.parked.set(0);
+    w.switched_back(reason)
 }
 
 /// Wait until the hub's loop has nothing left to do other than what the caller itself

@@ -41,6 +41,7 @@ mod lock;
 pub mod monitor;
 pub mod net;
 mod overflow;
+pub mod park;
 mod pool;
 pub mod process;
 mod queue;

@@ -1,0 +1,205 @@
+//! `park`, `unpark` and direct `switch_to` against the real hub.
+
+use greenlet::park::{GreenletRef, current, park, park_timeout, switch_to};
+use greenlet::{Error, Event, Timeout, run_callback, sleep, spawn, yield_now};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+#[test]
+fn unpark_before_park_is_kept_and_used_once() {
+    let g = spawn(|| {
+        current().unpark();
+        park().unwrap(); // the token: returns at once
+        let start = Instant::now();
+        // No token any more: this one really parks, until the timeout.
+        assert!(!park_timeout(Duration::from_millis(30)).unwrap());
+        start.elapsed()
+    });
+    let waited = g.join().unwrap();
+    assert!(waited >= Duration::from_millis(25), "{waited:?}");
+}
+
+#[test]
+fn unpark_wakes_a_parked_greenlet() {
+    let woke = Rc::new(Cell::new(false));
+    let w = woke.clone();
+    let g = spawn(move || {
+        park().unwrap();
+        w.set(true);
+    });
+    yield_now().unwrap();
+    assert!(!woke.get(), "parked until unparked");
+    let h = g.handle();
+    h.unpark();
+    h.unpark(); // a second one leaves a token; harmless
+    g.join().unwrap();
+    assert!(woke.get());
+    h.unpark(); // a finished greenlet: nothing happens
+}
+
+#[test]
+fn park_timeout_true_when_unparked_in_time() {
+    let me = current();
+    let g = spawn(move || {
+        sleep(Duration::from_millis(5)).unwrap();
+        me.unpark();
+    });
+    assert!(park_timeout(Duration::from_secs(5)).unwrap());
+    g.join().unwrap();
+}
+
+#[test]
+fn an_enclosing_timeout_propagates_out_of_park_timeout() {
+    let _keep = spawn(|| sleep(Duration::from_millis(200)));
+    let t = Timeout::start(Duration::from_millis(10));
+    let r = park_timeout(Duration::from_secs(5));
+    match r {
+        Err(e @ Error::Timeout(_)) => assert!(t.is_mine(&e)),
+        other => panic!("expected the scope's timeout, got {other:?}"),
+    }
+}
+
+#[test]
+fn park_with_nothing_left_would_block_forever() {
+    assert_eq!(park(), Err(Error::WouldBlockForever));
+}
+
+#[test]
+fn park_in_a_hub_callback_is_refused() {
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    run_callback(move || *g.borrow_mut() = Some(park()));
+    yield_now().unwrap();
+    assert_eq!(got.borrow_mut().take(), Some(Err(Error::BlockingInHub)));
+}
+
+#[test]
+fn kill_unwinds_a_parked_greenlet() {
+    struct Dropped(Rc<Cell<bool>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let dropped = Rc::new(Cell::new(false));
+    let d = Dropped(dropped.clone());
+    let main = current();
+    let g = spawn(move || {
+        let _d = d;
+        let _ = switch_to(&main); // parks here; main is parked elsewhere, never switches back
+        unreachable!("killed while parked");
+    });
+    park().unwrap(); // g's switch_to unparks us
+    g.kill();
+    assert!(dropped.get());
+    assert!(g.was_killed());
+}
+
+#[test]
+fn switch_to_alternates_in_strict_order() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let main = current();
+    let l = log.clone();
+    let worker = spawn(move || {
+        for i in 0..1000 {
+            l.borrow_mut().push(2 * i + 1);
+            switch_to(&main).unwrap();
+        }
+        main.unpark();
+    });
+    let w = worker.handle();
+    for i in 0..1000 {
+        switch_to(&w).unwrap();
+        log.borrow_mut().push(2 * i + 2);
+    }
+    switch_to(&w).unwrap();
+    worker.join().unwrap();
+    let log = log.borrow();
+    assert_eq!(*log, (1..=2000).collect::<Vec<_>>());
+}
+
+#[test]
+fn direct_switching_greenlets_do_not_starve_the_hub() {
+    // Two greenlets that only ever switch to each other; a third needs a timer (the hub must
+    // poll) to stop them. Without the direct-switch budget this would never end.
+    let stop = Rc::new(Cell::new(false));
+    let rounds = Rc::new(Cell::new(0u64));
+    let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
+    let (s, r, br) = (stop.clone(), rounds.clone(), b_ref.clone());
+    let a = spawn(move || {
+        let b = br.borrow().clone().unwrap();
+        while !s.get() {
+            r.set(r.get() + 1);
+            switch_to(&b).unwrap();
+        }
+        b.unpark();
+    });
+    let a_ref = a.handle();
+    let s = stop.clone();
+    let b = spawn(move || {
+        while !s.get() {
+            switch_to(&a_ref).unwrap();
+        }
+        a_ref.unpark();
+    });
+    *b_ref.borrow_mut() = Some(b.handle());
+    let s = stop.clone();
+    let stopper = spawn(move || {
+        sleep(Duration::from_millis(20)).unwrap();
+        s.set(true);
+    });
+    stopper.join().unwrap();
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(rounds.get() > 100, "they did switch: {}", rounds.get());
+}
+
+#[test]
+fn switch_to_a_greenlet_blocked_elsewhere_only_leaves_a_token() {
+    let ev = Event::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let main = current();
+    let (e, l) = (ev.clone(), log.clone());
+    let g = spawn(move || {
+        e.wait().unwrap(); // not woken by the switch_to below
+        l.borrow_mut().push("event");
+        park().unwrap(); // the switch_to's token: returns at once
+        l.borrow_mut().push("token");
+        main.unpark();
+    });
+    yield_now().unwrap();
+    let e = ev.clone();
+    let setter = spawn(move || {
+        sleep(Duration::from_millis(10)).unwrap();
+        e.set();
+    });
+    switch_to(&g.handle()).unwrap();
+    assert_eq!(*log.borrow(), ["event", "token"]);
+    g.join().unwrap();
+    setter.join().unwrap();
+}
+
+#[test]
+fn switch_to_self_returns_and_to_a_dead_greenlet_fails() {
+    switch_to(&current()).unwrap();
+    let g = spawn(|| ());
+    let h = g.handle();
+    g.join().unwrap();
+    assert_eq!(switch_to(&h), Err(Error::Dead));
+    assert_eq!(Error::Dead.to_string(), "the greenlet has already finished");
+}
+
+#[test]
+fn switch_to_an_unstarted_greenlet_starts_it_in_turn() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let main = current();
+    let g = spawn(move || {
+        r.set(true);
+        main.unpark();
+    });
+    switch_to(&g.handle()).unwrap();
+    assert!(ran.get());
+    g.join().unwrap();
+}
