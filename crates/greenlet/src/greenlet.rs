@@ -557,6 +557,10 @@ impl JoinAll {
 /// Wait until every greenlet has finished, or `timeout` passed. Returns the indices of those
 /// that finished, in the order they finished (gevent's `joinall`).
 ///
+/// # Errors
+/// [`Error::JoinSelf`] when the calling greenlet is among `handles`; otherwise the wait's
+/// errors (an enclosing [`Timeout`](crate::Timeout), nothing left that could finish them).
+///
 /// ```
 /// use std::time::Duration;
 /// let gs = vec![
@@ -583,7 +587,16 @@ pub fn joinall<T>(handles: &[Greenlet<T>], timeout: Option<Duration>) -> Result<
 /// assert_eq!(done, vec![0]);
 /// ```
 pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usize>> {
-    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    // Waiting for yourself could never end (as for `Greenlet::join`).
+    let me = hub::current();
+    if handles
+        .iter()
+        .any(|g| !g.is_dead() && Rc::ptr_eq(&g.core, &me))
+    {
+        return Err(Error::JoinSelf);
+    }
+    drop(me);
+    let deadline = opts.timeout.map(crate::timeout::deadline_after);
     let mut done: Vec<usize> = Vec::new();
     // Already finished ones first, in index order.
     for (i, g) in handles.iter().enumerate() {
@@ -631,13 +644,11 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
         };
         let w = Waiter::new("joinall")?;
         *token.borrow_mut() = Some(w.token());
-        let r = w.wait(remaining);
+        // Our own timeout is `Ok(false)` (the deadline check above then ends the wait); an
+        // enclosing `Timeout`'s expiry is an error, returned instead of being taken for ours.
+        let r = w.wait_for(remaining);
         token.borrow_mut().take();
-        match r {
-            Ok(()) => {}
-            Err(Error::Timeout(_)) if opts.timeout.is_some() => {}
-            Err(e) => return Err(e),
-        }
+        r?;
     }
     Ok(done)
 }

@@ -948,7 +948,19 @@ pub fn wait(timeout: Option<Duration>) -> Result<bool> {
         w.me.waiting.set(0);
         return Err(Error::JoinSelf);
     }
-    match w.wait(timeout) {
+    // The timeout's own timer must not keep the loop alive (gevent's `ref=False` timer), or
+    // the loop could never run dry before it expires.
+    let _timer = timeout.map(|d| {
+        let h = hub();
+        let token = w.token();
+        let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
+            token.wake();
+        });
+        t.set_keep_alive(false);
+        t.start();
+        t
+    });
+    match w.wait(None) {
         Err(Error::WouldBlockForever) => Ok(true),
         Err(Error::Timeout(_)) => Ok(false),
         Ok(()) => Ok(false),

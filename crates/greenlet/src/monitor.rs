@@ -566,7 +566,7 @@ fn monitor_thread(
     let mut reported = false;
     let mut stop = control.stop.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
-        let deadline = Instant::now() + period;
+        let deadline = crate::timeout::deadline_after(period);
         while !*stop {
             let now = Instant::now();
             if now >= deadline {

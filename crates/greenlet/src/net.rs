@@ -52,6 +52,17 @@ fn closed() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
+/// std's rule for socket timeouts: `Some(Duration::ZERO)` is refused.
+fn check_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(timeout)
+}
+
 /// Wait until `fd` is readable, at most `timeout`.
 ///
 /// # Errors
@@ -149,11 +160,14 @@ impl Direction {
         }
         *self.waiter.borrow_mut() = Some(w.token());
         let timeout = self.timeout.get();
+        // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io
+        // watcher left active would keep the hub's loop alive and keep firing for nobody.
+        let disarm = Disarm {
+            dir: self,
+            serial: w.serial,
+        };
         let r = w.wait(timeout);
-        self.waiter.borrow_mut().take();
-        if let Some(io) = self.io.borrow().as_ref() {
-            io.stop();
-        }
+        drop(disarm);
         match r {
             Ok(()) => Ok(()),
             Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
@@ -167,6 +181,27 @@ impl Direction {
             t.wake();
         }
         self.io.borrow_mut().take();
+    }
+}
+
+/// Ends a [`Direction::wait`]: forgets its waiter and stops the io watcher, unless another
+/// greenlet already waits in its place (it came in after this one was woken).
+struct Disarm<'a> {
+    dir: &'a Direction,
+    serial: u64,
+}
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.dir.waiter.borrow_mut();
+        if slot.as_ref().is_some_and(|t| t.serial != self.serial) {
+            return;
+        }
+        slot.take();
+        drop(slot);
+        if let Some(io) = self.dir.io.borrow().as_ref() {
+            io.stop();
+        }
     }
 }
 
@@ -356,7 +391,8 @@ impl TcpStream {
     /// Connect with a timeout per address tried.
     ///
     /// # Errors
-    /// `TimedOut` when the connection is not established in time, or the connect error.
+    /// `TimedOut` when the connection is not established in time, or the connect error;
+    /// `InvalidInput` for a zero timeout, as `std::net::TcpStream::connect_timeout`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -365,7 +401,7 @@ impl TcpStream {
     /// assert!(s.is_ok());
     /// ```
     pub fn connect_timeout(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<TcpStream> {
-        Self::connect_inner(addr, Some(timeout))
+        Self::connect_inner(addr, check_timeout(Some(timeout))?)
     }
 
     fn connect_inner(addr: impl ToSocketAddrs, timeout: Option<Duration>) -> io::Result<TcpStream> {
@@ -456,7 +492,7 @@ impl TcpStream {
     /// with `TimedOut`.
     ///
     /// # Errors
-    /// Never; the `Result` matches `std::net::TcpStream::set_read_timeout`.
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as `std::net::TcpStream::set_read_timeout`.
     ///
     /// ```
     /// use std::io::Read;
@@ -467,14 +503,15 @@ impl TcpStream {
     /// assert_eq!(s.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(timeout);
+        self.sock.read.timeout.set(check_timeout(timeout)?);
         Ok(())
     }
 
     /// Time limit for each wait in `write`.
     ///
     /// # Errors
-    /// Never; see [`set_read_timeout`](TcpStream::set_read_timeout).
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as
+    /// [`set_read_timeout`](TcpStream::set_read_timeout).
     ///
     /// ```
     /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -483,7 +520,7 @@ impl TcpStream {
     /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.write.timeout.set(timeout);
+        self.sock.write.timeout.set(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -932,14 +969,14 @@ impl UdpSocket {
     /// Time limit for each wait in `recv_from`.
     ///
     /// # Errors
-    /// Never.
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     ///
     /// ```
     /// let s = greenlet::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// s.set_read_timeout(None).unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(timeout);
+        self.sock.read.timeout.set(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -1069,7 +1106,7 @@ impl UnixStream {
     /// Time limit for each wait in `read`.
     ///
     /// # Errors
-    /// Never.
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     ///
     /// ```
     /// use std::io::Read;
@@ -1078,21 +1115,21 @@ impl UnixStream {
     /// assert_eq!(a.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(timeout);
+        self.sock.read.timeout.set(check_timeout(timeout)?);
         Ok(())
     }
 
     /// Time limit for each wait in `write`.
     ///
     /// # Errors
-    /// Never.
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
     ///
     /// ```
     /// let (a, _b) = greenlet::net::UnixStream::pair().unwrap();
     /// a.set_write_timeout(None).unwrap();
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.write.timeout.set(timeout);
+        self.sock.write.timeout.set(check_timeout(timeout)?);
         Ok(())
     }
 

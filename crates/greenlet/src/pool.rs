@@ -170,7 +170,7 @@ impl Set {
         if self.contains(&hub::current()) {
             return Err(Error::JoinSelf);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(crate::timeout::deadline_after);
         loop {
             if self.members.borrow().is_empty() {
                 return Ok(true);
@@ -607,7 +607,7 @@ impl Pool {
     /// assert_eq!(pool.free_count(), 1);
     /// ```
     pub fn wait_available(&self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(crate::timeout::deadline_after);
         loop {
             if self.set.free_count() > 0 {
                 return Ok(true);

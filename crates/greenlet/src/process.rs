@@ -408,7 +408,7 @@ impl Child {
             return wait_readable_for(fd.as_raw_fd(), timeout);
         }
         // No pidfd: poll with cooperative sleeps.
-        let deadline = timeout.map(|d| Instant::now() + d);
+        let deadline = timeout.map(crate::timeout::deadline_after);
         let mut step = Duration::from_millis(1);
         loop {
             if self.try_wait()?.is_some() {
@@ -465,7 +465,7 @@ impl Child {
     /// assert!(c.wait_timeout(Duration::from_secs(5)).unwrap().is_some());
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timeout::deadline_after(timeout);
         loop {
             if let Some(s) = self.try_wait()? {
                 return Ok(Some(s));

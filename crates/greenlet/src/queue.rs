@@ -297,7 +297,7 @@ impl<T> Core<T> {
     }
 
     fn join(&self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(crate::timeout::deadline_after);
         loop {
             if self.unfinished.get() == 0 {
                 return Ok(true);

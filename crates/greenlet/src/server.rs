@@ -241,7 +241,7 @@ impl StreamServer {
         if let Some(a) = st.acceptor.borrow_mut().take() {
             a.kill();
         }
-        let deadline = Instant::now() + timeout.unwrap_or(st.stop_timeout);
+        let deadline = crate::timeout::deadline_after(timeout.unwrap_or(st.stop_timeout));
         while !st.handlers.borrow().is_empty() {
             let left = match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,

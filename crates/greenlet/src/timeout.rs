@@ -198,3 +198,11 @@ pub fn with_timeout_or<R>(d: Duration, default: R, f: impl FnOnce() -> Result<R>
         other => other,
     }
 }
+
+/// The instant `d` from now, saturated a century ahead: `Instant + Duration::MAX` panics
+/// (overflow), and no wait outlasts a century anyway.
+pub(crate) fn deadline_after(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}

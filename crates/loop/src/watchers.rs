@@ -423,6 +423,12 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Seconds back to a `Duration`, saturating: a huge `Duration` went to libev as a float that
+/// rounds up past `Duration::MAX`.
+fn duration(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 impl Timer {
     /// A new, inactive timer that fires `after` from the loop's current time and then every
     /// `repeat` (`Duration::ZERO`: once).
@@ -479,7 +485,7 @@ impl Timer {
     /// ```
     pub fn repeat(&self) -> Duration {
         // SAFETY: reading our own watcher's field.
-        Duration::from_secs_f64(unsafe { (*self.ffi()).repeat }.max(0.0))
+        duration(unsafe { (*self.ffi()).repeat })
     }
 
     /// Change the repeat interval; allowed at any time and used from the next expiry (or
@@ -541,7 +547,7 @@ impl Timer {
         }
         // SAFETY: an active watcher of this loop.
         let r = unsafe { sys::ev_timer_remaining(self.event_loop().as_raw(), self.ffi()) };
-        Duration::from_secs_f64(r.max(0.0))
+        duration(r)
     }
 }
 
@@ -554,7 +560,8 @@ fn check_time(what: &'static str, value: f64) -> Result<f64> {
 
 impl Periodic {
     /// A new, inactive periodic timer. With `interval > 0` it fires at every
-    /// `offset + k * interval` of wall-clock time (`0 <= offset < interval` picks the phase);
+    /// `offset + k * interval` of wall-clock time (`0 <= offset < interval` picks the phase; a
+    /// larger offset is taken modulo `interval`);
     /// with `interval == 0` it fires once at the absolute time `offset` (seconds since the
     /// epoch).
     ///
@@ -575,6 +582,13 @@ impl Periodic {
     ) -> Result<Periodic> {
         let offset = check_time("periodic offset", offset)?;
         let interval = check_time("periodic interval", interval)?;
+        // The same phase, numerically stable: libev steps from `offset` towards now in
+        // `interval`s, which with an offset far beyond now takes practically forever.
+        let offset = if interval > 0.0 {
+            offset % interval
+        } else {
+            offset
+        };
         let w = Watcher::with_ffi(lp, Default::default(), (), cb);
         // SAFETY: a fresh, inactive watcher.
         unsafe { macros::ev_periodic_set(w.ffi(), offset, interval) };
