@@ -12,6 +12,7 @@ use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gevent::ev::{Loop, Timer};
+use gevent::park::{current, switch_to};
 use gevent::{Event, Queue, spawn, yield_now};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -35,6 +36,31 @@ fn context_raw(c: &mut Criterion) {
             // SAFETY: resuming the coroutine's latest context exactly once.
             let t = unsafe { ctx.take().unwrap().resume(black_box(1)) };
             ctx = Some(t.context);
+        })
+    });
+}
+
+/// Two greenlets handing control to each other with `park::switch_to`: direct switches, A ->
+/// B -> A per round trip (every 65th switch goes through the hub's queue).
+fn switch_direct(c: &mut Criterion) {
+    c.bench_function("switch_roundtrip_direct", |b| {
+        b.iter_custom(|iters| {
+            let main = current();
+            let partner = spawn(move || {
+                for _ in 0..iters {
+                    switch_to(&main).unwrap();
+                }
+                main.unpark();
+            });
+            let p = partner.handle();
+            let start = Instant::now();
+            for _ in 0..iters {
+                switch_to(&p).unwrap();
+            }
+            let t = start.elapsed();
+            switch_to(&p).unwrap();
+            partner.join().unwrap();
+            t
         })
     });
 }
@@ -169,7 +195,7 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = context_raw, switch_via_hub, sleep_zero, spawn_join, event_pingpong,
+    targets = context_raw, switch_direct, switch_via_hub, sleep_zero, spawn_join, event_pingpong,
         queue_pingpong, timer_start_stop, wait_readable_ready
 }
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
+use gevent::park::{current, switch_to};
 use gevent::{Builder, Event, StackMode, spawn, yield_now};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -136,6 +137,26 @@ fn main() {
     let raw = context_raw(n);
     report("context_raw_roundtrip_ns", raw, "ns");
 
+    // Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
+    // switches (every 65th goes through the hub's queue, as it always does).
+    let direct = best_ns(5, n, |iters| {
+        let main = current();
+        let partner = spawn(move || {
+            for _ in 0..iters {
+                switch_to(&main).unwrap();
+            }
+            main.unpark();
+        });
+        let p = partner.handle();
+        for _ in 0..iters {
+            switch_to(&p).unwrap();
+        }
+        switch_to(&p).unwrap();
+        partner.join().unwrap();
+    });
+    report("switch_roundtrip_ns", direct, "ns");
+    report("switch_roundtrip_ratio_vs_context", direct / raw, "x");
+
     // Two greenlets alternating through the hub with yield_now: A -> hub -> B -> hub -> A.
     let switch = best_ns(5, n / 2, |iters| {
         let stop = Rc::new(Cell::new(false));
@@ -154,8 +175,8 @@ fn main() {
         me.join().unwrap();
         other.join().unwrap();
     });
-    report("switch_roundtrip_ns", switch, "ns");
-    report("switch_roundtrip_ratio_vs_context", switch / raw, "x");
+    report("switch_roundtrip_hub_ns", switch, "ns");
+    report("switch_roundtrip_hub_ratio_vs_context", switch / raw, "x");
 
     // sleep(ZERO) with nothing else ready: one trip through the hub and back.
     let sleep0 = best_ns(5, n, |iters| {

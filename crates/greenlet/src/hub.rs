@@ -143,6 +143,16 @@ impl GlCore {
         self.outcome.get() != Outcome::Pending
     }
 
+    /// What the greenlet waits on, for introspection (a direct switch leaves `waits_on` alone
+    /// to save the stores).
+    pub(crate) fn blocked_on(&self) -> &'static str {
+        if self.parked.get() != 0 {
+            "park"
+        } else {
+            self.waits_on.get()
+        }
+    }
+
     /// Whether the greenlet is registered in a wait (for introspection).
     pub(crate) fn is_waiting(&self) -> bool {
         self.waiting.get() != 0
@@ -179,9 +189,10 @@ pub(crate) struct HubInner {
     /// Every greenlet that has been spawned and not yet finished.
     pub(crate) live: RefCell<HashMap<u64, Rc<GlCore>>>,
     next_id: Cell<u64>,
-    next_serial: Cell<u64>,
     /// Incremented on every switch (for the blocking monitor).
     pub(crate) switches: Cell<u64>,
+    /// Direct switches since one last went through the hub (see `switch_to_parked`).
+    direct_run: Cell<u32>,
     /// The hub side of the blocking monitor (inactive unless a monitor runs).
     pub(crate) monitor: crate::monitor::HubMonitor,
 }
@@ -192,6 +203,17 @@ thread_local! {
     /// The hub, for access that must also work while `HUB_OWNER` is being destroyed.
     static HUB: Cell<*const HubInner> = const { Cell::new(std::ptr::null()) };
     static CURRENT: Cell<*const GlCore> = const { Cell::new(std::ptr::null()) };
+    /// Serials of waits and ids of timeouts: unique within the thread, never 0.
+    static NEXT_SERIAL: Cell<u64> = const { Cell::new(1) };
+}
+
+#[inline]
+fn next_serial() -> u64 {
+    NEXT_SERIAL.with(|n| {
+        let s = n.get();
+        n.set(s + 1);
+        s
+    })
 }
 
 struct HubOwner(RefCell<Option<Rc<HubInner>>>);
@@ -283,6 +305,7 @@ pub(crate) fn current() -> Rc<GlCore> {
     }
 }
 
+#[inline]
 fn current_ptr() -> *const GlCore {
     CURRENT.with(|c| c.get())
 }
@@ -296,18 +319,34 @@ struct Handoff {
 
 /// Switch from the current greenlet to `to`. Returns the reason this greenlet is switched back
 /// in with.
+///
+/// Always inlined: after a stack switch every return up the call chain is mispredicted (the
+/// CPU's return-stack predictions belong to the other stack), so each call level between the
+/// user's code and `jump_fcontext` costs a few nanoseconds per switch.
+#[inline(always)]
 fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
-    let from = current_ptr();
+    let hp = HUB.with(|p| p.get());
+    // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; the reference is used
+    // only within `switch_from`, before the switch.
+    let h = (!hp.is_null()).then(|| unsafe { &*hp });
+    switch_from(h, current_ptr(), to, reason, from_dead)
+}
+
+/// [`switch_to`] with the hub and the current greenlet (`from`) already at hand.
+#[inline(always)]
+fn switch_from(
+    h: Option<&HubInner>,
+    from: *const GlCore,
+    to: &GlCore,
+    reason: Reason,
+    from_dead: bool,
+) -> Reason {
     let ctx = to
         .ctx
         .take()
         .unwrap_or_else(|| panic!("internal error: {to:?} has no saved context to resume"));
     CURRENT.with(|c| c.set(to));
-    let hp = HUB.with(|p| p.get());
-    if !hp.is_null() {
-        // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; the reference is
-        // used only within this call, before any switch.
-        let h = unsafe { &*hp };
+    if let Some(h) = h {
         h.switches.set(h.switches.get().wrapping_add(1));
         h.monitor.on_switch(h.switches.get(), to.id);
     }
@@ -325,6 +364,7 @@ fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
 
 /// Runs first in a greenlet that was just switched in: store the context of the greenlet that
 /// switched to us, or release its stack if it finished.
+#[inline(always)]
 fn switched_in(t: Transfer) -> Reason {
     // SAFETY: every resume passes a pointer to a `Handoff` on the switching greenlet's frozen
     // stack (see `switch_to`); it is read before anything else runs.
@@ -335,16 +375,7 @@ fn switched_in(t: Transfer) -> Reason {
     // dead-greenlet cleanup below).
     let from = unsafe { &*h.from };
     if from_dead {
-        check_canary(from, t.data);
-        // It will never run again: forget its context (a plain pointer) and return its stack to
-        // the pool. We are on another stack now, so this is safe.
-        let _ = t.context;
-        let stack = from.stack.borrow_mut().take();
-        let id = from.id;
-        drop(stack);
-        if let Some(hub) = try_hub() {
-            hub.live.borrow_mut().remove(&id);
-        }
+        release_finished(from, t);
     } else {
         from.ctx.set(Some(t.context));
         // The greenlet that just switched out: its canary-mode stack must be intact. Checked
@@ -353,6 +384,21 @@ fn switched_in(t: Transfer) -> Reason {
         check_canary(from, t.data);
     }
     reason
+}
+
+/// The greenlet that switched to us has finished: forget its context and free its stack.
+#[inline(never)]
+fn release_finished(from: &GlCore, t: Transfer) {
+    check_canary(from, t.data);
+    // It will never run again: forget its context (a plain pointer) and return its stack to
+    // the pool. We are on another stack now, so this is safe.
+    let _ = t.context;
+    let stack = from.stack.borrow_mut().take();
+    let id = from.id;
+    drop(stack);
+    if let Some(hub) = try_hub() {
+        hub.live.borrow_mut().remove(&id);
+    }
 }
 
 extern "C" fn greenlet_entry(t: Transfer) -> ! {
@@ -470,12 +516,25 @@ impl HubInner {
             keepalive,
             live: RefCell::new(HashMap::new()),
             next_id: Cell::new(2),
-            next_serial: Cell::new(1),
             switches: Cell::new(0),
+            direct_run: Cell::new(0),
             monitor: crate::monitor::HubMonitor::new(),
         });
         CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
         Ok(h)
+    }
+
+    /// Whether another direct switch may bypass the hub (counts it), or this one must go
+    /// through the hub's queue (starts a new run).
+    #[inline(always)]
+    fn direct_budget(&self) -> bool {
+        let run = self.direct_run.get();
+        self.direct_run.set(if run < DIRECT_SWITCH_BUDGET {
+            run + 1
+        } else {
+            0
+        });
+        run < DIRECT_SWITCH_BUDGET
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -485,9 +544,7 @@ impl HubInner {
     }
 
     fn next_serial(&self) -> u64 {
-        let s = self.next_serial.get();
-        self.next_serial.set(s + 1);
-        s
+        next_serial()
     }
 
     pub(crate) fn push(&self, cb: Callback) {
@@ -708,24 +765,28 @@ impl Waiter {
 
     /// What the wait ends with, once the greenlet is switched back in with `reason`.
     fn switched_back(self, reason: Reason) -> Result<()> {
-        self.me.waiting.set(0);
-        self.me.waits_on.set("");
-        match reason {
-            Reason::Wake => {
-                check_kill(&self.me);
-                Ok(())
-            }
-            Reason::Timeout(id) => {
-                check_kill(&self.me);
-                Err(Error::Timeout(TimeoutId(id)))
-            }
-            Reason::Kill => {
-                self.me.kill_requested.set(false);
-                drop(self);
-                panic::resume_unwind(Box::new(KillSignal));
-            }
-            Reason::LoopExit => Err(Error::WouldBlockForever),
+        woken_with(&self.me, reason)
+    }
+}
+
+/// What a wait of `me` ends with, once it is switched back in with `reason`.
+fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
+    me.waiting.set(0);
+    me.waits_on.set("");
+    match reason {
+        Reason::Wake => {
+            check_kill(me);
+            Ok(())
         }
+        Reason::Timeout(id) => {
+            check_kill(me);
+            Err(Error::Timeout(TimeoutId(id)))
+        }
+        Reason::Kill => {
+            me.kill_requested.set(false);
+            panic::resume_unwind(Box::new(KillSignal));
+        }
+        Reason::LoopExit => Err(Error::WouldBlockForever),
     }
 }
 
@@ -855,20 +916,67 @@ pub(crate) fn unpark(g: &Rc<GlCore>) {
     }
 }
 
-thread_local! {
-    /// Direct switches since one last went through the hub (see `switch_to_parked`).
-    static DIRECT_RUN: Cell<u32> = const { Cell::new(0) };
-}
-
 /// After this many direct switches in a row, one goes through the hub's queue, so that the
 /// hub still runs its callbacks and polls for I/O between greenlets that only switch to each
 /// other.
 const DIRECT_SWITCH_BUDGET: u32 = 64;
 
+/// The wait serial of a greenlet parked by a direct switch (`next_serial` never reaches it).
+const DIRECT_PARK: u64 = u64::MAX;
+
 /// Unpark `target` and park the current greenlet (discarding an unpark token it had: it waits
 /// for a switch or an unpark that comes after this call). When `target` is parked, switch to
 /// it directly, without going through the hub's queue.
+///
+/// The direct path is written out here rather than through `Waiter` and takes no reference
+/// counts: it is the whole cost of a switch between two greenlets. Always inlined, like
+/// `switch_to`, to keep call levels out of the switch.
+#[inline(always)]
 pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
+    let cur = current_ptr();
+    let hp = HUB.with(|p| p.get());
+    let serial = target.parked.get();
+    if cur.is_null() || hp.is_null() || serial == 0 || target.waiting.get() != serial {
+        return switch_to_parked_slow(target);
+    }
+    // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; used before the switch.
+    let h = unsafe { &*hp };
+    // SAFETY: a non-null CURRENT is the running greenlet's GlCore, kept alive by the hub (the
+    // root and the hub greenlet) or by the registry of live greenlets (which it leaves only
+    // after switching away for the last time, so not while this call runs on its stack).
+    let me = unsafe { &*cur };
+    if me.is_hub
+        || std::ptr::eq(me, Rc::as_ptr(target))
+        || me.kill_requested.get()
+        || !h.direct_budget()
+    {
+        return switch_to_parked_slow(target);
+    }
+    if me.pending_timeout.get().is_some() {
+        return switch_to_parked_slow(target);
+    }
+    // Only live reads of `parked` (unpark, a direct switch) and of `waiting` (kill, a Timeout
+    // scope) ever wake a parked greenlet, never a stale token, so this one serial serves every
+    // direct park.
+    me.unpark_token.set(false);
+    me.waiting.set(DIRECT_PARK);
+    me.parked.set(DIRECT_PARK);
+    // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
+    target.parked.set(0);
+    target.waiting.set(0);
+    let reason = switch_from(Some(h), cur, target, Reason::Wake, false);
+    me.parked.set(0);
+    if reason == Reason::Wake && !me.kill_requested.get() {
+        me.waiting.set(0);
+        return Ok(());
+    }
+    woken_with(me, reason)
+}
+
+/// `switch_to_parked` when `target` is not parked (or the direct-switch budget is spent, or a
+/// kill is pending): unpark it and park through the hub.
+#[inline(never)]
+fn switch_to_parked_slow(target: &Rc<GlCore>) -> Result<()> {
     if target.is_dead() {
         return Err(Error::Dead);
     }
@@ -879,32 +987,12 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
         return Ok(());
     }
     w.me.unpark_token.set(false);
-    let serial = target.parked.get();
-    let direct = serial != 0
-        && target.waiting.get() == serial
-        && DIRECT_RUN.with(|n| {
-            let run = n.get();
-            n.set(if run < DIRECT_SWITCH_BUDGET {
-                run + 1
-            } else {
-                0
-            });
-            run < DIRECT_SWITCH_BUDGET
-        });
     w.me.parked.set(w.serial);
-    if !direct {
-        unpark(target);
-        let me = w.me.clone();
-        let r = w.wait(None);
-        me.parked.set(0);
-        return r;
-    }
-    // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
-    target.parked.set(0);
-    target.waiting.set(0);
-    let reason = switch_to(target, Reason::Wake, false);
-    w.me.parked.set(0);
-    w.switched_back(reason)
+    unpark(target);
+    let me = w.me.clone();
+    let r = w.wait(None);
+    me.parked.set(0);
+    r
 }
 
 /// Wait until the hub's loop has nothing left to do other than what the caller itself

@@ -181,9 +181,7 @@ fn state_of(g: &GlCore, current: &GlCore, queued: &HashSet<u64>) -> GreenletStat
     } else if queued.contains(&g.id) {
         GreenletState::Ready
     } else if g.is_waiting() {
-        GreenletState::Blocked {
-            on: g.waits_on.get(),
-        }
+        GreenletState::Blocked { on: g.blocked_on() }
     } else {
         // Switched out without waiting and not queued: the hub while another greenlet runs.
         GreenletState::Ready

@@ -185,6 +185,7 @@ pub fn park_timeout(timeout: Duration) -> Result<bool> {
 /// g.join().unwrap();
 /// assert_eq!(switch_to(&h), Err(Error::Dead));
 /// ```
+#[inline(always)]
 pub fn switch_to(target: &GreenletRef) -> Result<()> {
     hub::switch_to_parked(&target.core)
 }
