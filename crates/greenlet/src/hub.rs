@@ -703,7 +703,17 @@ impl Waiter {
 
     /// [`Waiter::new`] with the hub already at hand (saves a thread-local look-up).
     pub(crate) fn new_in(h: &HubInner, what: &'static str) -> Result<Waiter> {
-        let me = current();
+        let p = current_ptr();
+        let me = if p.is_null() {
+            h.root.clone()
+        } else {
+            // SAFETY: as in `current`: CURRENT points into a live `Rc<GlCore>`; the extra
+            // strong count makes the new `Rc` an owner of its own.
+            unsafe {
+                Rc::increment_strong_count(p);
+                Rc::from_raw(p)
+            }
+        };
         if me.is_hub {
             return Err(Error::BlockingInHub);
         }
@@ -884,8 +894,10 @@ pub fn yield_now() -> Result<()> {
     let w = Waiter::new_in(&h, "yield")?;
     h.push(Callback::Switch(w.me.clone(), Reason::Wake));
     w.me.waiting.set(0);
+    // Straight to the hub (what `Waiter::wait` does, without a timer or another hub look-up).
+    let reason = switch_from(Some(&h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false);
     drop(h);
-    w.wait(None)
+    w.switched_back(reason)
 }
 
 /// Park the current greenlet until [`unpark`] (or a direct [`switch_to_parked`]), the
