@@ -5,8 +5,9 @@
 //!   reported with the greenlet's name. Guard pages split mappings, so with Linux's default
 //!   `vm.max_map_count` (65530) only some tens of thousands can exist at once.
 //! * [`StackMode::Canary`] (opt-in): stacks are carved from large shared mappings (one mapping
-//!   per 4096 stacks), reserved with `MAP_NORESERVE` so only touched pages become resident. The
-//!   lowest word of each stack holds a canary that is checked every time the greenlet switches
+//!   per 4096 stacks), reserved with `MAP_NORESERVE` so only touched pages become resident
+//!   (each stack's canary shares a page with the top of the stack below it, so a parked
+//!   greenlet with shallow frames costs one page). The lowest word of each stack holds a canary that is checked every time the greenlet switches
 //!   out; a smashed canary is reported with the greenlet's name and the process aborts (never
 //!   silent corruption, but the overflow may already have damaged the neighbouring stack).
 //!   This mode reaches a million parked greenlets.
@@ -32,6 +33,22 @@ const POOL_LIMIT: usize = 16 * 1024;
 
 /// Stacks per shared mapping in [`StackMode::Canary`].
 const ARENA_SLOTS: usize = 4096;
+
+/// How far below a page boundary each canary-mode slot ends (and the next one, with its canary
+/// word, begins).
+const CANARY_SHIFT: usize = 64;
+
+/// The lowest address of slot `index` of an arena at `base` with slots of `size` bytes (a
+/// multiple of the page size).
+///
+/// Slots are contiguous, and each one ends `CANARY_SHIFT` bytes below a page boundary. So the
+/// page holding the top of slot `i` — where its greenlet's first frames live, the page every
+/// started greenlet touches anyway — also holds the canary word of slot `i + 1`. A parked
+/// greenlet with shallow frames then costs one resident page, not two (its top page and a
+/// page of its own just for the canary).
+fn slot_bottom(base: usize, size: usize, index: usize) -> usize {
+    base + page_size() - CANARY_SHIFT + index * size
+}
 
 /// The canary word at the bottom of every canary-mode stack.
 const CANARY: u64 = 0x6772_6565_6e6c_6574; // "greenlet"
@@ -85,7 +102,9 @@ struct Arena {
 
 impl Arena {
     fn new(slot_size: usize) -> Result<Arena, String> {
-        let len = slot_size * ARENA_SLOTS;
+        // One page more than the slots: they start `CANARY_SHIFT` into the mapping (see
+        // `slot_bottom`).
+        let len = slot_size * ARENA_SLOTS + page_size();
         // SAFETY: an anonymous private mapping with no address hint; checked for failure.
         let p = unsafe {
             libc::mmap(
@@ -187,7 +206,7 @@ impl GreenletStack {
                     }
                 };
                 let index = arena.free.pop().expect("a free slot");
-                let bottom = arena.base + index * size;
+                let bottom = slot_bottom(arena.base, size, index);
                 let top = bottom + size;
                 // SAFETY: the slot [bottom, top) lies inside our read-write mapping and belongs
                 // to this stack alone until it is returned to the free list.
