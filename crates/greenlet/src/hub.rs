@@ -39,7 +39,7 @@
 use crate::error::{Error, Result, TimeoutId};
 use crate::stack::{GreenletStack, StackMode};
 use context::{Context, Transfer};
-use ev_loop::{Idle, Loop, Prepare, Timer};
+use ev_loop::{Break, Idle, Loop, Prepare, Timer};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -226,6 +226,7 @@ impl Drop for HubOwner {
         // The thread is exiting on its root stack: unwind every greenlet that is still alive
         // so that its destructors run, then let the hub go.
         kill_all(&h);
+        leave_loop(&h);
         HUB.with(|p| p.set(std::ptr::null()));
         CURRENT.with(|c| c.set(std::ptr::null()));
         drop(h);
@@ -254,6 +255,25 @@ pub(crate) fn kill_all(h: &Rc<HubInner>) {
     let left = h.live.borrow().len();
     if left > 0 {
         log::warn!("{left} greenlets survived being killed at hub shutdown");
+    }
+}
+
+/// Make the hub greenlet return from its loop. Suspended inside it (in `drain_callbacks`), its
+/// stack holds references to the hub, which would then never be freed at thread exit: its
+/// libev loop (and descriptor), its stack and everything they own would leak.
+fn leave_loop(h: &Rc<HubInner>) {
+    let cur = CURRENT.with(|c| c.get());
+    if !cur.is_null() && cur != Rc::as_ptr(&h.root) {
+        return;
+    }
+    for _ in 0..3 {
+        h.push(Callback::Call(Box::new(|| {
+            hub_loop().break_loop(Break::All)
+        })));
+        // `Ok(true)`: the root was switched to from `hub_entry`, after the loop returned.
+        if let Ok(true) = wait(None) {
+            return;
+        }
     }
 }
 

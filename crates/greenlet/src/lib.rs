@@ -50,6 +50,7 @@ pub mod signal;
 mod stack;
 pub mod threadpool;
 mod timeout;
+mod valgrind;
 mod waitlist;
 
 pub use error::{Error, JoinError, Result, TimeoutId};

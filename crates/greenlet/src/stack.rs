@@ -144,6 +144,8 @@ enum Kind {
 pub(crate) struct GreenletStack {
     size: usize,
     kind: Option<Kind>,
+    /// valgrind's id for this stack (see `crate::valgrind`; meaningless outside valgrind).
+    valgrind_id: usize,
 }
 
 fn round_to_pages(size: usize) -> usize {
@@ -162,10 +164,14 @@ impl GreenletStack {
             StackMode::GuardPage => Kind::Guarded(Self::guarded(size)?),
             StackMode::Canary => Self::slot(size)?,
         };
-        Ok(GreenletStack {
+        let mut stack = GreenletStack {
             size,
             kind: Some(kind),
-        })
+            valgrind_id: 0,
+        };
+        let (lo, hi) = stack.bounds();
+        stack.valgrind_id = crate::valgrind::stack_register(lo, hi);
+        Ok(stack)
     }
 
     fn guarded(size: usize) -> Result<ProtectedFixedSizeStack, String> {
@@ -272,6 +278,7 @@ pub(crate) fn page_size() -> usize {
 
 impl Drop for GreenletStack {
     fn drop(&mut self) {
+        crate::valgrind::stack_deregister(self.valgrind_id);
         match self.kind.take() {
             Some(Kind::Guarded(s)) => {
                 // During thread teardown the pool may be gone already; then it is unmapped.
