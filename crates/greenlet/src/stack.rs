@@ -23,6 +23,8 @@
 
 use context::stack::{ProtectedFixedSizeStack, Stack};
 use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The default stack size of a greenlet: 256 KiB of address space (plus a guard page in
 /// [`StackMode::GuardPage`]). Only the pages a greenlet actually touches become resident.
@@ -50,6 +52,54 @@ fn slot_bottom(base: usize, size: usize, index: usize) -> usize {
     base + page_size() - CANARY_SHIFT + index * size
 }
 
+/// Guard-paged stacks mapped by the process, in use or pooled (two memory mappings each).
+static GUARDED_MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// `vm.max_map_count`, read once (Linux's default when it cannot be read).
+fn max_map_count() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65530)
+    })
+}
+
+/// How many guard-paged stacks the process may map. An eighth of `vm.max_map_count` (at least
+/// 4096 mappings) is left to everything else: if stacks took every mapping, the next `malloc`
+/// that needs one (a growing `Vec`, a new thread) would fail and abort the process, where a
+/// refused spawn is an error the caller can handle.
+pub(crate) fn guarded_stack_limit() -> usize {
+    let max = max_map_count();
+    max.saturating_sub((max / 8).max(4096)) / 2
+}
+
+/// A guard-paged stack, counted in `GUARDED_MAPPED` while it is mapped.
+struct Guarded(ProtectedFixedSizeStack);
+
+impl Guarded {
+    fn map(size: usize) -> Result<Guarded, String> {
+        if GUARDED_MAPPED.load(Ordering::Relaxed) >= guarded_stack_limit() {
+            return Err(format!(
+                "{} guard-paged stacks are mapped, the most vm.max_map_count ({}) allows while \
+                 leaving mappings for the rest of the process",
+                GUARDED_MAPPED.load(Ordering::Relaxed),
+                max_map_count()
+            ));
+        }
+        let s = ProtectedFixedSizeStack::new(size).map_err(|e| e.to_string())?;
+        GUARDED_MAPPED.fetch_add(1, Ordering::Relaxed);
+        Ok(Guarded(s))
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        GUARDED_MAPPED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The canary word at the bottom of every canary-mode stack.
 const CANARY: u64 = 0x6772_6565_6e6c_6574; // "greenlet"
 
@@ -68,7 +118,7 @@ pub enum StackMode {
 }
 
 thread_local! {
-    static GUARDED_POOL: RefCell<Vec<(usize, ProtectedFixedSizeStack)>> =
+    static GUARDED_POOL: RefCell<Vec<(usize, Guarded)>> =
         const { RefCell::new(Vec::new()) };
     static ARENAS: RefCell<Vec<Arena>> = const { RefCell::new(Vec::new()) };
     static DEFAULT_MODE: Cell<StackMode> = const { Cell::new(StackMode::GuardPage) };
@@ -131,7 +181,7 @@ impl Arena {
 }
 
 enum Kind {
-    Guarded(ProtectedFixedSizeStack),
+    Guarded(Guarded),
     Slot {
         /// The `context` view of the slot (plain pointers).
         stack: Stack,
@@ -174,7 +224,7 @@ impl GreenletStack {
         Ok(stack)
     }
 
-    fn guarded(size: usize) -> Result<ProtectedFixedSizeStack, String> {
+    fn guarded(size: usize) -> Result<Guarded, String> {
         let reused = GUARDED_POOL
             .try_with(|p| {
                 let mut pool = p.borrow_mut();
@@ -183,18 +233,27 @@ impl GreenletStack {
             })
             .ok()
             .flatten();
-        match reused {
-            Some(s) => Ok(s),
-            None => ProtectedFixedSizeStack::new(size).map_err(|e| {
+        if let Some(s) = reused {
+            return Ok(s);
+        }
+        Guarded::map(size)
+            .or_else(|_| {
+                // Pooled stacks of other sizes hold mappings too: give them back and retry.
+                let freed = GUARDED_POOL
+                    .try_with(|p| std::mem::take(&mut *p.borrow_mut()).len())
+                    .unwrap_or(0);
+                log::debug!("unmapped {freed} pooled stacks to make room for a new one");
+                Guarded::map(size)
+            })
+            .map_err(|e| {
                 format!(
-                    "no guard-paged stack of {size} bytes could be allocated ({e}). Each \
-                     guard-paged stack needs its own mappings, and vm.max_map_count limits how \
-                     many exist at once: raise it, or switch to canary stacks carved from \
+                    "no guard-paged stack of {size} bytes could be allocated: {e}. Each \
+                     guard-paged stack needs two memory mappings, and vm.max_map_count limits \
+                     how many exist at once: raise it, or switch to canary stacks carved from \
                      shared mappings with Builder::stack_mode(StackMode::Canary) or \
                      greenlet::set_default_stack_mode(StackMode::Canary)"
                 )
-            }),
-        }
+            })
     }
 
     fn slot(size: usize) -> Result<Kind, String> {
@@ -230,7 +289,7 @@ impl GreenletStack {
 
     pub(crate) fn stack(&self) -> &Stack {
         match self.kind.as_ref().expect("stack present until drop") {
-            Kind::Guarded(s) => s,
+            Kind::Guarded(s) => &s.0,
             Kind::Slot { stack, .. } => stack,
         }
     }
