@@ -138,7 +138,7 @@ fn main() {
     report("context_raw_roundtrip_ns", raw, "ns");
 
     // Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
-    // switches (every 65th goes through the hub's queue, as it always does).
+    // switches (every 1025th goes through the hub's queue).
     let direct = best_ns(5, n, |iters| {
         let main = current();
         let partner = spawn(move || {

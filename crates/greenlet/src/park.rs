@@ -10,7 +10,7 @@
 //! runs *right away*: the current greenlet switches to it directly instead of queueing it
 //! behind the hub's other work. Two greenlets handing control back and forth this way cost
 //! little more than the raw stack switch (see BENCHMARKS.md). To keep the hub fair, every
-//! 65th direct switch in a row goes through the hub's queue, which lets it run its callbacks
+//! 1025th direct switch in a row goes through the hub's queue, which lets it run its callbacks
 //! and poll for I/O.
 //!
 //! ```
