@@ -41,7 +41,7 @@ fn context_raw(c: &mut Criterion) {
 }
 
 /// Two greenlets handing control to each other with `park::switch_to`: direct switches, A ->
-/// B -> A per round trip (every 1025th switch goes through the hub's queue).
+/// B -> A per round trip (after 1024 in a row, one goes through the hub).
 fn switch_direct(c: &mut Criterion) {
     c.bench_function("switch_roundtrip_direct", |b| {
         b.iter_custom(|iters| {

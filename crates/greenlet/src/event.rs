@@ -24,9 +24,18 @@ use std::time::Duration;
 
 /// Wake every token in `waiters`, in order.
 fn wake_all(waiters: &RefCell<VecDeque<WakeToken>>) {
-    let ws = std::mem::take(&mut *waiters.borrow_mut());
-    for w in ws {
-        w.wake();
+    // Popped one at a time rather than taking the whole queue, so that its buffer stays for
+    // the next waiters (an allocation per wait otherwise). Only those waiting now: waking just
+    // queues them, so none can register again before this returns.
+    let n = waiters.borrow().len();
+    for _ in 0..n {
+        let next = waiters.borrow_mut().pop_front();
+        match next {
+            Some(w) => {
+                w.wake();
+            }
+            None => break,
+        }
     }
 }
 

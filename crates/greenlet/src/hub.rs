@@ -7,6 +7,12 @@
 //! with [`run_callback`] (including the start of every spawned greenlet) run in FIFO order from a
 //! prepare watcher, before libev polls, and while any are queued the poll does not block.
 //!
+//! A greenlet that blocks while another greenlet is first in the run queue switches to that
+//! one directly: it is what the hub would run next, and the detour through the hub costs two
+//! switches. After 1024 such direct switches in a row (also those of
+//! [`park::switch_to`](crate::park::switch_to)) one goes through the hub, so that it still runs
+//! its callbacks and polls for I/O.
+//!
 //! When the loop runs out of work while the thread's root greenlet waits, the waiting call
 //! fails with [`Error::WouldBlockForever`] instead of hanging.
 //!
@@ -544,17 +550,39 @@ impl HubInner {
         Ok(h)
     }
 
-    /// Whether another direct switch may bypass the hub (counts it), or this one must go
-    /// through the hub's queue (starts a new run).
+    /// Whether another direct switch may bypass the hub (and count it). Once the budget is
+    /// spent, every switch goes through the hub until the hub has run (`drain_callbacks`
+    /// resets it).
     #[inline(always)]
     fn direct_budget(&self) -> bool {
         let run = self.direct_run.get();
-        self.direct_run.set(if run < DIRECT_SWITCH_BUDGET {
-            run + 1
-        } else {
-            0
-        });
-        run < DIRECT_SWITCH_BUDGET
+        if run >= DIRECT_SWITCH_BUDGET {
+            return false;
+        }
+        self.direct_run.set(run + 1);
+        true
+    }
+
+    /// For a greenlet about to block: the greenlet at the front of the run queue, taken off
+    /// it, if it can be switched to directly instead of through the hub (what the hub would do
+    /// next anyway). Not when a hub callback is first (it must run in the hub), nor when the
+    /// direct-switch budget is spent (the hub must get to poll).
+    #[inline]
+    fn take_ready(&self) -> Option<(*const GlCore, Reason)> {
+        let mut q = self.queue.borrow_mut();
+        match q.front() {
+            Some(Callback::Switch(g, _)) if !g.is_dead() => {}
+            _ => return None,
+        }
+        if !self.direct_budget() {
+            return None;
+        }
+        let Some(Callback::Switch(g, reason)) = q.pop_front() else {
+            unreachable!("checked above");
+        };
+        drop(q);
+        g.started.set(true);
+        Some((Rc::as_ptr(&g), reason))
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -620,6 +648,8 @@ fn drain_callbacks() {
     loop {
         let next = h.queue.borrow_mut().pop_front();
         let Some(cb) = next else { break };
+        // The hub runs: greenlets may bypass it again for a while.
+        h.direct_run.set(0);
         match cb {
             Callback::Switch(g, reason) => {
                 if g.is_dead() {
@@ -781,10 +811,21 @@ impl Waiter {
             }
             None => None,
         };
-        let gl: *const GlCore = Rc::as_ptr(&h.gl);
-        drop(h);
-        // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
-        let reason = switch_to(unsafe { &*gl }, Reason::Wake, false);
+        let reason = match h.take_ready() {
+            // The next greenlet in the queue runs now, without a detour through the hub.
+            Some((next, reason)) => {
+                let me: *const GlCore = Rc::as_ptr(&self.me);
+                // SAFETY: `next` is alive until it has run (it is in the registry of live
+                // greenlets, or it is the root); nothing runs between here and the switch.
+                switch_from(Some(&h), me, unsafe { &*next }, reason, false)
+            }
+            None => {
+                let gl: *const GlCore = Rc::as_ptr(&h.gl);
+                drop(h);
+                // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
+                switch_to(unsafe { &*gl }, Reason::Wake, false)
+            }
+        };
         match (reason, timer) {
             (Reason::Timeout(id), Some((_, own))) if id == own => {
                 self.switched_back(Reason::Wake).map(|()| false)

@@ -127,9 +127,15 @@ fn direct_switching_greenlets_do_not_starve_the_hub() {
     let rounds = Rc::new(Cell::new(0u64));
     let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
     let (s, r, br) = (stop.clone(), rounds.clone(), b_ref.clone());
+    let start = Instant::now();
     let a = spawn(move || {
         let b = br.borrow().clone().unwrap();
         while !s.get() {
+            // Fail rather than hang if the hub never gets to run the stopper's timer.
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the hub was starved"
+            );
             r.set(r.get() + 1);
             switch_to(&b).unwrap();
         }
@@ -202,4 +208,46 @@ fn switch_to_an_unstarted_greenlet_starts_it_in_turn() {
     switch_to(&g.handle()).unwrap();
     assert!(ran.get());
     g.join().unwrap();
+}
+
+#[test]
+fn greenlets_woken_by_each_other_do_not_starve_the_hub() {
+    // A wait hands control straight to the next greenlet in the run queue; two greenlets that
+    // wake each other forever must still let the hub run a timer.
+    let stop = Rc::new(Cell::new(false));
+    let rounds = Rc::new(Cell::new(0u64));
+    let (ping, pong) = (Event::new(), Event::new());
+    let start = Instant::now();
+    let (s, r, pi, po) = (stop.clone(), rounds.clone(), ping.clone(), pong.clone());
+    let a = spawn(move || {
+        while !s.get() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the hub was starved"
+            );
+            r.set(r.get() + 1);
+            pi.set();
+            po.wait().unwrap();
+            po.clear();
+        }
+        pi.set();
+    });
+    let (s, pi, po) = (stop.clone(), ping.clone(), pong.clone());
+    let b = spawn(move || {
+        while !s.get() {
+            pi.wait().unwrap();
+            pi.clear();
+            po.set();
+        }
+        po.set();
+    });
+    let s = stop.clone();
+    let stopper = spawn(move || {
+        sleep(Duration::from_millis(20)).unwrap();
+        s.set(true);
+    });
+    stopper.join().unwrap();
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(rounds.get() > 100, "they did run: {}", rounds.get());
 }
