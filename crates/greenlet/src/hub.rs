@@ -811,10 +811,13 @@ impl Waiter {
             }
             None => None,
         };
+        let me: *const GlCore = Rc::as_ptr(&self.me);
         let reason = match h.take_ready() {
+            // We woke ourselves (a wake-up that came in before the wait): the hub would switch
+            // straight back.
+            Some((next, reason)) if next == me => reason,
             // The next greenlet in the queue runs now, without a detour through the hub.
             Some((next, reason)) => {
-                let me: *const GlCore = Rc::as_ptr(&self.me);
                 // SAFETY: `next` is alive until it has run (it is in the registry of live
                 // greenlets, or it is the root); nothing runs between here and the switch.
                 switch_from(Some(&h), me, unsafe { &*next }, reason, false)
