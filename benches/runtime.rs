@@ -8,84 +8,26 @@
 //! Every greenlet bench uses `iter_custom`: the greenlets it needs are set up once per sample
 //! and the timed loop runs `iters` operations, so setup never counts.
 
-use context::stack::ProtectedFixedSizeStack;
-use context::{Context, Transfer};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gevent::ev::{Loop, Timer};
-use gevent::park::{current, switch_to};
-use gevent::{Event, Queue, spawn, yield_now};
-use std::cell::Cell;
-use std::hint::black_box;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-extern "C" fn bounce(mut t: Transfer) -> ! {
-    loop {
-        // SAFETY: `t.context` is the suspended caller; resuming it hands control back.
-        t = unsafe { t.context.resume(t.data) };
-    }
-}
+#[path = "common/ops.rs"]
+mod ops;
 
 fn context_raw(c: &mut Criterion) {
-    let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
-    // SAFETY: the stack outlives the context (both live until the end of this function, and
-    // the coroutine is never resumed after).
-    let mut ctx = Some(unsafe { Context::new(&stack, bounce) });
-    c.bench_function("context_raw_roundtrip", |b| {
-        b.iter(|| {
-            // SAFETY: resuming the coroutine's latest context exactly once.
-            let t = unsafe { ctx.take().unwrap().resume(black_box(1)) };
-            ctx = Some(t.context);
-        })
-    });
+    c.bench_function("context_raw_roundtrip", |b| b.iter_custom(ops::context_raw));
 }
 
-/// Two greenlets handing control to each other with `park::switch_to`: direct switches, A ->
-/// B -> A per round trip (after 1024 in a row, one goes through the hub).
 fn switch_direct(c: &mut Criterion) {
     c.bench_function("switch_roundtrip_direct", |b| {
-        b.iter_custom(|iters| {
-            let main = current();
-            let partner = spawn(move || {
-                for _ in 0..iters {
-                    switch_to(&main).unwrap();
-                }
-                main.unpark();
-            });
-            let p = partner.handle();
-            let start = Instant::now();
-            for _ in 0..iters {
-                switch_to(&p).unwrap();
-            }
-            let t = start.elapsed();
-            switch_to(&p).unwrap();
-            partner.join().unwrap();
-            t
-        })
+        b.iter_custom(ops::switch_direct)
     });
 }
 
-/// Two greenlets alternating with `yield_now`: A -> hub -> B -> hub -> A per round trip.
 fn switch_via_hub(c: &mut Criterion) {
     c.bench_function("switch_roundtrip_via_hub", |b| {
-        b.iter_custom(|iters| {
-            let stop = Rc::new(Cell::new(false));
-            let s = stop.clone();
-            let other = spawn(move || {
-                while !s.get() {
-                    yield_now().unwrap();
-                }
-            });
-            yield_now().unwrap();
-            let start = Instant::now();
-            for _ in 0..iters {
-                yield_now().unwrap();
-            }
-            let t = start.elapsed();
-            stop.set(true);
-            other.join().unwrap();
-            t
-        })
+        b.iter_custom(ops::switch_via_hub)
     });
 }
 
@@ -96,74 +38,18 @@ fn sleep_zero(c: &mut Criterion) {
 }
 
 fn spawn_join(c: &mut Criterion) {
-    c.bench_function("spawn_join_one", |b| {
-        b.iter(|| spawn(|| black_box(1u64)).join().unwrap())
-    });
-    let park = Event::new();
-    let parked: Vec<_> = (0..20_000)
-        .map(|_| {
-            let p = park.clone();
-            spawn(move || p.wait())
-        })
-        .collect();
-    yield_now().unwrap();
-    c.bench_function("spawn_join_20k_alive", |b| {
-        b.iter(|| spawn(|| black_box(1u64)).join().unwrap())
-    });
-    park.set();
-    for g in parked {
-        g.join().unwrap().unwrap();
-    }
+    c.bench_function("spawn_join_one", |b| b.iter_custom(ops::spawn_join));
+    let parked = ops::Parked::new(20_000);
+    c.bench_function("spawn_join_20k_alive", |b| b.iter_custom(ops::spawn_join));
+    parked.release();
 }
 
 fn event_pingpong(c: &mut Criterion) {
-    c.bench_function("event_pingpong", |b| {
-        b.iter_custom(|iters| {
-            let (ping, pong) = (Event::new(), Event::new());
-            let (pi, po) = (ping.clone(), pong.clone());
-            let responder = spawn(move || {
-                for _ in 0..iters {
-                    pi.wait().unwrap();
-                    pi.clear();
-                    po.set();
-                }
-            });
-            yield_now().unwrap();
-            let start = Instant::now();
-            for _ in 0..iters {
-                ping.set();
-                pong.wait().unwrap();
-                pong.clear();
-            }
-            let t = start.elapsed();
-            responder.join().unwrap();
-            t
-        })
-    });
+    c.bench_function("event_pingpong", |b| b.iter_custom(ops::event_pingpong));
 }
 
 fn queue_pingpong(c: &mut Criterion) {
-    c.bench_function("queue_pingpong", |b| {
-        b.iter_custom(|iters| {
-            let (ping, pong) = (Queue::unbounded(), Queue::unbounded());
-            let (pi, po) = (ping.clone(), pong.clone());
-            let responder = spawn(move || {
-                for _ in 0..iters {
-                    let v: u64 = pi.get().unwrap();
-                    po.put(v + 1).unwrap();
-                }
-            });
-            yield_now().unwrap();
-            let start = Instant::now();
-            for i in 0..iters {
-                ping.put(i).unwrap();
-                black_box(pong.get().unwrap());
-            }
-            let t = start.elapsed();
-            responder.join().unwrap();
-            t
-        })
-    });
+    c.bench_function("queue_pingpong", |b| b.iter_custom(ops::queue_pingpong));
 }
 
 fn timer_start_stop(c: &mut Criterion) {

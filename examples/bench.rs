@@ -4,14 +4,11 @@
 //!
 //! `cargo run --release --example bench [--quick]`
 
-use context::stack::ProtectedFixedSizeStack;
-use context::{Context, Transfer};
-use gevent::park::{current, switch_to};
 use gevent::{Builder, Event, StackMode, spawn, yield_now};
-use std::cell::Cell;
-use std::hint::black_box;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+#[path = "../benches/common/ops.rs"]
+mod ops;
 
 fn report(name: &str, value: f64, unit: &str) {
     if unit == "x" {
@@ -21,38 +18,12 @@ fn report(name: &str, value: f64, unit: &str) {
     }
 }
 
-/// Best of `rounds` timings of `iters` iterations, in ns per iteration.
-fn best_ns(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..rounds {
-        let start = Instant::now();
-        f(iters);
-        let ns = start.elapsed().as_nanos() as f64 / iters as f64;
-        best = best.min(ns);
-    }
-    best
-}
-
-extern "C" fn bounce(mut t: Transfer) -> ! {
-    loop {
-        // SAFETY: `t.context` is the suspended caller; resuming it hands control back.
-        t = unsafe { t.context.resume(t.data) };
-    }
-}
-
-/// Raw `context` resume round trip: main -> coroutine -> main.
-fn context_raw(iters: u64) -> f64 {
-    let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
-    // SAFETY: the stack outlives the context (both live until the end of this function, and
-    // the coroutine is never resumed after).
-    let mut ctx = Some(unsafe { Context::new(&stack, bounce) });
-    best_ns(5, iters, |n| {
-        for i in 0..n {
-            // SAFETY: resuming the coroutine's latest context exactly once.
-            let t = unsafe { ctx.take().unwrap().resume(black_box(i as usize)) };
-            ctx = Some(t.context);
-        }
-    })
+/// Best of `rounds` runs of `f(iters)` (which returns the time of its timed part), in ns per
+/// iteration.
+fn best_ns(rounds: usize, iters: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
+    (0..rounds)
+        .map(|_| f(iters).as_nanos() as f64 / iters as f64)
+        .fold(f64::MAX, f64::min)
 }
 
 fn rss_bytes() -> usize {
@@ -134,55 +105,24 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
 
-    let raw = context_raw(n);
+    let raw = best_ns(5, n, ops::context_raw);
     report("context_raw_roundtrip_ns", raw, "ns");
 
-    // Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
-    // switches (after 1024 in a row, one goes through the hub).
-    let direct = best_ns(5, n, |iters| {
-        let main = current();
-        let partner = spawn(move || {
-            for _ in 0..iters {
-                switch_to(&main).unwrap();
-            }
-            main.unpark();
-        });
-        let p = partner.handle();
-        for _ in 0..iters {
-            switch_to(&p).unwrap();
-        }
-        switch_to(&p).unwrap();
-        partner.join().unwrap();
-    });
+    let direct = best_ns(5, n, ops::switch_direct);
     report("switch_roundtrip_ns", direct, "ns");
     report("switch_roundtrip_ratio_vs_context", direct / raw, "x");
 
-    // Two greenlets alternating through the hub with yield_now: A -> hub -> B -> hub -> A.
-    let switch = best_ns(5, n / 2, |iters| {
-        let stop = Rc::new(Cell::new(false));
-        let s = stop.clone();
-        let other = spawn(move || {
-            while !s.get() {
-                yield_now().unwrap();
-            }
-        });
-        let me = spawn(move || {
-            for _ in 0..iters {
-                yield_now().unwrap();
-            }
-            stop.set(true);
-        });
-        me.join().unwrap();
-        other.join().unwrap();
-    });
-    report("switch_roundtrip_hub_ns", switch, "ns");
-    report("switch_roundtrip_hub_ratio_vs_context", switch / raw, "x");
+    let via_hub = best_ns(5, n / 2, ops::switch_via_hub);
+    report("switch_roundtrip_hub_ns", via_hub, "ns");
+    report("switch_roundtrip_hub_ratio_vs_context", via_hub / raw, "x");
 
     // sleep(ZERO) with nothing else ready: one trip through the hub and back.
     let sleep0 = best_ns(5, n, |iters| {
+        let start = Instant::now();
         for _ in 0..iters {
             gevent::sleep(Duration::ZERO).unwrap();
         }
+        start.elapsed()
     });
     report("sleep0_ns", sleep0, "ns");
 
@@ -226,46 +166,22 @@ fn main() {
     );
 
     // spawn + join of short greenlets while 20k others are parked.
-    let park = Event::new();
-    let parked: Vec<_> = (0..20_000)
-        .map(|_| {
-            let p = park.clone();
-            spawn(move || p.wait())
-        })
-        .collect();
-    yield_now().unwrap();
-    let spawn_join = best_ns(5, n / 10, |iters| {
-        for i in 0..iters {
-            let g = spawn(move || black_box(i));
-            g.join().unwrap();
-        }
-    });
-    report("spawn_join_20k_ns", spawn_join, "ns");
-    park.set();
-    for g in parked {
-        g.join().unwrap().unwrap();
-    }
+    let parked = ops::Parked::new(20_000);
+    report(
+        "spawn_join_20k_ns",
+        best_ns(5, n / 10, ops::spawn_join),
+        "ns",
+    );
+    parked.release();
 
     // Event ping-pong between two greenlets: one round trip = two sets and two waits.
-    let pingpong = best_ns(5, n / 2, |iters| {
-        let (ping, pong) = (Event::new(), Event::new());
-        let (pi, po) = (ping.clone(), pong.clone());
-        let responder = spawn(move || {
-            for _ in 0..iters {
-                pi.wait().unwrap();
-                pi.clear();
-                po.set();
-            }
-        });
-        yield_now().unwrap();
-        for _ in 0..iters {
-            ping.set();
-            pong.wait().unwrap();
-            pong.clear();
-        }
-        responder.join().unwrap();
-    });
+    let pingpong = best_ns(5, n / 2, ops::event_pingpong);
     report("event_pingpong_ns", pingpong, "ns");
+    report(
+        "queue_pingpong_ns",
+        best_ns(5, n / 2, ops::queue_pingpong),
+        "ns",
+    );
 
     // Echo: the Rust server against the C libev server, one load client, alternating runs.
     let (mut c_child, c_addr) = start_c_echo();

@@ -1,0 +1,160 @@
+//! The timed operations shared by the bench program (`examples/bench.rs`) and the criterion
+//! benches (`benches/runtime.rs`). Each runs `iters` round trips and returns the time of the
+//! timed loop alone: setting up its greenlets and joining them afterwards are not counted.
+
+use context::stack::ProtectedFixedSizeStack;
+use context::{Context, Transfer};
+use gevent::park::{current, switch_to};
+use gevent::{Event, Queue, spawn, yield_now};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+extern "C" fn bounce(mut t: Transfer) -> ! {
+    loop {
+        // SAFETY: `t.context` is the suspended caller; resuming it hands control back.
+        t = unsafe { t.context.resume(t.data) };
+    }
+}
+
+/// The floor: the raw `context` resume round trip, main -> coroutine -> main.
+pub fn context_raw(iters: u64) -> Duration {
+    let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
+    // SAFETY: the stack outlives the context (both live until the end of this function, and
+    // the coroutine is never resumed after).
+    let mut ctx = Some(unsafe { Context::new(&stack, bounce) });
+    let start = Instant::now();
+    for i in 0..iters {
+        // SAFETY: resuming the coroutine's latest context exactly once.
+        let t = unsafe { ctx.take().unwrap().resume(black_box(i as usize)) };
+        ctx = Some(t.context);
+    }
+    start.elapsed()
+}
+
+/// Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
+/// switches (after 1024 in a row, one goes through the hub).
+pub fn switch_direct(iters: u64) -> Duration {
+    let main = current();
+    let partner = spawn(move || {
+        for _ in 0..iters {
+            switch_to(&main).unwrap();
+        }
+        main.unpark();
+    });
+    let p = partner.handle();
+    // The first switch starts the partner (through the hub); the rest are direct.
+    let start = Instant::now();
+    for _ in 0..iters {
+        switch_to(&p).unwrap();
+    }
+    let t = start.elapsed();
+    switch_to(&p).unwrap();
+    partner.join().unwrap();
+    t
+}
+
+/// Two greenlets alternating with `yield_now`: A -> hub -> B -> hub -> A per round trip.
+pub fn switch_via_hub(iters: u64) -> Duration {
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let other = spawn(move || {
+        while !s.get() {
+            yield_now().unwrap();
+        }
+    });
+    yield_now().unwrap();
+    let start = Instant::now();
+    for _ in 0..iters {
+        yield_now().unwrap();
+    }
+    let t = start.elapsed();
+    stop.set(true);
+    other.join().unwrap();
+    t
+}
+
+/// Two greenlets, two `Event`s: one round trip is two sets and two waits.
+pub fn event_pingpong(iters: u64) -> Duration {
+    let (ping, pong) = (Event::new(), Event::new());
+    let (pi, po) = (ping.clone(), pong.clone());
+    let responder = spawn(move || {
+        for _ in 0..iters {
+            pi.wait().unwrap();
+            pi.clear();
+            po.set();
+        }
+    });
+    yield_now().unwrap();
+    let start = Instant::now();
+    for _ in 0..iters {
+        ping.set();
+        pong.wait().unwrap();
+        pong.clear();
+    }
+    let t = start.elapsed();
+    responder.join().unwrap();
+    t
+}
+
+/// Two greenlets, two `Queue`s: one round trip is two puts and two gets.
+pub fn queue_pingpong(iters: u64) -> Duration {
+    let (ping, pong) = (Queue::unbounded(), Queue::unbounded());
+    let (pi, po) = (ping.clone(), pong.clone());
+    let responder = spawn(move || {
+        for _ in 0..iters {
+            let v: u64 = pi.get().unwrap();
+            po.put(v + 1).unwrap();
+        }
+    });
+    yield_now().unwrap();
+    let start = Instant::now();
+    for i in 0..iters {
+        ping.put(i).unwrap();
+        black_box(pong.get().unwrap());
+    }
+    let t = start.elapsed();
+    responder.join().unwrap();
+    t
+}
+
+/// Greenlets parked on one `Event` until [`Parked::release`]: the load that spawn + join is
+/// measured under.
+pub struct Parked {
+    park: Event,
+    greenlets: Vec<gevent::Greenlet<gevent::Result<()>>>,
+}
+
+impl Parked {
+    /// Spawn `count` greenlets and let them all park.
+    pub fn new(count: usize) -> Parked {
+        let park = Event::new();
+        let greenlets = (0..count)
+            .map(|_| {
+                let p = park.clone();
+                spawn(move || p.wait())
+            })
+            .collect();
+        yield_now().unwrap();
+        Parked { park, greenlets }
+    }
+
+    /// Wake them all and join them.
+    pub fn release(self) {
+        self.park.set();
+        for g in self.greenlets {
+            g.join().unwrap().unwrap();
+        }
+    }
+}
+
+/// Spawn a greenlet that returns at once and join it, `iters` times.
+pub fn spawn_join(iters: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        let g = spawn(move || black_box(i));
+        g.join().unwrap();
+    }
+    start.elapsed()
+}
