@@ -199,6 +199,9 @@ pub(crate) struct HubInner {
     pub(crate) switches: Cell<u64>,
     /// Direct switches since one last went through the hub (see `switch_to_parked`).
     direct_run: Cell<u32>,
+    /// When the hub's current batch of callbacks started (direct switches stop after
+    /// `CALLBACK_BATCH_TIME`, so that the hub gets to poll).
+    batch_start: Cell<Instant>,
     /// The hub side of the blocking monitor (inactive unless a monitor runs).
     pub(crate) monitor: crate::monitor::HubMonitor,
 }
@@ -544,6 +547,7 @@ impl HubInner {
             next_id: Cell::new(2),
             switches: Cell::new(0),
             direct_run: Cell::new(0),
+            batch_start: Cell::new(Instant::now()),
             monitor: crate::monitor::HubMonitor::new(),
         });
         CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
@@ -557,6 +561,10 @@ impl HubInner {
     fn direct_budget(&self) -> bool {
         let run = self.direct_run.get();
         if run >= DIRECT_SWITCH_BUDGET {
+            return false;
+        }
+        if run % 64 == 63 && self.batch_start.get().elapsed() > CALLBACK_BATCH_TIME {
+            self.direct_run.set(DIRECT_SWITCH_BUDGET);
             return false;
         }
         self.direct_run.set(run + 1);
@@ -644,6 +652,7 @@ impl HubInner {
 fn drain_callbacks() {
     let h = hub();
     let start = Instant::now();
+    h.batch_start.set(start);
     let mut n = 0u32;
     loop {
         let next = h.queue.borrow_mut().pop_front();
@@ -674,7 +683,9 @@ fn drain_callbacks() {
             }
         }
         n += 1;
-        if n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME {
+        // Greenlets that ran past the hub in a chain count for the time, not the number.
+        let chained = h.direct_run.get() > 0;
+        if (chained || n % 64 == 0) && start.elapsed() > CALLBACK_BATCH_TIME {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;
         }
@@ -702,6 +713,9 @@ pub fn run_callback(f: impl FnOnce() + 'static) {
 }
 
 /// Wake `g` if it is still blocked in the wait with `serial`. Returns whether it was.
+///
+/// It only queues `g`, never switches: callers (`Event::set` waking a list, watcher callbacks)
+/// rely on nothing else running before it returns.
 pub(crate) fn wake(g: &Rc<GlCore>, serial: u64, reason: Reason) -> bool {
     if serial == 0 || g.waiting.get() != serial {
         return false;
@@ -800,8 +814,10 @@ impl Waiter {
         let h = hub();
         let timer = match timeout {
             Some(d) => {
+                h.lp.update_now();
                 let token = self.token();
-                // Scope ids come from the same counter, so this one is never a scope's.
+                // `Timeout` scope ids come from their own range (from 1 << 62), so this one is
+                // never a scope's.
                 let id = h.next_serial();
                 let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
                     wake(&token.g, token.serial, Reason::Timeout(id));
@@ -812,19 +828,26 @@ impl Waiter {
             None => None,
         };
         let me: *const GlCore = Rc::as_ptr(&self.me);
-        let reason = match h.take_ready() {
-            // We woke ourselves (a wake-up that came in before the wait): the hub would switch
-            // straight back.
+        let hp: *const HubInner = Rc::as_ptr(&h);
+        let ready = h.take_ready();
+        // Not held across the switch: a greenlet that is never resumed must not keep the hub.
+        drop(h);
+        // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run.
+        let h = unsafe { &*hp };
+        let reason = match ready {
+            // We woke ourselves (a wake-up that came in before the wait, like AsyncResult's
+            // re-check after arming): the hub would switch straight back. A `Switch(me)` can
+            // only be queued while we run between `Waiter::new` and this switch, so it is for
+            // this wait.
             Some((next, reason)) if next == me => reason,
             // The next greenlet in the queue runs now, without a detour through the hub.
             Some((next, reason)) => {
                 // SAFETY: `next` is alive until it has run (it is in the registry of live
                 // greenlets, or it is the root); nothing runs between here and the switch.
-                switch_from(Some(&h), me, unsafe { &*next }, reason, false)
+                switch_from(Some(h), me, unsafe { &*next }, reason, false)
             }
             None => {
                 let gl: *const GlCore = Rc::as_ptr(&h.gl);
-                drop(h);
                 // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
                 switch_to(unsafe { &*gl }, Reason::Wake, false)
             }
@@ -959,8 +982,14 @@ pub fn yield_now() -> Result<()> {
     h.push(Callback::Switch(w.me.clone(), Reason::Wake));
     w.me.waiting.set(0);
     // Straight to the hub (what `Waiter::wait` does, without a timer or another hub look-up).
-    let reason = switch_from(Some(&h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false);
+    // The `Rc` is not held across the switch: a greenlet that is never resumed (it swallows
+    // its kill at thread exit) must not keep the hub alive.
+    let hp: *const HubInner = Rc::as_ptr(&h);
     drop(h);
+    // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run; `h` is used
+    // only up to the switch.
+    let h = unsafe { &*hp };
+    let reason = switch_from(Some(h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false);
     w.switched_back(reason)
 }
 
@@ -999,6 +1028,9 @@ pub(crate) fn unpark(g: &Rc<GlCore>) {
 const DIRECT_SWITCH_BUDGET: u32 = 1024;
 
 /// The wait serial of a greenlet parked by a direct switch (`next_serial` never reaches it).
+/// One value serves every greenlet because nothing keeps a serial read from `waiting` or
+/// `parked` to wake it later: `unpark`, `request_kill` and `timeout_fired` read them when they
+/// wake.
 const DIRECT_PARK: u64 = u64::MAX;
 
 /// Unpark `target` and park the current greenlet (discarding an unpark token it had: it waits

@@ -251,3 +251,86 @@ fn greenlets_woken_by_each_other_do_not_starve_the_hub() {
     b.join().unwrap();
     assert!(rounds.get() > 100, "they did run: {}", rounds.get());
 }
+
+/// Busy for `d` without yielding.
+fn spin(d: Duration) {
+    let s = Instant::now();
+    while s.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Two greenlets that wake each other through Events and compute 20 us per turn; a 1 ms
+/// sleeper must wake up soon (gevent's 5 ms switch interval), not after 64 * 1024 turns.
+#[test]
+fn timers_run_on_time_while_greenlets_wake_each_other() {
+    let stop = Rc::new(Cell::new(false));
+    let (ping, pong) = (Event::new(), Event::new());
+    let (s, pi, po) = (stop.clone(), ping.clone(), pong.clone());
+    let a = spawn(move || {
+        while !s.get() {
+            spin(Duration::from_micros(20));
+            pi.set();
+            po.wait().unwrap();
+            po.clear();
+        }
+        pi.set();
+    });
+    let (s, pi, po) = (stop.clone(), ping.clone(), pong.clone());
+    let b = spawn(move || {
+        while !s.get() {
+            pi.wait().unwrap();
+            pi.clear();
+            spin(Duration::from_micros(20));
+            po.set();
+        }
+        po.set();
+    });
+    let s = stop.clone();
+    let stopper = spawn(move || {
+        let t = Instant::now();
+        sleep(Duration::from_millis(1)).unwrap();
+        s.set(true);
+        t.elapsed()
+    });
+    let late = stopper.join().unwrap();
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(late < Duration::from_millis(500), "timer starved: {late:?}");
+}
+
+/// A wait's own timeout counts from now, not from the loop's cached clock, which is stale after
+/// a long chain of greenlets that ran without the hub.
+#[test]
+fn a_wait_timeout_after_a_long_chain_of_direct_switches_is_not_early() {
+    let (ping, pong) = (Event::new(), Event::new());
+    let (pi, po) = (ping.clone(), pong.clone());
+    let a = spawn(move || {
+        for _ in 0..2000 {
+            spin(Duration::from_micros(50));
+            pi.set();
+            po.wait().unwrap();
+            po.clear();
+        }
+        pi.set();
+        let never = Event::new();
+        let t = Instant::now();
+        let set = never.wait_timeout(Duration::from_millis(50)).unwrap();
+        (set, t.elapsed())
+    });
+    let (pi, po) = (ping.clone(), pong.clone());
+    let b = spawn(move || {
+        for _ in 0..2000 {
+            pi.wait().unwrap();
+            pi.clear();
+            po.set();
+        }
+    });
+    let (set, waited) = a.join().unwrap();
+    assert!(!set);
+    b.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(45),
+        "fired early: {waited:?}"
+    );
+}

@@ -35,5 +35,18 @@ fn the_hub_and_its_loop_are_freed_at_thread_exit() {
     on_a_thread(|| {
         greenlet::spawn(|| ());
     });
+    // Survivors of the kill at thread exit stay suspended for good: what their stacks hold
+    // must not include the hub (their last waits went straight to another greenlet).
+    on_a_thread(|| {
+        for _ in 0..2 {
+            greenlet::spawn(|| {
+                loop {
+                    let ev = greenlet::Event::new();
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ev.wait()));
+                }
+            });
+        }
+        greenlet::yield_now().unwrap();
+    });
     assert_eq!(open_fds(), before, "a hub's loop outlived its thread");
 }
