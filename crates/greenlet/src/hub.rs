@@ -886,6 +886,8 @@ impl Waiter {
 /// What a wait of `me` ends with, once it is switched back in with `reason`.
 fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
     me.waiting.set(0);
+    // Not parked any more either (here too because a kill unwinds past the callers' reset).
+    me.parked.set(0);
     me.waits_on.set("");
     match reason {
         Reason::Wake => {

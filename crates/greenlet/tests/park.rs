@@ -334,3 +334,25 @@ fn a_wait_timeout_after_a_long_chain_of_direct_switches_is_not_early() {
         "fired early: {waited:?}"
     );
 }
+
+#[test]
+fn a_greenlet_that_survives_a_kill_while_parked_is_not_reported_parked() {
+    let g = spawn(|| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(park));
+        assert!(caught.is_err(), "the kill unwound out of park");
+        sleep(Duration::from_millis(200))
+    });
+    yield_now().unwrap(); // g parks
+    assert!(
+        !g.kill_timeout(Some(Duration::from_millis(20))),
+        "it swallows the kill"
+    );
+    let info = greenlet::run_info();
+    let state = &info.iter().find(|i| i.id == g.id()).unwrap().state;
+    assert_eq!(
+        *state,
+        greenlet::monitor::GreenletState::Blocked { on: "sleep" },
+        "{state:?}"
+    );
+    g.join().unwrap().unwrap();
+}
