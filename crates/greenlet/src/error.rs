@@ -28,7 +28,8 @@ pub enum Error {
     Spawn(String),
     /// The hub's event loop could not be created or used.
     Loop(String),
-    /// The greenlet switched to has already finished.
+    /// The greenlet switched to has already finished; or a blocking call was made by a
+    /// finishing greenlet (from the destructor of a greenlet-local value).
     Dead,
 }
 

@@ -798,6 +798,11 @@ impl Waiter {
         if me.is_hub {
             return Err(Error::BlockingInHub);
         }
+        if me.is_dead() {
+            // A destructor running as the greenlet finishes (a greenlet-local value's): a
+            // finished greenlet is never switched back to, so it must not block.
+            return Err(Error::Dead);
+        }
         check_kill(&me);
         if let Some(id) = me.pending_timeout.take() {
             return Err(Error::Timeout(TimeoutId(id)));

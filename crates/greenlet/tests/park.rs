@@ -356,3 +356,28 @@ fn a_greenlet_that_survives_a_kill_while_parked_is_not_reported_parked() {
     );
     g.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_greenlet_local_destructor_cannot_block() {
+    // Greenlet-local values are dropped as their greenlet finishes, when it can no longer be
+    // switched back to: a blocking call there fails instead of suspending it for good.
+    struct Blocks(Rc<RefCell<Option<Result<(), Error>>>>);
+    impl Drop for Blocks {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = Some(sleep(Duration::from_millis(1)));
+        }
+    }
+    let got = Rc::new(RefCell::new(None));
+    let local: Rc<greenlet::Local<RefCell<Option<Blocks>>>> =
+        Rc::new(greenlet::Local::new(|| RefCell::new(None)));
+    let (l, g) = (local.clone(), got.clone());
+    spawn(move || l.with(|slot| *slot.borrow_mut() = Some(Blocks(g))))
+        .join()
+        .unwrap();
+    assert_eq!(got.borrow_mut().take(), Some(Err(Error::Dead)));
+    // The hub goes on.
+    spawn(|| sleep(Duration::from_millis(1)))
+        .join()
+        .unwrap()
+        .unwrap();
+}
