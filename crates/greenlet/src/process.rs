@@ -565,6 +565,11 @@ impl Child {
     /// assert!(greenlet::process::Command::new("true").spawn().unwrap().send_signal(-1).is_err());
     /// ```
     pub fn send_signal(&self, signum: i32) -> io::Result<()> {
+        // Checked first, so that a bad number is an error whether or not the child has been
+        // reaped already (`spawn` reaps a child that exited at once).
+        if !(0..=libc::SIGRTMAX()).contains(&signum) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         if self.status.is_some() {
             return Ok(());
         }

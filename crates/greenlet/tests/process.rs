@@ -172,6 +172,12 @@ fn a_child_killed_by_a_signal_reports_it() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     child.kill().unwrap();
     child.wait().unwrap();
+    // Also once the child is reaped (nothing is sent then, but a bad number is still bad).
+    for bad in [-1, 65, i32::MAX] {
+        let e = child.send_signal(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}");
+    }
+    child.send_signal(0).unwrap();
 }
 
 #[test]
