@@ -340,7 +340,8 @@ fn a_greenlet_that_survives_a_kill_while_parked_is_not_reported_parked() {
     let g = spawn(|| {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(park));
         assert!(caught.is_err(), "the kill unwound out of park");
-        sleep(Duration::from_millis(200))
+        // Long enough to be looked at even under valgrind.
+        sleep(Duration::from_millis(1000))
     });
     yield_now().unwrap(); // g parks
     assert!(
