@@ -700,9 +700,12 @@ fn drain_callbacks() {
             }
         }
         n += 1;
-        // Greenlets that ran past the hub in a chain count for the time, not the number.
-        let chained = h.direct_run.get() > 0;
-        if (chained || n % 64 == 0) && start.elapsed() > CALLBACK_BATCH_TIME {
+        // Greenlets that ran past the hub in a chain count for the time, not the number (on
+        // the cheap coarse clock: this runs after most switches).
+        let chained = h.direct_run.get() > 0
+            && coarse_now_ns().saturating_sub(h.batch_start.get())
+                > CALLBACK_BATCH_TIME.as_nanos() as u64;
+        if chained || (n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME) {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;
         }
