@@ -1024,17 +1024,13 @@ pub fn yield_now() -> Result<()> {
 /// optional timeout, a kill or an enclosing `Timeout`. Returns at once, consuming it, if an
 /// unpark token is waiting. `Ok(false)` on the call's own timeout.
 pub(crate) fn park(timeout: Option<Duration>) -> Result<bool> {
-    let h = hub();
-    let w = Waiter::new_in(&h, "park")?;
-    drop(h);
+    let w = Waiter::new("park")?;
     if w.me.unpark_token.replace(false) {
         return Ok(true);
     }
+    // Cleared again by `woken_with`, however the wait ends.
     w.me.parked.set(w.serial);
-    let me = w.me.clone();
-    let r = w.wait_for(timeout);
-    me.parked.set(0);
-    r
+    w.wait_for(timeout)
 }
 
 /// Wake `g` if it is parked; otherwise leave it a token so that its next park returns at once.
@@ -1118,19 +1114,14 @@ fn switch_to_parked_slow(target: &Rc<GlCore>) -> Result<()> {
     if target.is_dead() {
         return Err(Error::Dead);
     }
-    let h = hub();
-    let w = Waiter::new_in(&h, "park")?;
-    drop(h);
+    let w = Waiter::new("park")?;
     if Rc::ptr_eq(&w.me, target) {
         return Ok(());
     }
     w.me.unpark_token.set(false);
     w.me.parked.set(w.serial);
     unpark(target);
-    let me = w.me.clone();
-    let r = w.wait(None);
-    me.parked.set(0);
-    r
+    w.wait(None)
 }
 
 /// Wait until the hub's loop has nothing left to do other than what the caller itself
