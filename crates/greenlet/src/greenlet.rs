@@ -346,9 +346,11 @@ impl<T> Greenlet<T> {
         self.core.outcome.get() == Outcome::Killed
     }
 
-    fn wait_dead(&self, timeout: Option<Duration>) -> Result<()> {
+    /// Wait until the greenlet is dead: `Ok(false)` when `timeout` expired first (an enclosing
+    /// `Timeout` scope's expiry is an error).
+    fn wait_dead(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.core.is_dead() {
-            return Ok(());
+            return Ok(true);
         }
         if Rc::ptr_eq(&self.core, &hub::current()) {
             return Err(Error::JoinSelf);
@@ -358,7 +360,8 @@ impl<T> Greenlet<T> {
             .links
             .borrow_mut()
             .push(Link::Wake(w.me.clone(), w.serial));
-        w.wait(timeout)
+        w.wait_for(timeout)
+            .map(|woken| woken || self.core.is_dead())
     }
 
     fn take(&self) -> std::result::Result<T, JoinError> {
@@ -396,7 +399,9 @@ impl<T> Greenlet<T> {
     /// assert!(g.join_timeout(Duration::from_secs(5)).unwrap().is_ok());
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<T, JoinError> {
-        self.wait_dead(Some(timeout))?;
+        if !self.wait_dead(Some(timeout))? {
+            return Err(JoinError::Wait(Error::Timeout(crate::error::TimeoutId(0))));
+        }
         self.take()
     }
 
@@ -409,11 +414,7 @@ impl<T> Greenlet<T> {
     /// assert_eq!(g.join().unwrap(), 3);
     /// ```
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        match self.wait_dead(timeout) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout(_)) if timeout.is_some() => Ok(self.core.is_dead()),
-            Err(e) => Err(e),
-        }
+        self.wait_dead(timeout)
     }
 
     /// Kill the greenlet and wait for it to die. Never fails and may be repeated.

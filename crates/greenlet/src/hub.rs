@@ -1149,7 +1149,8 @@ pub fn idle() -> Result<()> {
 ///
 /// # Errors
 /// [`Error::JoinSelf`] from a spawned greenlet (the loop cannot run dry while it is alive);
-/// [`Error::BlockingInHub`] from a hub callback.
+/// [`Error::BlockingInHub`] from a hub callback; [`Error::Timeout`] when an enclosing
+/// [`Timeout`](crate::Timeout) expires first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -1177,9 +1178,9 @@ pub fn wait(timeout: Option<Duration>) -> Result<bool> {
         t.start();
         t
     });
+    // Our timer just wakes us (`Ok`); an `Error::Timeout` is an enclosing scope's and goes on.
     match w.wait(None) {
         Err(Error::WouldBlockForever) => Ok(true),
-        Err(Error::Timeout(_)) => Ok(false),
         Ok(()) => Ok(false),
         Err(e) => Err(e),
     }

@@ -603,3 +603,30 @@ fn async_result_set_and_setter_dropped_before_the_wait_is_never_lost() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn an_enclosing_timeout_propagates_out_of_waits_with_their_own_timeout() {
+    let g = spawn(|| sleep(Duration::from_millis(300)));
+    let scope_expired = |r: &greenlet::Result<bool>, t: &Timeout| match r {
+        Err(e @ Error::Timeout(_)) => t.is_mine(e),
+        _ => false,
+    };
+    let t = Timeout::start(Duration::from_millis(10));
+    let r = g.wait(Some(Duration::from_secs(5)));
+    assert!(scope_expired(&r, &t), "Greenlet::wait: {r:?}");
+    drop(t);
+    let t = Timeout::start(Duration::from_millis(10));
+    let r = greenlet::wait(Some(Duration::from_secs(5)));
+    assert!(scope_expired(&r, &t), "greenlet::wait: {r:?}");
+    drop(t);
+    let t = Timeout::start(Duration::from_millis(10));
+    match g.join_timeout(Duration::from_secs(5)) {
+        Err(JoinError::Wait(e @ Error::Timeout(_))) => assert!(t.is_mine(&e)),
+        other => panic!("join_timeout: {other:?}"),
+    }
+    drop(t);
+    // Their own timeouts still read as such.
+    assert!(!g.wait(Some(Duration::from_millis(5))).unwrap());
+    assert!(!greenlet::wait(Some(Duration::from_millis(5))).unwrap());
+    g.kill();
+}
