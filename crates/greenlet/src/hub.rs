@@ -1077,22 +1077,20 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     // root and the hub greenlet) or by the registry of live greenlets (which it leaves only
     // after switching away for the last time, so not while this call runs on its stack).
     let me = unsafe { &*cur };
+    // The slow path deals with everything unusual: the hub itself, a switch to ourselves, a
+    // pending kill or Timeout expiry, a spent budget.
     if me.is_hub
         || std::ptr::eq(me, Rc::as_ptr(target))
         || me.kill_requested.get()
+        || me.pending_timeout.get().is_some()
         || !h.direct_budget()
     {
-        return switch_to_parked_slow(target);
-    }
-    if me.pending_timeout.get().is_some() {
         return switch_to_parked_slow(target);
     }
     // Only live reads of `parked` (unpark, a direct switch) and of `waiting` (kill, a Timeout
     // scope) ever wake a parked greenlet, never a stale token, so this one serial serves every
     // direct park.
-    if me.unpark_token.get() {
-        me.unpark_token.set(false);
-    }
+    me.unpark_token.set(false);
     me.waiting.set(DIRECT_PARK);
     me.parked.set(DIRECT_PARK);
     // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
