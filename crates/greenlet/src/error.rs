@@ -45,6 +45,12 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimeoutId(pub(crate) u64);
 
+impl TimeoutId {
+    /// The id of a call's own timeout (`join_timeout`, `get_timeout`, …): never a
+    /// [`Timeout`](crate::Timeout) scope's, so `Timeout::is_mine` is false for it.
+    pub(crate) const OWN: TimeoutId = TimeoutId(0);
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -421,7 +421,9 @@ impl<T: Clone + 'static, E: Clone + 'static> AsyncResult<T, E> {
         match self.wait_inner(timeout) {
             Ok(true) => {}
             Ok(false) => {
-                return Err(AsyncError::Wait(Error::Timeout(crate::error::TimeoutId(0))));
+                return Err(AsyncError::Wait(Error::Timeout(
+                    crate::error::TimeoutId::OWN,
+                )));
             }
             Err(e) => return Err(AsyncError::Wait(e)),
         }

@@ -400,7 +400,9 @@ impl<T> Greenlet<T> {
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<T, JoinError> {
         if !self.wait_dead(Some(timeout))? {
-            return Err(JoinError::Wait(Error::Timeout(crate::error::TimeoutId(0))));
+            return Err(JoinError::Wait(Error::Timeout(
+                crate::error::TimeoutId::OWN,
+            )));
         }
         self.take()
     }

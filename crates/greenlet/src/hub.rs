@@ -568,6 +568,14 @@ impl HubInner {
         Ok(h)
     }
 
+    /// Whether the current batch (since `drain_callbacks` last started) has run past
+    /// `CALLBACK_BATCH_TIME`, on the coarse clock.
+    #[inline]
+    fn batch_overrun(&self) -> bool {
+        coarse_now_ns().saturating_sub(self.batch_start.get())
+            > CALLBACK_BATCH_TIME.as_nanos() as u64
+    }
+
     /// Whether another direct switch may bypass the hub (and count it). Once the budget is
     /// spent, every switch goes through the hub until the hub has run (`drain_callbacks`
     /// resets it).
@@ -577,10 +585,7 @@ impl HubInner {
         if run >= DIRECT_SWITCH_BUDGET {
             return false;
         }
-        if run % 64 == 63
-            && coarse_now_ns().saturating_sub(self.batch_start.get())
-                > CALLBACK_BATCH_TIME.as_nanos() as u64
-        {
+        if run % 64 == 63 && self.batch_overrun() {
             self.direct_run.set(DIRECT_SWITCH_BUDGET);
             return false;
         }
@@ -614,10 +619,6 @@ impl HubInner {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
-    }
-
-    fn next_serial(&self) -> u64 {
-        next_serial()
     }
 
     pub(crate) fn push(&self, cb: Callback) {
@@ -702,9 +703,7 @@ fn drain_callbacks() {
         n += 1;
         // Greenlets that ran past the hub in a chain count for the time, not the number (on
         // the cheap coarse clock: this runs after most switches).
-        let chained = h.direct_run.get() > 0
-            && coarse_now_ns().saturating_sub(h.batch_start.get())
-                > CALLBACK_BATCH_TIME.as_nanos() as u64;
+        let chained = h.direct_run.get() > 0 && h.batch_overrun();
         if chained || (n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME) {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;
@@ -810,7 +809,7 @@ impl Waiter {
         if let Some(id) = me.pending_timeout.take() {
             return Err(Error::Timeout(TimeoutId(id)));
         }
-        let serial = h.next_serial();
+        let serial = next_serial();
         me.waiting.set(serial);
         me.waits_on.set(what);
         Ok(Waiter { me, serial })
@@ -829,7 +828,7 @@ impl Waiter {
             true => Ok(()),
             // The call's own timeout: reported like a scope's (callers that care use
             // `wait_for`).
-            false => Err(Error::Timeout(TimeoutId(0))),
+            false => Err(Error::Timeout(TimeoutId::OWN)),
         })
     }
 
@@ -843,7 +842,7 @@ impl Waiter {
                 let token = self.token();
                 // `Timeout` scope ids come from their own range (from 1 << 62), so this one is
                 // never a scope's.
-                let id = h.next_serial();
+                let id = next_serial();
                 let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
                     wake(&token.g, token.serial, Reason::Timeout(id));
                 });
@@ -871,11 +870,7 @@ impl Waiter {
                 // greenlets, or it is the root); nothing runs between here and the switch.
                 switch_from(Some(h), me, unsafe { &*next }, reason, false)
             }
-            None => {
-                let gl: *const GlCore = Rc::as_ptr(&h.gl);
-                // SAFETY: the hub greenlet lives as long as the hub, which outlives this call.
-                switch_to(unsafe { &*gl }, Reason::Wake, false)
-            }
+            None => switch_from(Some(h), me, &h.gl, Reason::Wake, false),
         };
         match (reason, timer) {
             (Reason::Timeout(id), Some((_, own))) if id == own => {

@@ -139,7 +139,7 @@ impl Set {
             match self.slot_waiters.wait("Pool", None, None, abandon).0 {
                 Woken::Granted => return Ok(()),
                 Woken::Notified => {}
-                Woken::TimedOut => return Err(Error::Timeout(crate::error::TimeoutId(0))),
+                Woken::TimedOut => return Err(Error::Timeout(crate::error::TimeoutId::OWN)),
                 Woken::Failed(e) => return Err(e),
             }
         }
