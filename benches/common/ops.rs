@@ -34,7 +34,7 @@ pub fn context_raw(iters: u64) -> Duration {
 }
 
 /// Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
-/// switches (after 1024 in a row, one goes through the hub).
+/// switches (after 8192 in a row, one goes through the hub).
 pub fn switch_direct(iters: u64) -> Duration {
     let main = current();
     let partner = spawn(move || {

@@ -100,15 +100,22 @@ pub(crate) struct GlCore {
     body: Cell<Option<Box<dyn FnOnce() -> Outcome>>>,
     pub(crate) started: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
-    /// Serial of the wait the greenlet is blocked in (0: not blocked).
+    /// Serial of the wait the greenlet is blocked in (0: not blocked), with [`PARKED`] set
+    /// while it is parked (`park`, `switch_to`). One word, so that a direct switch marks and
+    /// clears it with one store each.
     waiting: Cell<u64>,
     /// What the greenlet waits on, for introspection.
     pub(crate) waits_on: Cell<&'static str>,
+    /// Set through `set_kill_requested` (which keeps `attention` up to date).
     kill_requested: Cell<bool>,
-    /// A `Timeout` scope expired while the greenlet was not blocked.
+    /// A `Timeout` scope expired while the greenlet was not blocked. Set through
+    /// `set_pending_timeout`.
     pending_timeout: Cell<Option<u64>>,
-    /// Serial of the wait while the greenlet is parked (`park`, `switch_to`); 0 otherwise.
-    parked: Cell<u64>,
+    /// `is_hub || kill_requested || pending_timeout.is_some()`: whether a switch must take the
+    /// slow path, in one flag for the direct switch to test.
+    attention: Cell<bool>,
+    /// The id of the timeout the greenlet is being switched in for (see `switch_from`).
+    timeout_in: Cell<u64>,
     /// An `unpark` arrived while the greenlet was not parked: its next park returns at once.
     unpark_token: Cell<bool>,
     pub(crate) links: RefCell<Vec<Link>>,
@@ -135,7 +142,8 @@ impl GlCore {
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
             pending_timeout: Cell::new(None),
-            parked: Cell::new(0),
+            attention: Cell::new(is_hub),
+            timeout_in: Cell::new(0),
             unpark_token: Cell::new(false),
             links: RefCell::new(Vec::new()),
             is_hub,
@@ -149,10 +157,25 @@ impl GlCore {
         self.outcome.get() != Outcome::Pending
     }
 
+    fn set_kill_requested(&self, kill: bool) {
+        self.kill_requested.set(kill);
+        self.update_attention();
+    }
+
+    fn set_pending_timeout(&self, id: Option<u64>) {
+        self.pending_timeout.set(id);
+        self.update_attention();
+    }
+
+    fn update_attention(&self) {
+        let a = self.is_hub || self.kill_requested.get() || self.pending_timeout.get().is_some();
+        self.attention.set(a);
+    }
+
     /// What the greenlet waits on, for introspection (a direct switch leaves `waits_on` alone
     /// to save the stores).
     pub(crate) fn blocked_on(&self) -> &'static str {
-        if self.parked.get() != 0 {
+        if self.waiting.get() & PARKED != 0 {
             "park"
         } else {
             self.waits_on.get()
@@ -197,8 +220,12 @@ pub(crate) struct HubInner {
     next_id: Cell<u64>,
     /// Incremented on every switch (for the blocking monitor).
     pub(crate) switches: Cell<u64>,
-    /// Direct switches since one last went through the hub (see `switch_to_parked`).
-    direct_run: Cell<u32>,
+    /// `switches` when the hub last ran a callback: switches since then bypassed the hub
+    /// (see `direct_budget`). Kept as a mark rather than a count of its own so that a direct
+    /// switch stores one counter, not two.
+    hub_mark: Cell<u64>,
+    /// Direct switches may go on while `switches` is below this (see `direct_budget`).
+    budget_end: Cell<u64>,
     /// When the hub's current batch of callbacks started (direct switches stop after
     /// `CALLBACK_BATCH_TIME`, so that the hub gets to poll).
     batch_start: Cell<u64>,
@@ -353,11 +380,23 @@ fn current_ptr() -> *const GlCore {
     CURRENT.with(|c| c.get())
 }
 
-/// Handed from the greenlet that switches to the one switched in.
-struct Handoff {
-    from: *const GlCore,
-    from_dead: bool,
-    reason: Reason,
+/// What a switch hands to the greenlet it switches in travels in the one word `resume`
+/// passes, in registers: the address of the switching greenlet's `GlCore` (8-aligned), whether
+/// it has finished ([`HANDOFF_DEAD`]) and the reason, in the low bits ([`HANDOFF_REASON`]:
+/// wake 0, kill 1, loop exit 2, timeout 3; a timeout's id goes in the target's `timeout_in`).
+const HANDOFF_REASON: usize = 3;
+/// See [`HANDOFF_REASON`].
+const HANDOFF_DEAD: usize = 4;
+const _: () = assert!(std::mem::align_of::<GlCore>() > HANDOFF_REASON | HANDOFF_DEAD);
+
+/// The stack pointer of a suspended context: boost.context's `fcontext_t`, which the
+/// `context` crate wraps, is the address its registers were saved at.
+#[inline(always)]
+fn context_sp(c: &Context) -> usize {
+    const _: () = assert!(std::mem::size_of::<Context>() == std::mem::size_of::<usize>());
+    // SAFETY: `Context` is `#[repr(C)]` around a single `&'static c_void` (checked to be one
+    // word above), so its bits are that pointer; reading them as an integer changes nothing.
+    unsafe { std::mem::transmute_copy::<Context, usize>(c) }
 }
 
 /// Switch from the current greenlet to `to`. Returns the reason this greenlet is switched back
@@ -384,24 +423,29 @@ fn switch_from(
     reason: Reason,
     from_dead: bool,
 ) -> Reason {
-    let ctx = to
-        .ctx
-        .take()
-        .unwrap_or_else(|| panic!("internal error: {to:?} has no saved context to resume"));
+    // (Not `unwrap_or_else` with a closure: capturing `to` by reference would make it spill
+    // to the stack on every switch.)
+    let Some(ctx) = to.ctx.take() else {
+        no_saved_context(to)
+    };
     CURRENT.with(|c| c.set(to));
     if let Some(h) = h {
         h.switches.set(h.switches.get().wrapping_add(1));
         h.monitor.on_switch(h.switches.get(), to.id);
     }
-    let handoff = Handoff {
-        from,
-        from_dead,
-        reason,
+    let reason = match reason {
+        Reason::Wake => 0,
+        Reason::Kill => 1,
+        Reason::LoopExit => 2,
+        Reason::Timeout(id) => {
+            to.timeout_in.set(id);
+            3
+        }
     };
+    let handoff = from as usize | if from_dead { HANDOFF_DEAD } else { 0 } | reason;
     // SAFETY: `ctx` is the saved context of `to`, taken out so it is resumed only once; `to`'s
-    // stack is alive (released only after it finishes). `handoff` lives on this stack, which
-    // stays frozen (and so valid) until the target has read it in `switched_in`.
-    let t = unsafe { ctx.resume(&handoff as *const Handoff as usize) };
+    // stack is alive (released only after it finishes).
+    let t = unsafe { ctx.resume(handoff) };
     switched_in(t)
 }
 
@@ -409,30 +453,50 @@ fn switch_from(
 /// switched to us, or release its stack if it finished.
 #[inline(always)]
 fn switched_in(t: Transfer) -> Reason {
-    // SAFETY: every resume passes a pointer to a `Handoff` on the switching greenlet's frozen
-    // stack (see `switch_to`); it is read before anything else runs.
-    let h = unsafe { &*(t.data as *const Handoff) };
-    // Copy everything out now: a dead greenlet's stack (where `h` lives) is released below.
-    let (reason, from_dead) = (h.reason, h.from_dead);
-    // SAFETY: `from` was CURRENT, a live GlCore (kept alive by the hub's registry until the
-    // dead-greenlet cleanup below).
-    let from = unsafe { &*h.from };
-    if from_dead {
+    let handoff = t.data;
+    // SAFETY: every resume passes the switching greenlet's GlCore (CURRENT then, and alive:
+    // kept by the hub's registry until the dead-greenlet cleanup below) with flags in the low
+    // bits (see `switch_from`).
+    let from = unsafe { &*((handoff & !(HANDOFF_REASON | HANDOFF_DEAD)) as *const GlCore) };
+    let reason = match handoff & HANDOFF_REASON {
+        0 => Reason::Wake,
+        r => reason_handed_in(r),
+    };
+    if handoff & HANDOFF_DEAD != 0 {
         release_finished(from, t);
     } else {
-        from.ctx.set(Some(t.context));
         // The greenlet that just switched out: its canary-mode stack must be intact. Checked
-        // here, on the next greenlet's stack, once per switch; `t.data` (its `Handoff`) lies
-        // at its stack pointer at the moment it switched.
-        check_canary(from, t.data);
+        // here, on the next greenlet's stack, once per switch.
+        check_canary(from, context_sp(&t.context));
+        from.ctx.set(Some(t.context));
     }
     reason
+}
+
+/// The reason other than a wake-up a greenlet was just switched in with (see `switch_from`).
+#[cold]
+fn reason_handed_in(bits: usize) -> Reason {
+    match bits {
+        1 => Reason::Kill,
+        2 => Reason::LoopExit,
+        _ => {
+            // SAFETY: CURRENT is the greenlet being switched in, alive (see `current`).
+            let me = unsafe { &*current_ptr() };
+            Reason::Timeout(me.timeout_in.get())
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_saved_context(g: &GlCore) -> ! {
+    panic!("internal error: {g:?} has no saved context to resume")
 }
 
 /// The greenlet that switched to us has finished: forget its context and free its stack.
 #[inline(never)]
 fn release_finished(from: &GlCore, t: Transfer) {
-    check_canary(from, t.data);
+    check_canary(from, context_sp(&t.context));
     // It will never run again: forget its context (a plain pointer) and return its stack to
     // the pool. We are on another stack now, so this is safe.
     let _ = t.context;
@@ -560,7 +624,8 @@ impl HubInner {
             live: RefCell::new(HashMap::new()),
             next_id: Cell::new(2),
             switches: Cell::new(0),
-            direct_run: Cell::new(0),
+            hub_mark: Cell::new(0),
+            budget_end: Cell::new(0),
             batch_start: Cell::new(coarse_now_ns()),
             monitor: crate::monitor::HubMonitor::new(),
         });
@@ -579,18 +644,31 @@ impl HubInner {
     /// Whether another direct switch may bypass the hub (and count it). Once the budget is
     /// spent, every switch goes through the hub until the hub has run (`drain_callbacks`
     /// resets it).
+    ///
+    /// One compare on the way: the budget is handed out 64 switches at a time, and the clock
+    /// is read only when a slice runs out.
     #[inline(always)]
     fn direct_budget(&self) -> bool {
-        let run = self.direct_run.get();
-        if run >= DIRECT_SWITCH_BUDGET {
+        self.switches.get() < self.budget_end.get() || self.next_budget_slice()
+    }
+
+    #[inline(never)]
+    fn next_budget_slice(&self) -> bool {
+        let switches = self.switches.get();
+        if self.switches_past_hub() >= DIRECT_SWITCH_BUDGET || self.batch_overrun() {
+            // Spent (by count or by time) until the hub runs again.
+            self.hub_mark
+                .set(switches.wrapping_sub(DIRECT_SWITCH_BUDGET));
             return false;
         }
-        if run % 64 == 63 && self.batch_overrun() {
-            self.direct_run.set(DIRECT_SWITCH_BUDGET);
-            return false;
-        }
-        self.direct_run.set(run + 1);
+        self.budget_end
+            .set(switches.saturating_add(DIRECT_SWITCH_SLICE));
         true
+    }
+
+    /// Switches since the hub last ran a callback.
+    fn switches_past_hub(&self) -> u64 {
+        self.switches.get().wrapping_sub(self.hub_mark.get())
     }
 
     /// For a greenlet about to block: the greenlet at the front of the run queue, taken off
@@ -676,7 +754,9 @@ fn drain_callbacks() {
         let next = h.queue.borrow_mut().pop_front();
         let Some(cb) = next else { break };
         // The hub runs: greenlets may bypass it again for a while.
-        h.direct_run.set(0);
+        h.hub_mark.set(h.switches.get());
+        h.budget_end
+            .set(h.switches.get().saturating_add(DIRECT_SWITCH_SLICE));
         match cb {
             Callback::Switch(g, reason) => {
                 if g.is_dead() {
@@ -703,7 +783,8 @@ fn drain_callbacks() {
         n += 1;
         // Greenlets that ran past the hub in a chain count for the time, not the number (on
         // the cheap coarse clock: this runs after most switches).
-        let chained = h.direct_run.get() > 0 && h.batch_overrun();
+        // (Two switches are the hub's own: to the greenlet and back.)
+        let chained = h.switches_past_hub() > 2 && h.batch_overrun();
         if chained || (n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME) {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;
@@ -806,13 +887,20 @@ impl Waiter {
             return Err(Error::Dead);
         }
         check_kill(&me);
-        if let Some(id) = me.pending_timeout.take() {
+        if let Some(id) = me.pending_timeout.get() {
+            me.set_pending_timeout(None);
             return Err(Error::Timeout(TimeoutId(id)));
         }
         let serial = next_serial();
         me.waiting.set(serial);
         me.waits_on.set(what);
         Ok(Waiter { me, serial })
+    }
+
+    /// Make the wait a park: `unpark` wakes it (so do direct switches).
+    fn mark_parked(&mut self) {
+        self.serial |= PARKED;
+        self.me.waiting.set(self.serial);
     }
 
     pub(crate) fn token(&self) -> WakeToken {
@@ -888,9 +976,8 @@ impl Waiter {
 
 /// What a wait of `me` ends with, once it is switched back in with `reason`.
 fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
-    me.waiting.set(0);
     // Not parked any more either (here too because a kill unwinds past the callers' reset).
-    me.parked.set(0);
+    me.waiting.set(0);
     me.waits_on.set("");
     match reason {
         Reason::Wake => {
@@ -902,7 +989,7 @@ fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
             Err(Error::Timeout(TimeoutId(id)))
         }
         Reason::Kill => {
-            me.kill_requested.set(false);
+            me.set_kill_requested(false);
             panic::resume_unwind(Box::new(KillSignal));
         }
         Reason::LoopExit => Err(Error::WouldBlockForever),
@@ -912,7 +999,7 @@ fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
 /// Unwind the current greenlet if a kill was requested while it was not blocked.
 fn check_kill(me: &GlCore) {
     if me.kill_requested.get() && !me.is_hub && me.spawned_at.is_some() {
-        me.kill_requested.set(false);
+        me.set_kill_requested(false);
         panic::resume_unwind(Box::new(KillSignal));
     }
 }
@@ -935,7 +1022,7 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
     if Rc::as_ptr(g) == current_ptr() {
         panic::resume_unwind(Box::new(KillSignal));
     }
-    g.kill_requested.set(true);
+    g.set_kill_requested(true);
     let serial = g.waiting.get();
     wake(g, serial, Reason::Kill);
 }
@@ -947,13 +1034,13 @@ pub(crate) fn timeout_fired(g: &Rc<GlCore>, id: u64) {
     }
     let serial = g.waiting.get();
     if !wake(g, serial, Reason::Timeout(id)) {
-        g.pending_timeout.set(Some(id));
+        g.set_pending_timeout(Some(id));
     }
 }
 
 pub(crate) fn clear_pending_timeout(g: &GlCore, id: u64) {
     if g.pending_timeout.get() == Some(id) {
-        g.pending_timeout.set(None);
+        g.set_pending_timeout(None);
     }
 }
 
@@ -1019,12 +1106,12 @@ pub fn yield_now() -> Result<()> {
 /// optional timeout, a kill or an enclosing `Timeout`. Returns at once, consuming it, if an
 /// unpark token is waiting. `Ok(false)` on the call's own timeout.
 pub(crate) fn park(timeout: Option<Duration>) -> Result<bool> {
-    let w = Waiter::new("park")?;
+    let mut w = Waiter::new("park")?;
     if w.me.unpark_token.replace(false) {
         return Ok(true);
     }
     // Cleared again by `woken_with`, however the wait ends.
-    w.me.parked.set(w.serial);
+    w.mark_parked();
     w.wait_for(timeout)
 }
 
@@ -1033,22 +1120,30 @@ pub(crate) fn unpark(g: &Rc<GlCore>) {
     if g.is_dead() {
         return;
     }
-    let serial = g.parked.replace(0);
-    if !(serial != 0 && wake(g, serial, Reason::Wake)) {
+    let serial = g.waiting.get();
+    if !(serial & PARKED != 0 && wake(g, serial, Reason::Wake)) {
         g.unpark_token.set(true);
     }
 }
 
 /// After this many direct switches in a row, one goes through the hub's queue, so that the
 /// hub still runs its callbacks and polls for I/O between greenlets that only switch to each
-/// other. At about 5 ns a switch, that is every few microseconds (gevent's switch interval is
-/// 5 ms); with 64 the detour through the hub cost 2 ns of the 12 ns round trip.
-const DIRECT_SWITCH_BUDGET: u32 = 1024;
+/// other. At about 5 ns a switch, that is every 40 µs or so; greenlets that work between
+/// switches reach the time limit first (5 ms, gevent's switch interval, read every
+/// `DIRECT_SWITCH_SLICE` switches). The detour through the hub costs about 60 ns: 2 ns of the
+/// 12 ns round trip when it came every 64 switches, 0.1 ns at 1024, nothing measurable now.
+const DIRECT_SWITCH_BUDGET: u64 = 8192;
 
-/// The wait serial of a greenlet parked by a direct switch (`next_serial` never reaches it).
-/// One value serves every greenlet because nothing keeps a serial read from `waiting` or
-/// `parked` to wake it later: `unpark`, `request_kill` and `timeout_fired` read them when they
-/// wake.
+/// Direct switches run in slices of this many between looks at the clock (see
+/// `direct_budget`).
+const DIRECT_SWITCH_SLICE: u64 = 64;
+
+/// Set in a greenlet's wait serial while it is parked (`next_serial` never reaches it).
+const PARKED: u64 = 1 << 63;
+
+/// The wait serial of a greenlet parked by a direct switch (with [`PARKED`] set). One value
+/// serves every greenlet because nothing keeps a serial read from `waiting` to wake it later:
+/// `unpark`, `request_kill` and `timeout_fired` read it when they wake.
 const DIRECT_PARK: u64 = u64::MAX;
 
 /// Unpark `target` and park the current greenlet (discarding an unpark token it had: it waits
@@ -1062,8 +1157,7 @@ const DIRECT_PARK: u64 = u64::MAX;
 pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     let cur = current_ptr();
     let hp = HUB.with(|p| p.get());
-    let serial = target.parked.get();
-    if cur.is_null() || hp.is_null() || serial == 0 || target.waiting.get() != serial {
+    if cur.is_null() || hp.is_null() || target.waiting.get() & PARKED == 0 {
         return switch_to_parked_slow(target);
     }
     // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; used before the switch.
@@ -1074,26 +1168,20 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     let me = unsafe { &*cur };
     // The slow path deals with everything unusual: the hub itself, a switch to ourselves, a
     // pending kill or Timeout expiry, a spent budget.
-    if me.is_hub
-        || std::ptr::eq(me, Rc::as_ptr(target))
-        || me.kill_requested.get()
-        || me.pending_timeout.get().is_some()
-        || !h.direct_budget()
-    {
+    if me.attention.get() || std::ptr::eq(me, Rc::as_ptr(target)) || !h.direct_budget() {
         return switch_to_parked_slow(target);
     }
-    // Only live reads of `parked` (unpark, a direct switch) and of `waiting` (kill, a Timeout
-    // scope) ever wake a parked greenlet, never a stale token, so this one serial serves every
-    // direct park.
-    me.unpark_token.set(false);
+    // Only live reads of `waiting` (unpark, a direct switch, a kill, a Timeout scope) ever
+    // wake a parked greenlet, never a stale token, so this one serial serves every direct
+    // park.
+    if me.unpark_token.get() {
+        me.unpark_token.set(false);
+    }
     me.waiting.set(DIRECT_PARK);
-    me.parked.set(DIRECT_PARK);
     // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
-    target.parked.set(0);
-    target.waiting.set(0);
+    // (`target` clears its own `waiting` first thing when it resumes.)
     let reason = switch_from(Some(h), cur, target, Reason::Wake, false);
-    me.parked.set(0);
-    if reason == Reason::Wake && !me.kill_requested.get() {
+    if reason == Reason::Wake && !me.attention.get() {
         me.waiting.set(0);
         return Ok(());
     }
@@ -1111,8 +1199,9 @@ fn switch_to_parked_slow(target: &Rc<GlCore>) -> Result<()> {
     if Rc::ptr_eq(&w.me, target) {
         return Ok(());
     }
+    let mut w = w;
     w.me.unpark_token.set(false);
-    w.me.parked.set(w.serial);
+    w.mark_parked();
     unpark(target);
     w.wait(None)
 }

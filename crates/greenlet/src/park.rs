@@ -9,8 +9,8 @@
 //! [`switch_to`] is "unpark `target`, then park me" (waiting for a fresh unpark), except that when `target` is parked it
 //! runs *right away*: the current greenlet switches to it directly instead of queueing it
 //! behind the hub's other work. Two greenlets handing control back and forth this way cost
-//! little more than the raw stack switch (see BENCHMARKS.md). To keep the hub fair, after 1024
-//! direct switches in a row the next one goes through the hub's queue, which lets it run its
+//! little more than the raw stack switch (see BENCHMARKS.md). To keep the hub fair, after 8192
+//! direct switches in a row (or 5 ms) the next one goes through the hub's queue, which lets it run its
 //! callbacks and poll for I/O.
 //!
 //! ```
