@@ -101,8 +101,11 @@ pub(crate) struct GlCore {
     pub(crate) started: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
     /// Serial of the wait the greenlet is blocked in (0: not blocked), with [`PARKED`] set
-    /// while it is parked (`park`, `switch_to`). One word, so that a direct switch marks and
-    /// clears it with one store each.
+    /// while it is parked (`park`, `switch_to`). Exact while the greenlet is switched out:
+    /// every way of switching out sets it first. While the greenlet runs it may still hold
+    /// [`DIRECT_PARK`] from its last direct switch (a direct switch leaves it, saving two
+    /// stores per switch), so it is never read for the running greenlet: the readers that can
+    /// meet it (`unpark`, `request_kill`, introspection) check for the current greenlet first.
     waiting: Cell<u64>,
     /// What the greenlet waits on, for introspection.
     pub(crate) waits_on: Cell<&'static str>,
@@ -111,12 +114,13 @@ pub(crate) struct GlCore {
     /// A `Timeout` scope expired while the greenlet was not blocked. Set through
     /// `set_pending_timeout`.
     pending_timeout: Cell<Option<u64>>,
-    /// `is_hub || kill_requested || pending_timeout.is_some()`: whether a switch must take the
-    /// slow path, in one flag for the direct switch to test.
+    /// `is_hub || kill_requested || pending_timeout.is_some() || unpark_token`: whether a
+    /// switch must take the slow path, in one flag for the direct switch to test.
     attention: Cell<bool>,
     /// The id of the timeout the greenlet is being switched in for (see `switch_from`).
     timeout_in: Cell<u64>,
     /// An `unpark` arrived while the greenlet was not parked: its next park returns at once.
+    /// Set through `set_unpark_token`.
     unpark_token: Cell<bool>,
     pub(crate) links: RefCell<Vec<Link>>,
     pub(crate) is_hub: bool,
@@ -167,13 +171,21 @@ impl GlCore {
         self.update_attention();
     }
 
+    fn set_unpark_token(&self, token: bool) {
+        self.unpark_token.set(token);
+        self.update_attention();
+    }
+
     fn update_attention(&self) {
-        let a = self.is_hub || self.kill_requested.get() || self.pending_timeout.get().is_some();
+        let a = self.is_hub
+            || self.kill_requested.get()
+            || self.pending_timeout.get().is_some()
+            || self.unpark_token.get();
         self.attention.set(a);
     }
 
     /// What the greenlet waits on, for introspection (a direct switch leaves `waits_on` alone
-    /// to save the stores).
+    /// to save the stores). Meaningless for the running greenlet (see `waiting`).
     pub(crate) fn blocked_on(&self) -> &'static str {
         if self.waiting.get() & PARKED != 0 {
             "park"
@@ -182,7 +194,8 @@ impl GlCore {
         }
     }
 
-    /// Whether the greenlet is registered in a wait (for introspection).
+    /// Whether the greenlet is registered in a wait (for introspection; not for the running
+    /// greenlet, see `waiting`).
     pub(crate) fn is_waiting(&self) -> bool {
         self.waiting.get() != 0
     }
@@ -411,10 +424,11 @@ fn switch_to(to: &GlCore, reason: Reason, from_dead: bool) -> Reason {
     // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; the reference is used
     // only within `switch_from`, before the switch.
     let h = (!hp.is_null()).then(|| unsafe { &*hp });
-    switch_from(h, current_ptr(), to, reason, from_dead)
+    switch_from(h, current_ptr(), to, reason, from_dead, true)
 }
 
-/// [`switch_to`] with the hub and the current greenlet (`from`) already at hand.
+/// [`switch_to`] with the hub and the current greenlet (`from`) already at hand. `publish`:
+/// tell the blocking monitor (direct switches tell it from `direct_budget` instead).
 #[inline(always)]
 fn switch_from(
     h: Option<&HubInner>,
@@ -422,6 +436,7 @@ fn switch_from(
     to: &GlCore,
     reason: Reason,
     from_dead: bool,
+    publish: bool,
 ) -> Reason {
     // (Not `unwrap_or_else` with a closure: capturing `to` by reference would make it spill
     // to the stack on every switch.)
@@ -431,7 +446,9 @@ fn switch_from(
     CURRENT.with(|c| c.set(to));
     if let Some(h) = h {
         h.switches.set(h.switches.get().wrapping_add(1));
-        h.monitor.on_switch(h.switches.get(), to.id);
+        if publish {
+            h.monitor.on_switch(h.switches.get(), to.id);
+        }
     }
     let reason = match reason {
         Reason::Wake => 0,
@@ -454,37 +471,42 @@ fn switch_from(
 #[inline(always)]
 fn switched_in(t: Transfer) -> Reason {
     let handoff = t.data;
-    // SAFETY: every resume passes the switching greenlet's GlCore (CURRENT then, and alive:
-    // kept by the hub's registry until the dead-greenlet cleanup below) with flags in the low
-    // bits (see `switch_from`).
+    if handoff & (HANDOFF_REASON | HANDOFF_DEAD) != 0 {
+        return switched_in_other(t);
+    }
+    // A wake-up from a greenlet that lives on (the common case, written out for the direct
+    // switch).
+    // SAFETY: every resume passes the switching greenlet's GlCore (CURRENT then, alive: kept
+    // by the hub's registry) with flags in the low bits, here all clear (see `switch_from`).
+    let from = unsafe { &*(handoff as *const GlCore) };
+    // The greenlet that just switched out: its canary-mode stack must be intact. Checked
+    // here, on the next greenlet's stack, once per switch.
+    check_canary(from, context_sp(&t.context));
+    from.ctx.set(Some(t.context));
+    Reason::Wake
+}
+
+/// [`switched_in`] for another reason than a wake-up, or from a greenlet that has finished.
+#[inline(never)]
+fn switched_in_other(t: Transfer) -> Reason {
+    let handoff = t.data;
+    // SAFETY: as in `switched_in`; a finished greenlet's GlCore stays alive until the
+    // cleanup in `release_finished`.
     let from = unsafe { &*((handoff & !(HANDOFF_REASON | HANDOFF_DEAD)) as *const GlCore) };
     let reason = match handoff & HANDOFF_REASON {
         0 => Reason::Wake,
-        r => reason_handed_in(r),
+        1 => Reason::Kill,
+        2 => Reason::LoopExit,
+        // SAFETY: CURRENT is the greenlet being switched in, alive (see `current`).
+        _ => Reason::Timeout(unsafe { &*current_ptr() }.timeout_in.get()),
     };
     if handoff & HANDOFF_DEAD != 0 {
         release_finished(from, t);
     } else {
-        // The greenlet that just switched out: its canary-mode stack must be intact. Checked
-        // here, on the next greenlet's stack, once per switch.
         check_canary(from, context_sp(&t.context));
         from.ctx.set(Some(t.context));
     }
     reason
-}
-
-/// The reason other than a wake-up a greenlet was just switched in with (see `switch_from`).
-#[cold]
-fn reason_handed_in(bits: usize) -> Reason {
-    match bits {
-        1 => Reason::Kill,
-        2 => Reason::LoopExit,
-        _ => {
-            // SAFETY: CURRENT is the greenlet being switched in, alive (see `current`).
-            let me = unsafe { &*current_ptr() };
-            Reason::Timeout(me.timeout_in.get())
-        }
-    }
 }
 
 #[cold]
@@ -647,13 +669,17 @@ impl HubInner {
     ///
     /// One compare on the way: the budget is handed out 64 switches at a time, and the clock
     /// is read only when a slice runs out.
+    ///
+    /// While a blocking monitor runs, no slice is handed out: every direct switch comes
+    /// through `next_budget_slice`, which tells the monitor where it goes (`to`), so that the
+    /// switch itself need not check.
     #[inline(always)]
-    fn direct_budget(&self) -> bool {
-        self.switches.get() < self.budget_end.get() || self.next_budget_slice()
+    fn direct_budget(&self, to: &GlCore) -> bool {
+        self.switches.get() < self.budget_end.get() || self.next_budget_slice(to)
     }
 
     #[inline(never)]
-    fn next_budget_slice(&self) -> bool {
+    fn next_budget_slice(&self, to: &GlCore) -> bool {
         let switches = self.switches.get();
         if self.switches_past_hub() >= DIRECT_SWITCH_BUDGET || self.batch_overrun() {
             // Spent (by count or by time) until the hub runs again.
@@ -661,9 +687,24 @@ impl HubInner {
                 .set(switches.wrapping_sub(DIRECT_SWITCH_BUDGET));
             return false;
         }
-        self.budget_end
-            .set(switches.saturating_add(DIRECT_SWITCH_SLICE));
+        if self.monitor.is_active() {
+            // The switch about to happen (`switch_from` counts it).
+            self.monitor.on_switch(switches.wrapping_add(1), to.id);
+        } else {
+            self.grant_budget_slice();
+        }
         true
+    }
+
+    /// Let the next `DIRECT_SWITCH_SLICE` direct switches through without a look at the clock
+    /// (none while a blocking monitor runs: see `direct_budget`).
+    pub(crate) fn grant_budget_slice(&self) {
+        let end = if self.monitor.is_active() {
+            0
+        } else {
+            self.switches.get().saturating_add(DIRECT_SWITCH_SLICE)
+        };
+        self.budget_end.set(end);
     }
 
     /// Switches since the hub last ran a callback.
@@ -679,11 +720,8 @@ impl HubInner {
     fn take_ready(&self) -> Option<(*const GlCore, Reason)> {
         let mut q = self.queue.borrow_mut();
         match q.front() {
-            Some(Callback::Switch(g, _)) if !g.is_dead() => {}
+            Some(Callback::Switch(g, _)) if !g.is_dead() && self.direct_budget(g) => {}
             _ => return None,
-        }
-        if !self.direct_budget() {
-            return None;
         }
         let Some(Callback::Switch(g, reason)) = q.pop_front() else {
             unreachable!("checked above");
@@ -755,8 +793,7 @@ fn drain_callbacks() {
         let Some(cb) = next else { break };
         // The hub runs: greenlets may bypass it again for a while.
         h.hub_mark.set(h.switches.get());
-        h.budget_end
-            .set(h.switches.get().saturating_add(DIRECT_SWITCH_SLICE));
+        h.grant_budget_slice();
         match cb {
             Callback::Switch(g, reason) => {
                 if g.is_dead() {
@@ -956,9 +993,9 @@ impl Waiter {
             Some((next, reason)) => {
                 // SAFETY: `next` is alive until it has run (it is in the registry of live
                 // greenlets, or it is the root); nothing runs between here and the switch.
-                switch_from(Some(h), me, unsafe { &*next }, reason, false)
+                switch_from(Some(h), me, unsafe { &*next }, reason, false, true)
             }
-            None => switch_from(Some(h), me, &h.gl, Reason::Wake, false),
+            None => switch_from(Some(h), me, &h.gl, Reason::Wake, false, true),
         };
         match (reason, timer) {
             (Reason::Timeout(id), Some((_, own))) if id == own => {
@@ -1098,7 +1135,7 @@ pub fn yield_now() -> Result<()> {
     // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run; `h` is used
     // only up to the switch.
     let h = unsafe { &*hp };
-    let reason = switch_from(Some(h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false);
+    let reason = switch_from(Some(h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false, true);
     w.switched_back(reason)
 }
 
@@ -1107,7 +1144,8 @@ pub fn yield_now() -> Result<()> {
 /// unpark token is waiting. `Ok(false)` on the call's own timeout.
 pub(crate) fn park(timeout: Option<Duration>) -> Result<bool> {
     let mut w = Waiter::new("park")?;
-    if w.me.unpark_token.replace(false) {
+    if w.me.unpark_token.get() {
+        w.me.set_unpark_token(false);
         return Ok(true);
     }
     // Cleared again by `woken_with`, however the wait ends.
@@ -1120,9 +1158,11 @@ pub(crate) fn unpark(g: &Rc<GlCore>) {
     if g.is_dead() {
         return;
     }
+    // The running greenlet is not parked, whatever its `waiting` says (see `GlCore::waiting`).
     let serial = g.waiting.get();
-    if !(serial & PARKED != 0 && wake(g, serial, Reason::Wake)) {
-        g.unpark_token.set(true);
+    let running = std::ptr::eq(Rc::as_ptr(g), current_ptr());
+    if running || !(serial & PARKED != 0 && wake(g, serial, Reason::Wake)) {
+        g.set_unpark_token(true);
     }
 }
 
@@ -1156,33 +1196,31 @@ const DIRECT_PARK: u64 = u64::MAX;
 #[inline(always)]
 pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     let cur = current_ptr();
-    let hp = HUB.with(|p| p.get());
-    if cur.is_null() || hp.is_null() || target.waiting.get() & PARKED == 0 {
+    if cur.is_null() || target.waiting.get() & PARKED == 0 {
         return switch_to_parked_slow(target);
     }
-    // SAFETY: HUB is non-null only while HUB_OWNER keeps the hub alive; used before the switch.
-    let h = unsafe { &*hp };
+    // SAFETY: a non-null CURRENT means a hub: HUB is set before CURRENT and cleared right
+    // before it (`HubOwner::drop`), and it is non-null only while HUB_OWNER keeps the hub
+    // alive; used before the switch.
+    let h = unsafe { &*HUB.with(|p| p.get()) };
     // SAFETY: a non-null CURRENT is the running greenlet's GlCore, kept alive by the hub (the
     // root and the hub greenlet) or by the registry of live greenlets (which it leaves only
     // after switching away for the last time, so not while this call runs on its stack).
     let me = unsafe { &*cur };
     // The slow path deals with everything unusual: the hub itself, a switch to ourselves, a
     // pending kill or Timeout expiry, a spent budget.
-    if me.attention.get() || std::ptr::eq(me, Rc::as_ptr(target)) || !h.direct_budget() {
+    if me.attention.get() || std::ptr::eq(me, Rc::as_ptr(target)) || !h.direct_budget(target) {
         return switch_to_parked_slow(target);
     }
     // Only live reads of `waiting` (unpark, a direct switch, a kill, a Timeout scope) ever
     // wake a parked greenlet, never a stale token, so this one serial serves every direct
-    // park.
-    if me.unpark_token.get() {
-        me.unpark_token.set(false);
-    }
+    // park. (An unpark token to discard took the slow path: it sets `attention`.)
     me.waiting.set(DIRECT_PARK);
-    // Take over `target`'s wait, as `wake` would, and run it now instead of queueing it.
-    // (`target` clears its own `waiting` first thing when it resumes.)
-    let reason = switch_from(Some(h), cur, target, Reason::Wake, false);
+    // Take over `target`'s wait and run it now instead of queueing it. Its `waiting` stays
+    // DIRECT_PARK while it runs, as ours does when we come back (see `GlCore::waiting`). The
+    // blocking monitor hears of direct switches from `direct_budget`.
+    let reason = switch_from(Some(h), cur, target, Reason::Wake, false, false);
     if reason == Reason::Wake && !me.attention.get() {
-        me.waiting.set(0);
         return Ok(());
     }
     woken_with(me, reason)
@@ -1200,7 +1238,7 @@ fn switch_to_parked_slow(target: &Rc<GlCore>) -> Result<()> {
         return Ok(());
     }
     let mut w = w;
-    w.me.unpark_token.set(false);
+    w.me.set_unpark_token(false);
     w.mark_parked();
     unpark(target);
     w.wait(None)

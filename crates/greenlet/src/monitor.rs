@@ -291,6 +291,12 @@ impl HubMonitor {
         }
     }
 
+    /// Whether a monitor is watching this hub.
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.get()
+    }
+
     /// Called on every switch, with the new switch count and the greenlet switched to.
     #[inline]
     pub(crate) fn on_switch(&self, switches: u64, to: u64) {
@@ -366,6 +372,8 @@ impl HubMonitor {
         *m.tracking.borrow_mut() = Some(tracking.clone());
         *m.watchers.borrow_mut() = Some((prepare, check));
         m.active.set(true);
+        // Direct switches stop skipping the monitor (see `HubInner::direct_budget`).
+        h.grant_budget_slice();
         tracking
     }
 

@@ -166,3 +166,33 @@ fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
     let reports = g.join().unwrap();
     assert!(reports.is_empty(), "{reports:#?}");
 }
+
+#[test]
+fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
+    use greenlet::park::{current, switch_to};
+    let monitor = start_monitor(ms(100));
+    let main = current();
+    let partner = Builder::new()
+        .name("partner")
+        .spawn(move || {
+            for _ in 0..100 {
+                switch_to(&main).unwrap();
+            }
+            // Switched to directly by the root (no trip through the hub): this greenlet, not
+            // the root, keeps the hub from running now.
+            spin(ms(300));
+            main.unpark();
+        })
+        .unwrap();
+    let p = partner.handle();
+    for _ in 0..101 {
+        switch_to(&p).unwrap();
+    }
+    partner.join().unwrap();
+    let reports = monitor.stop();
+    assert!(!reports.is_empty(), "the spin was not seen");
+    assert!(
+        reports.iter().all(|r| r.greenlet_name == "partner"),
+        "{reports:#?}"
+    );
+}

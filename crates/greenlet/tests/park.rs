@@ -120,6 +120,48 @@ fn switch_to_alternates_in_strict_order() {
 }
 
 #[test]
+fn a_greenlet_running_after_direct_switches_is_not_parked() {
+    let main = current();
+    let g = spawn(move || {
+        for _ in 0..3 {
+            switch_to(&main).unwrap();
+        }
+        // Running again after direct switches: unparking ourselves leaves a token. It must not
+        // wake us later, in the middle of another wait.
+        current().unpark();
+        let start = Instant::now();
+        sleep(Duration::from_millis(20)).unwrap();
+        let slept = start.elapsed();
+        let token_used = park_timeout(Duration::from_secs(5)).unwrap();
+        main.unpark();
+        (slept, token_used, start.elapsed())
+    });
+    let h = g.handle();
+    for _ in 0..4 {
+        switch_to(&h).unwrap();
+        if !h.is_dead() {
+            // Parked by its direct switch back to us.
+            let info = greenlet::run_info();
+            let state = info.iter().find(|i| i.id == h.id()).unwrap().state;
+            assert_eq!(
+                state,
+                greenlet::monitor::GreenletState::Blocked { on: "park" }
+            );
+        }
+    }
+    let (slept, token_used, total) = g.join().unwrap();
+    assert!(
+        slept >= Duration::from_millis(19),
+        "sleep cut short: {slept:?}"
+    );
+    assert!(token_used);
+    assert!(
+        total < Duration::from_secs(2),
+        "the token was lost: {total:?}"
+    );
+}
+
+#[test]
 fn direct_switching_greenlets_do_not_starve_the_hub() {
     // Two greenlets that only ever switch to each other; a third needs a timer (the hub must
     // poll) to stop them. Without the direct-switch budget this would never end.
