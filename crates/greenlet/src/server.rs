@@ -23,11 +23,12 @@
 use crate::event::Event;
 use crate::greenlet::{Builder, Greenlet};
 use crate::net::{TcpListener, TcpStream, UdpSocket};
+use crate::net::{ToSocketAddrs, resolve};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ impl StreamServer {
         addr: impl ToSocketAddrs,
         handler: impl Fn(TcpStream, SocketAddr) + 'static,
     ) -> io::Result<StreamServer> {
-        let addr: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        let addr = resolve(addr)?;
         Ok(StreamServer {
             state: Rc::new(State {
                 addr,
@@ -397,10 +398,7 @@ pub fn serve_on_threads(
     handler: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<(Vec<std::thread::JoinHandle<io::Result<()>>>, SocketAddr)> {
     let handler = std::sync::Arc::new(handler);
-    let mut addr: SocketAddr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let mut addr: SocketAddr = resolve(addr)?[0];
     let mut handles = Vec::new();
     for i in 0..threads.max(1) {
         let (tx, rx) = std::sync::mpsc::channel();

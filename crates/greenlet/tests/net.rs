@@ -248,3 +248,80 @@ fn raw_fd_and_std_conversions() {
     );
     drop(c2);
 }
+
+/// Occupy every thread of this thread's default pool until the returned sender is dropped.
+fn fill_default_pool() -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    for _ in 0..greenlet::threadpool::DEFAULT_POOL_SIZE {
+        let (rx, started) = (rx.clone(), started_tx.clone());
+        // Detached: each returns once the sender is dropped.
+        drop(greenlet::threadpool::spawn_blocking(move || {
+            started.send(()).unwrap();
+            let _ = rx.lock().unwrap().recv();
+        }));
+    }
+    for _ in 0..greenlet::threadpool::DEFAULT_POOL_SIZE {
+        started_rx.recv().unwrap();
+    }
+    tx
+}
+
+#[test]
+fn host_names_are_resolved_on_the_thread_pool_while_the_hub_runs() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // With every pool thread busy, a connect by name has to wait for one; the hub keeps
+    // running other greenlets meanwhile.
+    let release = fill_default_pool();
+    let connecting = spawn(move || TcpStream::connect(format!("localhost:{port}")));
+    let literal = spawn(move || TcpStream::connect(format!("127.0.0.1:{port}")));
+    sleep(ms(30)).unwrap();
+    assert!(literal.is_dead(), "an address literal needs no resolver");
+    assert!(!connecting.is_dead(), "the name waits for a pool thread");
+    drop(release);
+    let s = connecting.join().unwrap().unwrap();
+    assert_eq!(s.peer_addr().unwrap().port(), port);
+    assert!(s.peer_addr().unwrap().ip().is_loopback());
+    literal.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_timeout_ends_a_resolution_that_waits_for_the_pool() {
+    let release = fill_default_pool();
+    let start = Instant::now();
+    let t = greenlet::Timeout::start(ms(30));
+    let e = TcpStream::connect("localhost:80").unwrap_err();
+    drop(t);
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(release);
+}
+
+#[test]
+fn addresses_are_accepted_in_the_forms_std_accepts() {
+    let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let a = l.local_addr().unwrap();
+    let ip: std::net::IpAddr = a.ip();
+    TcpStream::connect(a).unwrap();
+    let by_ref: &std::net::SocketAddr = &a;
+    TcpStream::connect(by_ref).unwrap();
+    TcpStream::connect((ip, a.port())).unwrap();
+    TcpStream::connect(([127, 0, 0, 1], a.port())).unwrap();
+    TcpStream::connect(a.to_string()).unwrap();
+    TcpStream::connect(("localhost".to_string(), a.port())).unwrap();
+    TcpStream::connect(&[a][..]).unwrap();
+    let v6 = TcpListener::bind("[::1]:0");
+    if let Ok(v6) = v6 {
+        TcpStream::connect(v6.local_addr().unwrap()).unwrap();
+    }
+    // What std refuses, refused the same way.
+    for bad in ["127.0.0.1", "localhost:notaport", "localhost:99999"] {
+        let e = TcpStream::connect(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
+    }
+    let e = TcpStream::connect(&[][..]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(TcpStream::connect("no-such-host.invalid:80").is_err());
+}
