@@ -579,14 +579,32 @@ impl<T> fmt::Debug for Queue<T> {
 /// worker.join().unwrap();
 /// ```
 pub struct JoinableQueue<T> {
-    core: Rc<Core<T>>,
+    queue: Queue<T>,
 }
 
 impl<T> Clone for JoinableQueue<T> {
     fn clone(&self) -> Self {
         JoinableQueue {
-            core: self.core.clone(),
+            queue: self.queue.clone(),
         }
+    }
+}
+
+/// A joinable queue is a [`Queue`] with task counting on top: `put`, `get`, `len`, `shutdown`
+/// and the rest are the queue's. (A plain `Queue` counts tasks too; it just has no way to mark
+/// them done.)
+///
+/// ```
+/// let q = greenlet::JoinableQueue::bounded(1);
+/// q.put(1).unwrap();
+/// assert!(q.is_full());
+/// assert_eq!(q.unfinished_tasks(), 1);
+/// ```
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
     }
 }
 
@@ -599,7 +617,7 @@ impl<T> JoinableQueue<T> {
     /// ```
     pub fn unbounded() -> JoinableQueue<T> {
         JoinableQueue {
-            core: Core::new(None),
+            queue: Queue::unbounded(),
         }
     }
 
@@ -612,85 +630,8 @@ impl<T> JoinableQueue<T> {
     /// ```
     pub fn bounded(capacity: usize) -> JoinableQueue<T> {
         JoinableQueue {
-            core: Core::new(Some(capacity)),
+            queue: Queue::bounded(capacity),
         }
-    }
-
-    /// Add an item (one more unfinished task), waiting while the queue is full. Errors as
-    /// [`Queue::put`].
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::unbounded();
-    /// q.put(1).unwrap();
-    /// assert_eq!(q.unfinished_tasks(), 1);
-    /// ```
-    pub fn put(&self, item: T) -> std::result::Result<(), QueueError<T>> {
-        self.core.put(item, Mode::Block(None))
-    }
-
-    /// Like [`put`](JoinableQueue::put), waiting at most `timeout` (then
-    /// [`QueueError::Full`] with the item).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let q = greenlet::JoinableQueue::bounded(1);
-    /// q.put(1).unwrap();
-    /// assert!(q.put_timeout(2, Duration::from_millis(5)).is_err());
-    /// assert_eq!(q.unfinished_tasks(), 1);
-    /// ```
-    pub fn put_timeout(
-        &self,
-        item: T,
-        timeout: Duration,
-    ) -> std::result::Result<(), QueueError<T>> {
-        self.core.put(item, Mode::Block(Some(timeout)))
-    }
-
-    /// Add an item if that needs no waiting; [`QueueError::Full`] (with the item) otherwise.
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::bounded(1);
-    /// assert!(q.try_put('a').is_ok());
-    /// assert!(q.try_put('b').is_err());
-    /// ```
-    pub fn try_put(&self, item: T) -> std::result::Result<(), QueueError<T>> {
-        self.core.put(item, Mode::NoWait)
-    }
-
-    /// Remove and return the front item, waiting while the queue is empty. Errors as
-    /// [`Queue::get`]. The task stays unfinished until [`task_done`](JoinableQueue::task_done).
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::unbounded();
-    /// q.put(5).unwrap();
-    /// assert_eq!(q.get(), Ok(5));
-    /// assert_eq!(q.unfinished_tasks(), 1);
-    /// ```
-    pub fn get(&self) -> std::result::Result<T, QueueError<T>> {
-        self.core.get(Mode::Block(None))
-    }
-
-    /// Like [`get`](JoinableQueue::get), waiting at most `timeout` (then
-    /// [`QueueError::Empty`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let q: greenlet::JoinableQueue<u8> = greenlet::JoinableQueue::unbounded();
-    /// assert!(q.get_timeout(Duration::from_millis(5)).is_err());
-    /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, QueueError<T>> {
-        self.core.get(Mode::Block(Some(timeout)))
-    }
-
-    /// Take the front item if there is one; [`QueueError::Empty`] otherwise.
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::unbounded();
-    /// q.put(1).unwrap();
-    /// assert_eq!(q.try_get(), Ok(1));
-    /// ```
-    pub fn try_get(&self) -> std::result::Result<T, QueueError<T>> {
-        self.core.get(Mode::NoWait)
     }
 
     /// Mark one task (an item taken with `get`) finished; when none is left unfinished,
@@ -707,7 +648,7 @@ impl<T> JoinableQueue<T> {
     /// assert_eq!(q.task_done(), Err(greenlet::QueueError::TooManyTaskDone));
     /// ```
     pub fn task_done(&self) -> std::result::Result<(), QueueError<T>> {
-        self.core.task_done()
+        self.queue.core.task_done()
     }
 
     /// Wait until every task put so far is marked done.
@@ -731,7 +672,7 @@ impl<T> JoinableQueue<T> {
     /// # worker.join().unwrap();
     /// ```
     pub fn join(&self) -> Result<()> {
-        self.core.join(None).map(|_| ())
+        self.queue.core.join(None).map(|_| ())
     }
 
     /// Like [`join`](JoinableQueue::join), waiting at most `timeout`; returns whether every
@@ -744,7 +685,7 @@ impl<T> JoinableQueue<T> {
     /// assert!(!q.join_timeout(Duration::from_millis(5)).unwrap());
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.core.join(Some(timeout))
+        self.queue.core.join(Some(timeout))
     }
 
     /// The number of tasks put and not yet marked done.
@@ -756,66 +697,7 @@ impl<T> JoinableQueue<T> {
     /// assert_eq!(q.unfinished_tasks(), 2);
     /// ```
     pub fn unfinished_tasks(&self) -> usize {
-        self.core.unfinished.get()
-    }
-
-    /// The number of queued items.
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::unbounded();
-    /// q.put(1).unwrap();
-    /// assert_eq!(q.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.core.len()
-    }
-
-    /// Whether no items are queued (tasks may still be unfinished).
-    ///
-    /// ```
-    /// let q: greenlet::JoinableQueue<u8> = greenlet::JoinableQueue::unbounded();
-    /// assert!(q.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether a put would have to wait.
-    ///
-    /// ```
-    /// let q = greenlet::JoinableQueue::bounded(1);
-    /// assert!(!q.is_full());
-    /// q.put("a").unwrap();
-    /// assert!(q.is_full());
-    /// ```
-    pub fn is_full(&self) -> bool {
-        !self.core.has_room()
-    }
-
-    /// The most items it holds: `None` when unbounded.
-    ///
-    /// ```
-    /// assert_eq!(greenlet::JoinableQueue::<u8>::bounded(4).capacity(), Some(4));
-    /// ```
-    pub fn capacity(&self) -> Option<usize> {
-        self.core.cap
-    }
-
-    /// Shut the queue down (see [`Queue::shutdown`]): puts fail with
-    /// [`QueueError::Shutdown`], blocked putters and getters are woken with it, and gets
-    /// return what is still queued, then fail. Unfinished tasks stay unfinished.
-    ///
-    /// ```
-    /// use greenlet::QueueError;
-    /// let q = greenlet::JoinableQueue::unbounded();
-    /// q.put(1).unwrap();
-    /// q.shutdown();
-    /// assert_eq!(q.put(2), Err(QueueError::Shutdown));
-    /// assert_eq!(q.get(), Ok(1));
-    /// assert_eq!(q.get(), Err(QueueError::Shutdown));
-    /// ```
-    pub fn shutdown(&self) {
-        self.core.shutdown(false);
+        self.queue.core.unfinished.get()
     }
 
     /// Shut the queue down and discard the queued items, counting them as done (so
@@ -832,23 +714,13 @@ impl<T> JoinableQueue<T> {
     /// q.join().unwrap();
     /// ```
     pub fn shutdown_immediate(&self) {
-        self.core.shutdown(true);
-    }
-
-    /// Whether the queue was shut down.
-    ///
-    /// ```
-    /// let q: greenlet::JoinableQueue<u8> = greenlet::JoinableQueue::unbounded();
-    /// assert!(!q.is_shutdown());
-    /// ```
-    pub fn is_shutdown(&self) -> bool {
-        self.core.shutdown.get()
+        self.queue.core.shutdown(true);
     }
 }
 
 impl<T> fmt::Debug for JoinableQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_core("JoinableQueue", &self.core, f)
+        debug_core("JoinableQueue", &self.queue.core, f)
     }
 }
 
