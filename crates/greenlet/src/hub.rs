@@ -9,9 +9,9 @@
 //!
 //! A greenlet that blocks while another greenlet is first in the run queue switches to that
 //! one directly: it is what the hub would run next, and the detour through the hub costs two
-//! switches. After 1024 such direct switches in a row (also those of
-//! [`park::switch_to`](crate::park::switch_to)) one goes through the hub, so that it still runs
-//! its callbacks and polls for I/O.
+//! switches. After 8192 such direct switches in a row, or 5 ms (also those of
+//! [`park::switch_to`](crate::park::switch_to)), one goes through the hub, so that it still
+//! runs its callbacks and polls for I/O.
 //!
 //! When the loop runs out of work while the thread's root greenlet waits, the waiting call
 //! fails with [`Error::WouldBlockForever`] instead of hanging.
@@ -114,8 +114,8 @@ pub(crate) struct GlCore {
     /// A `Timeout` scope expired while the greenlet was not blocked. Set through
     /// `set_pending_timeout`.
     pending_timeout: Cell<Option<u64>>,
-    /// `is_hub || kill_requested || pending_timeout.is_some() || unpark_token`: whether a
-    /// switch must take the slow path, in one flag for the direct switch to test.
+    /// `is_hub || is_dead() || kill_requested || pending_timeout.is_some() || unpark_token`:
+    /// whether a switch must take the slow path, in one flag for the direct switch to test.
     attention: Cell<bool>,
     /// The id of the timeout the greenlet is being switched in for (see `switch_from`).
     timeout_in: Cell<u64>,
@@ -178,6 +178,7 @@ impl GlCore {
 
     fn update_attention(&self) {
         let a = self.is_hub
+            || self.is_dead()
             || self.kill_requested.get()
             || self.pending_timeout.get().is_some()
             || self.unpark_token.get();
@@ -350,11 +351,14 @@ pub(crate) fn hub() -> Rc<HubInner> {
         return h;
     }
     let h = HubInner::create().unwrap_or_else(|e| panic!("cannot create the hub: {e}"));
-    HUB.with(|p| p.set(Rc::as_ptr(&h)));
     let owned = HUB_OWNER.try_with(|o| *o.0.borrow_mut() = Some(h.clone()));
     if owned.is_err() {
         panic!("greenlets cannot be used while the thread is shutting down");
     }
+    // Only now that HUB_OWNER keeps the hub: HUB and CURRENT are set back to back here and
+    // cleared back to back in `HubOwner::drop`, so a non-null CURRENT means a live hub.
+    HUB.with(|p| p.set(Rc::as_ptr(&h)));
+    CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
     h
 }
 
@@ -477,7 +481,8 @@ fn switched_in(t: Transfer) -> Reason {
     // A wake-up from a greenlet that lives on (the common case, written out for the direct
     // switch).
     // SAFETY: every resume passes the switching greenlet's GlCore (CURRENT then, alive: kept
-    // by the hub's registry) with flags in the low bits, here all clear (see `switch_from`).
+    // by the hub's registry of live greenlets, or by the hub itself for its own greenlet and
+    // the root) with flags in the low bits, here all clear (see `switch_from`).
     let from = unsafe { &*(handoff as *const GlCore) };
     // The greenlet that just switched out: its canary-mode stack must be intact. Checked
     // here, on the next greenlet's stack, once per switch.
@@ -560,6 +565,9 @@ extern "C" fn greenlet_entry(t: Transfer) -> ! {
 /// Mark `me` finished and notify its links.
 pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
     me.outcome.set(outcome);
+    // A finished greenlet must not park by a direct switch (its locals' destructors may call
+    // `switch_to`): the slow path refuses with `Error::Dead`.
+    me.update_attention();
     me.waiting.set(0);
     if let Some(h) = try_hub() {
         h.monitor.on_finish(me.id);
@@ -651,7 +659,6 @@ impl HubInner {
             batch_start: Cell::new(coarse_now_ns()),
             monitor: crate::monitor::HubMonitor::new(),
         });
-        CURRENT.with(|c| c.set(Rc::as_ptr(&h.root)));
         Ok(h)
     }
 
@@ -987,8 +994,12 @@ impl Waiter {
             // We woke ourselves (a wake-up that came in before the wait, like AsyncResult's
             // re-check after arming): the hub would switch straight back. A `Switch(me)` can
             // only be queued while we run between `Waiter::new` and this switch, so it is for
-            // this wait.
-            Some((next, reason)) if next == me => reason,
+            // this wait. Counted as a switch: `take_ready` may have told a blocking monitor
+            // of it already, and the count it published must not come twice.
+            Some((next, reason)) if next == me => {
+                h.switches.set(h.switches.get().wrapping_add(1));
+                reason
+            }
             // The next greenlet in the queue runs now, without a detour through the hub.
             Some((next, reason)) => {
                 // SAFETY: `next` is alive until it has run (it is in the registry of live
@@ -1199,9 +1210,9 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     if cur.is_null() || target.waiting.get() & PARKED == 0 {
         return switch_to_parked_slow(target);
     }
-    // SAFETY: a non-null CURRENT means a hub: HUB is set before CURRENT and cleared right
-    // before it (`HubOwner::drop`), and it is non-null only while HUB_OWNER keeps the hub
-    // alive; used before the switch.
+    // SAFETY: a non-null CURRENT means a live hub in HUB: the two are set back to back once
+    // HUB_OWNER holds the hub (`hub()`) and cleared back to back before it lets go
+    // (`HubOwner::drop`), with no code in between; used before the switch.
     let h = unsafe { &*HUB.with(|p| p.get()) };
     // SAFETY: a non-null CURRENT is the running greenlet's GlCore, kept alive by the hub (the
     // root and the hub greenlet) or by the registry of live greenlets (which it leaves only

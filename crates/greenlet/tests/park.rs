@@ -424,3 +424,131 @@ fn a_greenlet_local_destructor_cannot_block() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn a_greenlet_local_destructor_cannot_switch_away_for_good() {
+    // Like `sleep` in `a_greenlet_local_destructor_cannot_block`: a finished greenlet is never
+    // switched back to, so `switch_to` from its local destructor must fail (Dead) instead of
+    // parking it by a direct switch (its links would never run, its stack would leak).
+    struct SwitchesAway(GreenletRef, Rc<RefCell<Option<Result<(), Error>>>>);
+    impl Drop for SwitchesAway {
+        fn drop(&mut self) {
+            *self.1.borrow_mut() = Some(switch_to(&self.0));
+        }
+    }
+    let partner = spawn(|| park().unwrap()); // parked (PARKED set) when the destructor runs
+    yield_now().unwrap();
+    let p = partner.handle();
+    let got = Rc::new(RefCell::new(None));
+    let local: Rc<greenlet::Local<RefCell<Option<SwitchesAway>>>> =
+        Rc::new(greenlet::Local::new(|| RefCell::new(None)));
+    let (l, gt) = (local.clone(), got.clone());
+    let g = spawn(move || {
+        l.with(|slot| *slot.borrow_mut() = Some(SwitchesAway(p, gt)));
+        yield_now().unwrap(); // the joiner below blocks in `join` meanwhile
+    });
+    let gh = g.handle();
+    // A joiner blocked before `g` finishes: woken through `g`'s links (after the locals die).
+    let joined = spawn(move || g.join().is_ok());
+    let joined = joined.join().expect("the joiner of `g` was never woken");
+    assert_eq!(
+        got.borrow_mut().take(),
+        Some(Err(Error::Dead)),
+        "switch_to from a finished greenlet's destructor"
+    );
+    assert!(joined, "the joiner of `g` was never woken");
+    assert!(gh.is_dead());
+    partner.handle().unpark();
+    partner.join().unwrap();
+    assert_eq!(greenlet::hub_stats().live_greenlets, 0);
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Random mixes of direct switches, unparks, parks, kills and Timeout scopes: no internal
+/// error, a Timeout error always belongs to a scope that is live and expired, no hang.
+#[test]
+fn stress_direct_switches_with_unpark_kill_and_timeouts() {
+    for seed in 1..=40u64 {
+        let handles: Rc<RefCell<Vec<GreenletRef>>> = Rc::new(RefCell::new(Vec::new()));
+        let killable: Rc<RefCell<Vec<greenlet::Greenlet<()>>>> = Rc::new(RefCell::new(Vec::new()));
+        let stop = Rc::new(Cell::new(false));
+        let mut gs = Vec::new();
+        for i in 0..5u64 {
+            let (hs, st, ks) = (handles.clone(), stop.clone(), killable.clone());
+            gs.push(spawn(move || {
+                let mut rng = Rng(seed * 7919 + i * 104729 + 1);
+                let mut ops = 0;
+                while !st.get() && ops < 3000 {
+                    ops += 1;
+                    let n = hs.borrow().len();
+                    let other = hs.borrow()[(rng.next() % n as u64) as usize].clone();
+                    if rng.next() % 400 == 0 {
+                        let k = ks.borrow()[(rng.next() % 5) as usize].clone();
+                        k.kill();
+                        continue;
+                    }
+                    let r = match rng.next() % 8 {
+                        0..=2 => switch_to(&other),
+                        3 => {
+                            other.unpark();
+                            Ok(())
+                        }
+                        4 => park_timeout(Duration::from_micros(200)).map(|_| ()),
+                        5 => yield_now(),
+                        6 => {
+                            let t = Timeout::start(Duration::from_micros(rng.next() % 500));
+                            let r = switch_to(&other);
+                            if let Err(e @ Error::Timeout(_)) = &r {
+                                assert!(t.is_mine(e) && t.expired(), "foreign timeout {e:?}");
+                                continue;
+                            }
+                            r
+                        }
+                        _ => sleep(Duration::from_micros(rng.next() % 300)),
+                    };
+                    match r {
+                        Ok(()) | Err(Error::Dead) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+            }));
+        }
+        *killable.borrow_mut() = gs.clone();
+        *handles.borrow_mut() = gs.iter().map(|g| g.handle()).chain([current()]).collect();
+        let st = stop.clone();
+        let stopper = spawn(move || {
+            sleep(Duration::from_millis(30)).unwrap();
+            st.set(true);
+        });
+        stopper.join().unwrap();
+        // Wake whoever is still parked, until all are done.
+        let start = std::time::Instant::now();
+        while gs.iter().any(|g| !g.is_dead()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "hang (seed {seed})"
+            );
+            for g in &gs {
+                g.handle().unpark();
+            }
+            sleep(Duration::from_millis(1)).unwrap();
+        }
+        killable.borrow_mut().clear();
+        for g in gs {
+            match g.join() {
+                Ok(()) | Err(greenlet::JoinError::Killed) => {}
+                Err(e) => panic!("seed {seed}: {e:?}"),
+            }
+        }
+        assert_eq!(greenlet::hub_stats().live_greenlets, 0);
+    }
+}
