@@ -1,5 +1,6 @@
-//! Handles bound to a thread's loop (and, later, its hub) must not cross threads: each file in
-//! `tests/ui/` must fail to compile with the error recorded beside it.
+//! Handles bound to a thread's loop or hub must not cross threads, and scoped greenlets must not
+//! outlive what they borrow: each file in `tests/ui/` must fail to compile with the error
+//! recorded beside it.
 
 #[test]
 fn thread_bound_handles_are_not_send() {

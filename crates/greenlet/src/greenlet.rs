@@ -151,11 +151,64 @@ impl Builder {
         Ok(g)
     }
 
+    /// Spawn a greenlet in `scope` (see [`scope`](crate::scope)): it may borrow anything that
+    /// outlives the scope, which waits for it to finish.
+    ///
+    /// # Errors
+    /// As [`spawn`](Builder::spawn).
+    ///
+    /// ```
+    /// let text = String::from("borrowed");
+    /// greenlet::scope(|s| {
+    ///     let g = greenlet::Builder::new()
+    ///         .name("reader")
+    ///         .spawn_scoped(s, || text.len())
+    ///         .unwrap();
+    ///     assert_eq!(g.name(), "reader");
+    ///     assert_eq!(g.join().unwrap(), 8);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope crate::scope::Scope<'scope, 'env>,
+        f: F,
+    ) -> Result<crate::scope::ScopedGreenlet<'scope, T>>
+    where
+        F: FnOnce() -> T + 'scope,
+        T: 'scope,
+    {
+        // SAFETY: the greenlet is registered with `scope`, and `scope` (the function) does not
+        // return, nor unwind, before every greenlet registered with it is dead (`join_all`);
+        // see `create_unchecked` for why a dead greenlet holds nothing of `'scope`.
+        let g = unsafe { self.create_unchecked(f)? };
+        scope.adopt(g.core.clone());
+        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        Ok(crate::scope::ScopedGreenlet::new(g))
+    }
+
     #[track_caller]
     fn create<F, T>(self, f: F) -> Result<Greenlet<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
+    {
+        // SAFETY: `f` and `T` are `'static`: nothing can outlive what they borrow.
+        unsafe { self.create_unchecked(f) }
+    }
+
+    /// [`create`](Builder::create) for an `f` and a `T` that may borrow.
+    ///
+    /// # Safety
+    /// The greenlet must be dead before `'a` ends. The hub holds `f` (through the greenlet's
+    /// body) only until the greenlet runs it or is killed before starting, and holds nothing
+    /// of `T` (the result goes to the slot shared with the returned handle, whose type keeps
+    /// `T`'s lifetime); so once the greenlet is dead nothing of `'a` is left in the hub.
+    #[track_caller]
+    unsafe fn create_unchecked<'a, F, T>(self, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'a,
+        T: 'a,
     {
         let location = panic::Location::caller();
         let h = hub::hub();
@@ -180,6 +233,10 @@ impl Builder {
             *s.borrow_mut() = Some(value);
             outcome
         });
+        let body: Box<dyn FnOnce() -> Outcome + 'a> = body;
+        // SAFETY: only the lifetime bound of the trait object changes (same layout); the
+        // caller guarantees that the greenlet, and with it this box, is gone before `'a` ends.
+        let body: Box<dyn FnOnce() -> Outcome + 'static> = unsafe { std::mem::transmute(body) };
         let core = h.create_greenlet(
             self.name,
             self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
@@ -194,6 +251,22 @@ impl Builder {
             _not_send: PhantomData,
         })
     }
+}
+
+/// Wait until the greenlet `core` is dead: `Ok(false)` when `timeout` expired first (an
+/// enclosing `Timeout` scope's expiry is an error).
+pub(crate) fn wait_finished(core: &Rc<GlCore>, timeout: Option<Duration>) -> Result<bool> {
+    if core.is_dead() {
+        return Ok(true);
+    }
+    if Rc::ptr_eq(core, &hub::current()) {
+        return Err(Error::JoinSelf);
+    }
+    let w = Waiter::new("join")?;
+    core.links
+        .borrow_mut()
+        .push(Link::Wake(w.me.clone(), w.serial));
+    w.wait_for(timeout).map(|woken| woken || core.is_dead())
 }
 
 /// Spawn a greenlet running `f` on the current thread's hub (see [`Builder::spawn`]).
@@ -346,25 +419,13 @@ impl<T> Greenlet<T> {
         self.core.outcome.get() == Outcome::Killed
     }
 
-    /// Wait until the greenlet is dead: `Ok(false)` when `timeout` expired first (an enclosing
-    /// `Timeout` scope's expiry is an error).
     fn wait_dead(&self, timeout: Option<Duration>) -> Result<bool> {
-        if self.core.is_dead() {
-            return Ok(true);
-        }
-        if Rc::ptr_eq(&self.core, &hub::current()) {
-            return Err(Error::JoinSelf);
-        }
-        let w = Waiter::new("join")?;
-        self.core
-            .links
-            .borrow_mut()
-            .push(Link::Wake(w.me.clone(), w.serial));
-        w.wait_for(timeout)
-            .map(|woken| woken || self.core.is_dead())
+        wait_finished(&self.core, timeout)
     }
 
     fn take(&self) -> std::result::Result<T, JoinError> {
+        // Whatever it was: a scope need not report a panic that someone took (see `scope`).
+        self.core.result_taken.set(true);
         match self.slot.borrow_mut().take() {
             Some(r) => r,
             None if self.core.outcome.get() == Outcome::Killed => Err(JoinError::Killed),

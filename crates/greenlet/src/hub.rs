@@ -100,6 +100,8 @@ pub(crate) struct GlCore {
     body: Cell<Option<Box<dyn FnOnce() -> Outcome>>>,
     pub(crate) started: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
+    /// Its result was taken by a join (a scope then need not report its panic).
+    pub(crate) result_taken: Cell<bool>,
     /// Serial of the wait the greenlet is blocked in (0: not blocked), with [`PARKED`] set
     /// while it is parked (`park`, `switch_to`). Exact while the greenlet is switched out:
     /// every way of switching out sets it first. While the greenlet runs it may still hold
@@ -142,6 +144,7 @@ impl GlCore {
             body: Cell::new(None),
             started: Cell::new(true),
             outcome: Cell::new(Outcome::Pending),
+            result_taken: Cell::new(false),
             waiting: Cell::new(0),
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
@@ -1084,6 +1087,12 @@ pub(crate) fn timeout_fired(g: &Rc<GlCore>, id: u64) {
     if !wake(g, serial, Reason::Timeout(id)) {
         g.set_pending_timeout(Some(id));
     }
+}
+
+/// Have the current greenlet's next blocking call report the expiry of the `Timeout` scope
+/// `id` (it expired during a wait that could not be given up, see `scope`).
+pub(crate) fn deliver_timeout_later(id: u64) {
+    current().set_pending_timeout(Some(id));
 }
 
 pub(crate) fn clear_pending_timeout(g: &GlCore, id: u64) {

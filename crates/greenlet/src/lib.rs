@@ -45,6 +45,7 @@ pub mod park;
 mod pool;
 pub mod process;
 mod queue;
+mod scope;
 pub mod server;
 pub mod signal;
 mod stack;
@@ -64,5 +65,6 @@ pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseErro
 pub use monitor::{format_run_info, run_info};
 pub use pool::{Group, ImapUnordered, Pool, TrySpawnError};
 pub use queue::{Channel, JoinableQueue, Queue, QueueError};
+pub use scope::{Scope, ScopedGreenlet, scope};
 pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode};
 pub use timeout::{Timeout, with_timeout, with_timeout_or};
