@@ -231,6 +231,17 @@ impl Builder {
                 }
             };
             *s.borrow_mut() = Some(value);
+            // With every handle dropped, the value dies here; its destructor is user code and
+            // must not unwind into the greenlet's entry (which cannot unwind).
+            let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(s)));
+            if let Err(p) = dropped {
+                log::error!(
+                    "the result of a greenlet nobody joined panicked when dropped: {}",
+                    crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+                );
+                // Its destructor is user code too.
+                std::mem::forget(p);
+            }
             outcome
         });
         let body: Box<dyn FnOnce() -> Outcome + 'a> = body;

@@ -102,6 +102,9 @@ pub(crate) struct GlCore {
     pub(crate) outcome: Cell<Outcome>,
     /// Its result was taken by a join (a scope then need not report its panic).
     pub(crate) result_taken: Cell<bool>,
+    /// Killed before it started and its body is being dropped (by the killer, whose
+    /// destructors may block): it must not run, nor count as dead, until that is done.
+    dropping_body: Cell<bool>,
     /// Serial of the wait the greenlet is blocked in (0: not blocked), with [`PARKED`] set
     /// while it is parked (`park`, `switch_to`). Exact while the greenlet is switched out:
     /// every way of switching out sets it first. While the greenlet runs it may still hold
@@ -145,6 +148,7 @@ impl GlCore {
             started: Cell::new(true),
             outcome: Cell::new(Outcome::Pending),
             result_taken: Cell::new(false),
+            dropping_body: Cell::new(false),
             waiting: Cell::new(0),
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
@@ -730,7 +734,8 @@ impl HubInner {
     fn take_ready(&self) -> Option<(*const GlCore, Reason)> {
         let mut q = self.queue.borrow_mut();
         match q.front() {
-            Some(Callback::Switch(g, _)) if !g.is_dead() && self.direct_budget(g) => {}
+            Some(Callback::Switch(g, _))
+                if !g.is_dead() && !g.dropping_body.get() && self.direct_budget(g) => {}
             _ => return None,
         }
         let Some(Callback::Switch(g, reason)) = q.pop_front() else {
@@ -806,7 +811,7 @@ fn drain_callbacks() {
         h.grant_budget_slice();
         match cb {
             Callback::Switch(g, reason) => {
-                if g.is_dead() {
+                if g.is_dead() || g.dropping_body.get() {
                     continue;
                 }
                 if !g.started.get() {
@@ -1063,11 +1068,16 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
     if !g.started.get() {
         // Never ran: it never will. Its stack goes back to the pool right away.
         g.started.set(true);
-        drop(g.body.take());
+        g.dropping_body.set(true);
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(g.body.take())));
+        g.dropping_body.set(false);
         g.ctx.take();
         drop(g.stack.borrow_mut().take());
         finish(g, Outcome::Killed);
         hub().live.borrow_mut().remove(&g.id);
+        if let Err(p) = dropped {
+            panic::resume_unwind(p);
+        }
         return;
     }
     if Rc::as_ptr(g) == current_ptr() {

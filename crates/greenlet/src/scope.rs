@@ -18,9 +18,14 @@
 //! How the end of a scope behaves, beyond `std::thread::scope`:
 //! - Greenlets can be stopped: when the scope's owner is killed, or an enclosing
 //!   [`Timeout`](crate::Timeout) expires while the owner waits at the end of the scope, or the
-//!   wait would block forever ([`Error::WouldBlockForever`](crate::Error::WouldBlockForever)),
-//!   the scope kills the greenlets still running and waits for them to unwind. Then the kill goes
+//!   wait would block forever ([`Error::WouldBlockForever`](crate::Error::WouldBlockForever),
+//!   which only the thread's root greenlet hears: a spawned owner waits like any join), the
+//!   scope kills the greenlets still running and waits for them to unwind. Then the kill goes
 //!   on unwinding the owner, and the timeout is reported by the owner's next blocking call.
+//! - Nothing unwinds out of the scope before its greenlets are dead: a panic while it waits
+//!   (from the destructor of a closure that a kill drops before it ran, say) is raised after
+//!   the wait. Should anything escape anyway, the process aborts rather than let a greenlet
+//!   outlive what it borrows.
 //! - A greenlet that keeps running after being killed (it catches the kill) keeps the scope
 //!   waiting, as a thread that never ends keeps `std::thread::scope` waiting.
 
@@ -106,11 +111,16 @@ where
         _not_send: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // Nothing may unwind out of here before every greenlet is dead: a destructor of an
+    // unstarted greenlet's closure (dropped by a kill), or a logger, is user code.
+    let guard = AbortOnUnwind;
+    let mut unwind = None;
     if matches!(&result, Err(p) if p.is::<KillSignal>()) {
         // The owner was killed in `f`: its greenlets go with it.
-        scope.kill_all();
+        scope.kill_all(&mut unwind);
     }
-    let (unwind, timeout) = scope.join_all();
+    let timeout = scope.join_all(&mut unwind);
+    std::mem::forget(guard);
     let result = match result {
         Ok(v) => v,
         Err(payload) => panic::resume_unwind(payload),
@@ -162,8 +172,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Wait until every greenlet of the scope has finished, whatever happens to the wait:
     /// an unwinding kill, an enclosing `Timeout`'s expiry or a wait that would block forever
     /// make it kill the rest and go on waiting. Returns what to pass on afterwards.
-    fn join_all(&self) -> (Option<Box<dyn std::any::Any + Send>>, Option<u64>) {
-        let mut unwind = None;
+    fn join_all(&self, unwind: &mut Option<Payload>) -> Option<u64> {
         let mut timeout = None;
         loop {
             let next = self
@@ -181,26 +190,61 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                     timeout.get_or_insert(id.0);
                 }
                 Ok(Err(e)) => {
-                    log::debug!("stopping the greenlets of a scope: {e}");
+                    contain(unwind, || {
+                        log::debug!("stopping the greenlets of a scope: {e}")
+                    });
                 }
                 Err(payload) => {
                     if !payload.is::<KillSignal>() {
-                        log::error!("unexpected panic while a scope waited for its greenlets");
+                        contain(unwind, || {
+                            log::error!("unexpected panic while a scope waited for its greenlets")
+                        });
                     }
-                    unwind.get_or_insert(payload);
+                    keep(unwind, payload);
                 }
             }
-            self.kill_all();
+            self.kill_all(unwind);
         }
-        (unwind, timeout)
+        timeout
     }
 
     /// Ask every greenlet of the scope to die (they unwind at their next switch point).
-    fn kill_all(&self) {
+    /// Killing one that never started drops its closure here, which may panic or block (and
+    /// be killed): kept in `unwind` for after the wait.
+    fn kill_all(&self, unwind: &mut Option<Payload>) {
         let children = self.children.borrow().clone();
         for g in &children {
-            hub::request_kill(g);
+            contain(unwind, || hub::request_kill(g));
         }
+    }
+}
+
+type Payload = Box<dyn std::any::Any + Send>;
+
+/// Run `f`, keeping a panic of it in `unwind` (the first one) instead of unwinding.
+fn contain(unwind: &mut Option<Payload>, f: impl FnOnce()) {
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        keep(unwind, p);
+    }
+}
+
+fn keep(unwind: &mut Option<Payload>, p: Payload) {
+    if unwind.is_none() {
+        *unwind = Some(p);
+    } else {
+        // Its destructor is user code too.
+        std::mem::forget(p);
+    }
+}
+
+/// Armed while a scope waits for its greenlets: unwinding then would let them outlive what
+/// they borrow.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!("greenlet::scope unwound while its greenlets ran; aborting");
+        std::process::abort();
     }
 }
 

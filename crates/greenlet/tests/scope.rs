@@ -188,3 +188,116 @@ fn a_scope_cannot_be_used_in_a_hub_callback() {
     yield_now().unwrap();
     assert!(msg.borrow().contains("hub callback"), "{}", msg.borrow());
 }
+
+// The two tests below come from a review that attacked the scope with safe code: both read
+// borrowed memory after the scope had ended (valgrind: invalid read of a freed block).
+
+thread_local! {
+    /// Set as the frame that called `scope` ends (see `ScopeOver`).
+    static SCOPE_OVER: Cell<bool> = const { Cell::new(false) };
+    /// Set when a `Reader` reads its borrow after that.
+    static READ_LATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Declared after the borrowed data, so it is dropped as the frame that called `scope` ends.
+struct ScopeOver;
+
+impl Drop for ScopeOver {
+    fn drop(&mut self) {
+        SCOPE_OVER.with(|c| c.set(true));
+    }
+}
+
+/// Reads its borrow when dropped (after a sleep, if `.1`).
+struct Reader<'a>(&'a Vec<u64>, bool);
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = sleep(ms(20));
+        }
+        if SCOPE_OVER.with(|c| c.get()) {
+            READ_LATE.with(|c| c.set(true));
+        }
+        assert_eq!(self.0.iter().sum::<u64>(), 448);
+    }
+}
+
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicOnDrop");
+    }
+}
+
+#[test]
+fn a_panic_while_the_scope_stops_its_greenlets_waits_for_them() {
+    // The Timeout expires, so the scope kills its greenlets; killing the one that never
+    // started drops its closure, whose destructor panics. The panic must wait until the
+    // first greenlet has unwound (reading `data` as it does).
+    let r = panic::catch_unwind(|| {
+        let data = vec![7u64; 64];
+        let _over = ScopeOver;
+        let t = Timeout::start(Duration::ZERO);
+        scope(|s| {
+            s.spawn(|| {
+                let _r = Reader(&data, false);
+                loop {
+                    let _ = sleep(ms(5));
+                }
+            });
+            while !t.expired() {
+                yield_now().unwrap(); // the first greenlet starts; the expiry is pending
+            }
+            let p = PanicOnDrop;
+            s.spawn(move || drop(p)); // never starts
+        });
+    });
+    assert_eq!(
+        r.unwrap_err().downcast_ref::<&str>(),
+        Some(&"PanicOnDrop"),
+        "the destructor's panic comes out of the scope, after the wait"
+    );
+    for _ in 0..3 {
+        let _ = yield_now();
+    }
+    assert!(
+        !READ_LATE.with(|c| c.get()),
+        "a borrow was used after the scope"
+    );
+    assert_eq!(hub_stats().live_greenlets, 0);
+}
+
+#[test]
+fn a_greenlet_killed_before_it_started_is_not_dead_until_its_closure_is_dropped() {
+    // A killer outside the scope (through a `'static` clone of the handle) kills a greenlet
+    // that never ran; dropping its closure blocks (a destructor that sleeps). The scope must
+    // wait for that drop, which still reads `data`.
+    let handle: std::rc::Rc<RefCell<Option<greenlet::Greenlet<()>>>> = Default::default();
+    let h = handle.clone();
+    {
+        let data = vec![7u64; 64];
+        let _over = ScopeOver;
+        scope(|s| {
+            let _killer = spawn(move || h.borrow_mut().take().unwrap().kill());
+            let r = Reader(&data, true);
+            let g = s.spawn(move || drop(r));
+            *handle.borrow_mut() = Some((*g).clone());
+        });
+    }
+    sleep(ms(50)).unwrap();
+    assert!(
+        !READ_LATE.with(|c| c.get()),
+        "a borrow was used after the scope"
+    );
+    assert_eq!(hub_stats().live_greenlets, 0);
+}
+
+#[test]
+fn a_result_nobody_joined_that_panics_when_dropped_is_reported_not_fatal() {
+    drop(spawn(|| PanicOnDrop));
+    scope(|s| drop(s.spawn(|| PanicOnDrop)));
+    yield_now().unwrap();
+    assert_eq!(hub_stats().live_greenlets, 0);
+}
