@@ -150,6 +150,14 @@ impl JoinError {
     }
 }
 
+/// Drop a panic payload that is not passed on. Its destructor is user code and may panic
+/// too: that second payload is leaked rather than let it unwind.
+pub(crate) fn drop_payload(p: Box<dyn Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(p))) {
+        std::mem::forget(again);
+    }
+}
+
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
     p.downcast_ref::<&str>()
         .copied()

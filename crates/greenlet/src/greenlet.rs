@@ -239,8 +239,7 @@ impl Builder {
                     "the result of a greenlet nobody joined panicked when dropped: {}",
                     crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
                 );
-                // Its destructor is user code too.
-                std::mem::forget(p);
+                crate::error::drop_payload(p);
             }
             outcome
         });

@@ -232,8 +232,7 @@ fn keep(unwind: &mut Option<Payload>, p: Payload) {
     if unwind.is_none() {
         *unwind = Some(p);
     } else {
-        // Its destructor is user code too.
-        std::mem::forget(p);
+        crate::error::drop_payload(p);
     }
 }
 

@@ -102,26 +102,21 @@ fn a_panic_of_the_closure_comes_after_every_greenlet_finished() {
 #[test]
 fn killing_the_owner_kills_its_scoped_greenlets_first() {
     for owner_waits_in_the_closure in [true, false] {
-        let unwound = Cell::new(false);
-        let owner_done = Cell::new(false);
-        // Leaked so that the owner's borrows are `'static` for `spawn`; the test checks the
-        // order of events, not memory.
-        let (unwound, owner_done): (&'static Cell<bool>, &'static Cell<bool>) = (
-            Box::leak(Box::new(unwound)),
-            Box::leak(Box::new(owner_done)),
-        );
+        let unwound = std::rc::Rc::new(Cell::new(false));
+        let owner_done = std::rc::Rc::new(Cell::new(false));
         let never = Event::new();
+        let (u, done) = (unwound.clone(), owner_done.clone());
         let owner = spawn(move || {
             scope(|s| {
                 s.spawn(|| {
-                    let _guard = SetOnDrop(unwound);
+                    let _guard = SetOnDrop(&u);
                     sleep(Duration::from_secs(60)).unwrap();
                 });
                 if owner_waits_in_the_closure {
                     never.wait().unwrap();
                 }
             });
-            owner_done.set(true);
+            done.set(true);
         });
         sleep(ms(10)).unwrap(); // the owner and its greenlet are blocked now
         let start = Instant::now();
