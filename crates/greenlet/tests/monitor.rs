@@ -193,11 +193,10 @@ fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
     }
     partner.join().unwrap();
     let reports = monitor.stop();
-    assert!(!reports.is_empty(), "the spin was not seen");
-    assert!(
-        reports.iter().all(|r| r.greenlet_name == "partner"),
-        "{reports:#?}"
-    );
+    // The spin's report is the last one (a loaded machine may have caused an earlier one,
+    // while the two still switched).
+    let last = reports.last().expect("the spin was not seen");
+    assert_eq!(last.greenlet_name, "partner", "{reports:#?}");
 }
 
 /// With a blocking monitor running (no budget slices), direct switches still end for the hub
