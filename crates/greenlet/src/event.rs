@@ -106,6 +106,19 @@ impl Event {
         self.inner.flag.set(false);
     }
 
+    /// Have `token` woken by the next `set` (see `wait_any`).
+    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+        self.inner.waiters.borrow_mut().push_back(token.clone());
+    }
+
+    /// Undo [`add_waiter`](Event::add_waiter).
+    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+        self.inner
+            .waiters
+            .borrow_mut()
+            .retain(|t| t.serial != token.serial);
+    }
+
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.inner.flag.get() {
             return Ok(true);
@@ -320,6 +333,38 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             .is_some()
     }
 
+    /// Have `token` woken when the result is delivered, or when a setter on another thread
+    /// goes away (a spurious wake-up: look again). See `wait_any`.
+    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+        self.local.waiters.borrow_mut().push_back(token.clone());
+        if self.shared.setters.load(Ordering::Acquire) > 0 {
+            // Another thread may still deliver: keep the loop alive for it.
+            self.local.watcher.start();
+        }
+        // Look again now that we are registered and the watcher is armed: a setter on
+        // another thread may have delivered, or gone away, in between (and a send made
+        // before the watcher started is not remembered by libev).
+        if self.is_ready() {
+            token.wake();
+        } else if self.shared.setters.load(Ordering::Acquire) == 0 {
+            // Nobody on another thread can deliver any more: do not hold the loop.
+            self.local.watcher.stop();
+        }
+    }
+
+    /// Undo [`add_waiter`](AsyncResult::add_waiter); the last waiter gone, the loop is no
+    /// longer held for setters on other threads.
+    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+        let idle = {
+            let mut waiters = self.local.waiters.borrow_mut();
+            waiters.retain(|t| t.serial != token.serial);
+            waiters.is_empty()
+        };
+        if idle {
+            self.local.watcher.stop();
+        }
+    }
+
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<bool> {
         loop {
             if self.is_ready() {
@@ -327,29 +372,9 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             }
             let w = Waiter::new("AsyncResult")?;
             let token = w.token();
-            self.local.waiters.borrow_mut().push_back(token.clone());
-            if self.shared.setters.load(Ordering::Acquire) > 0 {
-                // Another thread may still deliver: keep the loop alive for it.
-                self.local.watcher.start();
-            }
-            // Look again now that we are registered and the watcher is armed: a setter on
-            // another thread may have delivered, or gone away, in between (and a send made
-            // before the watcher started is not remembered by libev).
-            if self.is_ready() {
-                token.wake();
-            } else if self.shared.setters.load(Ordering::Acquire) == 0 {
-                // Nobody on another thread can deliver any more: do not hold the loop.
-                self.local.watcher.stop();
-            }
+            self.add_waiter(&token);
             let r = w.wait(timeout);
-            let idle = {
-                let mut waiters = self.local.waiters.borrow_mut();
-                waiters.retain(|t| t.serial != token.serial);
-                waiters.is_empty()
-            };
-            if idle {
-                self.local.watcher.stop();
-            }
+            self.remove_waiter(&token);
             match r {
                 Ok(()) if self.is_ready() => return Ok(true),
                 // Woken because a setter went away, or spuriously: look again.

@@ -429,6 +429,22 @@ impl<T> Greenlet<T> {
         self.core.outcome.get() == Outcome::Killed
     }
 
+    /// Have `token` woken when the greenlet finishes (see `wait_any`).
+    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+        self.core
+            .links
+            .borrow_mut()
+            .push(Link::Wake(token.g.clone(), token.serial));
+    }
+
+    /// Undo [`add_waiter`](Greenlet::add_waiter).
+    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+        self.core
+            .links
+            .borrow_mut()
+            .retain(|l| !matches!(l, Link::Wake(_, serial) if *serial == token.serial));
+    }
+
     fn wait_dead(&self, timeout: Option<Duration>) -> Result<bool> {
         wait_finished(&self.core, timeout)
     }

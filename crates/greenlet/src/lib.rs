@@ -52,6 +52,7 @@ mod stack;
 pub mod threadpool;
 mod timeout;
 mod valgrind;
+mod wait_any;
 mod waitlist;
 
 pub use error::{Error, JoinError, Result, TimeoutId};
@@ -68,3 +69,4 @@ pub use queue::{Channel, JoinableQueue, Queue, QueueError};
 pub use scope::{Scope, ScopedGreenlet, scope};
 pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode};
 pub use timeout::{Timeout, with_timeout, with_timeout_or};
+pub use wait_any::{Iwait, Waitable, iwait, wait_any};

@@ -160,6 +160,11 @@ impl<T> BlockingTask<T> {
         self.done.is_ready()
     }
 
+    /// What tells that the job is done (see `wait_any`).
+    pub(crate) fn done_result(&self) -> &AsyncResult<()> {
+        &self.done
+    }
+
     /// Wait (at most `timeout`) for the job to finish; returns whether it did.
     ///
     /// ```
