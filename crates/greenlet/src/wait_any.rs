@@ -27,8 +27,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 /// Something [`wait_any`] and [`iwait`] can wait for. Sealed: implemented by [`Event`] (set),
-/// [`AsyncResult`] (delivered), [`Greenlet`] (finished, also through a
-/// [`ScopedGreenlet`](crate::ScopedGreenlet)) and [`BlockingTask`] (done).
+/// [`AsyncResult`] (delivered), [`Greenlet`] and [`ScopedGreenlet`](crate::ScopedGreenlet)
+/// (finished) and [`BlockingTask`] (done).
 pub trait Waitable: sealed::Subscribe {}
 
 pub(crate) mod sealed {
@@ -91,6 +91,22 @@ impl<T> sealed::Subscribe for Greenlet<T> {
 
     fn unsubscribe(&self, token: &sealed::Token) {
         self.remove_waiter(&token.0);
+    }
+}
+
+impl<T> Waitable for crate::ScopedGreenlet<'_, T> {}
+
+impl<T> sealed::Subscribe for crate::ScopedGreenlet<'_, T> {
+    fn ready(&self) -> bool {
+        self.is_dead()
+    }
+
+    fn subscribe(&self, token: &sealed::Token) {
+        (**self).subscribe(token);
+    }
+
+    fn unsubscribe(&self, token: &sealed::Token) {
+        (**self).unsubscribe(token);
     }
 }
 

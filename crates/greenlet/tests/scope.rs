@@ -296,3 +296,12 @@ fn a_result_nobody_joined_that_panics_when_dropped_is_reported_not_fatal() {
     yield_now().unwrap();
     assert_eq!(hub_stats().live_greenlets, 0);
 }
+
+#[test]
+fn scoped_greenlets_can_be_waited_for_with_wait_any() {
+    let never = Event::new();
+    scope(|s| {
+        let g = s.spawn(|| sleep(ms(5)));
+        assert_eq!(greenlet::wait_any(&[&never, &g], None).unwrap(), Some(1));
+    });
+}
