@@ -677,9 +677,9 @@ impl HubInner {
             > CALLBACK_BATCH_TIME.as_nanos() as u64
     }
 
-    /// Whether another direct switch may bypass the hub (and count it). Once the budget is
-    /// spent, every switch goes through the hub until the hub has run (`drain_callbacks`
-    /// resets it).
+    /// Whether another direct switch may bypass the hub (`switch_from` counts it). Once the
+    /// budget is spent, every switch goes through the hub until the hub has run
+    /// (`drain_callbacks` grants a new one).
     ///
     /// One compare on the way: the budget is handed out 64 switches at a time, and the clock
     /// is read only when a slice runs out.
@@ -1246,9 +1246,10 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     // wake a parked greenlet, never a stale token, so this one serial serves every direct
     // park. (An unpark token to discard took the slow path: it sets `attention`.)
     me.waiting.set(DIRECT_PARK);
-    // Take over `target`'s wait and run it now instead of queueing it. Its `waiting` stays
-    // DIRECT_PARK while it runs, as ours does when we come back (see `GlCore::waiting`). The
-    // blocking monitor hears of direct switches from `direct_budget`.
+    // Take over `target`'s wait and run it now instead of queueing it. Its `waiting` is left
+    // as it is: `woken_with` clears it if `target` parked through a `Waiter`, and one that
+    // parked here keeps DIRECT_PARK while it runs, as we do when we come back (see
+    // `GlCore::waiting`). The blocking monitor hears of direct switches from `direct_budget`.
     let reason = switch_from(Some(h), cur, target, Reason::Wake, false, false);
     if reason == Reason::Wake && !me.attention.get() {
         return Ok(());
