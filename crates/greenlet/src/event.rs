@@ -39,6 +39,26 @@ fn wake_all(waiters: &RefCell<VecDeque<WakeToken>>) {
     }
 }
 
+/// A waiter registered with an [`Event`]: removed when dropped (a kill unwinding the wait
+/// included), unless forgotten because `set` already took it off.
+struct Registered<'a>(&'a Event, WakeToken);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.remove_waiter(&self.1);
+    }
+}
+
+/// A waiter registered with an [`AsyncResult`]: removed when dropped (which also stops
+/// holding the loop for setters on other threads once no waiter is left).
+struct RegisteredResult<'a, T: 'static, E: 'static>(&'a AsyncResult<T, E>, WakeToken);
+
+impl<T: 'static, E: 'static> Drop for RegisteredResult<'_, T, E> {
+    fn drop(&mut self) {
+        self.0.remove_waiter(&self.1);
+    }
+}
+
 /// A flag that greenlets can wait for. Cloning gives another handle to the same event; `!Send`.
 ///
 /// `set` wakes every waiter (in the order they started waiting); a waiter returns true if the
@@ -125,20 +145,17 @@ impl Event {
         }
         let w = Waiter::new("Event")?;
         let token = w.token();
-        self.inner.waiters.borrow_mut().push_back(token.clone());
-        let r = w.wait(timeout);
-        match r {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                self.inner
-                    .waiters
-                    .borrow_mut()
-                    .retain(|t| t.serial != token.serial);
-                match e {
-                    Error::Timeout(_) if timeout.is_some() => Ok(false),
-                    e => Err(e),
-                }
+        self.add_waiter(&token);
+        // Removes the entry however the wait ends, also when a kill unwinds it.
+        let entry = Registered(self, token);
+        match w.wait(timeout) {
+            Ok(()) => {
+                // `set` took the entry off the list already.
+                std::mem::forget(entry);
+                Ok(true)
             }
+            Err(Error::Timeout(_)) if timeout.is_some() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -373,8 +390,10 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             let w = Waiter::new("AsyncResult")?;
             let token = w.token();
             self.add_waiter(&token);
+            // Removed however the wait ends, also when a kill unwinds it.
+            let entry = RegisteredResult(self, token);
             let r = w.wait(timeout);
-            self.remove_waiter(&token);
+            drop(entry);
             match r {
                 Ok(()) if self.is_ready() => return Ok(true),
                 // Woken because a setter went away, or spuriously: look again.
@@ -470,6 +489,7 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
             .unwrap_or(false);
         f.debug_struct("AsyncResult")
             .field("ready", &ready)
+            .field("waiters", &self.local.waiters.borrow().len())
             .finish()
     }
 }

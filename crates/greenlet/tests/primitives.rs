@@ -733,3 +733,38 @@ fn local_values_are_created_lazily_and_dropped_when_the_greenlet_exits() {
     unused.join().unwrap();
     assert_eq!(created.get(), 2);
 }
+
+#[test]
+fn killed_waiters_leave_no_entries_behind() {
+    use greenlet::AsyncResult;
+    let e = Event::new();
+    // A result whose setter another thread holds: while anyone waits, the hub keeps the loop
+    // alive for that thread.
+    let r: AsyncResult<u8> = AsyncResult::new();
+    let setter = r.setter();
+    let waiters: Vec<_> = (0..50)
+        .map(|i| {
+            let (e, r) = (e.clone(), r.clone());
+            spawn(move || {
+                if i % 2 == 0 {
+                    e.wait().map(|_| 0)
+                } else {
+                    r.get().map_err(|_| Error::WouldBlockForever)
+                }
+            })
+        })
+        .collect();
+    yield_now().unwrap(); // all wait now
+    assert!(format!("{e:?}").contains("waiters: 25"), "{e:?}");
+    for g in &waiters {
+        g.kill();
+    }
+    assert!(format!("{e:?}").contains("waiters: 0"), "{e:?}");
+    assert!(format!("{r:?}").contains("waiters: 0"), "{r:?}");
+    // Nobody waits for the result any more: the loop is not held for its setter.
+    assert!(
+        greenlet::wait(Some(Duration::from_secs(5))).unwrap(),
+        "the loop was held"
+    );
+    drop(setter);
+}
