@@ -5,8 +5,9 @@
 //!
 //! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
 //! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
-//! * the greenlet layer (`greenlet`) at the top level: [`spawn`], [`joinall`], [`sleep`],
-//!   [`Timeout`], [`Event`], [`AsyncResult`], the [`threadpool`] and [`dns`], …
+//! * the greenlet layer (`greenlet`) at the top level: [`spawn`], [`scope`], [`joinall`],
+//!   [`wait_any`], [`sleep`], [`Timeout`], [`Event`], [`AsyncResult`], the [`threadpool`] and
+//!   [`dns`], …
 //!
 //! and gives the paths of the C reference programs the benchmarks compare against
 //! ([`c_reference`]).
