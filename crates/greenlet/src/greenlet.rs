@@ -429,6 +429,11 @@ impl<T> Greenlet<T> {
         self.core.outcome.get() == Outcome::Killed
     }
 
+    /// Whether this is the greenlet that is running.
+    pub(crate) fn is_current(&self) -> bool {
+        Rc::ptr_eq(&self.core, &hub::current())
+    }
+
     /// Have `token` woken when the greenlet finishes (see `wait_any`).
     pub(crate) fn add_waiter(&self, token: &WakeToken) {
         self.core

@@ -16,9 +16,7 @@
 //! assert_eq!(worker.join().unwrap(), Ok("done"));
 //! ```
 
-#[cfg(doc)]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{AsyncResult, Event};
 use crate::greenlet::Greenlet;
 use crate::hub::{Waiter, WakeToken};
@@ -44,6 +42,11 @@ pub(crate) mod sealed {
         fn subscribe(&self, token: &Token);
         /// Forget `token` (woken or not).
         fn unsubscribe(&self, token: &Token);
+        /// Whether it can only become ready once the caller has finished (the caller's own
+        /// greenlet).
+        fn is_caller(&self) -> bool {
+            false
+        }
     }
 }
 
@@ -85,6 +88,10 @@ impl<T> sealed::Subscribe for Greenlet<T> {
         self.is_dead()
     }
 
+    fn is_caller(&self) -> bool {
+        self.is_current()
+    }
+
     fn subscribe(&self, token: &sealed::Token) {
         self.add_waiter(&token.0);
     }
@@ -99,6 +106,10 @@ impl<T> Waitable for crate::ScopedGreenlet<'_, T> {}
 impl<T> sealed::Subscribe for crate::ScopedGreenlet<'_, T> {
     fn ready(&self) -> bool {
         self.is_dead()
+    }
+
+    fn is_caller(&self) -> bool {
+        (**self).is_caller()
     }
 
     fn subscribe(&self, token: &sealed::Token) {
@@ -130,6 +141,7 @@ impl<T> sealed::Subscribe for BlockingTask<T> {
 ///
 /// # Errors
 /// [`Error::WouldBlockForever`] when nothing could make any of them ready;
+/// [`Error::JoinSelf`] when the only thing to wait for is the calling greenlet itself;
 /// [`Error::Timeout`] from an enclosing [`Timeout`](crate::Timeout); [`Error::BlockingInHub`]
 /// in a hub callback.
 ///
@@ -156,6 +168,10 @@ fn wait_any_until(objects: &[&dyn Waitable], deadline: Option<Instant>) -> Resul
         }
         if objects.is_empty() {
             return Ok(None);
+        }
+        if objects.iter().all(|o| o.is_caller()) {
+            // Waiting for yourself to finish, like a join on yourself.
+            return Err(Error::JoinSelf);
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left == Some(Duration::ZERO) {

@@ -132,3 +132,23 @@ fn iwait_yields_in_the_order_things_become_ready() {
     assert_eq!(got, [1]);
     assert!(start.elapsed() >= ms(29));
 }
+
+#[test]
+fn waiting_only_for_yourself_is_an_error_not_a_hang() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let me: Rc<RefCell<Option<greenlet::Greenlet<()>>>> = Default::default();
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let (m, r) = (me.clone(), results.clone());
+    let g = spawn(move || {
+        yield_now().unwrap(); // the handle is in `me` now
+        let me = m.borrow_mut().take().unwrap();
+        r.borrow_mut().push(wait_any(&[&me], None));
+        let other = Event::new();
+        other.set();
+        r.borrow_mut().push(wait_any(&[&me, &other], None));
+    });
+    *me.borrow_mut() = Some(g.clone());
+    g.join().unwrap();
+    assert_eq!(*results.borrow(), [Err(Error::JoinSelf), Ok(Some(1))]);
+}
