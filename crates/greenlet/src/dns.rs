@@ -8,7 +8,7 @@
 
 use crate::threadpool::spawn_blocking;
 use std::io;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// Resolve `host` (a name or an address literal) to its IP addresses, on the thread pool.
 ///
@@ -23,18 +23,24 @@ use std::net::{IpAddr, ToSocketAddrs};
 /// assert!(greenlet::dns::lookup_host("no-such-host.invalid").is_err());
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for a in lookup_socket_addrs(host, 0)? {
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    Ok(ips)
+}
+
+/// `(host, port)` resolved on the thread pool as std resolves it (an IPv6 zone such as
+/// `fe80::1%eth0` kept in the scope id); a literal address in place.
+pub(crate) fn lookup_socket_addrs(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![ip]);
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let name = host.to_owned();
-    let task = spawn_blocking(move || -> io::Result<Vec<IpAddr>> {
-        let mut ips: Vec<IpAddr> = Vec::new();
-        for a in (name.as_str(), 0u16).to_socket_addrs()? {
-            if !ips.contains(&a.ip()) {
-                ips.push(a.ip());
-            }
-        }
-        Ok(ips)
+    let task = spawn_blocking(move || -> io::Result<Vec<SocketAddr>> {
+        Ok((name.as_str(), port).to_socket_addrs()?.collect())
     });
     match task.join() {
         Ok(r) => r,

@@ -78,6 +78,8 @@ pub struct Event {
 #[derive(Default)]
 struct EventInner {
     flag: Cell<bool>,
+    /// How many times `set` ran: tells `wait_any` of a set that was cleared again.
+    sets: Cell<u64>,
     waiters: RefCell<VecDeque<WakeToken>>,
 }
 
@@ -111,6 +113,7 @@ impl Event {
     /// ```
     pub fn set(&self) {
         self.inner.flag.set(true);
+        self.inner.sets.set(self.inner.sets.get().wrapping_add(1));
         wake_all(&self.inner.waiters);
     }
 
@@ -124,6 +127,11 @@ impl Event {
     /// ```
     pub fn clear(&self) {
         self.inner.flag.set(false);
+    }
+
+    /// How many times `set` ran (see `wait_any`).
+    pub(crate) fn sets(&self) -> u64 {
+        self.inner.sets.get()
     }
 
     /// Have `token` woken by the next `set` (see `wait_any`).
@@ -148,15 +156,13 @@ impl Event {
         self.add_waiter(&token);
         // Removes the entry however the wait ends, also when a kill unwinds it.
         let entry = Registered(self, token);
-        match w.wait(timeout) {
-            Ok(()) => {
-                // `set` took the entry off the list already.
-                std::mem::forget(entry);
-                Ok(true)
-            }
-            Err(Error::Timeout(_)) if timeout.is_some() => Ok(false),
-            Err(e) => Err(e),
+        // `wait_for`: the call's own timeout is `Ok(false)`, an enclosing `Timeout`'s an error.
+        let woken = w.wait_for(timeout)?;
+        if woken {
+            // `set` took the entry off the list already.
+            std::mem::forget(entry);
         }
+        Ok(woken)
     }
 
     /// Wait until the flag is set.
@@ -354,7 +360,10 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// goes away (a spurious wake-up: look again). See `wait_any`.
     pub(crate) fn add_waiter(&self, token: &WakeToken) {
         self.local.waiters.borrow_mut().push_back(token.clone());
-        if self.shared.setters.load(Ordering::Acquire) > 0 {
+        // Counted once, before the look at the value: a setter delivers before it goes away,
+        // so when none is left here, the look below sees what it delivered.
+        let setters = self.shared.setters.load(Ordering::Acquire);
+        if setters > 0 {
             // Another thread may still deliver: keep the loop alive for it.
             self.local.watcher.start();
         }
@@ -363,7 +372,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
         // before the watcher started is not remembered by libev).
         if self.is_ready() {
             token.wake();
-        } else if self.shared.setters.load(Ordering::Acquire) == 0 {
+        } else if setters == 0 {
             // Nobody on another thread can deliver any more: do not hold the loop.
             self.local.watcher.stop();
         }
@@ -383,22 +392,25 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     }
 
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(crate::timeout::deadline_after);
         loop {
             if self.is_ready() {
                 return Ok(true);
             }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
             let w = Waiter::new("AsyncResult")?;
             let token = w.token();
             self.add_waiter(&token);
             // Removed however the wait ends, also when a kill unwinds it.
             let entry = RegisteredResult(self, token);
-            let r = w.wait(timeout);
+            let r = w.wait_for(left);
             drop(entry);
             match r {
-                Ok(()) if self.is_ready() => return Ok(true),
+                Ok(true) if self.is_ready() => return Ok(true),
                 // Woken because a setter went away, or spuriously: look again.
-                Ok(()) => {}
-                Err(Error::Timeout(_)) if timeout.is_some() => return Ok(self.is_ready()),
+                Ok(true) => {}
+                // The call's own timeout (an enclosing `Timeout`'s is an error).
+                Ok(false) => return Ok(self.is_ready()),
                 Err(e) => return Err(e),
             }
         }
@@ -427,6 +439,11 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// ```
     pub fn setter(&self) -> AsyncSetter<T, E> {
         self.shared.setters.fetch_add(1, Ordering::AcqRel);
+        if !self.local.waiters.borrow().is_empty() {
+            // Greenlets wait already (with the watcher stopped if no setter was left): this
+            // setter's delivery must reach them.
+            self.local.watcher.start();
+        }
         AsyncSetter {
             shared: self.shared.clone(),
             wake: self.local.watcher.sender(),

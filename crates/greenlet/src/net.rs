@@ -363,8 +363,8 @@ pub struct TcpStream {
 /// What the sockets of this module accept as an address: `std::net::ToSocketAddrs` for
 /// greenlets. The same types are accepted (`SocketAddr`, `(IpAddr, u16)`, `"host:port"`,
 /// `("host", port)`, `&[SocketAddr]`, references to them), but a host *name* is resolved on the
-/// thread pool ([`dns::lookup_host`](crate::dns::lookup_host)) so that the hub keeps serving
-/// other greenlets meanwhile; address literals are parsed in place. Sealed: implemented for
+/// thread pool (as std resolves it, an IPv6 zone such as `%eth0` included) so that the hub
+/// keeps serving other greenlets meanwhile; address literals are parsed in place. Sealed: implemented for
 /// exactly the types above.
 ///
 /// ```
@@ -410,14 +410,7 @@ literal_addrs!(
 
 /// `host` with `port`: a literal address as it is, a name through the thread pool.
 fn resolve_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let ips = crate::dns::lookup_host(host)?;
-    Ok(ips
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect())
+    crate::dns::lookup_socket_addrs(host, port)
 }
 
 impl sealed::Resolve for str {

@@ -38,8 +38,15 @@ pub(crate) mod sealed {
     pub trait Subscribe {
         /// Whether it is ready now.
         fn ready(&self) -> bool;
-        /// Wake `token` once it is ready (possibly spuriously, never too late).
-        fn subscribe(&self, token: &Token);
+        /// Wake `token` once it is ready (possibly spuriously, never too late); returns a mark
+        /// for [`fired`](Subscribe::fired).
+        fn subscribe(&self, token: &Token) -> u64;
+        /// Whether it is ready, or was made ready since `subscribe` returned `mark` (an event
+        /// set and cleared again while the waiter waited to run).
+        fn fired(&self, mark: u64) -> bool {
+            let _ = mark;
+            self.ready()
+        }
         /// Forget `token` (woken or not).
         fn unsubscribe(&self, token: &Token);
         /// Whether it can only become ready once the caller has finished (the caller's own
@@ -60,8 +67,13 @@ impl sealed::Subscribe for Event {
         self.is_set()
     }
 
-    fn subscribe(&self, token: &sealed::Token) {
+    fn subscribe(&self, token: &sealed::Token) -> u64 {
         self.add_waiter(&token.0);
+        self.sets()
+    }
+
+    fn fired(&self, mark: u64) -> bool {
+        self.is_set() || self.sets() != mark
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
@@ -74,8 +86,9 @@ impl<T: 'static, E: 'static> sealed::Subscribe for AsyncResult<T, E> {
         self.is_ready()
     }
 
-    fn subscribe(&self, token: &sealed::Token) {
+    fn subscribe(&self, token: &sealed::Token) -> u64 {
         self.add_waiter(&token.0);
+        0
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
@@ -92,8 +105,9 @@ impl<T> sealed::Subscribe for Greenlet<T> {
         self.is_current()
     }
 
-    fn subscribe(&self, token: &sealed::Token) {
+    fn subscribe(&self, token: &sealed::Token) -> u64 {
         self.add_waiter(&token.0);
+        0
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
@@ -112,8 +126,8 @@ impl<T> sealed::Subscribe for crate::ScopedGreenlet<'_, T> {
         (**self).is_caller()
     }
 
-    fn subscribe(&self, token: &sealed::Token) {
-        (**self).subscribe(token);
+    fn subscribe(&self, token: &sealed::Token) -> u64 {
+        (**self).subscribe(token)
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
@@ -126,8 +140,8 @@ impl<T> sealed::Subscribe for BlockingTask<T> {
         self.is_done()
     }
 
-    fn subscribe(&self, token: &sealed::Token) {
-        self.done_result().subscribe(token);
+    fn subscribe(&self, token: &sealed::Token) -> u64 {
+        self.done_result().subscribe(token)
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
@@ -180,12 +194,14 @@ fn wait_any_until(objects: &[&dyn Waitable], deadline: Option<Instant>) -> Resul
         let w = Waiter::new("wait_any")?;
         let subscribed = Subscribed::new(objects, w.token());
         let r = w.wait_for(left);
+        let fired = subscribed.first_fired();
         drop(subscribed);
         match r {
-            // Woken: look again (an `AsyncResult` whose setter went away wakes without a
-            // value).
+            Ok(true) if fired.is_some() => return Ok(fired),
+            // Woken without anything ready: look again (an `AsyncResult` whose setter went
+            // away wakes without a value).
             Ok(true) => {}
-            Ok(false) => return Ok(first_ready(objects)),
+            Ok(false) => return Ok(fired),
             Err(e) => return Err(e),
         }
     }
@@ -195,15 +211,23 @@ fn wait_any_until(objects: &[&dyn Waitable], deadline: Option<Instant>) -> Resul
 struct Subscribed<'a, 'b> {
     objects: &'a [&'b dyn Waitable],
     token: sealed::Token,
+    marks: Vec<u64>,
 }
 
 impl<'a, 'b> Subscribed<'a, 'b> {
     fn new(objects: &'a [&'b dyn Waitable], token: WakeToken) -> Subscribed<'a, 'b> {
         let token = sealed::Token(token);
-        for o in objects {
-            o.subscribe(&token);
+        let marks = objects.iter().map(|o| o.subscribe(&token)).collect();
+        Subscribed {
+            objects,
+            token,
+            marks,
         }
-        Subscribed { objects, token }
+    }
+
+    /// The first object that is ready or was made ready during the wait.
+    fn first_fired(&self) -> Option<usize> {
+        (0..self.objects.len()).find(|&i| self.objects[i].fired(self.marks[i]))
     }
 }
 
@@ -215,8 +239,9 @@ impl Drop for Subscribed<'_, '_> {
     }
 }
 
-/// Iterate over the indices of `objects` in the order they become ready (those ready at the
-/// start first, by index); the iteration ends when all have been yielded or when `timeout`,
+/// Iterate over the indices of `objects` in the order they become ready while `next` waits;
+/// those found ready when `next` is called (at the start, or made ready while the caller was
+/// busy between two calls) come first, by index; the iteration ends when all have been yielded or when `timeout`,
 /// for the whole iteration, has expired. A failed wait is yielded as an error, which ends
 /// the iteration.
 ///

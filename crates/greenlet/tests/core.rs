@@ -630,3 +630,67 @@ fn an_enclosing_timeout_propagates_out_of_waits_with_their_own_timeout() {
     assert!(!greenlet::wait(Some(Duration::from_millis(5))).unwrap());
     g.kill();
 }
+
+// From a review of the wait paths (a helper): each failed before its fix.
+
+/// Event::wait_timeout inside a Timeout scope: the scope's expiry must come out as its error
+/// (as Greenlet::wait does since 3e6bd6b), not as the call's own timeout.
+#[test]
+fn event_wait_timeout_lets_an_enclosing_timeout_through() {
+    let keep = spawn(|| sleep(ms(500)));
+    let e = Event::new();
+    let t = Timeout::start(ms(10));
+    let start = Instant::now();
+    let r = e.wait_timeout(ms(300));
+    assert!(start.elapsed() < ms(200));
+    assert_eq!(r, Err(Error::Timeout(t.id())));
+    drop(t);
+    keep.kill();
+}
+
+#[test]
+fn async_result_wait_timeout_lets_an_enclosing_timeout_through() {
+    let r: AsyncResult<u8> = AsyncResult::new();
+    let _s = r.setter();
+    let t = Timeout::start(ms(10));
+    let got = r.wait(Some(ms(300)));
+    assert_eq!(got, Err(Error::Timeout(t.id())));
+}
+
+/// A setter made after a greenlet started waiting: its delivery from another thread must wake
+/// the waiter (the watcher was never started for it).
+#[test]
+fn a_setter_made_after_the_wait_started_wakes_the_waiter() {
+    let r: AsyncResult<u8> = AsyncResult::new();
+    let r2 = r.clone();
+    let waiter = spawn(move || {
+        let start = Instant::now();
+        let got = r2.wait(Some(ms(2000)));
+        (got, start.elapsed())
+    });
+    yield_now().unwrap(); // waiting, no setter yet: watcher stopped
+    let s = r.setter();
+    std::thread::spawn(move || s.set(1)).join().unwrap();
+    let (got, waited) = waiter.join().unwrap();
+    assert_eq!(got, Ok(true));
+    assert!(
+        waited < ms(1000),
+        "woken only by its own timeout after {waited:?}"
+    );
+}
+
+/// An AsyncResult wait with a timeout restarts the whole timeout after a spurious wake-up (its
+/// setter going away without delivering): it waits up to twice as long as asked.
+#[test]
+fn async_result_wait_timeout_is_a_deadline() {
+    let r: AsyncResult<u8> = AsyncResult::new();
+    let s = r.setter();
+    std::thread::spawn(move || {
+        std::thread::sleep(ms(150));
+        drop(s);
+    });
+    let start = Instant::now();
+    assert_eq!(r.wait(Some(ms(200))), Ok(false));
+    let waited = start.elapsed();
+    assert!(waited < ms(300), "asked for 200 ms, waited {waited:?}");
+}

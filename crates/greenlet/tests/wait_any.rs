@@ -152,3 +152,18 @@ fn waiting_only_for_yourself_is_an_error_not_a_hang() {
     g.join().unwrap();
     assert_eq!(*results.borrow(), [Err(Error::JoinSelf), Ok(Some(1))]);
 }
+
+/// Event::wait reports a set that was cleared right away (documented); wait_any on the same
+/// event does not: the wake-up is lost.
+#[test]
+fn wait_any_reports_an_event_set_and_cleared_during_the_wait() {
+    let e = Event::new();
+    let (e1, e2) = (e.clone(), e.clone());
+    let plain = spawn(move || e1.wait_timeout(ms(200)));
+    let any = spawn(move || wait_any(&[&e2], Some(ms(200))));
+    yield_now().unwrap(); // both wait
+    e.set();
+    e.clear();
+    assert_eq!(plain.join().unwrap(), Ok(true));
+    assert_eq!(any.join().unwrap(), Ok(Some(0)));
+}
