@@ -181,7 +181,12 @@ impl Event {
         self.wait_inner(None).map(|_| ())
     }
 
-    /// Wait at most `timeout`; returns whether the flag was set.
+    /// Wait at most `timeout`; returns whether the flag was set (`false`: the timeout
+    /// expired).
+    ///
+    /// # Errors
+    /// As [`wait`](Event::wait): an enclosing [`Timeout`](crate::Timeout) that expires first
+    /// is its error, not this call's `false`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -418,6 +423,11 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
 
     /// Wait (at most `timeout`, if given) until a value or error is delivered; returns whether
     /// one was.
+    ///
+    /// # Errors
+    /// [`Error::WouldBlockForever`] when nothing could deliver it any more; an enclosing
+    /// [`Timeout`](crate::Timeout)'s expiry ([`Error::Timeout`]), which is not this call's
+    /// `false`.
     ///
     /// ```
     /// let r: greenlet::AsyncResult<u8> = greenlet::AsyncResult::new();
