@@ -3,7 +3,7 @@
 //! recorded beside it.
 
 #[test]
-fn thread_bound_handles_are_not_send() {
+fn misuse_does_not_compile() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
 }

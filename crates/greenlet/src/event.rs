@@ -39,23 +39,31 @@ fn wake_all(waiters: &RefCell<VecDeque<WakeToken>>) {
     }
 }
 
-/// A waiter registered with an [`Event`]: removed when dropped (a kill unwinding the wait
-/// included), unless forgotten because `set` already took it off.
-struct Registered<'a>(&'a Event, WakeToken);
+/// What keeps a list of waiting greenlets (see [`Registered`]).
+trait Waiters {
+    fn remove_waiter(&self, serial: u64);
+}
 
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.0.remove_waiter(&self.1);
+impl Waiters for Event {
+    fn remove_waiter(&self, serial: u64) {
+        Event::remove_waiter(self, serial);
     }
 }
 
-/// A waiter registered with an [`AsyncResult`]: removed when dropped (which also stops
-/// holding the loop for setters on other threads once no waiter is left).
-struct RegisteredResult<'a, T: 'static, E: 'static>(&'a AsyncResult<T, E>, WakeToken);
+impl<T: 'static, E: 'static> Waiters for AsyncResult<T, E> {
+    fn remove_waiter(&self, serial: u64) {
+        AsyncResult::remove_waiter(self, serial);
+    }
+}
 
-impl<T: 'static, E: 'static> Drop for RegisteredResult<'_, T, E> {
+/// The waiter with serial `.1`, registered with `.0`: removed when dropped (a kill unwinding
+/// the wait included), unless forgotten because it was taken off already. Only the serial is
+/// kept, so forgetting the guard leaks nothing.
+struct Registered<'a, W: Waiters>(&'a W, u64);
+
+impl<W: Waiters> Drop for Registered<'_, W> {
     fn drop(&mut self) {
-        self.0.remove_waiter(&self.1);
+        self.0.remove_waiter(self.1);
     }
 }
 
@@ -139,12 +147,12 @@ impl Event {
         self.inner.waiters.borrow_mut().push_back(token.clone());
     }
 
-    /// Undo [`add_waiter`](Event::add_waiter).
-    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+    /// Undo [`add_waiter`](Event::add_waiter) for the waiter with `serial`.
+    pub(crate) fn remove_waiter(&self, serial: u64) {
         self.inner
             .waiters
             .borrow_mut()
-            .retain(|t| t.serial != token.serial);
+            .retain(|t| t.serial != serial);
     }
 
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -155,7 +163,7 @@ impl Event {
         let token = w.token();
         self.add_waiter(&token);
         // Removes the entry however the wait ends, also when a kill unwinds it.
-        let entry = Registered(self, token);
+        let entry = Registered(self, token.serial);
         // `wait_for`: the call's own timeout is `Ok(false)`, an enclosing `Timeout`'s an error.
         let woken = w.wait_for(timeout)?;
         if woken {
@@ -383,12 +391,12 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
         }
     }
 
-    /// Undo [`add_waiter`](AsyncResult::add_waiter); the last waiter gone, the loop is no
-    /// longer held for setters on other threads.
-    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+    /// Undo [`add_waiter`](AsyncResult::add_waiter) for the waiter with `serial`; the last
+    /// waiter gone, the loop is no longer held for setters on other threads.
+    pub(crate) fn remove_waiter(&self, serial: u64) {
         let idle = {
             let mut waiters = self.local.waiters.borrow_mut();
-            waiters.retain(|t| t.serial != token.serial);
+            waiters.retain(|t| t.serial != serial);
             waiters.is_empty()
         };
         if idle {
@@ -407,7 +415,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             let token = w.token();
             self.add_waiter(&token);
             // Removed however the wait ends, also when a kill unwinds it.
-            let entry = RegisteredResult(self, token);
+            let entry = Registered(self, token.serial);
             let r = w.wait_for(left);
             drop(entry);
             match r {

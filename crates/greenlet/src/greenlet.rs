@@ -442,12 +442,12 @@ impl<T> Greenlet<T> {
             .push(Link::Wake(token.g.clone(), token.serial));
     }
 
-    /// Undo [`add_waiter`](Greenlet::add_waiter).
-    pub(crate) fn remove_waiter(&self, token: &WakeToken) {
+    /// Undo [`add_waiter`](Greenlet::add_waiter) for the waiter with `serial`.
+    pub(crate) fn remove_waiter(&self, serial: u64) {
         self.core
             .links
             .borrow_mut()
-            .retain(|l| !matches!(l, Link::Wake(_, serial) if *serial == token.serial));
+            .retain(|l| !matches!(l, Link::Wake(_, s) if *s == serial));
     }
 
     fn wait_dead(&self, timeout: Option<Duration>) -> Result<bool> {

@@ -242,8 +242,9 @@ pub(crate) struct HubInner {
     /// Incremented on every switch (for the blocking monitor).
     pub(crate) switches: Cell<u64>,
     /// `switches` when the hub last ran a callback: switches since then bypassed the hub
-    /// (see `direct_budget`). Kept as a mark rather than a count of its own so that a direct
-    /// switch stores one counter, not two.
+    /// (see `direct_budget`); set `DIRECT_SWITCH_BUDGET` back to mark the budget spent. Kept
+    /// as a mark rather than a count of its own so that a direct switch stores one counter,
+    /// not two.
     hub_mark: Cell<u64>,
     /// Direct switches may go on while `switches` is below this (see `direct_budget`).
     budget_end: Cell<u64>,
@@ -681,8 +682,8 @@ impl HubInner {
     /// budget is spent, every switch goes through the hub until the hub has run
     /// (`drain_callbacks` grants a new one).
     ///
-    /// One compare on the way: the budget is handed out 64 switches at a time, and the clock
-    /// is read only when a slice runs out.
+    /// One compare on the way: the budget is handed out `DIRECT_SWITCH_SLICE` switches at a
+    /// time, and the clock is read only when a slice runs out.
     ///
     /// While a blocking monitor runs, no slice is handed out: every direct switch comes
     /// through `next_budget_slice`, which tells the monitor where it goes (`to`), so that the
@@ -1012,7 +1013,8 @@ impl Waiter {
             Some((next, reason)) => {
                 // SAFETY: `next` is alive until it has run (it is in the registry of live
                 // greenlets, or it is the root); nothing runs between here and the switch.
-                switch_from(Some(h), me, unsafe { &*next }, reason, false, true)
+                // (`take_ready` told a blocking monitor of it already.)
+                switch_from(Some(h), me, unsafe { &*next }, reason, false, false)
             }
             None => switch_from(Some(h), me, &h.gl, Reason::Wake, false, true),
         };
@@ -1201,7 +1203,8 @@ pub(crate) fn unpark(g: &Rc<GlCore>) {
 /// other. At about 5 ns a switch, that is every 40 µs or so; greenlets that work between
 /// switches reach the time limit first (5 ms, gevent's switch interval, read every
 /// `DIRECT_SWITCH_SLICE` switches). The detour through the hub costs about 60 ns: 2 ns of the
-/// 12 ns round trip when it came every 64 switches, 0.1 ns at 1024, nothing measurable now.
+/// 12 ns round trip when it came every 64 switches, about 0.1 ns at 1024, nothing measurable
+/// now.
 const DIRECT_SWITCH_BUDGET: u64 = 8192;
 
 /// Direct switches run in slices of this many between looks at the clock (see
@@ -1238,7 +1241,8 @@ pub(crate) fn switch_to_parked(target: &Rc<GlCore>) -> Result<()> {
     // after switching away for the last time, so not while this call runs on its stack).
     let me = unsafe { &*cur };
     // The slow path deals with everything unusual: the hub itself, a switch to ourselves, a
-    // pending kill or Timeout expiry, a spent budget.
+    // pending kill or Timeout expiry, an unpark token to discard, a finished greenlet (all
+    // but the switch to ourselves set `attention`), a spent budget.
     if me.attention.get() || std::ptr::eq(me, Rc::as_ptr(target)) || !h.direct_budget(target) {
         return switch_to_parked_slow(target);
     }

@@ -362,10 +362,13 @@ pub struct TcpStream {
 
 /// What the sockets of this module accept as an address: `std::net::ToSocketAddrs` for
 /// greenlets. The same types are accepted (`SocketAddr`, `(IpAddr, u16)`, `"host:port"`,
-/// `("host", port)`, `&[SocketAddr]`, references to them), but a host *name* is resolved on the
-/// thread pool (as std resolves it, an IPv6 zone such as `%eth0` included) so that the hub
-/// keeps serving other greenlets meanwhile; address literals are parsed in place. Sealed: implemented for
-/// exactly the types above.
+/// `("host", port)`, `&[SocketAddr]`, references to them), but a host *name* is resolved on
+/// the thread pool (as std resolves it, an IPv6 zone such as `%eth0` included) so that the
+/// hub keeps serving other greenlets meanwhile; address literals are parsed in place.
+///
+/// Sealed: implemented for exactly the types above. A type of your own that implements
+/// `std::net::ToSocketAddrs` is not accepted (its resolution could block the hub): resolve it
+/// yourself (on the thread pool if it may block) and pass the `SocketAddr`s.
 ///
 /// ```
 /// use greenlet::net::{TcpListener, TcpStream};
@@ -492,7 +495,9 @@ impl TcpStream {
         Self::connect_inner(addr, None)
     }
 
-    /// Connect with a timeout per address tried.
+    /// Connect with a timeout per address tried. The timeout does not cover resolving a host
+    /// name (on the thread pool): to bound the whole call, run it in a
+    /// [`Timeout`](crate::Timeout) scope.
     ///
     /// # Errors
     /// `TimedOut` when the connection is not established in time, or the connect error;
@@ -501,7 +506,8 @@ impl TcpStream {
     /// ```
     /// use std::time::Duration;
     /// let l = greenlet::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = greenlet::net::TcpStream::connect_timeout(l.local_addr().unwrap(), Duration::from_secs(1));
+    /// let addr = l.local_addr().unwrap();
+    /// let s = greenlet::net::TcpStream::connect_timeout(addr, Duration::from_secs(1));
     /// assert!(s.is_ok());
     /// ```
     pub fn connect_timeout(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<TcpStream> {

@@ -6,12 +6,12 @@
 //! Like `std::thread`, an unpark that arrives while the greenlet is not parked is kept as a
 //! token, so the next `park` returns at once: wake-ups are never lost, whichever comes first.
 //!
-//! [`switch_to`] is "unpark `target`, then park me" (waiting for a fresh unpark), except that when `target` is parked it
-//! runs *right away*: the current greenlet switches to it directly instead of queueing it
-//! behind the hub's other work. Two greenlets handing control back and forth this way cost
-//! little more than the raw stack switch (see BENCHMARKS.md). To keep the hub fair, after 8192
-//! direct switches in a row (or 5 ms) the next one goes through the hub's queue, which lets it run its
-//! callbacks and poll for I/O.
+//! [`switch_to`] is "unpark `target`, then park me" (waiting for a fresh unpark), except that
+//! when `target` is parked it runs *right away*: the current greenlet switches to it directly
+//! instead of queueing it behind the hub's other work. Two greenlets handing control back and
+//! forth this way cost little more than the raw stack switch (see BENCHMARKS.md). To keep the
+//! hub fair, after 8192 direct switches in a row (or 5 ms) the next one goes through the
+//! hub's queue, which lets it run its callbacks and poll for I/O.
 //!
 //! ```
 //! use greenlet::park::{current, switch_to};

@@ -203,21 +203,10 @@ impl Set {
             return;
         }
         for g in &victims {
-            wait_dead(g);
+            // Errors only cut the wait short.
+            let _ = crate::greenlet::wait_finished(g, None);
         }
     }
-}
-
-/// Wait until `g` has finished (errors only cut the wait short).
-fn wait_dead(g: &Rc<GlCore>) {
-    if g.is_dead() {
-        return;
-    }
-    let Ok(w) = Waiter::new("kill") else { return };
-    g.links
-        .borrow_mut()
-        .push(Link::Wake(w.me.clone(), w.serial));
-    let _ = w.wait(None);
 }
 
 /// A set of greenlets that can be waited for ([`join`](Group::join)) or killed

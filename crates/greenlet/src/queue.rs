@@ -591,8 +591,8 @@ impl<T> Clone for JoinableQueue<T> {
 }
 
 /// A joinable queue is a [`Queue`] with task counting on top: `put`, `get`, `len`, `shutdown`
-/// and the rest are the queue's. (A plain `Queue` counts tasks too; it just has no way to mark
-/// them done.)
+/// and the rest are the queue's. Every `put` is one more unfinished task; `shutdown` leaves
+/// unfinished tasks unfinished (`shutdown_immediate` counts the discarded items as done).
 ///
 /// ```
 /// let q = greenlet::JoinableQueue::bounded(1);

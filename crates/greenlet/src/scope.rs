@@ -40,6 +40,15 @@ use std::rc::Rc;
 
 /// The scope handed to the closure of [`scope`]: spawn greenlets that borrow from outside it
 /// with [`Scope::spawn`] (or [`Builder::spawn_scoped`]). `!Send`.
+///
+/// ```
+/// let names = ["a", "bb"];
+/// let lens = greenlet::scope(|s: &greenlet::Scope<'_, '_>| {
+///     let gs: Vec<_> = names.iter().map(|n| s.spawn(move || n.len())).collect();
+///     gs.into_iter().map(|g| g.join().unwrap()).collect::<Vec<_>>()
+/// });
+/// assert_eq!(lens, [1, 2]);
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     /// Every greenlet spawned in the scope (only their untyped cores: nothing that borrows).
     children: RefCell<Vec<Rc<GlCore>>>,
@@ -51,7 +60,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 /// A handle to a greenlet spawned in a [`Scope`]; it cannot outlive the scope. The other
 /// methods of [`Greenlet`] (`is_dead`, `kill`, `wait`, `handle`, …) are reached through
-/// `Deref`.
+/// `Deref`; a `Greenlet` cloned from it, or its [`handle`](Greenlet::handle), may outlive the
+/// scope when its value type allows, and then refers to a finished greenlet.
 ///
 /// ```
 /// greenlet::scope(|s| {
@@ -117,7 +127,7 @@ where
     let mut unwind = None;
     if matches!(&result, Err(p) if p.is::<KillSignal>()) {
         // The owner was killed in `f`: its greenlets go with it.
-        scope.kill_all(&mut unwind);
+        scope.kill_children(&mut unwind);
     }
     let timeout = scope.join_all(&mut unwind);
     std::mem::forget(guard);
@@ -203,7 +213,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                     keep(unwind, payload);
                 }
             }
-            self.kill_all(unwind);
+            self.kill_children(unwind);
         }
         timeout
     }
@@ -211,7 +221,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Ask every greenlet of the scope to die (they unwind at their next switch point).
     /// Killing one that never started drops its closure here, which may panic or block (and
     /// be killed): kept in `unwind` for after the wait.
-    fn kill_all(&self, unwind: &mut Option<Payload>) {
+    fn kill_children(&self, unwind: &mut Option<Payload>) {
         let children = self.children.borrow().clone();
         for g in &children {
             contain(unwind, || hub::request_kill(g));

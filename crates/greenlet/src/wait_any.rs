@@ -27,6 +27,15 @@ use std::time::{Duration, Instant};
 /// Something [`wait_any`] and [`iwait`] can wait for. Sealed: implemented by [`Event`] (set),
 /// [`AsyncResult`] (delivered), [`Greenlet`] and [`ScopedGreenlet`](crate::ScopedGreenlet)
 /// (finished) and [`BlockingTask`] (done).
+///
+/// ```
+/// use greenlet::{Event, Waitable, spawn};
+/// let e = Event::new();
+/// let g = spawn(|| 1);
+/// // Different kinds of things in one list.
+/// let things: [&dyn Waitable; 2] = [&e, &g];
+/// assert_eq!(greenlet::wait_any(&things, None).unwrap(), Some(1));
+/// ```
 pub trait Waitable: sealed::Subscribe {}
 
 pub(crate) mod sealed {
@@ -60,6 +69,7 @@ pub(crate) mod sealed {
 impl Waitable for Event {}
 impl<T: 'static, E: 'static> Waitable for AsyncResult<T, E> {}
 impl<T> Waitable for Greenlet<T> {}
+impl<T> Waitable for crate::ScopedGreenlet<'_, T> {}
 impl<T> Waitable for BlockingTask<T> {}
 
 impl sealed::Subscribe for Event {
@@ -77,7 +87,7 @@ impl sealed::Subscribe for Event {
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
-        self.remove_waiter(&token.0);
+        self.remove_waiter(token.0.serial);
     }
 }
 
@@ -92,7 +102,7 @@ impl<T: 'static, E: 'static> sealed::Subscribe for AsyncResult<T, E> {
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
-        self.remove_waiter(&token.0);
+        self.remove_waiter(token.0.serial);
     }
 }
 
@@ -111,15 +121,13 @@ impl<T> sealed::Subscribe for Greenlet<T> {
     }
 
     fn unsubscribe(&self, token: &sealed::Token) {
-        self.remove_waiter(&token.0);
+        self.remove_waiter(token.0.serial);
     }
 }
 
-impl<T> Waitable for crate::ScopedGreenlet<'_, T> {}
-
 impl<T> sealed::Subscribe for crate::ScopedGreenlet<'_, T> {
     fn ready(&self) -> bool {
-        self.is_dead()
+        (**self).ready()
     }
 
     fn is_caller(&self) -> bool {
@@ -258,37 +266,52 @@ pub fn iwait<'a>(objects: &'a [&'a dyn Waitable], timeout: Option<Duration>) -> 
         objects,
         pending: (0..objects.len()).collect(),
         deadline: timeout.map(crate::timeout::deadline_after),
-        failed: false,
+        ended: false,
     }
 }
 
 /// The iterator of [`iwait`].
+///
+/// ```
+/// let (a, b) = (greenlet::Event::new(), greenlet::Event::new());
+/// b.set();
+/// let things: [&dyn greenlet::Waitable; 2] = [&a, &b];
+/// let mut it = greenlet::iwait(&things, Some(std::time::Duration::from_millis(5)));
+/// assert_eq!(it.next().map(Result::unwrap), Some(1));
+/// assert!(it.next().is_none()); // `a` was never set: the timeout ended the iteration
+/// ```
 pub struct Iwait<'a> {
     objects: &'a [&'a dyn Waitable],
     /// Indices not yielded yet, in order.
     pending: Vec<usize>,
     deadline: Option<Instant>,
-    failed: bool,
+    ended: bool,
 }
 
 impl Iterator for Iwait<'_> {
     type Item = Result<usize>;
 
     fn next(&mut self) -> Option<Result<usize>> {
-        if self.pending.is_empty() || self.failed {
+        if self.pending.is_empty() || self.ended {
             return None;
         }
         let left: Vec<&dyn Waitable> = self.pending.iter().map(|&i| self.objects[i]).collect();
         match wait_any_until(&left, self.deadline) {
             Ok(Some(k)) => Some(Ok(self.pending.remove(k))),
-            Ok(None) => None,
+            Ok(None) => {
+                // The timeout expired: the iteration is over.
+                self.ended = true;
+                None
+            }
             Err(e) => {
-                self.failed = true;
+                self.ended = true;
                 Some(Err(e))
             }
         }
     }
 }
+
+impl std::iter::FusedIterator for Iwait<'_> {}
 
 impl fmt::Debug for Iwait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -203,7 +203,7 @@ fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
 /// and every one of them counts as progress (no report while they run).
 #[test]
 fn direct_switching_under_a_monitor_neither_starves_the_hub_nor_is_reported() {
-    let monitor = start_monitor(ms(200));
+    let monitor = start_monitor(ms(500));
     let stop = Rc::new(Cell::new(false));
     let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
     let (s, br) = (stop.clone(), b_ref.clone());
@@ -227,7 +227,7 @@ fn direct_switching_under_a_monitor_neither_starves_the_hub_nor_is_reported() {
     *b_ref.borrow_mut() = Some(b.handle());
     let s = stop.clone();
     spawn(move || {
-        sleep(ms(500)).unwrap();
+        sleep(ms(1500)).unwrap();
         s.set(true);
     })
     .join()

@@ -290,7 +290,7 @@ fn a_greenlet_killed_before_it_started_is_not_dead_until_its_closure_is_dropped(
 }
 
 #[test]
-fn a_result_nobody_joined_that_panics_when_dropped_is_reported_not_fatal() {
+fn a_result_nobody_joined_that_panics_when_dropped_does_not_abort() {
     drop(spawn(|| PanicOnDrop));
     scope(|s| drop(s.spawn(|| PanicOnDrop)));
     yield_now().unwrap();

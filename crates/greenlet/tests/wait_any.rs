@@ -65,7 +65,10 @@ fn a_timeout_returns_none_and_leaves_nothing_subscribed() {
     let start = Instant::now();
     assert_eq!(wait_any(&[&e, &g], Some(ms(20))).unwrap(), None);
     let waited = start.elapsed();
-    assert!(waited >= ms(19) && waited < ms(500), "{waited:?}");
+    assert!(
+        waited >= ms(19) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     assert!(format!("{e:?}").contains("waiters: 0"), "{e:?}");
     g.join().unwrap().unwrap();
     // Many timed-out waits on a blocked greenlet: it still finishes and is joined normally.
@@ -114,7 +117,7 @@ fn an_enclosing_timeout_and_a_kill_end_the_wait() {
 
 #[test]
 fn iwait_yields_in_the_order_things_become_ready() {
-    let slow = spawn(|| sleep(ms(30)));
+    let slow = spawn(|| sleep(ms(100)));
     let ready = Event::new();
     ready.set();
     let fast = spawn(|| sleep(ms(5)));
