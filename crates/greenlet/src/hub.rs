@@ -462,16 +462,7 @@ fn switch_from(
             h.monitor.on_switch(h.switches.get(), to.id);
         }
     }
-    let reason = match reason {
-        Reason::Wake => 0,
-        Reason::Kill => 1,
-        Reason::LoopExit => 2,
-        Reason::Timeout(id) => {
-            to.timeout_in.set(id);
-            3
-        }
-    };
-    let handoff = from as usize | if from_dead { HANDOFF_DEAD } else { 0 } | reason;
+    let handoff = from as usize | if from_dead { HANDOFF_DEAD } else { 0 } | reason.to_bits(to);
     // SAFETY: `ctx` is the saved context of `to`, taken out so it is resumed only once; `to`'s
     // stack is alive (released only after it finishes).
     let t = unsafe { ctx.resume(handoff) };
@@ -492,10 +483,7 @@ fn switched_in(t: Transfer) -> Reason {
     // by the hub's registry of live greenlets, or by the hub itself for its own greenlet and
     // the root) with flags in the low bits, here all clear (see `switch_from`).
     let from = unsafe { &*(handoff as *const GlCore) };
-    // The greenlet that just switched out: its canary-mode stack must be intact. Checked
-    // here, on the next greenlet's stack, once per switch.
-    check_canary(from, context_sp(&t.context));
-    from.ctx.set(Some(t.context));
+    keep_context(from, t);
     Reason::Wake
 }
 
@@ -506,20 +494,49 @@ fn switched_in_other(t: Transfer) -> Reason {
     // SAFETY: as in `switched_in`; a finished greenlet's GlCore stays alive until the
     // cleanup in `release_finished`.
     let from = unsafe { &*((handoff & !(HANDOFF_REASON | HANDOFF_DEAD)) as *const GlCore) };
-    let reason = match handoff & HANDOFF_REASON {
-        0 => Reason::Wake,
-        1 => Reason::Kill,
-        2 => Reason::LoopExit,
-        // SAFETY: CURRENT is the greenlet being switched in, alive (see `current`).
-        _ => Reason::Timeout(unsafe { &*current_ptr() }.timeout_in.get()),
-    };
+    // SAFETY: CURRENT is the greenlet being switched in, alive (see `current`).
+    let reason = Reason::from_bits(handoff & HANDOFF_REASON, unsafe { &*current_ptr() });
     if handoff & HANDOFF_DEAD != 0 {
         release_finished(from, t);
     } else {
-        check_canary(from, context_sp(&t.context));
-        from.ctx.set(Some(t.context));
+        keep_context(from, t);
     }
     reason
+}
+
+/// Keep the context of `from`, which just switched out alive, for switching back to it; and
+/// check its canary-mode stack, once per switch, here on the next greenlet's stack.
+#[inline(always)]
+fn keep_context(from: &GlCore, t: Transfer) {
+    check_canary(from, context_sp(&t.context));
+    from.ctx.set(Some(t.context));
+}
+
+impl Reason {
+    /// The reason's bits in the hand-off word (see [`HANDOFF_REASON`]); a timeout's id goes
+    /// to `to`, the greenlet being switched to.
+    #[inline(always)]
+    fn to_bits(self, to: &GlCore) -> usize {
+        match self {
+            Reason::Wake => 0,
+            Reason::Kill => 1,
+            Reason::LoopExit => 2,
+            Reason::Timeout(id) => {
+                to.timeout_in.set(id);
+                3
+            }
+        }
+    }
+
+    /// The reason from its bits, read by `me`, the greenlet switched in.
+    fn from_bits(bits: usize, me: &GlCore) -> Reason {
+        match bits {
+            0 => Reason::Wake,
+            1 => Reason::Kill,
+            2 => Reason::LoopExit,
+            _ => Reason::Timeout(me.timeout_in.get()),
+        }
+    }
 }
 
 #[cold]
