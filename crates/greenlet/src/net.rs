@@ -2,7 +2,11 @@
 //! blocking the thread.
 //!
 //! A socket keeps one read and one write io watcher for its whole life and re-arms them around
-//! each wait; the per-read path allocates nothing. Only one greenlet may wait on a socket in each
+//! each wait; the per-read path allocates nothing. A read tries the system call first and waits
+//! for readiness only on `EAGAIN`, except right after a stream read that returned less than
+//! asked: that read emptied the socket's buffer, so the next one waits for readiness first
+//! instead of making a system call that would almost always fail (tokio does the same). Data
+//! that arrived in between is read after one pass of the hub. Only one greenlet may wait on a socket in each
 //! direction at a time: a second concurrent reader (or writer) gets an error of kind
 //! `ResourceBusy` (gevent's `ConcurrentObjectUseError`) instead of silently stealing the wake-up.
 //! [`TcpStream::close`] wakes greenlets blocked on the socket with an error.
@@ -210,6 +214,8 @@ struct Sock {
     fd: Cell<RawFd>,
     read: Direction,
     write: Direction,
+    /// The last read of a stream returned less than asked: it emptied the socket's buffer.
+    drained: Cell<bool>,
 }
 
 impl Sock {
@@ -228,6 +234,7 @@ impl Sock {
             fd: Cell::new(fd),
             read: Direction::new(Events::READ),
             write: Direction::new(Events::WRITE),
+            drained: Cell::new(false),
         })
     }
 
@@ -263,13 +270,19 @@ impl Sock {
     }
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io_loop(
+        if self.drained.replace(false) && !buf.is_empty() {
+            let fd = self.fd()?;
+            self.read.wait(fd, "read")?;
+        }
+        let n = self.io_loop(
             false,
             "read",
             // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
             |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
             |n| n as usize,
-        )
+        )?;
+        self.drained.set(n > 0 && n < buf.len());
+        Ok(n)
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {

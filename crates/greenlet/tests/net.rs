@@ -327,3 +327,38 @@ fn addresses_are_accepted_in_the_forms_std_accepts() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(TcpStream::connect("no-such-host.invalid:80").is_err());
 }
+
+#[test]
+fn a_read_after_a_short_read_still_gets_data_and_eof() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut b, _) = l.accept().unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    a.write_all(b"ab").unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 2); // short: the buffer was emptied
+    // More data is already there when the next read starts: it is read at once (after a
+    // pass of the hub), not after the read timeout.
+    a.write_all(b"cd").unwrap();
+    let start = Instant::now();
+    assert_eq!(b.read(&mut buf).unwrap(), 2);
+    assert_eq!(&buf[..2], b"cd");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // A read that fills the buffer leaves the next one to try the system call first.
+    a.write_all(&[7u8; 3000]).unwrap();
+    let mut got = 0;
+    while got < 3000 {
+        got += b.read(&mut buf).unwrap();
+    }
+    assert_eq!(got, 3000);
+    // End of stream after a short read.
+    a.write_all(b"z").unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 1);
+    a.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 0);
+    assert_eq!(b.read(&mut buf).unwrap(), 0);
+}
