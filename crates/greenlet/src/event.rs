@@ -22,12 +22,62 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Wake every token in `waiters`, in order.
-fn wake_all(waiters: &RefCell<VecDeque<WakeToken>>) {
+/// The greenlets waiting for an [`Event`] or an [`AsyncResult`], in order.
+///
+/// A wait that ends otherwise than by a wake-up (a timeout, a kill) takes its entry out. At the
+/// front or the back that is immediate; elsewhere the list is only swept, of every entry whose
+/// greenlet no longer waits for it ([`WakeToken::is_waiting`]), once such removals add up to
+/// half its length: killing the N waiters of one event costs O(N), not O(N²). An entry left
+/// until then is harmless: waking it does nothing.
+#[derive(Default)]
+struct WaiterList {
+    tokens: VecDeque<WakeToken>,
+    /// Removals since the last sweep that were not at either end.
+    removals: usize,
+}
+
+impl WaiterList {
+    fn push(&mut self, token: WakeToken) {
+        self.tokens.push_back(token);
+    }
+
+    /// Take out the entry of the wait with `serial`, which has ended (see the type's docs).
+    fn remove(&mut self, serial: u64) {
+        if self.tokens.back().is_some_and(|t| t.serial == serial) {
+            self.tokens.pop_back();
+        } else if self.tokens.front().is_some_and(|t| t.serial == serial) {
+            self.tokens.pop_front();
+        } else {
+            self.removals += 1;
+            if self.removals * 2 > self.tokens.len() {
+                self.tokens.retain(|t| t.is_waiting());
+                self.removals = 0;
+            }
+        }
+    }
+
+    /// Whether no entry is left (a swept list; entries of ended waits may remain until the
+    /// next sweep).
+    fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Greenlets that still wait (for introspection: a walk over the list).
+    fn waiting(&self) -> usize {
+        self.tokens.iter().filter(|t| t.is_waiting()).count()
+    }
+
+    fn pop_front(&mut self) -> Option<WakeToken> {
+        self.tokens.pop_front()
+    }
+}
+
+/// Wake every greenlet in `waiters`, in order.
+fn wake_all(waiters: &RefCell<WaiterList>) {
     // Popped one at a time rather than taking the whole queue, so that its buffer stays for
     // the next waiters (an allocation per wait otherwise). Only those waiting now: waking just
     // queues them, so none can register again before this returns.
-    let n = waiters.borrow().len();
+    let n = waiters.borrow().tokens.len();
     for _ in 0..n {
         let next = waiters.borrow_mut().pop_front();
         match next {
@@ -88,7 +138,7 @@ struct EventInner {
     flag: Cell<bool>,
     /// How many times `set` ran: tells `wait_any` of a set that was cleared again.
     sets: Cell<u64>,
-    waiters: RefCell<VecDeque<WakeToken>>,
+    waiters: RefCell<WaiterList>,
 }
 
 impl Event {
@@ -144,15 +194,12 @@ impl Event {
 
     /// Have `token` woken by the next `set` (see `wait_any`).
     pub(crate) fn add_waiter(&self, token: &WakeToken) {
-        self.inner.waiters.borrow_mut().push_back(token.clone());
+        self.inner.waiters.borrow_mut().push(token.clone());
     }
 
     /// Undo [`add_waiter`](Event::add_waiter) for the waiter with `serial`.
     pub(crate) fn remove_waiter(&self, serial: u64) {
-        self.inner
-            .waiters
-            .borrow_mut()
-            .retain(|t| t.serial != serial);
+        self.inner.waiters.borrow_mut().remove(serial);
     }
 
     fn wait_inner(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -212,7 +259,7 @@ impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("set", &self.is_set())
-            .field("waiters", &self.inner.waiters.borrow().len())
+            .field("waiters", &self.inner.waiters.borrow().waiting())
             .finish()
     }
 }
@@ -266,7 +313,7 @@ pub struct AsyncResult<T, E = String> {
 }
 
 struct Local {
-    waiters: RefCell<VecDeque<WakeToken>>,
+    waiters: RefCell<WaiterList>,
     /// Woken by setters on other threads.
     watcher: Async,
 }
@@ -306,7 +353,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
                 }
             });
             Local {
-                waiters: RefCell::new(VecDeque::new()),
+                waiters: RefCell::new(WaiterList::default()),
                 watcher,
             }
         });
@@ -372,7 +419,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// Have `token` woken when the result is delivered, or when a setter on another thread
     /// goes away (a spurious wake-up: look again). See `wait_any`.
     pub(crate) fn add_waiter(&self, token: &WakeToken) {
-        self.local.waiters.borrow_mut().push_back(token.clone());
+        self.local.waiters.borrow_mut().push(token.clone());
         // Counted once, before the look at the value: a setter delivers before it goes away,
         // so when none is left here, the look below sees what it delivered.
         let setters = self.shared.setters.load(Ordering::Acquire);
@@ -396,7 +443,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     pub(crate) fn remove_waiter(&self, serial: u64) {
         let idle = {
             let mut waiters = self.local.waiters.borrow_mut();
-            waiters.retain(|t| t.serial != serial);
+            waiters.remove(serial);
             waiters.is_empty()
         };
         if idle {
@@ -524,7 +571,7 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
             .unwrap_or(false);
         f.debug_struct("AsyncResult")
             .field("ready", &ready)
-            .field("waiters", &self.local.waiters.borrow().len())
+            .field("waiters", &self.local.waiters.borrow().waiting())
             .finish()
     }
 }
