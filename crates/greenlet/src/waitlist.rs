@@ -52,14 +52,23 @@ pub(crate) enum Woken {
 }
 
 /// A FIFO list of blocked greenlets. See the module docs.
+///
+/// A wait that ends takes its entry out: at either end at once; elsewhere (a waiter in the
+/// middle timed out or was killed) the list is only swept, of every entry whose greenlet no
+/// longer waits for it, once such removals add up to half its length. Scanning the list on
+/// every removal made N waiters of one lock cost O(N²). A stale entry left until the sweep is
+/// skipped by [`grant_next`](WaitList::grant_next).
 pub(crate) struct WaitList<P = ()> {
     entries: RefCell<VecDeque<Rc<Entry<P>>>>,
+    /// Removals since the last sweep that were not at either end.
+    removals: Cell<usize>,
 }
 
 impl<P> Default for WaitList<P> {
     fn default() -> Self {
         WaitList {
             entries: RefCell::new(VecDeque::new()),
+            removals: Cell::new(0),
         }
     }
 }
@@ -102,8 +111,23 @@ impl<P> WaitList<P> {
         }
     }
 
+    /// Take out the entry of a wait that has ended (see the type's docs).
     fn remove(&self, entry: &Rc<Entry<P>>) {
-        self.entries.borrow_mut().retain(|e| !Rc::ptr_eq(e, entry));
+        let mut q = self.entries.borrow_mut();
+        if q.back().is_some_and(|e| Rc::ptr_eq(e, entry)) {
+            q.pop_back();
+        } else if q.front().is_some_and(|e| Rc::ptr_eq(e, entry)) {
+            q.pop_front();
+        } else if !entry.granted.get() {
+            // (A granted entry was taken off by `grant_next` already.)
+            let removals = self.removals.get() + 1;
+            if removals * 2 > q.len() {
+                q.retain(|e| e.token.is_waiting());
+                self.removals.set(0);
+            } else {
+                self.removals.set(removals);
+            }
+        }
     }
 
     /// Block the current greenlet at the back of the list until it is granted, notified, its

@@ -796,3 +796,36 @@ fn killing_many_waiters_of_one_event_takes_linear_time() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     eprintln!("killed {n} waiters in {took:?}");
 }
+
+#[test]
+fn many_greenlets_queued_on_a_semaphore_are_served_in_linear_time() {
+    let n = 40_000;
+    let sem = Semaphore::new(0);
+    let done = Rc::new(Cell::new(0));
+    let gs: Vec<_> = (0..n)
+        .map(|_| {
+            let (sem, done) = (sem.clone(), done.clone());
+            Builder::new()
+                .stack_mode(StackMode::Canary)
+                .stack_size(16 * 1024)
+                .spawn(move || {
+                    sem.acquire().unwrap();
+                    done.set(done.get() + 1);
+                    sem.release();
+                })
+                .unwrap()
+        })
+        .collect();
+    yield_now().unwrap(); // all queue up
+    let start = Instant::now();
+    sem.release();
+    for g in gs {
+        g.join().unwrap();
+    }
+    let took = start.elapsed();
+    assert_eq!(done.get(), n);
+    // Each waiter removing its entry by a scan of the rest made this quadratic: 4.8 s here
+    // (debug build); linear, 0.12 s.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    eprintln!("served {n} waiters in {took:?}");
+}
