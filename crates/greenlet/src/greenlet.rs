@@ -345,7 +345,7 @@ impl<T> Greenlet<T> {
     /// assert!(g.name().starts_with("Greenlet-"));
     /// ```
     pub fn name(&self) -> &str {
-        &self.core.name
+        self.core.name()
     }
 
     /// A number unique among this thread's greenlets.
@@ -561,7 +561,7 @@ impl<T> Greenlet<T> {
     /// ```
     pub fn link(&self, f: impl FnOnce() + 'static) {
         if self.core.is_dead() {
-            let name = format!("link of {}", self.core.name);
+            let name = format!("link of {}", self.core.name());
             if let Err(e) = Builder::new().name(name).spawn(f) {
                 log::error!("cannot run a link callback: {e}");
             }
@@ -606,7 +606,7 @@ impl<T> fmt::Debug for Greenlet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greenlet")
             .field("id", &self.core.id)
-            .field("name", &self.core.name)
+            .field("name", &self.core.name())
             .field("started", &self.core.started.get())
             .field("outcome", &self.core.outcome.get())
             .finish()
@@ -755,5 +755,5 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
 /// assert_eq!(g.join().unwrap(), "me");
 /// ```
 pub fn getcurrent_name() -> String {
-    hub::current().name.clone()
+    hub::current().name().to_owned()
 }

@@ -91,7 +91,9 @@ pub(crate) enum Link {
 /// What the scheduler knows about one greenlet (the hub and the thread's root included).
 pub(crate) struct GlCore {
     pub(crate) id: u64,
-    pub(crate) name: String,
+    /// Given at creation, or made from the id when first asked for (see `name`): formatting
+    /// `Greenlet-N` for every spawn cost a tenth of spawning and joining a greenlet.
+    name: std::cell::OnceCell<String>,
     pub(crate) spawned_at: Option<&'static panic::Location<'static>>,
     /// The saved context while the greenlet is switched out.
     ctx: Cell<Option<Context>>,
@@ -137,10 +139,10 @@ pub(crate) struct GlCore {
 }
 
 impl GlCore {
-    fn new(id: u64, name: String, is_hub: bool) -> GlCore {
+    fn new(id: u64, name: Option<String>, is_hub: bool) -> GlCore {
         GlCore {
             id,
-            name,
+            name: name.map(std::cell::OnceCell::from).unwrap_or_default(),
             spawned_at: None,
             ctx: Cell::new(None),
             stack: RefCell::new(None),
@@ -166,6 +168,11 @@ impl GlCore {
 
     pub(crate) fn is_dead(&self) -> bool {
         self.outcome.get() != Outcome::Pending
+    }
+
+    /// The greenlet's name: the one it was given, or `Greenlet-<id>`.
+    pub(crate) fn name(&self) -> &str {
+        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
     }
 
     fn set_kill_requested(&self, kill: bool) {
@@ -217,7 +224,7 @@ impl GlCore {
 
 impl fmt::Debug for GlCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "greenlet {} ({})", self.id, self.name)
+        write!(f, "greenlet {} ({})", self.id, self.name())
     }
 }
 
@@ -643,15 +650,15 @@ pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
                 if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
                     log::error!(
                         "a link callback of greenlet {} panicked: {}",
-                        me.name,
+                        me.name(),
                         crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
                     );
                 }
             }
             Link::Spawn(f) => {
-                let b = crate::greenlet::Builder::new().name(format!("link of {}", me.name));
+                let b = crate::greenlet::Builder::new().name(format!("link of {}", me.name()));
                 if let Err(e) = b.spawn(f) {
-                    log::error!("cannot run a link callback of greenlet {}: {e}", me.name);
+                    log::error!("cannot run a link callback of greenlet {}: {e}", me.name());
                 }
             }
         }
@@ -692,7 +699,7 @@ impl HubInner {
         let keepalive = Idle::new(&lp, |_, _| {});
         let stack = GreenletStack::new(crate::stack::DEFAULT_STACK_SIZE, StackMode::GuardPage)
             .map_err(Error::Spawn)?;
-        let gl = GlCore::new(0, "hub".into(), true);
+        let gl = GlCore::new(0, Some("hub".into()), true);
         // SAFETY: the stack is stored in the same GlCore and outlives the context.
         gl.ctx
             .set(Some(unsafe { Context::new(stack.stack(), hub_entry) }));
@@ -700,7 +707,7 @@ impl HubInner {
         crate::overflow::install();
         let root = GlCore::new(
             1,
-            std::thread::current().name().unwrap_or("root").into(),
+            Some(std::thread::current().name().unwrap_or("root").into()),
             false,
         );
         let h = Rc::new(HubInner {
@@ -822,7 +829,7 @@ impl HubInner {
     ) -> Result<Rc<GlCore>> {
         let stack = GreenletStack::new(stack_size, stack_mode).map_err(Error::Spawn)?;
         let id = self.next_id();
-        let mut core = GlCore::new(id, name.unwrap_or_else(|| format!("Greenlet-{id}")), false);
+        let mut core = GlCore::new(id, name, false);
         core.spawned_at = Some(spawned_at);
         core.started.set(false);
         // SAFETY: the stack is stored in the same GlCore and released only after the greenlet
@@ -833,7 +840,7 @@ impl HubInner {
         core.body.set(Some(body));
         let core = Rc::new(core);
         self.live.borrow_mut().insert(id, core.clone());
-        self.monitor.on_spawn(id, &core.name);
+        self.monitor.on_spawn(&core);
         Ok(core)
     }
 
@@ -1442,7 +1449,9 @@ pub(crate) fn current_is_hub() -> bool {
 
 /// If `addr` is in the guard page of the current greenlet, its name (for the overflow
 /// report). Called from a signal handler: reads only plain fields, allocates nothing.
-pub(crate) fn guard_hit(addr: usize) -> Option<&'static [u8]> {
+/// Returns the name if the greenlet was given one (or it was made already), else its id (the
+/// handler spells `Greenlet-<id>` itself: it must not allocate).
+pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
     let p = CURRENT.try_with(|c| c.get()).ok()?;
     if p.is_null() {
         return None;
@@ -1452,9 +1461,12 @@ pub(crate) fn guard_hit(addr: usize) -> Option<&'static [u8]> {
     let g = unsafe { &*p };
     let (lo, hi) = g.guard.get();
     if addr >= lo && addr < hi {
-        // SAFETY: the name lives as long as the GlCore, and the caller aborts right after
-        // printing it.
-        Some(unsafe { std::mem::transmute::<&[u8], &'static [u8]>(g.name.as_bytes()) })
+        let name = g.name.get().map(|n| {
+            // SAFETY: a name, once set, lives as long as the GlCore and never changes; the
+            // caller aborts right after printing it.
+            unsafe { std::mem::transmute::<&[u8], &'static [u8]>(n.as_bytes()) }
+        });
+        Some((name, g.id))
     } else {
         None
     }
@@ -1484,7 +1496,7 @@ fn canary_smashed(g: &GlCore) -> ! {
     eprintln!(
         "\ngreenlet '{}' has overflowed its stack (its canary was overwritten; the stack below \
          it may be damaged too); aborting",
-        g.name
+        g.name()
     );
     std::process::abort();
 }

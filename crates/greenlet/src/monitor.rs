@@ -216,7 +216,7 @@ pub fn run_info() -> Vec<GreenletInfo> {
     all.iter()
         .map(|g| GreenletInfo {
             id: g.id,
-            name: g.name.clone(),
+            name: g.name().to_owned(),
             state: state_of(g, &current, &queued),
             kind: if g.is_hub {
                 GreenletKind::Hub
@@ -316,10 +316,10 @@ impl HubMonitor {
     }
 
     /// A greenlet was created.
-    pub(crate) fn on_spawn(&self, id: u64, name: &str) {
+    pub(crate) fn on_spawn(&self, g: &GlCore) {
         if self.active.get() {
             if let Some(t) = self.tracking.borrow().as_ref() {
-                t.names().insert(id, name.to_owned());
+                t.names().insert(g.id, g.name().to_owned());
             }
         }
     }
@@ -341,10 +341,10 @@ impl HubMonitor {
             return t.clone();
         }
         let mut names = HashMap::new();
-        names.insert(h.gl.id, h.gl.name.clone());
-        names.insert(h.root.id, h.root.name.clone());
+        names.insert(h.gl.id, h.gl.name().to_owned());
+        names.insert(h.root.id, h.root.name().to_owned());
         for (id, g) in h.live.borrow().iter() {
-            names.insert(*id, g.name.clone());
+            names.insert(*id, g.name().to_owned());
         }
         let tracking = Arc::new(Tracking {
             switches: AtomicU64::new(h.switches.get()),

@@ -143,7 +143,7 @@ impl Direction {
                     io::ErrorKind::ResourceBusy,
                     format!(
                         "another greenlet ({}) is already waiting to {what} this socket",
-                        other.g.name
+                        other.g.name()
                     ),
                 ));
             }

@@ -44,9 +44,27 @@ fn write_stderr(bytes: &[u8]) {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(name) = crate::hub::guard_hit(addr) {
+    if let Some((name, id)) = crate::hub::guard_hit(addr) {
         write_stderr(b"\ngreenlet '");
-        write_stderr(name);
+        match name {
+            Some(name) => write_stderr(name),
+            None => {
+                // `Greenlet-<id>`, spelled here without allocating.
+                write_stderr(b"Greenlet-");
+                let mut digits = [0u8; 20];
+                let mut i = digits.len();
+                let mut n = id;
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                write_stderr(&digits[i..]);
+            }
+        }
         write_stderr(b"' has overflowed its stack (hit its guard page); aborting\n");
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };

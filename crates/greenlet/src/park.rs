@@ -80,7 +80,7 @@ impl GreenletRef {
     /// assert_eq!(g.handle().name(), "worker");
     /// ```
     pub fn name(&self) -> &str {
-        &self.core.name
+        self.core.name()
     }
 
     /// Whether the greenlet has finished.
@@ -120,7 +120,7 @@ impl fmt::Debug for GreenletRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GreenletRef")
             .field("id", &self.core.id)
-            .field("name", &self.core.name)
+            .field("name", &self.core.name())
             .field("dead", &self.core.is_dead())
             .finish()
     }

@@ -25,6 +25,7 @@ fn overflow_child() {
     let Some(mode) = std::env::var_os(CHILD_ENV) else {
         return; // only meaningful when started by the tests below
     };
+    let named = mode != "guard-unnamed";
     let mode = if mode == "canary" {
         greenlet::StackMode::Canary
     } else {
@@ -39,8 +40,12 @@ fn overflow_child() {
         .spawn(move || p.wait())
         .unwrap();
     greenlet::yield_now().unwrap();
-    let g = greenlet::Builder::new()
-        .name("deep-recursion")
+    let b = if named {
+        greenlet::Builder::new().name("deep-recursion")
+    } else {
+        greenlet::Builder::new()
+    };
+    let g = b
         .stack_mode(mode)
         .stack_size(64 * 1024)
         .spawn(|| {
@@ -65,6 +70,13 @@ fn canary_stack_overflow_is_reported_with_the_greenlet_name() {
     check_child("canary");
 }
 
+#[test]
+fn an_unnamed_greenlet_is_reported_by_its_default_name() {
+    // The name is made from the id only when asked for; the signal handler, which must not
+    // allocate, spells it itself.
+    check_child("guard-unnamed");
+}
+
 fn check_child(mode: &str) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -84,8 +96,20 @@ fn check_child(mode: &str) {
         "status {:?}, stderr: {stderr}",
         out.status
     );
+    let name = if mode == "guard-unnamed" {
+        // `Greenlet-<id>`: the digits of some id.
+        let at = stderr
+            .find("greenlet 'Greenlet-")
+            .map(|i| i + "greenlet 'Greenlet-".len());
+        let rest = at.map(|i| &stderr[i..]).unwrap_or_default();
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        assert!(digits > 0, "mode {mode}, stderr: {stderr}");
+        format!("Greenlet-{}", &rest[..digits])
+    } else {
+        "deep-recursion".to_owned()
+    };
     assert!(
-        stderr.contains("greenlet 'deep-recursion' has overflowed its stack"),
+        stderr.contains(&format!("greenlet '{name}' has overflowed its stack")),
         "mode {mode}, stderr: {stderr}"
     );
     assert!(
