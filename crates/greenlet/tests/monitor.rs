@@ -1,12 +1,12 @@
 //! Introspection (`run_info`) and the blocking monitor.
 
 use greenlet::monitor::{GreenletKind, GreenletState, start_monitor, start_monitor_with};
-use greenlet::park::{GreenletRef, switch_to};
+use greenlet::park::switch_to;
 use greenlet::{Builder, Event, format_run_info, run_info, sleep, spawn, yield_now};
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -204,36 +204,8 @@ fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
 #[test]
 fn direct_switching_under_a_monitor_neither_starves_the_hub_nor_is_reported() {
     let monitor = start_monitor(ms(500));
-    let stop = Rc::new(Cell::new(false));
-    let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
-    let (s, br) = (stop.clone(), b_ref.clone());
-    let start = std::time::Instant::now();
-    let a = spawn(move || {
-        let b = br.borrow().clone().unwrap();
-        while !s.get() {
-            assert!(start.elapsed() < Duration::from_secs(10), "hub starved");
-            switch_to(&b).unwrap();
-        }
-        b.unpark();
-    });
-    let a_ref = a.handle();
-    let s = stop.clone();
-    let b = spawn(move || {
-        while !s.get() {
-            switch_to(&a_ref).unwrap();
-        }
-        a_ref.unpark();
-    });
-    *b_ref.borrow_mut() = Some(b.handle());
-    let s = stop.clone();
-    spawn(move || {
-        sleep(ms(1500)).unwrap();
-        s.set(true);
-    })
-    .join()
-    .unwrap();
-    a.join().unwrap();
-    b.join().unwrap();
+    let rounds = common::switch_pair_for(ms(1500));
+    assert!(rounds > 100, "they did switch: {rounds}");
     let reports = monitor.stop();
     assert!(reports.is_empty(), "{reports:#?}");
 }

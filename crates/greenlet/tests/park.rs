@@ -6,6 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 #[test]
 fn unpark_before_park_is_kept_and_used_once() {
     let g = spawn(|| {
@@ -165,42 +167,8 @@ fn a_greenlet_running_after_direct_switches_is_not_parked() {
 fn direct_switching_greenlets_do_not_starve_the_hub() {
     // Two greenlets that only ever switch to each other; a third needs a timer (the hub must
     // poll) to stop them. Without the direct-switch budget this would never end.
-    let stop = Rc::new(Cell::new(false));
-    let rounds = Rc::new(Cell::new(0u64));
-    let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
-    let (s, r, br) = (stop.clone(), rounds.clone(), b_ref.clone());
-    let start = Instant::now();
-    let a = spawn(move || {
-        let b = br.borrow().clone().unwrap();
-        while !s.get() {
-            // Fail rather than hang if the hub never gets to run the stopper's timer.
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the hub was starved"
-            );
-            r.set(r.get() + 1);
-            switch_to(&b).unwrap();
-        }
-        b.unpark();
-    });
-    let a_ref = a.handle();
-    let s = stop.clone();
-    let b = spawn(move || {
-        while !s.get() {
-            switch_to(&a_ref).unwrap();
-        }
-        a_ref.unpark();
-    });
-    *b_ref.borrow_mut() = Some(b.handle());
-    let s = stop.clone();
-    let stopper = spawn(move || {
-        sleep(Duration::from_millis(20)).unwrap();
-        s.set(true);
-    });
-    stopper.join().unwrap();
-    a.join().unwrap();
-    b.join().unwrap();
-    assert!(rounds.get() > 100, "they did switch: {}", rounds.get());
+    let rounds = common::switch_pair_for(Duration::from_millis(20));
+    assert!(rounds > 100, "they did switch: {rounds}");
 }
 
 #[test]
