@@ -4,20 +4,15 @@ use greenlet::monitor::{GreenletKind, GreenletState, start_monitor, start_monito
 use greenlet::park::switch_to;
 use greenlet::{Builder, Event, format_run_info, run_info, sleep, spawn, yield_now};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-mod common;
+mod support;
+use support::{generous, ms, spin_until};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn spin(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
+/// How long a greenlet that keeps the hub from running spins at most while it waits for the
+/// monitor's report: a report needs the monitor thread to be scheduled, which on a loaded
+/// machine or under valgrind can take far longer than the threshold.
+const REPORT_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn run_info_lists_every_greenlet_with_its_state_and_spawn_location() {
@@ -108,7 +103,15 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
     let monitor = start_monitor_with(ms(100), move |r| {
         s.lock().unwrap().push(r.greenlet_name.clone());
     });
-    let busy = Builder::new().name("busy").spawn(|| spin(ms(300))).unwrap();
+    let s = seen.clone();
+    let busy = Builder::new()
+        .name("busy")
+        .spawn(move || {
+            spin_until(REPORT_LIMIT, || {
+                s.lock().unwrap().iter().any(|n| n == "busy")
+            })
+        })
+        .unwrap();
     // An innocent greenlet that keeps yielding before and after.
     let polite = spawn(|| {
         for _ in 0..3 {
@@ -116,7 +119,7 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
         }
     });
     let polite_id = polite.id();
-    busy.join().unwrap();
+    assert!(busy.join().unwrap(), "no report while the greenlet spun");
     polite.join().unwrap();
     let reports = monitor.stop();
     assert!(
@@ -133,10 +136,11 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
 
 #[test]
 fn sleeping_in_the_hub_poll_is_not_reported() {
-    let monitor = start_monitor(ms(100));
-    sleep(ms(300)).unwrap();
+    let threshold = generous(ms(100));
+    let monitor = start_monitor(threshold);
+    sleep(threshold * 3).unwrap();
     // Also while a greenlet sleeps and the root waits for it.
-    let g = spawn(|| sleep(ms(300)));
+    let g = spawn(move || sleep(threshold * 3));
     g.join().unwrap().unwrap();
     let reports = monitor.stop();
     assert!(reports.is_empty(), "{reports:#?}");
@@ -148,7 +152,7 @@ fn monitors_can_be_stacked_and_stopped() {
     let b = start_monitor(ms(100));
     drop(a);
     // `b` still sees the hub: a busy root is reported.
-    spin(ms(300));
+    assert!(spin_until(REPORT_LIMIT, || !b.reports().is_empty()));
     yield_now().unwrap();
     let reports = b.stop();
     assert_eq!(reports.len(), 1, "{reports:#?}");
@@ -162,8 +166,9 @@ fn monitors_can_be_stacked_and_stopped() {
 fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
     // Started while the hub runs its prepare watchers: the first poll must count as idle too.
     let g = spawn(|| {
-        let monitor = start_monitor(ms(100));
-        sleep(ms(300)).unwrap();
+        let threshold = generous(ms(100));
+        let monitor = start_monitor(threshold);
+        sleep(threshold * 3).unwrap();
         monitor.stop()
     });
     let reports = g.join().unwrap();
@@ -173,7 +178,11 @@ fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
 #[test]
 fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
     use greenlet::park::current;
-    let monitor = start_monitor(ms(100));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let monitor = start_monitor_with(ms(100), move |r| {
+        s.lock().unwrap().push(r.greenlet_name.clone());
+    });
     let main = current();
     let partner = Builder::new()
         .name("partner")
@@ -182,29 +191,39 @@ fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
                 switch_to(&main).unwrap();
             }
             // Switched to directly by the root (no trip through the hub): this greenlet, not
-            // the root, keeps the hub from running now.
-            spin(ms(300));
+            // the root, keeps the hub from running now, and must be the one named. (A loaded
+            // machine may cause an earlier report while the two still switch.)
+            let named = spin_until(REPORT_LIMIT, || {
+                seen.lock().unwrap().iter().any(|n| n == "partner")
+            });
             main.unpark();
+            named
         })
         .unwrap();
     let p = partner.handle();
     for _ in 0..101 {
         switch_to(&p).unwrap();
     }
-    partner.join().unwrap();
+    let named = partner.join().unwrap();
     let reports = monitor.stop();
-    // The spin's report is the last one (a loaded machine may have caused an earlier one,
-    // while the two still switched).
-    let last = reports.last().expect("the spin was not seen");
-    assert_eq!(last.greenlet_name, "partner", "{reports:#?}");
+    assert!(
+        named,
+        "the spin was not reported as the partner's: {reports:#?}"
+    );
+    assert_eq!(
+        reports.last().unwrap().greenlet_name,
+        "partner",
+        "{reports:#?}"
+    );
 }
 
 /// With a blocking monitor running (no budget slices), direct switches still end for the hub
 /// and every one of them counts as progress (no report while they run).
 #[test]
 fn direct_switching_under_a_monitor_neither_starves_the_hub_nor_is_reported() {
-    let monitor = start_monitor(ms(500));
-    let rounds = common::switch_pair_for(ms(1500));
+    let threshold = generous(ms(500));
+    let monitor = start_monitor(threshold);
+    let rounds = support::switch_pair_for(threshold * 3);
     assert!(rounds > 100, "they did switch: {rounds}");
     let reports = monitor.stop();
     assert!(reports.is_empty(), "{reports:#?}");

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-mod common;
+mod support;
 
 #[test]
 fn unpark_before_park_is_kept_and_used_once() {
@@ -167,7 +167,7 @@ fn a_greenlet_running_after_direct_switches_is_not_parked() {
 fn direct_switching_greenlets_do_not_starve_the_hub() {
     // Two greenlets that only ever switch to each other; a third needs a timer (the hub must
     // poll) to stop them. Without the direct-switch budget this would never end.
-    let rounds = common::switch_pair_for(Duration::from_millis(20));
+    let rounds = support::switch_pair_for(Duration::from_millis(20));
     assert!(rounds > 100, "they did switch: {rounds}");
 }
 

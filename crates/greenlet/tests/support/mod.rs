@@ -1,0 +1,105 @@
+//! Helpers shared by the test binaries of `greenlet`.
+//!
+//! Tests decide from events, not from sleeps assumed long enough. Where a time bound is the
+//! point, the lower bound is exact and the upper bound is generous and stretched by one factor,
+//! [`time_scale`], which `scripts/memcheck.sh` raises for valgrind.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use greenlet::park::{GreenletRef, switch_to};
+use greenlet::{sleep, spawn};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// How much slower than a plain run a test may be: `GEVENT_TEST_TIME_SCALE` (a whole number,
+/// at least 1; `scripts/memcheck.sh` sets it for valgrind), 1 when unset.
+pub fn time_scale() -> u32 {
+    static SCALE: OnceLock<u32> = OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("GEVENT_TEST_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1)
+    })
+}
+
+/// An upper time bound: `d` stretched by [`time_scale`]. Pass a bound that is already generous
+/// on a loaded machine; the scale only adds valgrind's slowdown.
+pub fn generous(d: Duration) -> Duration {
+    d * time_scale()
+}
+
+/// Runs the hub (in steps of 1 ms sleeps) until `cond` holds; false if it still does not after
+/// `generous(limit)`.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + generous(limit);
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(ms(1)).unwrap();
+    }
+    true
+}
+
+/// Spins without yielding until `cond` holds or `generous(limit)` passes (a greenlet that keeps
+/// the hub from running); returns whether `cond` held.
+pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + generous(limit);
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
+}
+
+/// Two greenlets that only ever switch to each other with `park::switch_to`, until a third
+/// stops them after `d` from a timer (so the hub must get to poll). Returns how many times the
+/// first switched. Fails, rather than hangs, if the hub is starved for 20 s.
+pub fn switch_pair_for(d: Duration) -> u64 {
+    let stop = Rc::new(Cell::new(false));
+    let rounds = Rc::new(Cell::new(0u64));
+    let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));
+    let (s, r, br) = (stop.clone(), rounds.clone(), b_ref.clone());
+    let start = Instant::now();
+    let a = spawn(move || {
+        let b = br.borrow().clone().unwrap();
+        while !s.get() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the hub was starved"
+            );
+            r.set(r.get() + 1);
+            switch_to(&b).unwrap();
+        }
+        b.unpark();
+    });
+    let a_ref = a.handle();
+    let s = stop.clone();
+    let b = spawn(move || {
+        while !s.get() {
+            switch_to(&a_ref).unwrap();
+        }
+        a_ref.unpark();
+    });
+    *b_ref.borrow_mut() = Some(b.handle());
+    let s = stop.clone();
+    spawn(move || {
+        sleep(d).unwrap();
+        s.set(true);
+    })
+    .join()
+    .unwrap();
+    a.join().unwrap();
+    b.join().unwrap();
+    rounds.get()
+}
