@@ -49,6 +49,11 @@ declare -A SKIP=(
     [greenlet/process]="from_std_and_spawn_errors"
 )
 
+# Valgrind runs the tests 20-50 times slower and one thread at a time. Tests never decide from
+# a sleep assumed long enough; where an upper time bound is the point, it is stretched by this
+# one factor (see `time_scale` in each crate's tests/support).
+export GEVENT_TEST_TIME_SCALE=${GEVENT_TEST_TIME_SCALE:-10}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's test command: `cargo test --workspace`, then every ev-loop and greenlet test
+# binary again under valgrind's memcheck (scripts/memcheck.sh).
+#
+# Usage: scripts/test.sh
+#
+# The tests start real programs (curl, valgrind, bindgen's libclang, ...). What is missing is
+# installed with apt-get when this runs as root on a Debian-like machine (as CI does); otherwise
+# the script names the exact command to install it and stops before running anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What the tests need: "how to tell it is there|Debian package".
+needs=(
+    "command:valgrind|valgrind"   # scripts/memcheck.sh
+    "command:curl|curl"           # the http_hello example is checked with a real curl
+    "libclang|libclang-dev"       # libev-sys regenerates its bindings with bindgen
+)
+
+have() {
+    case $1 in
+    command:*) command -v "${1#command:}" >/dev/null 2>&1 ;;
+    libclang) ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 ;;
+    *) return 1 ;;
+    esac
+}
+
+missing=()
+for need in "${needs[@]}"; do
+    have "${need%%|*}" || missing+=("${need##*|}")
+done
+if [ ${#missing[@]} -ne 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: the tests need ${missing[*]}; install with:" >&2
+        echo "    sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+cargo test --workspace
+scripts/memcheck.sh
