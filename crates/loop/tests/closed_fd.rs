@@ -6,6 +6,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::generous;
+
 #[test]
 fn io_on_a_closed_fd_reports_an_error_event() {
     let lp = Loop::new().unwrap();
@@ -30,5 +33,5 @@ fn io_on_a_closed_fd_reports_an_error_event() {
     assert!(!io.is_active());
     // libev stopped it by itself: the loop's active count follows.
     assert_eq!(lp.active_watchers(), 0);
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
 }

@@ -6,9 +6,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{generous, ms};
 
 #[test]
 fn watchers_do_not_move_when_their_handles_move() {
@@ -36,14 +35,17 @@ fn watchers_do_not_move_when_their_handles_move() {
 #[test]
 fn dropping_an_active_watcher_stops_it() {
     let lp = Loop::new().unwrap();
-    let t = Timer::new(&lp, ms(10), Duration::ZERO, |_, _| {
+    let after = generous(Duration::from_secs(5));
+    let start = Instant::now();
+    lp.update_now(); // the timer counts from no earlier than `start`
+    let t = Timer::new(&lp, after, Duration::ZERO, |_, _| {
         panic!("dropped timer fired")
     });
     t.start();
     drop(t);
-    let start = Instant::now();
     assert!(!lp.run(), "no active watcher may remain");
-    assert!(start.elapsed() < ms(10), "run waited for a dropped timer");
+    // Had it waited for the timer, it would have taken `after` at least.
+    assert!(start.elapsed() < after, "run waited for a dropped timer");
 }
 
 #[test]
@@ -87,16 +89,25 @@ fn a_watcher_only_ever_runs_on_its_own_loop() {
     let b = Loop::new().unwrap();
     let fired = Rc::new(Cell::new(false));
     let f = fired.clone();
-    let t = Timer::new(&a, ms(1), Duration::ZERO, move |_, _| f.set(true));
+    // Running the other loop does not wait for a's timer: had it, it would have taken `after`.
+    let after = generous(Duration::from_secs(5));
+    let start = Instant::now();
+    a.update_now(); // the timer counts from no earlier than `start`
+    let t = Timer::new(&a, after, Duration::ZERO, move |_, _| f.set(true));
     t.start();
     assert_eq!(t.event_loop().as_raw(), a.as_raw());
-    // Running the other loop neither fires nor waits for it.
-    let start = Instant::now();
     assert!(!b.run());
-    std::thread::sleep(ms(5));
+    b.run_nowait();
+    assert!(start.elapsed() < after, "b waited for a's timer");
+    assert!(!fired.get());
+    // Nor does it fire a's timer once that is due.
+    t.stop();
+    t.set(ms(1), Duration::ZERO);
+    t.start();
+    std::thread::sleep(ms(5)); // due: a's loop time is older than this sleep
+    assert!(!b.run());
     b.run_nowait();
     assert!(!fired.get());
-    assert!(start.elapsed() < ms(500));
     a.run();
     assert!(fired.get());
 }
@@ -188,7 +199,13 @@ fn a_panic_in_a_callback_breaks_the_loop_and_resumes_from_run() {
     let boom = Timer::new(&lp, ms(1), Duration::ZERO, |_, _| {
         panic!("boom in a callback")
     });
-    let keep = Timer::new(&lp, ms(50), Duration::ZERO, move |_, _| a.set(a.get() + 1));
+    // Far off, so that only the break can end the run before it fires.
+    let keep = Timer::new(
+        &lp,
+        generous(Duration::from_secs(10)),
+        Duration::ZERO,
+        move |_, _| a.set(a.get() + 1),
+    );
     boom.start();
     keep.start();
     let err = panic::catch_unwind(AssertUnwindSafe(|| lp.run())).unwrap_err();
@@ -196,6 +213,9 @@ fn a_panic_in_a_callback_breaks_the_loop_and_resumes_from_run() {
     // The loop broke before the other timer fired, and is still usable afterwards.
     assert_eq!(after.get(), 0);
     assert!(keep.is_active());
+    keep.stop();
+    keep.set(ms(1), Duration::ZERO);
+    keep.start();
     lp.run();
     assert_eq!(after.get(), 1);
 }
@@ -220,29 +240,46 @@ fn a_panic_in_a_nested_run_reaches_the_outer_run() {
 #[test]
 fn keep_alive_false_watchers_do_not_keep_run_alive() {
     let lp = Loop::new().unwrap();
-    let bg = Timer::new(&lp, ms(20), ms(20), |_, _| {});
+    // The run returns after one iteration, in which `bg` may fire once if it is already due.
+    // Had `bg` kept it alive, it would fire again: the second time ends the run.
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    let bg = Timer::new(&lp, ms(20), ms(20), move |w, _| {
+        h.set(h.get() + 1);
+        if h.get() == 2 {
+            w.event_loop().break_loop(Break::All);
+        }
+    });
     bg.set_keep_alive(false);
     bg.start();
-    let start = Instant::now();
     assert!(!lp.run());
     assert!(
-        start.elapsed() < ms(20),
-        "an unref'd watcher kept the loop alive"
+        hits.get() <= 1,
+        "an unref'd watcher kept the loop alive: it fired {} times",
+        hits.get()
     );
     assert!(bg.is_active());
 
-    // With a keep-alive watcher too, the background one still fires meanwhile.
-    let hits = Rc::new(Cell::new(0));
-    let h = hits.clone();
-    bg.set_callback(move |_, _| h.set(h.get() + 1));
-    let fg = Timer::new(&lp, ms(70), Duration::ZERO, |_, _| {});
+    // With a keep-alive watcher too, the background one still fires meanwhile: `fg` keeps
+    // the run going until `bg` has fired twice (or, should it not fire, until `fg` fires).
+    let fg = Rc::new(Timer::new(
+        &lp,
+        generous(Duration::from_secs(10)),
+        Duration::ZERO,
+        |_, _| {},
+    ));
+    let (h, f) = (hits.clone(), fg.clone());
+    hits.set(0);
+    bg.set_callback(move |_, _| {
+        h.set(h.get() + 1);
+        if h.get() == 2 {
+            f.stop();
+        }
+    });
     fg.start();
     lp.run();
-    assert!(
-        hits.get() >= 2,
-        "background timer fired {} times",
-        hits.get()
-    );
+    assert!(!fg.is_active(), "only the keep-alive timer ended the run");
+    assert_eq!(hits.get(), 2, "background timer fired {} times", hits.get());
 
     // Switching keep-alive back on makes it hold the loop again.
     bg.set_keep_alive(true);

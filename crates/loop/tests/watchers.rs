@@ -10,9 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{generous, ms};
 
 #[test]
 fn loop_introspection() {
@@ -46,14 +45,22 @@ fn run_once_and_run_nowait() {
     let lp = Loop::new().unwrap();
     let hits = Rc::new(Cell::new(0));
     let h = hits.clone();
-    let t = Timer::new(&lp, ms(30), ms(30), move |_, _| h.set(h.get() + 1));
+    // Far off: had run_nowait waited for it, it would have fired.
+    let far = generous(Duration::from_secs(20));
+    let t = Timer::new(&lp, far, far, move |_, _| h.set(h.get() + 1));
     t.start();
     let start = Instant::now();
     assert!(lp.run_nowait());
-    assert!(start.elapsed() < ms(25), "run_nowait blocked");
-    assert_eq!(hits.get(), 0);
+    assert!(start.elapsed() < far, "run_nowait blocked");
+    assert_eq!(hits.get(), 0, "run_nowait waited for the timer");
+    // Now 30 ms off, counted from a loop time taken after `start`.
+    t.stop();
+    t.set(ms(30), ms(30));
+    let start = Instant::now();
+    lp.update_now();
+    t.start();
     assert!(lp.run_once());
-    assert!(start.elapsed() >= ms(25), "run_once did not wait");
+    assert!(start.elapsed() >= ms(29), "run_once did not wait");
     assert_eq!(hits.get(), 1);
 }
 
@@ -61,11 +68,24 @@ fn run_once_and_run_nowait() {
 fn break_one_leaves_only_the_inner_run() {
     let lp = Loop::new().unwrap();
     let log = Rc::new(RefCell::new(Vec::new()));
+    // Keeps both runs alive; should Break::One not end the inner run, it ends both (and the
+    // log says so) instead of hanging the test.
     let l = log.clone();
-    let outer_done = Timer::new(&lp, ms(40), Duration::ZERO, |w, _| {
-        w.event_loop().break_loop(Break::All)
-    });
-    outer_done.start();
+    let failsafe = Timer::new(
+        &lp,
+        generous(Duration::from_secs(10)),
+        Duration::ZERO,
+        move |w, _| {
+            let lp = w.event_loop();
+            l.borrow_mut()
+                .push(format!("failsafe depth {}", lp.depth()));
+            lp.break_loop(Break::All)
+        },
+    );
+    failsafe.start();
+    let l = log.clone();
+    let outer_slot: Rc<RefCell<Option<Timer>>> = Rc::new(RefCell::new(None));
+    let slot = outer_slot.clone();
     let nested = Idle::new(&lp, move |w, _| {
         w.stop();
         let lp = w.event_loop().clone();
@@ -78,20 +98,29 @@ fn break_one_leaves_only_the_inner_run() {
         lp.run();
         l.borrow_mut()
             .push(format!("inner end depth {}", lp.depth()));
+        // Armed only now: it can fire only if the outer run goes on after the inner one.
+        let l = l.clone();
+        let outer_done = Timer::new(&lp, ms(1), Duration::ZERO, move |w, _| {
+            let lp = w.event_loop();
+            l.borrow_mut()
+                .push(format!("outer goes on depth {}", lp.depth()));
+            lp.break_loop(Break::All)
+        });
+        outer_done.start();
+        *slot.borrow_mut() = Some(outer_done);
     });
     nested.start();
-    let start = Instant::now();
     lp.run();
-    // The inner run ended on Break::One after ~5 ms; the outer one went on to the 40 ms timer.
-    assert!(
-        start.elapsed() >= ms(35),
-        "outer run ended early: {:?}",
-        start.elapsed()
-    );
+    // The inner run ended on Break::One; the outer one went on until its own timer.
     assert_eq!(
         *log.borrow(),
-        vec!["inner start depth 1", "inner end depth 1"]
+        vec![
+            "inner start depth 1",
+            "inner end depth 1",
+            "outer goes on depth 1"
+        ]
     );
+    drop(outer_slot.borrow_mut().take());
 }
 
 #[test]
@@ -165,6 +194,8 @@ fn timer_repeat_again_and_remaining() {
     let lp = Loop::new().unwrap();
     let ticks = Rc::new(RefCell::new(Vec::new()));
     let t0 = Instant::now();
+    // The timer counts from the loop's time, which must not be older than `t0`.
+    lp.update_now();
     let tk = ticks.clone();
     let t = Timer::new(&lp, ms(10), ms(10), move |w, ev| {
         assert!(ev.contains(Events::TIMER));
@@ -179,7 +210,7 @@ fn timer_repeat_again_and_remaining() {
     let ticks = ticks.borrow();
     assert_eq!(ticks.len(), 3);
     assert!(
-        ticks[2] >= ms(28),
+        ticks[2] >= ms(29),
         "three 10 ms ticks took only {:?}",
         ticks[2]
     );
@@ -191,7 +222,6 @@ fn timer_repeat_again_and_remaining() {
         f.set(Some(t0.elapsed()));
         w.stop();
     }));
-    idle_timeout.again();
     let pushes = Rc::new(Cell::new(0));
     let (p, it) = (pushes.clone(), idle_timeout.clone());
     let activity = Timer::new(&lp, ms(10), ms(10), move |w, _| {
@@ -201,18 +231,22 @@ fn timer_repeat_again_and_remaining() {
             w.stop();
         }
     });
+    // Both count from a loop time no older than `start`.
     let start = t0.elapsed();
+    lp.update_now();
+    idle_timeout.again();
     activity.start();
     lp.run();
     let fired = fired_at.get().unwrap() - start;
-    // Without the activity it fires at 40 ms; with it, 40 ms after the last push (~50 ms).
-    // libev arms `again` from the loop's cached time, which lags the wall clock by however
-    // late the callback ran, so on a loaded machine (or under valgrind) it fires up to that
-    // much earlier than 90 ms: check only that the activity clearly pushed it back.
+    // Without the activity it fires at 40 ms; with it, 40 ms after the last push. The fifth
+    // push comes no earlier than 50 ms (however late the loop runs, libev hands an overdue
+    // push its event before the timeout's, and a push cancels a pending timeout event), so it
+    // fires no earlier than 90 ms.
     assert!(
-        fired >= ms(60),
+        fired >= ms(89),
         "inactivity timeout fired after {fired:?}, despite activity"
     );
+    assert_eq!(pushes.get(), 5);
     assert_eq!(t.repeat(), ms(10));
 }
 
@@ -236,9 +270,10 @@ fn periodic_fires_on_the_wall_clock_and_refuses_bad_times() {
     assert_eq!(count.get(), 3);
 
     // Once, at an absolute time.
+    let start = Instant::now();
+    lp.update_now(); // `now()` no older than `start`
     let once = Periodic::new(&lp, lp.now() + 0.02, 0.0, |_, _| {}).unwrap();
     once.start();
-    let start = Instant::now();
     lp.run();
     assert!(start.elapsed() >= ms(15));
     assert!(!once.is_active());
