@@ -5,14 +5,21 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
+mod support;
+use support::{eventually, generous, ms};
+
+/// A 200 ms timeout returns after 100 ms (the timer counts from the loop's time, which may lag
+/// the caller's clock) and within seconds.
+fn assert_about_200ms(took: Duration) {
+    assert!(
+        took >= ms(100) && took < generous(Duration::from_secs(2)),
+        "took {took:?}"
+    );
 }
 
-/// A 200 ms timeout returns after 100–310 ms.
-fn assert_about_200ms(took: Duration) {
-    assert!(took >= ms(100) && took <= ms(310), "took {took:?}");
-}
+/// Far longer than any test runs: a greenlet sleeping this long is still asleep when the test
+/// kills it.
+const FOREVER: Duration = Duration::from_secs(3600);
 
 #[test]
 fn spawn_does_not_run_before_the_spawner_yields() {
@@ -57,10 +64,14 @@ fn a_panic_is_stored_reported_and_the_hub_continues() {
     assert_eq!(err.panic_message(), Some("kaboom"));
     idle().unwrap();
     assert!(linked.get());
-    // The hub keeps going: a later 100 ms sleep still takes ~100 ms.
+    // The hub keeps going: a later 100 ms sleep still takes 100 ms (and not seconds).
     let start = Instant::now();
     sleep(ms(100)).unwrap();
-    assert!(start.elapsed() >= ms(95) && start.elapsed() < ms(400));
+    let took = start.elapsed();
+    assert!(
+        took >= ms(99) && took < generous(Duration::from_secs(2)),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -92,16 +103,18 @@ fn killing_a_sleeping_greenlet_unwinds_its_stack() {
     let dropped = Rc::new(Cell::new(false));
     let after_sleep = Rc::new(Cell::new(false));
     let (d, a) = (dropped.clone(), after_sleep.clone());
+    // Had the kill waited for the sleep to end, it would have taken `long` at least.
+    let long = generous(Duration::from_secs(10));
     let g = spawn(move || {
         let _guard = Guard(d);
-        let _ = sleep(Duration::from_secs(60));
+        let _ = sleep(long);
         a.set(true);
     });
     yield_now().unwrap();
     assert!(g.is_started());
     let start = Instant::now();
     g.kill();
-    assert!(start.elapsed() < ms(500));
+    assert!(start.elapsed() < long);
     assert!(g.is_dead() && g.was_killed());
     assert!(
         dropped.get(),
@@ -128,9 +141,10 @@ fn a_greenlet_may_kill_itself_and_another_may_kill_with_timeout() {
     *slot.borrow_mut() = Some(g.clone());
     assert!(matches!(g.join(), Err(JoinError::Killed)));
     assert!(!after.get());
-    let sleeper = spawn(|| sleep(Duration::from_secs(60)));
+    let sleeper = spawn(|| sleep(FOREVER));
     yield_now().unwrap();
-    assert!(sleeper.kill_timeout(Some(ms(200))));
+    assert!(sleeper.kill_timeout(Some(generous(Duration::from_secs(10)))));
+    assert!(sleeper.was_killed());
 }
 
 #[test]
@@ -148,28 +162,41 @@ fn join_on_yourself_is_an_error() {
 
 #[test]
 fn joinall_returns_finish_order_and_stops_early_on_timeout() {
-    let gs: Vec<Greenlet<u32>> = [30u64, 10, 20]
-        .iter()
-        .map(|&d| {
-            spawn(move || {
-                sleep(ms(d)).unwrap();
-                d as u32
-            })
-        })
-        .collect();
+    // They finish in the order 1, 2, 0 by waiting for each other (not by racing timers): 1
+    // after a sleep, 2 when 1 has set `first`, 0 when 2 has set `second`.
+    let (first, second) = (Event::new(), Event::new());
+    let (f, s) = (first.clone(), second.clone());
+    let g0 = spawn(move || {
+        s.wait().unwrap();
+        0
+    });
+    let g1 = spawn(move || {
+        sleep(ms(10)).unwrap();
+        f.set();
+        1
+    });
+    let (f, s) = (first.clone(), second.clone());
+    let g2 = spawn(move || {
+        f.wait().unwrap();
+        s.set();
+        2
+    });
+    let gs: Vec<Greenlet<u32>> = vec![g0, g1, g2];
     assert_eq!(joinall(&gs, None).unwrap(), vec![1, 2, 0]);
 
-    let slow = vec![spawn(|| sleep(Duration::from_secs(10))), spawn(|| Ok(()))];
+    let slow = vec![spawn(|| sleep(FOREVER)), spawn(|| Ok(()))];
     let start = Instant::now();
     let done = joinall(&slow, Some(ms(200))).unwrap();
     assert_about_200ms(start.elapsed());
     assert_eq!(done, vec![1]);
     slow[0].kill();
 
+    // The late failure comes seconds after the first (which is at once): had joinall waited
+    // past the first failure, it would have seen the second.
     let failing = vec![
-        spawn(|| sleep(ms(50)).map(|_| panic!("late failure"))),
+        spawn(|| sleep(generous(Duration::from_secs(5))).map(|_| panic!("late failure"))),
         spawn(|| -> Result<()> { panic!("first failure") }),
-        spawn(|| sleep(Duration::from_secs(10))),
+        spawn(|| sleep(FOREVER)),
     ];
     let done = joinall_with(&failing, JoinAll::default().raise_error(true)).unwrap();
     assert_eq!(done, vec![1]);
@@ -233,7 +260,7 @@ fn waiting_for_something_that_can_never_happen_fails_at_once() {
         matches!(err, JoinError::Wait(Error::WouldBlockForever)),
         "{err:?}"
     );
-    assert!(start.elapsed() < ms(500));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     // The hub still works afterwards.
     ev.set();
     assert!(stuck.join().unwrap().is_ok());
@@ -252,7 +279,7 @@ fn blocking_inside_the_hub_is_an_error() {
 fn hub_wait_reports_whether_the_loop_ran_dry() {
     let _g = spawn(|| sleep(ms(20)));
     assert!(wait(None).unwrap());
-    let _long = spawn(|| sleep(Duration::from_secs(10)));
+    let _long = spawn(|| sleep(FOREVER));
     let start = Instant::now();
     assert!(!wait(Some(ms(200))).unwrap());
     assert_about_200ms(start.elapsed());
@@ -268,11 +295,16 @@ fn timeouts_fire_only_for_their_greenlet_and_nest() {
     assert!(t.is_mine(&err));
     drop(t);
 
-    // Nested: the shorter fires; the outer stays armed and fires later.
+    // Nested: the shorter fires; the outer stays armed and fires later. (The inner one is
+    // due first unless the thread stalled for over 100 ms between arming the two: then
+    // either may fire first.)
+    let armed = Instant::now();
     let outer = Timeout::start(ms(150));
     {
         let inner = Timeout::start(ms(20));
-        assert!(inner.is_mine(&sleep(Duration::from_secs(5)).unwrap_err()));
+        let stalled = armed.elapsed() >= ms(100);
+        let err = sleep(Duration::from_secs(5)).unwrap_err();
+        assert!(inner.is_mine(&err) || (stalled && outer.is_mine(&err)), "{err:?}");
     }
     assert!(outer.is_armed());
     assert!(outer.is_mine(&sleep(Duration::from_secs(5)).unwrap_err()));
@@ -292,11 +324,12 @@ fn timeouts_fire_only_for_their_greenlet_and_nest() {
     assert!(zero.is_mine(&sleep(Duration::from_secs(1)).unwrap_err()));
 
     // Another greenlet's timeout does not touch us.
+    // We keep sleeping (1 ms at a time, each must succeed) until the other's has fired.
     let other = spawn(|| {
         let t = Timeout::start(ms(10));
         t.is_mine(&sleep(Duration::from_secs(1)).unwrap_err())
     });
-    sleep(ms(40)).unwrap();
+    assert!(eventually(Duration::from_secs(10), || other.is_dead()));
     assert!(other.join().unwrap());
 }
 
@@ -342,7 +375,7 @@ fn event_wakes_every_waiter_in_fifo_order_even_if_cleared_at_once() {
         .map(|i| {
             let (ev, o) = (ev.clone(), order.clone());
             spawn(move || {
-                let r = ev.wait_timeout(Duration::from_secs(5)).unwrap();
+                let r = ev.wait_timeout(generous(Duration::from_secs(10))).unwrap();
                 o.borrow_mut().push(i);
                 r
             })
@@ -358,7 +391,7 @@ fn event_wakes_every_waiter_in_fifo_order_even_if_cleared_at_once() {
         );
     }
     assert_eq!(*order.borrow(), vec![0, 1, 2, 3]);
-    let keep = spawn(|| sleep(Duration::from_secs(1)));
+    let keep = spawn(|| sleep(FOREVER));
     let start = Instant::now();
     assert!(!ev.wait_timeout(ms(200)).unwrap());
     assert_about_200ms(start.elapsed());
@@ -411,14 +444,16 @@ fn spawn_later_starts_after_the_delay_and_can_be_killed_first() {
     assert!(g.join().unwrap() >= ms(45));
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
-    let g = spawn_later(ms(50), move || r.set(true));
-    g.kill();
+    // Had its timer kept the loop alive, the wait would have lasted `delay` at least.
+    let delay = generous(Duration::from_secs(5));
     let start = Instant::now();
+    let g = spawn_later(delay, move || r.set(true));
+    g.kill();
     assert!(
         wait(None).unwrap(),
         "a killed spawn_later must not keep the loop alive"
     );
-    assert!(start.elapsed() < ms(45));
+    assert!(start.elapsed() < delay);
     assert!(!ran.get());
 }
 
@@ -523,13 +558,14 @@ fn endless_sleep_zero_loops_do_not_starve_timers() {
     let start = Instant::now();
     sleep(ms(200)).unwrap();
     assert_about_200ms(start.elapsed());
-    stop.set(true);
-    spinner.join().unwrap();
+    // And the spinner keeps running while we sleep (1 ms at a time, each woken by a timer).
     assert!(
-        spins.get() > 1000,
+        eventually(Duration::from_secs(10), || spins.get() > 1000),
         "the spinner barely ran: {}",
         spins.get()
     );
+    stop.set(true);
+    spinner.join().unwrap();
 }
 
 #[test]
@@ -541,10 +577,10 @@ fn a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going() {
     run_callback(|| panic!("callback failure"));
     let start = Instant::now();
     sleep(ms(100)).unwrap();
+    let took = start.elapsed();
     assert!(
-        start.elapsed() >= ms(95) && start.elapsed() < ms(400),
-        "{:?}",
-        start.elapsed()
+        took >= ms(99) && took < generous(Duration::from_secs(2)),
+        "{took:?}"
     );
     assert!(!t.is_active(), "the panicking timer fired");
 }
@@ -606,7 +642,7 @@ fn async_result_set_and_setter_dropped_before_the_wait_is_never_lost() {
 
 #[test]
 fn an_enclosing_timeout_propagates_out_of_waits_with_their_own_timeout() {
-    let g = spawn(|| sleep(Duration::from_millis(300)));
+    let g = spawn(|| sleep(FOREVER));
     let scope_expired = |r: &greenlet::Result<bool>, t: &Timeout| match r {
         Err(e @ Error::Timeout(_)) => t.is_mine(e),
         _ => false,
@@ -637,12 +673,14 @@ fn an_enclosing_timeout_propagates_out_of_waits_with_their_own_timeout() {
 /// (as Greenlet::wait does since 3e6bd6b), not as the call's own timeout.
 #[test]
 fn event_wait_timeout_lets_an_enclosing_timeout_through() {
-    let keep = spawn(|| sleep(ms(500)));
+    let keep = spawn(|| sleep(FOREVER));
     let e = Event::new();
+    // Had the wait ended at its own timeout, it would have taken `own` at least.
+    let own = generous(Duration::from_secs(5));
     let t = Timeout::start(ms(10));
     let start = Instant::now();
-    let r = e.wait_timeout(ms(300));
-    assert!(start.elapsed() < ms(200));
+    let r = e.wait_timeout(own);
+    assert!(start.elapsed() < own);
     assert_eq!(r, Err(Error::Timeout(t.id())));
     drop(t);
     keep.kill();
@@ -653,7 +691,7 @@ fn async_result_wait_timeout_lets_an_enclosing_timeout_through() {
     let r: AsyncResult<u8> = AsyncResult::new();
     let _s = r.setter();
     let t = Timeout::start(ms(10));
-    let got = r.wait(Some(ms(300)));
+    let got = r.wait(Some(Duration::from_secs(5)));
     assert_eq!(got, Err(Error::Timeout(t.id())));
 }
 
@@ -663,9 +701,11 @@ fn async_result_wait_timeout_lets_an_enclosing_timeout_through() {
 fn a_setter_made_after_the_wait_started_wakes_the_waiter() {
     let r: AsyncResult<u8> = AsyncResult::new();
     let r2 = r.clone();
+    // Had only its own timeout woken it, it would have waited `own` at least.
+    let own = generous(Duration::from_secs(10));
     let waiter = spawn(move || {
         let start = Instant::now();
-        let got = r2.wait(Some(ms(2000)));
+        let got = r2.wait(Some(own));
         (got, start.elapsed())
     });
     yield_now().unwrap(); // waiting, no setter yet: watcher stopped
@@ -674,24 +714,36 @@ fn a_setter_made_after_the_wait_started_wakes_the_waiter() {
     let (got, waited) = waiter.join().unwrap();
     assert_eq!(got, Ok(true));
     assert!(
-        waited < ms(1000),
+        waited < own,
         "woken only by its own timeout after {waited:?}"
     );
 }
 
-/// An AsyncResult wait with a timeout restarts the whole timeout after a spurious wake-up (its
-/// setter going away without delivering): it waits up to twice as long as asked.
+/// An AsyncResult wait with a timeout restarted the whole timeout after a spurious wake-up (its
+/// setter going away without delivering): it waited up to twice as long as asked.
 #[test]
 fn async_result_wait_timeout_is_a_deadline() {
     let r: AsyncResult<u8> = AsyncResult::new();
     let s = r.setter();
+    let asked = generous(Duration::from_secs(1));
     let start = Instant::now();
-    std::thread::spawn(move || {
-        std::thread::sleep(ms(300));
+    // When the setter went away, from `start` (halfway through the wait, unless that thread
+    // was late).
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(asked / 2);
+        let at = start.elapsed();
         drop(s);
+        at
     });
-    assert_eq!(r.wait(Some(ms(400))), Ok(false));
+    assert_eq!(r.wait(Some(asked)), Ok(false));
     let waited = start.elapsed();
-    // Restarting the timeout at the wake-up would make it 700 ms.
-    assert!(waited < ms(650), "asked for 400 ms, waited {waited:?}");
+    let woken_at = t.join().unwrap();
+    assert!(waited >= asked, "asked for {asked:?}, waited {waited:?}");
+    // Restarting the timeout at the wake-up would make it end `asked` after that wake-up.
+    if woken_at < waited {
+        assert!(
+            waited < woken_at + asked,
+            "asked for {asked:?}, woken after {woken_at:?}, waited {waited:?}"
+        );
+    }
 }
