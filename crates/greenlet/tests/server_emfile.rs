@@ -6,6 +6,9 @@ use greenlet::server::StreamServer;
 use std::io::{Read, Write};
 use std::time::Duration;
 
+mod support;
+use support::{eventually, generous};
+
 #[test]
 fn accept_under_emfile_keeps_the_server_up() {
     let server = StreamServer::new("127.0.0.1:0", |mut c, _| {
@@ -17,7 +20,7 @@ fn accept_under_emfile_keeps_the_server_up() {
     // free descriptor so that the server's accept fails with EMFILE.
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     client
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(generous(Duration::from_secs(30))))
         .unwrap();
     let mut hogs = Vec::new();
     let devnull = std::fs::File::open("/dev/null").unwrap();
@@ -33,8 +36,10 @@ fn accept_under_emfile_keeps_the_server_up() {
         }
         hogs.push(fd);
     }
-    greenlet::sleep(Duration::from_millis(100)).unwrap();
-    assert!(server.accept_errors() >= 1, "accept did not hit EMFILE");
+    assert!(
+        eventually(Duration::from_secs(20), || server.accept_errors() >= 1),
+        "accept did not hit EMFILE"
+    );
     for fd in hogs {
         // SAFETY: closing descriptors we dup'ed above.
         unsafe { libc::close(fd) };
@@ -42,9 +47,12 @@ fn accept_under_emfile_keeps_the_server_up() {
     // The server is still up and now serves the waiting client (after its back-off).
     let mut got = Vec::new();
     std::thread::scope(|s| {
-        s.spawn(|| client.read_to_end(&mut got).unwrap());
-        // Keep the hub running while the client thread reads.
-        greenlet::sleep(Duration::from_millis(1500)).unwrap();
+        let reader = s.spawn(|| client.read_to_end(&mut got).unwrap());
+        // Keep the hub running until the client thread has read to the end of the stream.
+        assert!(
+            eventually(Duration::from_secs(20), || reader.is_finished()),
+            "the waiting client was not served"
+        );
     });
     assert_eq!(got, b"served");
     server.stop(None);
