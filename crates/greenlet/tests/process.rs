@@ -8,22 +8,23 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{eventually, generous, ms};
 
-/// A greenlet that counts 5 ms ticks until the returned flag is set.
-fn ticker() -> (Rc<Cell<u32>>, Rc<Cell<bool>>, greenlet::Greenlet<()>) {
+/// A greenlet that ticks 3 times (5 ms sleeps) and then sends `signum` to process `pid`: the
+/// signal only comes if the hub runs it while the caller waits. Returns the tick count.
+fn signal_after_ticks(pid: u32, signum: i32) -> (Rc<Cell<u32>>, greenlet::Greenlet<()>) {
     let ticks = Rc::new(Cell::new(0u32));
-    let stop = Rc::new(Cell::new(false));
-    let (t, s) = (ticks.clone(), stop.clone());
+    let t = ticks.clone();
     let g = spawn(move || {
-        while !s.get() {
+        for _ in 0..3 {
             sleep(ms(5)).unwrap();
             t.set(t.get() + 1);
         }
+        // SAFETY: kill(2) on our own child, which is not reaped before this greenlet ends.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signum) }, 0);
     });
-    (ticks, stop, g)
+    (ticks, g)
 }
 
 #[test]
@@ -40,47 +41,46 @@ fn exit_codes_are_reported() {
 
 #[test]
 fn output_is_read_cooperatively_while_other_greenlets_run() {
-    let (ticks, stop, g) = ticker();
+    // The child writes a line, then keeps its stdout open (as `sleep`) until a greenlet kills
+    // it: the read reaches the end of the stream only if the hub runs that greenlet meanwhile.
+    // (A blocked hub would see the end only when `sleep` exits by itself, unkilled.)
     let mut child = Command::new("sh")
-        .args(["-c", "sleep 0.2; echo hi"])
+        .args(["-c", "echo hi; exec sleep 60"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let took = start.elapsed();
-    assert_eq!(out, "hi\n");
-    assert!(took >= ms(150), "read returned after {took:?}");
-    // ~40 ticks fit in 200 ms; a blocked hub would have allowed none.
-    let during_read = ticks.get();
-    assert!(
-        during_read >= 10,
-        "ticker advanced only {during_read} times"
-    );
-    assert!(child.wait().unwrap().success());
-    stop.set(true);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = [0u8; 3];
+    stdout.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"hi\n");
+    // Only now (the line is out): the ticker's kill cannot come before the `echo`.
+    let (ticks, g) = signal_after_ticks(child.id(), libc::SIGKILL);
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(ticks.get(), 3, "the read ended before the ticker was done");
     g.join().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the child was not killed by the ticker: {status:?}"
+    );
 }
 
 #[test]
 fn waiting_for_exit_does_not_block_the_hub() {
-    let (ticks, stop, g) = ticker();
-    let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
-    let start = Instant::now();
-    assert!(child.wait().unwrap().success());
-    assert!(start.elapsed() >= ms(150));
-    assert!(
-        ticks.get() >= 10,
-        "ticker advanced only {} times",
-        ticks.get()
+    // The child exits when a greenlet signals it, which needs the hub to run during the wait
+    // (or else `sleep` exits by itself much later, unsignalled, and the check fails).
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    let (ticks, g) = signal_after_ticks(child.id(), libc::SIGTERM);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "the child was not signalled by the ticker: {status:?}"
     );
-    stop.set(true);
+    assert_eq!(ticks.get(), 3);
     g.join().unwrap();
 }
 
@@ -129,22 +129,23 @@ fn wait_with_output_collects_both_streams() {
 
 #[test]
 fn wait_timeout_expires_then_kill_works() {
-    let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+    // Killed below: it lives far longer than the generous bound on the first wait.
+    let mut child = Command::new("sleep").arg("600").spawn().unwrap();
     let start = Instant::now();
     let r = child.wait_timeout(ms(200)).unwrap();
     let took = start.elapsed();
-    assert!(r.is_none(), "sleep 5 exited early: {r:?}");
+    assert!(r.is_none(), "sleep 600 exited early: {r:?}");
     assert!(
-        took >= ms(100) && took <= ms(310),
+        took >= ms(200) && took < generous(Duration::from_secs(5)),
         "wait_timeout took {took:?}"
     );
     child.kill().unwrap();
     let start = Instant::now();
     let status = child
-        .wait_timeout(ms(2000))
+        .wait_timeout(generous(Duration::from_secs(30)))
         .unwrap()
         .expect("killed child exits");
-    assert!(start.elapsed() < ms(1000));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert_eq!(status.code(), None);
     // Killing a reaped child is harmless.
@@ -182,22 +183,34 @@ fn a_child_killed_by_a_signal_reports_it() {
 
 #[test]
 fn many_children_are_waited_for_concurrently() {
-    let start = Instant::now();
+    // Each child exits once its stdin is closed, and all stdins are closed only when all 8
+    // greenlets have started their child and gone into its wait: so all 8 waits are under way
+    // at once (a wait that blocked the hub would keep the next greenlet from ever starting).
+    let stdins = Rc::new(std::cell::RefCell::new(Vec::new()));
     let waiters: Vec<_> = (0..8)
         .map(|i| {
+            let stdins = stdins.clone();
             spawn(move || {
                 let mut c = Command::new("sh")
-                    .args(["-c", &format!("sleep 0.1; exit {i}")])
+                    .args(["-c", &format!("read line; exit {i}")])
+                    .stdin(Stdio::piped())
                     .spawn()
                     .unwrap();
+                // Taken out, so that `wait` does not close it.
+                stdins.borrow_mut().push(c.stdin.take().unwrap());
                 c.wait().unwrap().code()
             })
         })
         .collect();
+    assert!(
+        eventually(Duration::from_secs(20), || stdins.borrow().len() == 8),
+        "only {} children started",
+        stdins.borrow().len()
+    );
+    assert!(waiters.iter().all(|g| !g.is_dead()));
+    stdins.borrow_mut().clear(); // end of input: every child exits
     let codes: Vec<_> = waiters.into_iter().map(|g| g.join().unwrap()).collect();
     assert_eq!(codes, (0..8).map(Some).collect::<Vec<_>>());
-    // Concurrent: far less than 8 × 100 ms.
-    assert!(start.elapsed() < ms(700), "took {:?}", start.elapsed());
 }
 
 #[test]
@@ -220,11 +233,15 @@ fn from_std_and_spawn_errors() {
 
 #[test]
 fn an_enclosing_timeout_interrupts_a_wait() {
-    let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+    let mut child = Command::new("sleep").arg("600").spawn().unwrap();
     let start = Instant::now();
     let r = greenlet::with_timeout(ms(50), || Ok(child.wait())).unwrap();
     assert_eq!(r.unwrap_err().kind(), ErrorKind::TimedOut);
-    assert!(start.elapsed() < ms(1000));
+    let took = start.elapsed();
+    assert!(
+        took >= ms(50) && took < generous(Duration::from_secs(5)),
+        "{took:?}"
+    );
     child.kill().unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
