@@ -2,28 +2,57 @@
 
 use greenlet::threadpool::{ThreadPool, spawn_blocking};
 use greenlet::{joinall, sleep, spawn};
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{generous, ms};
+
+/// Blocks this pool thread until `cond` holds or `generous(limit)` passes; whether it held.
+fn block_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + generous(limit);
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(ms(1));
+    }
+    true
+}
 
 #[test]
 fn a_hundred_greenlets_share_a_four_thread_pool() {
     let pool = Rc::new(ThreadPool::new(4).unwrap());
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
+    // The first jobs hold their threads until 4 run at once (so the peak is 4 when the pool
+    // runs 4 at a time, however the threads are scheduled); job 0 holds its thread until the
+    // ticker below has ticked 5 times, which it can only do if the hub keeps running while the
+    // greenlets wait for the pool.
+    let four_at_once = Arc::new(AtomicBool::new(false));
+    let ticks = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let gs: Vec<_> = (0..100u64)
         .map(|i| {
             let (pool, running, peak) = (pool.clone(), running.clone(), peak.clone());
+            let (four, ticks) = (four_at_once.clone(), ticks.clone());
             spawn(move || {
                 pool.spawn(move || {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(10));
+                    if now == 4 {
+                        four.store(true, Ordering::SeqCst);
+                    }
+                    block_until(Duration::from_secs(20), || four.load(Ordering::SeqCst));
+                    let ticked = i != 0
+                        || block_until(Duration::from_secs(20), || {
+                            ticks.load(Ordering::SeqCst) >= 5
+                        });
+                    std::thread::sleep(ms(10));
                     running.fetch_sub(1, Ordering::SeqCst);
-                    i * 2
+                    (i * 2, ticked)
                 })
                 .join()
                 .unwrap()
@@ -31,26 +60,30 @@ fn a_hundred_greenlets_share_a_four_thread_pool() {
         })
         .collect();
     // The hub keeps serving other greenlets while the pool works.
-    let ticks = Rc::new(Cell::new(0));
     let t = ticks.clone();
     let ticker = spawn(move || {
-        while t.get() < 20 {
-            sleep(Duration::from_millis(5)).unwrap();
-            t.set(t.get() + 1);
+        for _ in 0..5 {
+            sleep(ms(5)).unwrap();
+            t.fetch_add(1, Ordering::SeqCst);
         }
     });
     assert_eq!(joinall(&gs, None).unwrap().len(), 100);
-    let sum: u64 = gs.into_iter().map(|g| g.join().unwrap()).sum();
+    let results: Vec<(u64, bool)> = gs.into_iter().map(|g| g.join().unwrap()).collect();
+    let sum: u64 = results.iter().map(|&(v, _)| v).sum();
     assert_eq!(sum, (0..100u64).map(|i| i * 2).sum());
+    assert!(
+        results.iter().all(|&(_, ticked)| ticked),
+        "the ticker did not run while a job was in progress"
+    );
     assert_eq!(
         peak.load(Ordering::SeqCst),
         4,
-        "never more jobs than threads at once"
+        "never more jobs than threads at once (and 4 at once)"
     );
-    // 100 jobs of 10 ms on 4 threads take at least 250 ms.
-    assert!(start.elapsed() >= Duration::from_millis(240));
+    // 100 jobs of 10 ms on 4 threads: one thread runs at least 25, for at least 250 ms.
+    assert!(start.elapsed() >= ms(250), "{:?}", start.elapsed());
     ticker.join().unwrap();
-    assert!(ticks.get() >= 20);
+    assert_eq!(ticks.load(Ordering::SeqCst), 5);
 }
 
 #[test]
