@@ -76,9 +76,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{generous, ms};
 
 /// Much longer than any test may take: a wait this long that does not end early is a hang.
 const LONG: Duration = Duration::from_secs(30);
@@ -95,7 +94,7 @@ fn assert_hub_serves() {
     });
     assert_eq!(g.join().unwrap(), 42);
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < generous(Duration::from_secs(10)),
         "{:?}",
         start.elapsed()
     );
@@ -126,10 +125,11 @@ fn assert_sockets_serve() {
 fn assert_nothing_registered(what: &str) {
     let start = Instant::now();
     assert!(
-        greenlet::wait(Some(Duration::from_secs(5))).unwrap(),
+        greenlet::wait(Some(generous(Duration::from_secs(5)))).unwrap(),
         "{what}: something still keeps the hub's loop alive"
     );
-    assert!(start.elapsed() < Duration::from_secs(4), "{what}");
+    // ... nor a leaked timer that fires before the bound.
+    assert!(start.elapsed() < generous(Duration::from_secs(4)), "{what}");
 }
 
 fn assert_timed_out<T: std::fmt::Debug>(r: Result<T>, what: &str) {
@@ -228,7 +228,7 @@ fn kill_during_a_sleep_leaves_no_timer_behind() {
         yield_now().unwrap();
         let start = Instant::now();
         g.kill();
-        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(start.elapsed() < generous(Duration::from_secs(5)));
         assert!(matches!(g.join(), Err(JoinError::Killed)));
         assert_nothing_registered("after killing a sleeper");
     }
@@ -273,7 +273,7 @@ fn negative_fd() {
     let lp = hub_loop();
     let e = ev_loop::Io::new(&lp, -1, ev_loop::Events::READ, |_, _| {}).unwrap_err();
     assert!(matches!(e, ev_loop::Error::BadFd { fd: -1, .. }), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     assert_nothing_registered("after waits on a negative fd");
     assert_hub_serves();
 }
@@ -467,13 +467,19 @@ fn zero_durations_do_not_wait() {
     jq.put(1).unwrap();
     assert_eq!(jq.join_timeout(Duration::ZERO), Ok(false));
     let group = Group::new();
-    let member = group.spawn(|| sleep(ms(20)));
+    let gate = Event::new();
+    let g2 = gate.clone();
+    let member = group.spawn(move || g2.wait());
     assert_eq!(group.join(Some(Duration::ZERO)), Ok(false));
+    gate.set();
     member.join().unwrap().unwrap();
     let pool = Pool::new(1);
-    let busy = pool.spawn(|| sleep(ms(20))).unwrap();
+    let gate = Event::new();
+    let g2 = gate.clone();
+    let busy = pool.spawn(move || g2.wait()).unwrap();
     assert_eq!(pool.wait_available(Some(Duration::ZERO)), Ok(false));
     assert_eq!(pool.join(Some(Duration::ZERO)), Ok(false));
+    gate.set();
     busy.join().unwrap().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let job = threadpool::spawn_blocking(move || rx.recv());
@@ -486,7 +492,7 @@ fn zero_durations_do_not_wait() {
     assert_eq!(greenlet::wait(Some(Duration::ZERO)), Ok(false));
     keep.kill();
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < generous(Duration::from_secs(10)),
         "{:?}",
         start.elapsed()
     );
@@ -527,7 +533,7 @@ fn zero_socket_timeouts() {
     let start = Instant::now();
     let e = net::wait_readable(a.as_raw_fd(), Some(Duration::ZERO)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     // The sockets still work with a real timeout.
     s.set_read_timeout(Some(ms(20))).unwrap();
     assert_eq!(
@@ -546,7 +552,10 @@ fn huge_durations_for_sleep_and_timeouts() {
         let e = sleep(huge).unwrap_err();
         assert!(outer.is_mine(&e), "{e:?}");
         let took = start.elapsed();
-        assert!(took >= ms(45) && took < Duration::from_secs(10), "{took:?}");
+        assert!(
+            took >= ms(50) && took < generous(Duration::from_secs(10)),
+            "{took:?}"
+        );
         drop(outer);
         assert_timed_out(with_timeout(ms(20), || sleep(huge)), "sleep(huge)");
         // A huge Timeout does not fire early.
@@ -712,7 +721,7 @@ fn huge_socket_timeouts() {
         let r = with_timeout(ms(50), || Ok((&s).read(&mut [0u8; 1])));
         let e = r.unwrap().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-        assert!(start.elapsed() >= ms(45), "{:?}", start.elapsed());
+        assert!(start.elapsed() >= ms(50), "{:?}", start.elapsed());
         let (a, b) = UnixStream::pair().unwrap();
         a.set_read_timeout(Some(huge)).unwrap();
         let writer = spawn(move || {
@@ -789,7 +798,7 @@ fn join_on_self() {
             // joinall with the caller among the handles can never complete.
             format!(
                 "{:?}",
-                with_timeout(Duration::from_secs(5), || joinall(
+                with_timeout(generous(Duration::from_secs(5)), || joinall(
                     std::slice::from_ref(&me),
                     None
                 ))
@@ -813,7 +822,7 @@ fn join_on_self() {
         ]
     );
     assert!(
-        start.elapsed() < Duration::from_secs(4),
+        start.elapsed() < generous(Duration::from_secs(4)),
         "a self-join waited"
     );
     assert_eq!(
@@ -885,7 +894,7 @@ fn queue_of_capacity_zero() {
     let start = Instant::now();
     assert_eq!(q.put(2), Err(QueueError::Wait(Error::WouldBlockForever)));
     assert_eq!(q.get(), Err(QueueError::Wait(Error::WouldBlockForever)));
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     let keep = spawn(|| sleep(LONG));
     assert_eq!(q.put_timeout(3, ms(20)), Err(QueueError::Full(3)));
     assert_eq!(q.get_timeout(ms(20)), Err(QueueError::Empty));
@@ -967,7 +976,7 @@ fn signal_number_out_of_range() {
     }
     let g = spawn(|| signal::wait(65, Some(LONG)));
     assert_eq!(g.join().unwrap(), Err(signal::SignalError::Invalid(65)));
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     assert_nothing_registered("after invalid signal numbers");
     assert_hub_serves();
 }
@@ -1047,7 +1056,7 @@ fn connection_refused() {
         UnixStream::connect(&path).unwrap_err().kind(),
         ErrorKind::NotFound
     );
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(start.elapsed() < generous(Duration::from_secs(10)));
     assert_nothing_registered("after refused connections");
     assert_sockets_serve();
 }

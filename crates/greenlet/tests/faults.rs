@@ -6,6 +6,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::generous;
+
 struct Flag(Rc<Cell<bool>>);
 impl Drop for Flag {
     fn drop(&mut self) {
@@ -42,7 +45,8 @@ fn kill_during_a_socket_read_unwinds() {
     yield_now().unwrap();
     let start = Instant::now();
     reader.kill();
-    assert!(start.elapsed() < Duration::from_millis(500));
+    // A kill takes effect at once (generously bounded: the machine may be loaded).
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
     assert!(reader.was_killed() && dropped.get());
 }
 
@@ -58,7 +62,7 @@ fn a_panicking_link_callback_does_not_stop_other_links_or_the_hub() {
     assert_eq!(ran.get(), 1);
     let start = Instant::now();
     sleep(Duration::from_millis(50)).unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(45));
+    assert!(start.elapsed() >= Duration::from_millis(50));
 }
 
 #[test]
