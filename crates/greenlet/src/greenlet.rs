@@ -6,7 +6,7 @@
 //!
 //! let handles: Vec<_> = (1..=3u64)
 //!     .map(|i| spawn(move || {
-//!         sleep(Duration::from_millis(10 * (4 - i))).unwrap();
+//!         sleep(Duration::from_millis(100 * (4 - i))).unwrap();
 //!         i
 //!     }))
 //!     .collect();
@@ -488,7 +488,7 @@ impl<T> Greenlet<T> {
     /// use std::time::Duration;
     /// let g = greenlet::spawn(|| greenlet::sleep(Duration::from_millis(30)));
     /// assert!(g.join_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
-    /// assert!(g.join_timeout(Duration::from_secs(5)).unwrap().is_ok());
+    /// assert!(g.join_timeout(Duration::from_secs(30)).unwrap().is_ok());
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> std::result::Result<T, JoinError> {
         if !self.wait_dead(Some(timeout))? {

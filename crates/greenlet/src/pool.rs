@@ -724,13 +724,13 @@ impl Pool {
     /// use std::time::Duration;
     /// let pool = greenlet::Pool::new(3);
     /// let order: Vec<u64> = pool
-    ///     .imap_unordered([30u64, 10, 20], |ms| {
+    ///     .imap_unordered([300u64, 100, 200], |ms| {
     ///         greenlet::sleep(Duration::from_millis(ms)).unwrap();
     ///         ms
     ///     })
     ///     .map(|r| r.unwrap())
     ///     .collect();
-    /// assert_eq!(order, [10, 20, 30]);
+    /// assert_eq!(order, [100, 200, 300]);
     /// ```
     pub fn imap_unordered<I, F, R>(&self, items: I, f: F) -> ImapUnordered<I::IntoIter, F, R>
     where

@@ -459,10 +459,10 @@ impl Child {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let mut c = greenlet::process::Command::new("sleep").arg("5").spawn().unwrap();
+    /// let mut c = greenlet::process::Command::new("sleep").arg("600").spawn().unwrap();
     /// assert!(c.wait_timeout(Duration::from_millis(20)).unwrap().is_none());
     /// c.kill().unwrap();
-    /// assert!(c.wait_timeout(Duration::from_secs(5)).unwrap().is_some());
+    /// assert!(c.wait_timeout(Duration::from_secs(30)).unwrap().is_some());
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
         let deadline = crate::timeout::deadline_after(timeout);

@@ -169,8 +169,10 @@ impl<T> BlockingTask<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let t = greenlet::threadpool::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
+    /// let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+    /// let t = greenlet::threadpool::spawn_blocking(move || wait_for_go.recv());
     /// assert!(!t.wait(Some(Duration::from_millis(1))).unwrap());
+    /// go.send(()).unwrap();
     /// assert!(t.wait(None).unwrap());
     /// ```
     pub fn wait(&self, timeout: Option<Duration>) -> crate::Result<bool> {

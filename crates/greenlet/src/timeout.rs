@@ -35,12 +35,12 @@ thread_local! {
 /// ```
 /// use greenlet::{sleep, Timeout};
 /// use std::time::Duration;
-/// let outer = Timeout::start(Duration::from_millis(40));
+/// let outer = Timeout::start(Duration::from_millis(300));
 /// {
 ///     let inner = Timeout::start(Duration::from_millis(10));
-///     assert_eq!(sleep(Duration::from_secs(1)).unwrap_err(), greenlet::Error::Timeout(inner.id()));
+///     assert_eq!(sleep(Duration::from_secs(60)).unwrap_err(), greenlet::Error::Timeout(inner.id()));
 /// }
-/// assert_eq!(sleep(Duration::from_secs(1)).unwrap_err(), greenlet::Error::Timeout(outer.id()));
+/// assert_eq!(sleep(Duration::from_secs(60)).unwrap_err(), greenlet::Error::Timeout(outer.id()));
 /// ```
 pub struct Timeout {
     id: u64,

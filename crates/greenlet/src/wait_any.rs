@@ -256,7 +256,7 @@ impl Drop for Subscribed<'_, '_> {
 /// ```
 /// use greenlet::{iwait, spawn, sleep};
 /// use std::time::Duration;
-/// let slow = spawn(|| sleep(Duration::from_millis(20)));
+/// let slow = spawn(|| sleep(Duration::from_millis(200)));
 /// let fast = spawn(|| sleep(Duration::from_millis(1)));
 /// let order: Vec<usize> = iwait(&[&slow, &fast], None).map(|r| r.unwrap()).collect();
 /// assert_eq!(order, [1, 0]);
