@@ -153,10 +153,16 @@ impl Direction {
             let mut io = self.io.borrow_mut();
             if io.is_none() {
                 let slot = self.waiter.clone();
-                let watcher = Io::new(&hub::hub().lp, fd, self.events, move |_, _| {
+                let watcher = Io::new(&hub::hub().lp, fd, self.events, move |io, _| {
                     if let Some(t) = slot.borrow_mut().take() {
                         t.wake();
                     }
+                    // One-shot: the woken greenlet may not run before the next poll (with
+                    // thousands of connections ready, most do not), and a watcher left active
+                    // on a socket that is still readable would be reported again at every poll
+                    // until it does — each poll would cost as much as every ready socket, not
+                    // as much as the new ones. The greenlet re-arms it if it has to wait again.
+                    io.stop();
                 })?;
                 *io = Some(watcher);
             }
