@@ -292,6 +292,12 @@ pub(crate) struct HubInner {
     /// When the hub's current batch of callbacks started (direct switches stop after
     /// `CALLBACK_BATCH_TIME`, so that the hub gets to poll).
     batch_start: Cell<u64>,
+    /// How many run-queue entries have been taken off the queue (by the hub or by a direct
+    /// switch).
+    served: Cell<u64>,
+    /// `served` once every entry that was queued when the current batch started has been
+    /// taken: the batch does not end for time before that (see `batch_overrun`).
+    batch_due: Cell<u64>,
     /// The hub side of the blocking monitor (inactive unless a monitor runs).
     pub(crate) monitor: crate::monitor::HubMonitor,
 }
@@ -391,8 +397,12 @@ fn coarse_now_ns() -> u64 {
 }
 
 /// How long one batch of callbacks may run before the hub lets libev poll for I/O (gevent's
-/// switch interval).
+/// switch interval), once it has served what was queued when it started.
 const CALLBACK_BATCH_TIME: Duration = Duration::from_millis(5);
+
+/// How long one batch may run at most, also with entries queued before it still waiting: the
+/// bound on how late a timer or an fd is looked at behind a very long run queue.
+const CALLBACK_BATCH_MAX: Duration = Duration::from_millis(100);
 
 /// The hub of the current thread, created on first use.
 pub(crate) fn hub() -> Rc<HubInner> {
@@ -723,17 +733,29 @@ impl HubInner {
             hub_mark: Cell::new(0),
             budget_end: Cell::new(0),
             batch_start: Cell::new(coarse_now_ns()),
+            served: Cell::new(0),
+            batch_due: Cell::new(0),
             monitor: crate::monitor::HubMonitor::new(),
         });
         Ok(h)
     }
 
-    /// Whether the current batch (since `drain_callbacks` last started) has run past
-    /// `CALLBACK_BATCH_TIME`, on the coarse clock.
+    /// Whether the current batch (since `drain_callbacks` last started) should end so that
+    /// libev polls: it has run past `CALLBACK_BATCH_TIME` (on the coarse clock) and served
+    /// every entry that was queued when it started, or it has run past `CALLBACK_BATCH_MAX`.
+    ///
+    /// Why a batch serves what it found queued before it polls again: greenlets woken by the
+    /// last poll have not re-armed their io watchers until they run, and libev's epoll
+    /// backend is level-triggered, so a poll in between reports their sockets again (or
+    /// removes and later re-adds them to the epoll set). With thousands of connections ready
+    /// at once, polling every 5 ms regardless made each poll cost as much as every ready
+    /// socket while serving a fraction of them. Greenlets queued during the batch (by each
+    /// other, a chain that may never end) are bounded by the time alone.
     #[inline]
     fn batch_overrun(&self) -> bool {
-        coarse_now_ns().saturating_sub(self.batch_start.get())
-            > CALLBACK_BATCH_TIME.as_nanos() as u64
+        let ran = coarse_now_ns().saturating_sub(self.batch_start.get());
+        (ran > CALLBACK_BATCH_TIME.as_nanos() as u64 && self.served.get() >= self.batch_due.get())
+            || ran > CALLBACK_BATCH_MAX.as_nanos() as u64
     }
 
     /// Whether another direct switch may bypass the hub (`switch_from` counts it). Once the
@@ -801,6 +823,7 @@ impl HubInner {
             unreachable!("checked above");
         };
         drop(q);
+        self.served.set(self.served.get() + 1);
         g.started.set(true);
         Some((Rc::as_ptr(&g), reason))
     }
@@ -861,10 +884,13 @@ fn drain_callbacks() {
     let h = hub();
     let start = Instant::now();
     h.batch_start.set(coarse_now_ns());
+    h.batch_due
+        .set(h.served.get() + h.queue.borrow().len() as u64);
     let mut n = 0u32;
     loop {
         let next = h.queue.borrow_mut().pop_front();
         let Some(cb) = next else { break };
+        h.served.set(h.served.get() + 1);
         // The hub runs: greenlets may bypass it again for a while.
         h.hub_mark.set(h.switches.get());
         h.grant_budget_slice();
@@ -896,7 +922,12 @@ fn drain_callbacks() {
         // the cheap coarse clock: this runs after most switches).
         // (Two switches are the hub's own: to the greenlet and back.)
         let chained = h.switches_past_hub() > 2 && h.batch_overrun();
-        if chained || (n % 64 == 0 && start.elapsed() > CALLBACK_BATCH_TIME) {
+        let ran = || start.elapsed();
+        if chained
+            || (n % 64 == 0
+                && (ran() > CALLBACK_BATCH_MAX
+                    || (h.served.get() >= h.batch_due.get() && ran() > CALLBACK_BATCH_TIME)))
+        {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;
         }
