@@ -7,9 +7,8 @@ use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{eventually, generous, ms};
 
 /// Sets its flag when dropped: shows that a greenlet's stack was unwound.
 struct SetOnDrop<'a>(&'a Cell<bool>);
@@ -101,16 +100,20 @@ fn a_panic_of_the_closure_comes_after_every_greenlet_finished() {
 
 #[test]
 fn killing_the_owner_kills_its_scoped_greenlets_first() {
+    // Had the kill waited for the scoped greenlet's sleep, it would have taken `long`.
+    let long = generous(Duration::from_secs(20));
     for owner_waits_in_the_closure in [true, false] {
         let unwound = std::rc::Rc::new(Cell::new(false));
+        let started = std::rc::Rc::new(Cell::new(false));
         let owner_done = std::rc::Rc::new(Cell::new(false));
         let never = Event::new();
-        let (u, done) = (unwound.clone(), owner_done.clone());
+        let (u, st, done) = (unwound.clone(), started.clone(), owner_done.clone());
         let owner = spawn(move || {
             scope(|s| {
                 s.spawn(|| {
                     let _guard = SetOnDrop(&u);
-                    sleep(Duration::from_secs(60)).unwrap();
+                    st.set(true);
+                    sleep(long).unwrap();
                 });
                 if owner_waits_in_the_closure {
                     never.wait().unwrap();
@@ -118,13 +121,12 @@ fn killing_the_owner_kills_its_scoped_greenlets_first() {
             });
             done.set(true);
         });
-        sleep(ms(10)).unwrap(); // the owner and its greenlet are blocked now
+        // The scoped greenlet blocks in its sleep right after it says it started; the owner
+        // blocked before it (it spawned it).
+        assert!(eventually(Duration::from_secs(10), || started.get()));
         let start = Instant::now();
         owner.kill();
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the greenlet slept on"
-        );
+        assert!(start.elapsed() < long, "the greenlet slept on");
         assert!(owner.is_dead());
         assert!(unwound.get(), "the scoped greenlet was unwound");
         assert!(!owner_done.get(), "the kill went on unwinding the owner");
@@ -136,18 +138,20 @@ fn killing_the_owner_kills_its_scoped_greenlets_first() {
 #[test]
 fn a_timeout_at_the_end_of_the_scope_stops_the_greenlets_and_is_reported_next() {
     let unwound = Cell::new(false);
+    // Had the scope waited for its greenlet's sleep, it would have taken `long`.
+    let long = generous(Duration::from_secs(20));
     let t = Timeout::start(ms(20));
     let start = Instant::now();
     let v = scope(|s| {
         s.spawn(|| {
             let _guard = SetOnDrop(&unwound);
-            sleep(Duration::from_secs(60)).unwrap();
+            sleep(long).unwrap();
         });
         7
     });
     assert_eq!(v, 7);
     assert!(unwound.get());
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(start.elapsed() < long);
     // The expiry was not lost: the next blocking call reports it.
     assert_eq!(sleep(ms(1)), Err(Error::Timeout(t.id())));
     drop(t);
@@ -281,12 +285,14 @@ fn a_greenlet_killed_before_it_started_is_not_dead_until_its_closure_is_dropped(
             *handle.borrow_mut() = Some((*g).clone());
         });
     }
-    sleep(ms(50)).unwrap();
+    // Had the scope not waited, the closure's drop would still be asleep: wait for it to end.
+    assert!(eventually(Duration::from_secs(10), || {
+        hub_stats().live_greenlets == 0
+    }));
     assert!(
         !READ_LATE.with(|c| c.get()),
         "a borrow was used after the scope"
     );
-    assert_eq!(hub_stats().live_greenlets, 0);
 }
 
 #[test]

@@ -7,9 +7,12 @@ use greenlet::{
 };
 use std::time::{Duration, Instant};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{generous, ms};
+
+/// Far longer than any test runs: a greenlet sleeping this long is still asleep when the test
+/// kills it.
+const FOREVER: Duration = Duration::from_secs(3600);
 
 #[test]
 fn the_first_ready_object_wins_and_ready_ones_return_at_once() {
@@ -60,13 +63,13 @@ fn each_kind_of_object_wakes_the_wait() {
 #[test]
 fn a_timeout_returns_none_and_leaves_nothing_subscribed() {
     let e = Event::new();
-    let keep_alive = spawn(|| sleep(ms(200)));
+    let keep_alive = spawn(|| sleep(FOREVER));
     let g = spawn(|| sleep(ms(100)));
     let start = Instant::now();
     assert_eq!(wait_any(&[&e, &g], Some(ms(20))).unwrap(), None);
     let waited = start.elapsed();
     assert!(
-        waited >= ms(19) && waited < Duration::from_secs(5),
+        waited >= ms(19) && waited < generous(Duration::from_secs(5)),
         "{waited:?}"
     );
     assert!(format!("{e:?}").contains("waiters: 0"), "{e:?}");
@@ -100,7 +103,7 @@ fn nothing_that_could_become_ready_is_an_error_not_a_hang() {
 #[test]
 fn an_enclosing_timeout_and_a_kill_end_the_wait() {
     let e = Event::new();
-    let keep_alive = spawn(|| sleep(ms(500)));
+    let keep_alive = spawn(|| sleep(FOREVER));
     let t = Timeout::start(ms(10));
     assert_eq!(wait_any(&[&e], None), Err(Error::Timeout(t.id())));
     drop(t);
@@ -117,17 +120,27 @@ fn an_enclosing_timeout_and_a_kill_end_the_wait() {
 
 #[test]
 fn iwait_yields_in_the_order_things_become_ready() {
-    let slow = spawn(|| sleep(ms(100)));
+    // `slow` cannot finish before we release it, after the other two were yielded.
+    let release = Event::new();
+    let r = release.clone();
+    let slow = spawn(move || r.wait());
     let ready = Event::new();
     ready.set();
     let fast = spawn(|| sleep(ms(5)));
     let objects: [&dyn Waitable; 3] = [&slow, &ready, &fast];
-    let order: Vec<usize> = iwait(&objects, None).map(|r| r.unwrap()).collect();
-    assert_eq!(order, [1, 2, 0]);
+    let mut order = iwait(&objects, None).map(|r| r.unwrap());
+    assert_eq!(order.next(), Some(1));
+    assert_eq!(order.next(), Some(2));
+    assert!(!slow.is_dead());
+    release.set();
+    assert_eq!(order.next(), Some(0));
+    assert_eq!(order.next(), None);
+    drop(order);
 
     // The timeout is for the whole iteration: what is not ready by then is not yielded.
+    // (`soon` finishes in the hub's first pass, long before the timeout.)
     let never = Event::new();
-    let soon = spawn(|| sleep(ms(5)));
+    let soon = spawn(|| sleep(Duration::ZERO));
     let start = Instant::now();
     let got: Vec<usize> = iwait(&[&never, &soon], Some(ms(30)))
         .map(|r| r.unwrap())
@@ -162,8 +175,10 @@ fn waiting_only_for_yourself_is_an_error_not_a_hang() {
 fn wait_any_reports_an_event_set_and_cleared_during_the_wait() {
     let e = Event::new();
     let (e1, e2) = (e.clone(), e.clone());
-    let plain = spawn(move || e1.wait_timeout(ms(200)));
-    let any = spawn(move || wait_any(&[&e2], Some(ms(200))));
+    // Had the wake-up been lost, each would end at its own timeout.
+    let own = generous(Duration::from_secs(2));
+    let plain = spawn(move || e1.wait_timeout(own));
+    let any = spawn(move || wait_any(&[&e2], Some(own)));
     yield_now().unwrap(); // both wait
     e.set();
     e.clear();
