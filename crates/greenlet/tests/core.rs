@@ -304,7 +304,10 @@ fn timeouts_fire_only_for_their_greenlet_and_nest() {
         let inner = Timeout::start(ms(20));
         let stalled = armed.elapsed() >= ms(100);
         let err = sleep(Duration::from_secs(5)).unwrap_err();
-        assert!(inner.is_mine(&err) || (stalled && outer.is_mine(&err)), "{err:?}");
+        assert!(
+            inner.is_mine(&err) || (stalled && outer.is_mine(&err)),
+            "{err:?}"
+        );
     }
     assert!(outer.is_armed());
     assert!(outer.is_mine(&sleep(Duration::from_secs(5)).unwrap_err()));

@@ -264,7 +264,11 @@ fn greenlets_woken_by_each_other_do_not_starve_the_hub() {
         s.set(true);
         ran
     });
-    assert!(stopper.join().unwrap(), "they did not run: {}", rounds.get());
+    assert!(
+        stopper.join().unwrap(),
+        "they did not run: {}",
+        rounds.get()
+    );
     a.join().unwrap();
     b.join().unwrap();
 }
