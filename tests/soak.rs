@@ -377,6 +377,8 @@ struct ServerView {
     watchers: AtomicUsize,
     active: AtomicUsize,
     handlers: AtomicUsize,
+    /// How many times the figures were published.
+    rounds: AtomicUsize,
 }
 
 impl ServerView {
@@ -441,6 +443,7 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
                     v.watchers.store(a.watchers, Ordering::Release);
                     v.active.store(a.active, Ordering::Release);
                     v.handlers.store(s.connections(), Ordering::Release);
+                    v.rounds.fetch_add(1, Ordering::AcqRel);
                     if gevent::sleep(Duration::from_millis(5)).is_err() {
                         return;
                     }
@@ -457,8 +460,16 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
     };
     let (addr, remote_stop) = addr_rx.recv().unwrap();
 
-    // Let the server publish its resting figures, then take every baseline.
-    std::thread::sleep(Duration::from_millis(100));
+    // Wait until the server has published its resting figures from a greenlet woken by its
+    // timer (the second round: the first runs right after the spawn), then take every baseline.
+    let waiting = Instant::now();
+    while view.rounds.load(Ordering::Acquire) < 2 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "the server never published its figures"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let server_rest = view.get();
     assert_eq!(
         server_rest.1, 0,
@@ -495,7 +506,7 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
             "client thread after wave {waves}"
         );
         let settle = Instant::now();
-        while view.get() != server_rest && settle.elapsed() < Duration::from_secs(10) {
+        while view.get() != server_rest && settle.elapsed() < Duration::from_secs(30) {
             gevent::sleep(Duration::from_millis(10)).unwrap();
         }
         assert_eq!(view.get(), server_rest, "server thread after wave {waves}");
