@@ -15,7 +15,10 @@ fn main() {
     let defines = env::var("DEP_EV_DEFINES").expect("libev-sys must publish DEP_EV_DEFINES");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
-    for (name, env_name) in [("echo_server", "GEVENT_C_ECHO_SERVER")] {
+    for (name, env_name) in [
+        ("echo_server", "GEVENT_C_ECHO_SERVER"),
+        ("echo_client", "GEVENT_C_ECHO_CLIENT"),
+    ] {
         let src = PathBuf::from(format!("csrc/{name}.c"));
         println!("cargo:rerun-if-changed={}", src.display());
         let exe = out.join(format!("c_{name}"));

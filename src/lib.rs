@@ -58,6 +58,17 @@ pub mod c_reference {
     /// assert!(std::path::Path::new(gevent::c_reference::ECHO_SERVER).exists());
     /// ```
     pub const ECHO_SERVER: &str = env!("GEVENT_C_ECHO_SERVER");
+
+    /// Path of the echo load client written in C on plain epoll (`csrc/echo_client.c`): run
+    /// it as `echo_client HOST:PORT CONNS SECONDS [SIZE]`; it keeps one SIZE-byte message in
+    /// flight per connection and prints `messages N seconds S msgs_per_sec R`. With SECONDS 0
+    /// it echoes once per connection, prints `idle CONNS` and holds the connections until its
+    /// standard input closes.
+    ///
+    /// ```
+    /// assert!(std::path::Path::new(gevent::c_reference::ECHO_CLIENT).exists());
+    /// ```
+    pub const ECHO_CLIENT: &str = env!("GEVENT_C_ECHO_CLIENT");
 }
 
 /// The README's code blocks, compiled and run as doctests.

@@ -2,12 +2,12 @@
 //! Every greenlet figure is printed next to the floor measured in the same run (the raw
 //! `context` resume round trip).
 //!
-//! `cargo run --release --example bench [--quick]`
+//! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only]]`
 
-use gevent::{Builder, Event, StackMode, spawn, yield_now};
+use gevent::{Builder, Event, StackMode, yield_now};
 use std::time::{Duration, Instant};
 
-#[path = "../benches/common/ops.rs"]
+mod echo;
 mod ops;
 
 fn report(name: &str, value: f64, unit: &str) {
@@ -32,77 +32,23 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
-/// Drive an echo server at `addr` with `conns` connections, each sending a 64-byte message and
-/// waiting for its echo, for `dur`. Returns messages per second.
-fn echo_load(addr: std::net::SocketAddr, conns: usize, dur: Duration) -> f64 {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + dur;
-    let clients: Vec<_> = (0..conns)
-        .map(|_| {
-            spawn(move || {
-                let mut s = gevent::net::TcpStream::connect(addr).unwrap();
-                s.set_nodelay(true).unwrap();
-                let msg = [7u8; 64];
-                let mut back = [0u8; 64];
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    s.write_all(&msg).unwrap();
-                    s.read_exact(&mut back).unwrap();
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let start = Instant::now();
-    let total: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
-    total as f64 / start.elapsed().as_secs_f64()
-}
-
-/// The Rust echo server (the same code as `examples/echo_server.rs`) on its own thread and hub.
-fn start_rust_echo() -> std::net::SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        let listener = gevent::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        tx.send(listener.local_addr().unwrap()).unwrap();
-        while let Ok((mut conn, _)) = listener.accept() {
-            conn.set_nodelay(true).ok();
-            spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n @ 1..) = conn.read(&mut buf) {
-                    if conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    rx.recv().unwrap()
-}
-
-fn start_c_echo() -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(gevent::c_reference::ECHO_SERVER)
-        .arg("127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the C echo server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    (child, addr)
-}
-
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-echo") {
+        let addr = args.get(i + 2).map_or("127.0.0.1:0", String::as_str);
+        match args.get(i + 1).map(String::as_str) {
+            Some("rust") => echo::serve_gevent(addr),
+            Some("tokio") => echo::serve_tokio(addr),
+            other => panic!("--serve-echo rust|tokio ADDR, not {other:?}"),
+        }
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    echo::raise_fd_limit();
+    if args.iter().any(|a| a == "--echo-only") {
+        echo_figures(quick);
+        return;
+    }
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
 
     let raw = best_ns(5, n, ops::context_raw);
@@ -183,24 +129,7 @@ fn main() {
         "ns",
     );
 
-    // Echo: the Rust server against the C libev server, one load client, alternating runs.
-    let (mut c_child, c_addr) = start_c_echo();
-    let rust_addr = start_rust_echo();
-    let dur = if quick {
-        Duration::from_millis(300)
-    } else {
-        Duration::from_secs(1)
-    };
-    let (mut best_c, mut best_rust) = (0f64, 0f64);
-    for _ in 0..3 {
-        best_c = best_c.max(echo_load(c_addr, 50, dur));
-        best_rust = best_rust.max(echo_load(rust_addr, 50, dur));
-    }
-    c_child.kill().ok();
-    c_child.wait().ok();
-    report("echo_c_msgs_per_sec", best_c, "msg/s");
-    report("echo_rust_msgs_per_sec", best_rust, "msg/s");
-    report("echo_ratio_vs_c", best_rust / best_c, "x");
+    echo_figures(quick);
 
     // A million parked greenlets on canary-mode stacks (one mapping per 4096 stacks).
     let million = if quick { 50_000 } else { 1_000_000 };
@@ -253,4 +182,44 @@ fn main() {
             g.kill();
         }
     }
+}
+
+/// The echo sweep (messages per second against connections, each server against the C libev
+/// server in alternating runs, the best of three) and the memory of an idle connection.
+fn echo_figures(quick: bool) {
+    use echo::Server;
+    let sizes: &[(usize, &str)] = if quick {
+        &[(50, "50"), (1_000, "1k")]
+    } else {
+        &[(50, "50"), (1_000, "1k"), (5_000, "5k"), (10_000, "10k")]
+    };
+    let dur = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(2)
+    };
+    for &(conns, label) in sizes {
+        let mut best = [0f64; 3];
+        for _ in 0..3 {
+            for (i, server) in [Server::C, Server::Gevent, Server::Tokio].into_iter().enumerate() {
+                best[i] = best[i].max(echo::throughput(server, conns, dur));
+            }
+        }
+        report(&format!("echo_c_msgs_per_sec_{label}"), best[0], "msg/s");
+        report(&format!("echo_rust_msgs_per_sec_{label}"), best[1], "msg/s");
+        report(&format!("echo_tokio_msgs_per_sec_{label}"), best[2], "msg/s");
+        report(&format!("echo_ratio_vs_c_{label}"), best[1] / best[0], "x");
+        report(&format!("echo_tokio_ratio_vs_c_{label}"), best[2] / best[0], "x");
+    }
+
+    let conns = if quick { 1_000 } else { 10_000 };
+    let buf = echo::BUF_SIZE as f64;
+    let rust = echo::idle_rss_per_conn(Server::Gevent, conns);
+    let tokio = echo::idle_rss_per_conn(Server::Tokio, conns);
+    let c = echo::idle_rss_per_conn(Server::C, conns);
+    report("idle_conn_rss_bytes", rust, "bytes");
+    report("idle_conn_rss_runtime_bytes", rust - buf, "bytes");
+    report("idle_conn_rss_tokio_bytes", tokio, "bytes");
+    report("idle_conn_rss_c_bytes", c, "bytes");
+    report("idle_conn_rss_ratio_vs_tokio", rust / tokio, "x");
 }

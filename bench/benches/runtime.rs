@@ -1,8 +1,8 @@
 //! Criterion benchmarks of the runtime's hot paths, each next to its floor measured in the same
 //! run (the raw `context` resume round trip).
 //!
-//! `cargo bench --bench runtime` (add `-- <filter>` to pick some). The figures that
-//! BENCHMARKS.md reports come from `cargo run --release --example bench`, which prints them in
+//! `cargo bench -p gevent-bench --bench runtime` (add `-- <filter>` to pick some). The figures that
+//! BENCHMARKS.md reports come from `cargo run --release -p gevent-bench`, which prints them in
 //! a form scripts read; these benches give criterion's statistics for the same operations.
 //!
 //! Every greenlet bench uses `iter_custom`: the greenlets it needs are set up once per sample
@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gevent::ev::{Loop, Timer};
 use std::time::Duration;
 
-#[path = "common/ops.rs"]
+#[path = "../src/ops.rs"]
 mod ops;
 
 fn context_raw(c: &mut Criterion) {

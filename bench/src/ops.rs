@@ -1,4 +1,4 @@
-//! The timed operations shared by the bench program (`examples/bench.rs`) and the criterion
+//! The timed operations shared by the bench program (`src/main.rs`) and the criterion
 //! benches (`benches/runtime.rs`). Each runs `iters` round trips and returns the time of the
 //! timed loop alone: setting up its greenlets and joining them afterwards are not counted.
 
