@@ -34,9 +34,6 @@ declare -A EXCLUDE=(
 
 # Tests skipped under valgrind, by binary (package/target: space-separated exact test names).
 declare -A SKIP=(
-    # Starts a 40 ms timer before measuring and then checks that the loop ran >= 35 ms; under
-    # valgrind the set-up alone takes longer, so the timer fires "early" (timing).
-    [ev-loop/watchers]="break_one_leaves_only_the_inner_run"
     # 40,000 live greenlets: every switch makes valgrind search its list of registered stacks,
     # so the test takes minutes instead of seconds (the same code paths run in other tests).
     [greenlet/core]="canary_stacks_work_and_scale_past_guard_page_limits"

@@ -1415,6 +1415,8 @@ pub fn wait(timeout: Option<Duration>) -> Result<bool> {
     let _timer = timeout.map(|d| {
         let h = hub();
         let token = w.token();
+        // Count from now, not from the loop's cached time (which may be a long batch old).
+        h.lp.update_now();
         let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
             token.wake();
         });

@@ -63,8 +63,10 @@ pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Two greenlets that only ever switch to each other with `park::switch_to`, until a third
-/// stops them after `d` from a timer (so the hub must get to poll). Returns how many times the
-/// first switched. Fails, rather than hangs, if the hub is starved for 20 s.
+/// stops them from a timer (so the hub must get to poll) once `d` has passed and they have
+/// switched more than 100 times (checked in 1 ms timer sleeps, each of which needs the hub to
+/// poll again). Returns how many times the first switched. Fails, rather than hangs, if the
+/// hub is starved for 20 s.
 pub fn switch_pair_for(d: Duration) -> u64 {
     let stop = Rc::new(Cell::new(false));
     let rounds = Rc::new(Cell::new(0u64));
@@ -93,8 +95,12 @@ pub fn switch_pair_for(d: Duration) -> u64 {
     });
     *b_ref.borrow_mut() = Some(b.handle());
     let s = stop.clone();
+    let r = rounds.clone();
     spawn(move || {
         sleep(d).unwrap();
+        while r.get() <= 100 {
+            sleep(ms(1)).unwrap();
+        }
         s.set(true);
     })
     .join()
