@@ -168,7 +168,11 @@ pub fn idle_rss_per_conn(server: Server, conns: usize) -> f64 {
     BufReader::new(c.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert_eq!(line.trim(), format!("idle {conns}"), "the idle client failed");
+    assert_eq!(
+        line.trim(),
+        format!("idle {conns}"),
+        "the idle client failed"
+    );
     let after = s.rss_bytes();
     drop(c.stdin.take()); // the client exits
     c.wait().ok();

@@ -201,15 +201,26 @@ fn echo_figures(quick: bool) {
     for &(conns, label) in sizes {
         let mut best = [0f64; 3];
         for _ in 0..3 {
-            for (i, server) in [Server::C, Server::Gevent, Server::Tokio].into_iter().enumerate() {
+            for (i, server) in [Server::C, Server::Gevent, Server::Tokio]
+                .into_iter()
+                .enumerate()
+            {
                 best[i] = best[i].max(echo::throughput(server, conns, dur));
             }
         }
         report(&format!("echo_c_msgs_per_sec_{label}"), best[0], "msg/s");
         report(&format!("echo_rust_msgs_per_sec_{label}"), best[1], "msg/s");
-        report(&format!("echo_tokio_msgs_per_sec_{label}"), best[2], "msg/s");
+        report(
+            &format!("echo_tokio_msgs_per_sec_{label}"),
+            best[2],
+            "msg/s",
+        );
         report(&format!("echo_ratio_vs_c_{label}"), best[1] / best[0], "x");
-        report(&format!("echo_tokio_ratio_vs_c_{label}"), best[2] / best[0], "x");
+        report(
+            &format!("echo_tokio_ratio_vs_c_{label}"),
+            best[2] / best[0],
+            "x",
+        );
     }
 
     let conns = if quick { 1_000 } else { 10_000 };
