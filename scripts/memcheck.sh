@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test binaries of ev-loop and greenlet under valgrind memcheck.
+# Run the test binaries of ev-loop, greenlet and gevent-io under valgrind memcheck.
 #
 # A binary fails when one of its tests fails, when memcheck reports an error (invalid read or
 # write, use of uninitialised memory, bad free, ...), when memory is definitely lost (leaked with
@@ -26,7 +26,7 @@ declare -A EXCLUDE=(
     # Uses up every file descriptor: valgrind keeps descriptors of its own above a lowered
     # limit, and closes (rather than hands over) a connection accepted above that limit, so
     # the EMFILE recovery cannot be observed.
-    [greenlet/server_emfile]="uses up the process's file descriptors"
+    [gevent-io/server_emfile]="uses up the process's file descriptors"
     # Races two threads on purpose, with a signal that holds one of them for microseconds:
     # valgrind runs one thread at a time, so the race it looks for cannot happen there.
     [greenlet/async_result_race]="a race between two threads, timed in microseconds"
@@ -43,7 +43,7 @@ declare -A SKIP=(
     # Expects spawning a missing program to fail; glibc's posix_spawn reports that through
     # memory shared with a CLONE_VM child, which valgrind runs as a plain fork, so the error is
     # lost and the spawn "succeeds".
-    [greenlet/process]="from_std_and_spawn_errors"
+    [gevent-io/process]="from_std_and_spawn_errors"
 )
 
 # Valgrind runs the tests 20-50 times slower and one thread at a time. Tests never decide from
@@ -54,8 +54,8 @@ export GEVENT_TEST_TIME_SCALE=${GEVENT_TEST_TIME_SCALE:-10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "memcheck: building the test binaries of ev-loop and greenlet"
-cargo test -p ev-loop -p greenlet --no-run --message-format=json >"$work/build.json"
+echo "memcheck: building the test binaries of ev-loop, greenlet and gevent-io"
+cargo test -p ev-loop -p greenlet -p gevent-io --no-run --message-format=json >"$work/build.json"
 
 # "package/target path" for every test executable: the unit-test binaries of the libraries and
 # the integration tests (cargo's JSON artifacts with an "executable").

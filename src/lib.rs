@@ -1,13 +1,17 @@
 //! **gevent for Rust**: greenlets on the real libev, so that services are written in plain
 //! blocking style while one thread serves thousands of connections.
 //!
-//! This crate is the facade. It re-exports the layers of the workspace:
+//! This crate is the facade. It re-exports the layers of the workspace, each of which can be
+//! used on its own (arrows point down: each crate uses only the ones below it):
 //!
-//! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
-//! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
 //! * the greenlet layer (`greenlet`) at the top level: [`spawn`], [`scope`], [`joinall`],
-//!   [`wait_any`], [`sleep`], [`Timeout`], [`Event`], [`AsyncResult`], the [`threadpool`] and
-//!   [`dns`], …
+//!   [`wait_any`], [`sleep`], [`Timeout`], [`Event`], [`AsyncResult`], locks, queues, pools,
+//!   and the modules [`hub`] (with the public wait API: [`hub::Waiter`], [`hub::has_hub`],
+//!   [`hub::in_greenlet`]), [`park`], [`monitor`] and [`threadpool`];
+//! * the I/O layer (`gevent-io`): [`net`] (sockets, and [`net::wait_fd`] for descriptors of
+//!   your own), [`dns`], [`server`], [`signal`], [`process`];
+//! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
+//! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
 //!
 //! and gives the paths of the C reference programs the benchmarks compare against
 //! ([`c_reference`]).
@@ -44,8 +48,25 @@
 #![deny(missing_docs)]
 
 pub use ev_loop as ev;
-pub use greenlet::*;
 pub use libev_sys as sys;
+
+// The I/O layer.
+pub use gevent_io::{dns, net, process, server, signal};
+
+// The greenlet layer: its modules, then its items.
+pub use greenlet::{
+    AsyncError, AsyncResult, AsyncSetter, BoundedSemaphore, Builder, Channel, DEFAULT_STACK_SIZE,
+    Error, Event, Greenlet, Group, HubStats, ImapUnordered, Iwait, JoinAll, JoinError,
+    JoinableQueue, Local, Lock, LockGuard, LoopError, Pool, Queue, QueueError, RLock, RLockGuard,
+    ReleaseError, Result, Scope, ScopedGreenlet, Semaphore, StackMode, Timeout, TimeoutId,
+    TrySpawnError, Waitable,
+};
+pub use greenlet::{
+    format_run_info, getcurrent_name, hub_loop, hub_stats, idle, iwait, joinall, joinall_with,
+    run_callback, run_info, scope, set_default_stack_mode, sleep, spawn, spawn_later, wait,
+    wait_any, with_timeout, with_timeout_or, yield_now,
+};
+pub use greenlet::{hub, monitor, park, threadpool};
 
 /// The C programs built by this package's `build.rs` against the same vendored libev, used as
 /// the baseline in tests and benchmarks.

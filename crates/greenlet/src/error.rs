@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 /// Why a blocking operation did not complete.
 ///
@@ -26,8 +27,9 @@ pub enum Error {
     JoinSelf,
     /// No stack could be allocated for a new greenlet.
     Spawn(String),
-    /// The hub's event loop could not be created or used.
-    Loop(String),
+    /// The hub's event loop could not be created or used; the loop's error is the
+    /// [`source`](std::error::Error::source).
+    Loop(LoopError),
     /// The greenlet switched to has already finished; or a blocking call was made by a
     /// finishing greenlet (from the destructor of a greenlet-local value).
     Dead,
@@ -66,13 +68,63 @@ impl fmt::Display for Error {
             ),
             Error::JoinSelf => write!(f, "a greenlet cannot wait for itself"),
             Error::Spawn(msg) => write!(f, "cannot spawn a greenlet: {msg}"),
-            Error::Loop(msg) => write!(f, "event loop error: {msg}"),
+            Error::Loop(e) => write!(f, "event loop error: {e}"),
             Error::Dead => write!(f, "the greenlet has already finished"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Loop(e) => Some(e.get_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// An error of the hub's event loop ([`ev_loop::Error`]), as carried by [`Error::Loop`]:
+/// cheap to clone, and equal to another when it is the same error or says the same.
+///
+/// ```
+/// use std::error::Error as _;
+/// let e = greenlet::Error::Loop(ev_loop::Error::InvalidEvents(0).into());
+/// assert!(e.source().unwrap().is::<ev_loop::Error>());
+/// ```
+#[derive(Debug, Clone)]
+pub struct LoopError(Arc<ev_loop::Error>);
+
+impl LoopError {
+    /// The loop's error.
+    ///
+    /// ```
+    /// let e = greenlet::LoopError::from(ev_loop::Error::InvalidEvents(0));
+    /// assert!(matches!(e.get_ref(), ev_loop::Error::InvalidEvents(0)));
+    /// ```
+    pub fn get_ref(&self) -> &ev_loop::Error {
+        &self.0
+    }
+}
+
+impl From<ev_loop::Error> for LoopError {
+    fn from(e: ev_loop::Error) -> LoopError {
+        LoopError(Arc::new(e))
+    }
+}
+
+impl PartialEq for LoopError {
+    fn eq(&self, other: &LoopError) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for LoopError {}
+
+impl fmt::Display for LoopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 impl Error {
     /// Whether this is a timeout (of any scope).
@@ -88,11 +140,20 @@ impl Error {
     }
 }
 
+/// The error as an `io::Error` whose `get_ref` is this error: `TimedOut` for a timeout;
+/// `Deadlock` for [`Error::WouldBlockForever`] (nothing can ever wake the caller: code that
+/// reads `WouldBlock` as "try again", or C code that sees `EAGAIN`, would spin); `Other` for
+/// the rest.
+///
+/// ```
+/// let e = std::io::Error::from(greenlet::Error::WouldBlockForever);
+/// assert_eq!(e.kind(), std::io::ErrorKind::Deadlock);
+/// ```
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match e {
             Error::Timeout(_) => io::ErrorKind::TimedOut,
-            Error::WouldBlockForever => io::ErrorKind::WouldBlock,
+            Error::WouldBlockForever => io::ErrorKind::Deadlock,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::hub::{self, Waiter, WakeToken};
+use crate::hub::{self, Waiter, Waker};
 use ev_loop::{Async, AsyncSender};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -26,18 +26,18 @@ use std::time::Duration;
 ///
 /// A wait that ends otherwise than by a wake-up (a timeout, a kill) takes its entry out. At the
 /// front or the back that is immediate; elsewhere the list is only swept, of every entry whose
-/// greenlet no longer waits for it ([`WakeToken::is_waiting`]), once such removals add up to
+/// greenlet no longer waits for it ([`Waker::is_waiting`]), once such removals add up to
 /// half its length: killing the N waiters of one event costs O(N), not O(N²). An entry left
 /// until then is harmless: waking it does nothing.
 #[derive(Default)]
 struct WaiterList {
-    tokens: VecDeque<WakeToken>,
+    tokens: VecDeque<Waker>,
     /// Removals since the last sweep that were not at either end.
     removals: usize,
 }
 
 impl WaiterList {
-    fn push(&mut self, token: WakeToken) {
+    fn push(&mut self, token: Waker) {
         self.tokens.push_back(token);
     }
 
@@ -67,7 +67,7 @@ impl WaiterList {
         self.tokens.iter().filter(|t| t.is_waiting()).count()
     }
 
-    fn pop_front(&mut self) -> Option<WakeToken> {
+    fn pop_front(&mut self) -> Option<Waker> {
         self.tokens.pop_front()
     }
 }
@@ -193,7 +193,7 @@ impl Event {
     }
 
     /// Have `token` woken by the next `set` (see `wait_any`).
-    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+    pub(crate) fn add_waiter(&self, token: &Waker) {
         self.inner.waiters.borrow_mut().push(token.clone());
     }
 
@@ -207,7 +207,7 @@ impl Event {
             return Ok(true);
         }
         let w = Waiter::new("Event")?;
-        let token = w.token();
+        let token = w.waker();
         self.add_waiter(&token);
         // Removes the entry however the wait ends, also when a kill unwinds it.
         let entry = Registered(self, token.serial);
@@ -418,7 +418,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
 
     /// Have `token` woken when the result is delivered, or when a setter on another thread
     /// goes away (a spurious wake-up: look again). See `wait_any`.
-    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+    pub(crate) fn add_waiter(&self, token: &Waker) {
         self.local.waiters.borrow_mut().push(token.clone());
         // Counted once, before the look at the value: a setter delivers before it goes away,
         // so when none is left here, the look below sees what it delivered.
@@ -459,7 +459,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
             }
             let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
             let w = Waiter::new("AsyncResult")?;
-            let token = w.token();
+            let token = w.waker();
             self.add_waiter(&token);
             // Removed however the wait ends, also when a kill unwinds it.
             let entry = Registered(self, token.serial);

@@ -17,7 +17,7 @@
 //! ```
 
 use crate::error::{Error, JoinError, Result};
-use crate::hub::{self, Callback, GlCore, KillSignal, Link, Outcome, Reason, Waiter, WakeToken};
+use crate::hub::{self, Callback, GlCore, KillSignal, Link, Outcome, Reason, Waiter, Waker};
 use crate::stack::{DEFAULT_STACK_SIZE, StackMode};
 use ev_loop::Timer;
 use std::cell::RefCell;
@@ -435,7 +435,7 @@ impl<T> Greenlet<T> {
     }
 
     /// Have `token` woken when the greenlet finishes (see `wait_any`).
-    pub(crate) fn add_waiter(&self, token: &WakeToken) {
+    pub(crate) fn add_waiter(&self, token: &Waker) {
         self.core
             .links
             .borrow_mut()
@@ -591,9 +591,21 @@ impl<T> Clone for Greenlet<T> {
 }
 
 impl<T> Greenlet<T> {
-    /// Run `f` right when the greenlet finishes (in the finishing greenlet or the hub; it must
-    /// not block), or now if it already has.
-    pub(crate) fn link_raw(&self, f: impl FnOnce() + 'static) {
+    /// Run `f` right when the greenlet finishes, or now if it already has (gevent's
+    /// `rawlink`): cheaper than [`link`](Greenlet::link), which spawns a greenlet for `f`,
+    /// but `f` runs inside the finishing greenlet's last moments (or the caller, if finished):
+    /// it must not block (blocking calls fail there) and should be short.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// let g = greenlet::spawn(|| 5);
+    /// g.rawlink(move || s.set(s.get() + 1));
+    /// assert_eq!(g.join().unwrap(), 5);
+    /// assert_eq!(seen.get(), 1); // ran as the greenlet finished, exactly once
+    /// ```
+    pub fn rawlink(&self, f: impl FnOnce() + 'static) {
         if self.core.is_dead() {
             f();
         } else {
@@ -704,7 +716,7 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
     }
     // The others report, in the order they finish, through a raw link.
     let order: Rc<RefCell<Vec<usize>>> = Rc::new(RefCell::new(Vec::new()));
-    let token: Rc<RefCell<Option<WakeToken>>> = Rc::new(RefCell::new(None));
+    let token: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
     for (i, g) in handles.iter().enumerate() {
         if !g.is_dead() {
             let (order, token) = (order.clone(), token.clone());
@@ -738,7 +750,7 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
             None => None,
         };
         let w = Waiter::new("joinall")?;
-        *token.borrow_mut() = Some(w.token());
+        *token.borrow_mut() = Some(w.waker());
         // Our own timeout is `Ok(false)` (the deadline check above then ends the wait); an
         // enclosing `Timeout`'s expiry is an error, returned instead of being taken for ours.
         let r = w.wait_for(remaining);

@@ -702,7 +702,7 @@ extern "C" fn hub_entry(t: Transfer) -> ! {
 
 impl HubInner {
     fn create() -> Result<Rc<HubInner>> {
-        let lp = Loop::new().map_err(|e| Error::Loop(e.to_string()))?;
+        let lp = Loop::new().map_err(|e| Error::Loop(e.into()))?;
         let prepare = Prepare::new(&lp, |_, _| drain_callbacks());
         prepare.set_keep_alive(false);
         prepare.start();
@@ -967,28 +967,110 @@ pub(crate) fn wake(g: &Rc<GlCore>, serial: u64, reason: Reason) -> bool {
     true
 }
 
-/// A registration of the current greenlet as a waiter. Create it, hand [`Waiter::token`] to
-/// whatever will wake it, then [`Waiter::wait`].
-pub(crate) struct Waiter {
+/// A one-shot registration of the current greenlet as waiting (gevent's `hub.Waiter`): the
+/// primitive every blocking call of this crate and of the I/O layer is built on.
+///
+/// Create it, hand its [`Waker`] to whatever will end the wait (a watcher's callback, another
+/// greenlet), then [`wait`](Waiter::wait): the greenlet switches to the hub and is switched back
+/// when the waker is used, when the timeout expires, when it is killed or an enclosing
+/// [`Timeout`](crate::Timeout) expires, or when nothing is left that could wake it. A wake-up
+/// that comes before `wait` (even from the creating greenlet itself) is not lost. It belongs
+/// to its thread (`!Send`); from other threads, use an [`AsyncResult`](crate::AsyncResult).
+///
+/// ```
+/// use greenlet::hub::Waiter;
+/// use std::time::Duration;
+///
+/// let w = Waiter::new("reply").unwrap();
+/// let waker = w.waker();
+/// greenlet::spawn(move || assert!(waker.wake()));
+/// w.wait(Some(Duration::from_secs(10))).unwrap();
+///
+/// // Nobody wakes it: the wait's own timeout ends it.
+/// let w = Waiter::new("nothing").unwrap();
+/// let keep = w.waker(); // a waker alive elsewhere (the wait could still be ended)
+/// assert!(w.wait(Some(Duration::from_millis(5))).unwrap_err().is_timeout());
+/// assert!(!keep.wake()); // that wait is over
+/// ```
+pub struct Waiter {
     pub(crate) me: Rc<GlCore>,
     pub(crate) serial: u64,
 }
 
-/// Handed to wakers.
+/// Ends one [`Waiter`]'s wait; cheap to clone, `!Send`.
 #[derive(Clone)]
-pub(crate) struct WakeToken {
+pub struct Waker {
     pub(crate) g: Rc<GlCore>,
     pub(crate) serial: u64,
 }
 
-impl WakeToken {
-    /// Wake the waiter if it still waits for this token. Returns whether it did.
-    pub(crate) fn wake(&self) -> bool {
+impl Waker {
+    /// Wake the waiting greenlet (queue it to run) if it still waits in the wait this waker
+    /// belongs to. Returns whether it did: `false` once that wait is over (woken, timed out,
+    /// killed) or if it never began. Never switches: the caller keeps running.
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("x").unwrap();
+    /// let waker = w.waker();
+    /// assert!(waker.wake());
+    /// assert!(!waker.wake()); // the first wake-up is what the wait gets
+    /// w.wait(None).unwrap();
+    /// ```
+    #[inline]
+    pub fn wake(&self) -> bool {
         wake(&self.g, self.serial, Reason::Wake)
     }
 
-    pub(crate) fn is_waiting(&self) -> bool {
+    /// Whether the wait this waker belongs to is still going on (not yet woken or ended).
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("x").unwrap();
+    /// let waker = w.waker();
+    /// assert!(waker.is_waiting());
+    /// waker.wake();
+    /// assert!(!waker.is_waiting());
+    /// # w.wait(None).unwrap();
+    /// ```
+    #[inline]
+    pub fn is_waiting(&self) -> bool {
         self.serial != 0 && self.g.waiting.get() == self.serial
+    }
+
+    /// The name of the greenlet that waits (for error messages).
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("x").unwrap();
+    /// assert_eq!(w.waker().greenlet_name(), greenlet::getcurrent_name());
+    /// ```
+    pub fn greenlet_name(&self) -> &str {
+        self.g.name()
+    }
+}
+
+impl PartialEq for Waker {
+    /// Whether both belong to the same wait.
+    fn eq(&self, other: &Waker) -> bool {
+        self.serial == other.serial && Rc::ptr_eq(&self.g, &other.g)
+    }
+}
+
+impl Eq for Waker {}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waker")
+            .field("greenlet", &self.g.id)
+            .field("waiting", &self.is_waiting())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiter")
+            .field("greenlet", &self.me.id)
+            .field("on", &self.me.blocked_on())
+            .finish()
     }
 }
 
@@ -1002,8 +1084,19 @@ impl Drop for Waiter {
 }
 
 impl Waiter {
-    /// Register the current greenlet as waiting. Fails in the hub.
-    pub(crate) fn new(what: &'static str) -> Result<Waiter> {
+    /// Register the current greenlet as waiting; `what` is what [`run_info`](crate::run_info)
+    /// shows it blocked on (`"fd"`, `"reply"`, …).
+    ///
+    /// # Errors
+    /// [`Error::BlockingInHub`] in the hub (a watcher or hub callback);
+    /// [`Error::Dead`] in a finishing greenlet; [`Error::Timeout`] if an enclosing
+    /// [`Timeout`](crate::Timeout) expired already. A pending kill unwinds the greenlet here.
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("reply").unwrap();
+    /// drop(w); // an abandoned registration ends with it
+    /// ```
+    pub fn new(what: &'static str) -> Result<Waiter> {
         Waiter::new_in(&hub(), what)
     }
 
@@ -1045,15 +1138,33 @@ impl Waiter {
         self.me.waiting.set(self.serial);
     }
 
-    pub(crate) fn token(&self) -> WakeToken {
-        WakeToken {
+    /// The waker that ends this wait.
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("x").unwrap();
+    /// assert_eq!(w.waker(), w.waker());
+    /// # w.waker().wake(); w.wait(None).unwrap();
+    /// ```
+    pub fn waker(&self) -> Waker {
+        Waker {
             g: self.me.clone(),
             serial: self.serial,
         }
     }
 
     /// Switch to the hub until woken, the optional timeout expires, or the loop runs dry.
-    pub(crate) fn wait(self, timeout: Option<Duration>) -> Result<()> {
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when `timeout` expires (its id is never a
+    /// [`Timeout`](crate::Timeout) scope's) or an enclosing `Timeout` does;
+    /// [`Error::WouldBlockForever`] when nothing is left that could wake the greenlet. A kill
+    /// unwinds the greenlet from here.
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("never").unwrap();
+    /// assert_eq!(w.wait(None), Err(greenlet::Error::WouldBlockForever));
+    /// ```
+    pub fn wait(self, timeout: Option<Duration>) -> Result<()> {
         self.wait_for(timeout).and_then(|woken| match woken {
             true => Ok(()),
             // The call's own timeout: reported like a scope's (callers that care use
@@ -1064,12 +1175,21 @@ impl Waiter {
 
     /// Like [`wait`](Waiter::wait), telling the call's own timeout (`Ok(false)`) apart from an
     /// enclosing `Timeout` scope's (`Err(Error::Timeout)`), which propagates.
-    pub(crate) fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
+    ///
+    /// # Errors
+    /// As for [`wait`](Waiter::wait), but for the call's own timeout.
+    ///
+    /// ```
+    /// let w = greenlet::hub::Waiter::new("x").unwrap();
+    /// let _keep = w.waker();
+    /// assert_eq!(w.wait_for(Some(std::time::Duration::from_millis(1))), Ok(false));
+    /// ```
+    pub fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
         let h = hub();
         let timer = match timeout {
             Some(d) => {
                 h.lp.update_now();
-                let token = self.token();
+                let token = self.waker();
                 // `Timeout` scope ids come from their own range (from 1 << 62), so this one is
                 // never a scope's.
                 let id = next_serial();
@@ -1221,7 +1341,7 @@ pub fn sleep(d: Duration) -> Result<()> {
     let h = hub();
     let w = Waiter::new("sleep")?;
     h.lp.update_now();
-    let token = w.token();
+    let token = w.waker();
     let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
         token.wake();
     });
@@ -1377,12 +1497,12 @@ fn switch_to_parked_slow(target: &Rc<GlCore>) -> Result<()> {
 pub fn idle() -> Result<()> {
     let h = hub();
     let w = Waiter::new("idle")?;
-    let token = w.token();
+    let token = w.waker();
     let i = Idle::new(&h.lp, move |w, _| {
         token.wake();
         w.stop();
     });
-    i.set_priority(-2).map_err(|e| Error::Loop(e.to_string()))?;
+    i.set_priority(-2).map_err(|e| Error::Loop(e.into()))?;
     i.start();
     drop(h);
     w.wait(None)
@@ -1414,7 +1534,7 @@ pub fn wait(timeout: Option<Duration>) -> Result<bool> {
     // the loop could never run dry before it expires.
     let _timer = timeout.map(|d| {
         let h = hub();
-        let token = w.token();
+        let token = w.waker();
         // Count from now, not from the loop's cached time (which may be a long batch old).
         h.lp.update_now();
         let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
@@ -1474,6 +1594,53 @@ pub fn hub_stats() -> HubStats {
 /// ```
 pub fn hub_loop() -> Loop {
     hub().lp.clone()
+}
+
+/// Whether the calling thread has a hub. Never creates one, never allocates, and is
+/// async-signal-safe (it reads one thread-local pointer): what code that may run on any thread
+/// (a hook in front of a system call, a signal handler) asks before it cooperates.
+///
+/// ```
+/// std::thread::spawn(|| {
+///     assert!(!greenlet::hub::has_hub());
+///     greenlet::yield_now().unwrap(); // creates the hub
+///     assert!(greenlet::hub::has_hub());
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[inline]
+pub fn has_hub() -> bool {
+    HUB.try_with(|p| !p.get().is_null()).unwrap_or(false)
+}
+
+/// Whether the caller runs in a greenlet other than the hub, on a thread that has a hub: the
+/// thread's root greenlet or a spawned one, which may block cooperatively. False on a thread
+/// without a hub and inside the hub (its watcher and hub callbacks must not block). Like
+/// [`has_hub`], it never creates a hub, never allocates and is async-signal-safe.
+///
+/// ```
+/// std::thread::spawn(|| {
+///     assert!(!greenlet::hub::in_greenlet()); // no hub yet
+///     let g = greenlet::spawn(greenlet::hub::in_greenlet);
+///     assert!(g.join().unwrap());
+///     assert!(greenlet::hub::in_greenlet()); // the root greenlet
+///     greenlet::run_callback(|| assert!(!greenlet::hub::in_greenlet())); // the hub
+///     greenlet::yield_now().unwrap();
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[inline]
+pub fn in_greenlet() -> bool {
+    if !has_hub() {
+        return false;
+    }
+    let p = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    // SAFETY: CURRENT, when set, points to the GlCore of the running greenlet, which stays
+    // alive while it runs (it is this very caller, or the hub's own record); null means the
+    // root greenlet runs before its first switch.
+    p.is_null() || !unsafe { (*p).is_hub }
 }
 
 pub(crate) fn current_is_hub() -> bool {

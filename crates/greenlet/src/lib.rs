@@ -31,23 +31,19 @@
 
 #![deny(missing_docs)]
 
-pub mod dns;
 mod error;
 mod event;
+pub mod fd;
 mod greenlet;
 pub mod hub;
 mod local;
 mod lock;
 pub mod monitor;
-pub mod net;
 mod overflow;
 pub mod park;
 mod pool;
-pub mod process;
 mod queue;
 mod scope;
-pub mod server;
-pub mod signal;
 mod stack;
 pub mod threadpool;
 mod timeout;
@@ -55,7 +51,7 @@ mod valgrind;
 mod wait_any;
 mod waitlist;
 
-pub use error::{Error, JoinError, Result, TimeoutId};
+pub use error::{Error, JoinError, LoopError, Result, TimeoutId};
 pub use event::{AsyncError, AsyncResult, AsyncSetter, Event};
 pub use greenlet::{
     Builder, Greenlet, JoinAll, getcurrent_name, joinall, joinall_with, spawn, spawn_later,

@@ -19,7 +19,7 @@
 
 use crate::error::{Error, JoinError, Result};
 use crate::greenlet::{Builder, Greenlet};
-use crate::hub::{self, GlCore, Link, Waiter, WakeToken};
+use crate::hub::{self, GlCore, Link, Waiter, Waker};
 use crate::waitlist::{WaitList, Woken};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -782,7 +782,7 @@ pub struct ImapUnordered<I, F, R> {
     /// Ids of started calls that finished, in finishing order.
     finished: Rc<RefCell<VecDeque<u64>>>,
     /// Woken when a call finishes while `next` waits.
-    waker: Rc<RefCell<Option<WakeToken>>>,
+    waker: Rc<RefCell<Option<Waker>>>,
     ended: bool,
 }
 
@@ -875,7 +875,7 @@ where
                 Ok(w) => w,
                 Err(e) => return self.fail(e),
             };
-            *self.waker.borrow_mut() = Some(w.token());
+            *self.waker.borrow_mut() = Some(w.waker());
             let r = w.wait(None);
             self.waker.borrow_mut().take();
             if let Err(e) = r {

@@ -19,7 +19,7 @@
 use crate::error::{Error, Result};
 use crate::event::{AsyncResult, Event};
 use crate::greenlet::Greenlet;
-use crate::hub::{Waiter, WakeToken};
+use crate::hub::{Waiter, Waker};
 use crate::threadpool::BlockingTask;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ pub trait Waitable: sealed::Subscribe {}
 pub(crate) mod sealed {
     /// A waiter's wake-up token, in a type of this private module (the crate's own is not
     /// public).
-    pub struct Token(pub(crate) crate::hub::WakeToken);
+    pub struct Token(pub(crate) crate::hub::Waker);
 
     /// How each waitable tells readiness and wakes a waiter; private, so the trait is sealed.
     pub trait Subscribe {
@@ -200,7 +200,7 @@ fn wait_any_until(objects: &[&dyn Waitable], deadline: Option<Instant>) -> Resul
             return Ok(None);
         }
         let w = Waiter::new("wait_any")?;
-        let subscribed = Subscribed::new(objects, w.token());
+        let subscribed = Subscribed::new(objects, w.waker());
         let r = w.wait_for(left);
         let fired = subscribed.first_fired();
         drop(subscribed);
@@ -223,7 +223,7 @@ struct Subscribed<'a, 'b> {
 }
 
 impl<'a, 'b> Subscribed<'a, 'b> {
-    fn new(objects: &'a [&'b dyn Waitable], token: WakeToken) -> Subscribed<'a, 'b> {
+    fn new(objects: &'a [&'b dyn Waitable], token: Waker) -> Subscribed<'a, 'b> {
         let token = sealed::Token(token);
         let marks = objects.iter().map(|o| o.subscribe(&token)).collect();
         Subscribed {

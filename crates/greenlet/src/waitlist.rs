@@ -12,7 +12,7 @@
 //! nothing is lost. Waiters that time out or are killed remove their own entries.
 
 use crate::error::{Error, Result};
-use crate::hub::{self, Reason, Waiter, WakeToken};
+use crate::hub::{self, Reason, Waiter, Waker};
 use ev_loop::Timer;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// One blocked greenlet.
 pub(crate) struct Entry<P> {
-    token: WakeToken,
+    token: Waker,
     granted: Cell<bool>,
     payload: RefCell<Option<P>>,
 }
@@ -149,7 +149,7 @@ impl<P> WaitList<P> {
             Err(e) => return (Woken::Failed(e), payload),
         };
         let entry = Rc::new(Entry {
-            token: w.token(),
+            token: w.waker(),
             granted: Cell::new(false),
             payload: RefCell::new(payload),
         });
@@ -160,7 +160,7 @@ impl<P> WaitList<P> {
         let _timer = timeout.map(|d| {
             let h = hub::hub();
             h.lp.update_now();
-            let (token, fired) = (w.token(), fired.clone());
+            let (token, fired) = (w.waker(), fired.clone());
             let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
                 if hub::wake(&token.g, token.serial, Reason::Timeout(0)) {
                     fired.set(true);

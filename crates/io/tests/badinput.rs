@@ -68,7 +68,8 @@
 //! - [x] a name that does not resolve: `threadpool.rs::dns_resolves_localhost_and_reports_unknown_names`;
 //!   here `name_that_does_not_resolve`
 
-use greenlet::net::{self, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use gevent_io::net::{self, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use gevent_io::{dns, process, server, signal};
 use greenlet::*;
 use std::cell::{Cell, RefCell};
 use std::io::{self, ErrorKind, Read, Write};
@@ -76,6 +77,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{generous, ms};
 

@@ -5,7 +5,7 @@
 //! and a signal whose default action terminates the process is only ever sent while a watcher
 //! for it exists.
 
-use greenlet::signal::{self, SignalError};
+use gevent_io::signal::{self, SignalError};
 use greenlet::{Event, getcurrent_name, sleep, spawn, yield_now};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{eventually, generous, ms};
 

@@ -1,6 +1,6 @@
 //! Cooperative sockets against real loopback connections.
 
-use greenlet::net::{TcpListener, TcpStream, wait_readable};
+use gevent_io::net::{TcpListener, TcpStream, wait_readable};
 use greenlet::{joinall, sleep, spawn};
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{generous, ms};
 
@@ -205,7 +206,7 @@ fn accept_keeps_serving_other_greenlets() {
 
 #[test]
 fn unix_sockets_echo_and_convert() {
-    use greenlet::net::{UnixListener, UnixStream};
+    use gevent_io::net::{UnixListener, UnixStream};
     let path = std::env::temp_dir().join(format!("greenlet-test-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let l = UnixListener::bind(&path).unwrap();

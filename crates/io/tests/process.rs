@@ -1,6 +1,6 @@
 //! Real child processes, waited for and talked to cooperatively.
 
-use greenlet::process::{Child, Command, Stdio};
+use gevent_io::process::{Child, Command, Stdio};
 use greenlet::{sleep, spawn};
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
@@ -8,6 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{eventually, generous, ms};
 

@@ -31,7 +31,7 @@
 //! # Example
 //!
 //! ```
-//! use greenlet::process::{Command, Stdio};
+//! use gevent_io::process::{Command, Stdio};
 //! use std::io::{Read, Write};
 //!
 //! let mut child = Command::new("cat")
@@ -49,9 +49,8 @@
 //! assert!(child.wait().unwrap().success());
 //! ```
 
-use crate::hub::{self, Waiter};
-use ev_loop::{Events, Io, Timer};
-use std::cell::Cell;
+use ev_loop::{Events, Io};
+use greenlet::hub::Waiter;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
@@ -59,7 +58,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{ExitStatus, Output};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 pub use std::process::Stdio;
@@ -128,7 +126,7 @@ macro_rules! pipe_common {
                         "let mut c = Command::new(\"true\")",
                         ".stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())",
                         ".spawn().unwrap();\n",
-                        "let p = greenlet::process::", stringify!($name),
+                        "let p = gevent_io::process::", stringify!($name),
                         "::from_std(c.", stringify!($field), ".take().unwrap()).unwrap();\n",
                         "# drop(p);\n",
                         "c.wait().unwrap();\n",
@@ -173,7 +171,7 @@ macro_rules! pipe_common {
 /// full) waits in the hub. Dropping it closes the pipe, which the child sees as end of input.
 ///
 /// ```
-/// use greenlet::process::{Command, Stdio};
+/// use gevent_io::process::{Command, Stdio};
 /// use std::io::Write;
 /// let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
 /// let mut stdin = child.stdin.take().unwrap();
@@ -190,7 +188,7 @@ pub struct ChildStdin {
 /// with) has closed it.
 ///
 /// ```
-/// use greenlet::process::{Command, Stdio};
+/// use gevent_io::process::{Command, Stdio};
 /// use std::io::Read;
 /// let mut child = Command::new("echo").arg("out").stdout(Stdio::piped()).spawn().unwrap();
 /// let mut s = String::new();
@@ -205,7 +203,7 @@ pub struct ChildStdout {
 /// The child's standard error, read cooperatively (like [`ChildStdout`]).
 ///
 /// ```
-/// use greenlet::process::{Command, Stdio};
+/// use gevent_io::process::{Command, Stdio};
 /// use std::io::Read;
 /// let mut child = Command::new("sh").args(["-c", "echo err >&2"]).stderr(Stdio::piped()).spawn().unwrap();
 /// let mut s = String::new();
@@ -264,31 +262,15 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 /// Wait until `fd` is readable (`Ok(true)`) or `timeout` passes (`Ok(false)`). An enclosing
 /// `Timeout` scope's expiry is an error (`TimedOut`), not `Ok(false)`.
 fn wait_readable_for(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
-    let h = hub::hub();
     let w = Waiter::new("process exit").map_err(io::Error::from)?;
-    let token = w.token();
-    let io = Io::new(&h.lp, fd, Events::READ, move |_, _| {
-        token.wake();
+    let waker = w.waker();
+    let io = Io::new(&greenlet::hub_loop(), fd, Events::READ, move |_, _| {
+        waker.wake();
     })?;
     io.start();
-    let expired = Rc::new(Cell::new(false));
-    let timer = timeout.map(|d| {
-        h.lp.update_now();
-        let token = w.token();
-        let expired = expired.clone();
-        let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
-            expired.set(true);
-            token.wake();
-        });
-        t.start();
-        t
-    });
-    drop(h);
-    let r = w.wait(None);
-    drop(timer);
+    let r = w.wait_for(timeout);
     drop(io);
-    r.map_err(io::Error::from)?;
-    Ok(!expired.get())
+    r.map_err(io::Error::from)
 }
 
 /// A running or exited child process, like `std::process::Child`, whose waits are cooperative.
@@ -296,7 +278,7 @@ fn wait_readable_for(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
 /// Dropping it does not kill or wait for the child.
 ///
 /// ```
-/// use greenlet::process::Command;
+/// use gevent_io::process::Command;
 /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
 /// assert_eq!(child.wait().unwrap().code(), Some(3));
 /// ```
@@ -308,7 +290,7 @@ pub struct Child {
     /// The child's stdin, if it was created with [`Stdio::piped`].
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let mut c = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
     /// assert!(c.stdin.is_some());
     /// c.wait().unwrap();
@@ -317,7 +299,7 @@ pub struct Child {
     /// The child's stdout, if it was created with [`Stdio::piped`].
     ///
     /// ```
-    /// use greenlet::process::Command;
+    /// use gevent_io::process::Command;
     /// let mut c = Command::new("true").spawn().unwrap();
     /// assert!(c.stdout.is_none()); // inherited, not piped
     /// c.wait().unwrap();
@@ -326,7 +308,7 @@ pub struct Child {
     /// The child's stderr, if it was created with [`Stdio::piped`].
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let mut c = Command::new("true").stderr(Stdio::piped()).spawn().unwrap();
     /// assert!(c.stderr.is_some());
     /// c.wait().unwrap();
@@ -344,7 +326,7 @@ impl Child {
     ///
     /// ```
     /// let std_child = std::process::Command::new("true").spawn().unwrap();
-    /// let mut child = greenlet::process::Child::from_std(std_child).unwrap();
+    /// let mut child = gevent_io::process::Child::from_std(std_child).unwrap();
     /// assert!(child.wait().unwrap().success());
     /// ```
     pub fn from_std(mut child: std::process::Child) -> io::Result<Child> {
@@ -371,7 +353,7 @@ impl Child {
     /// The child's process id.
     ///
     /// ```
-    /// let mut c = greenlet::process::Command::new("true").spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("true").spawn().unwrap();
     /// assert!(c.id() > 0);
     /// c.wait().unwrap();
     /// ```
@@ -385,7 +367,7 @@ impl Child {
     /// If `waitpid` fails (for example `ECHILD` when someone else reaped the child).
     ///
     /// ```
-    /// let mut c = greenlet::process::Command::new("sleep").arg("5").spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("sleep").arg("5").spawn().unwrap();
     /// assert!(c.try_wait().unwrap().is_none());
     /// c.kill().unwrap();
     /// c.wait().unwrap();
@@ -408,7 +390,7 @@ impl Child {
             return wait_readable_for(fd.as_raw_fd(), timeout);
         }
         // No pidfd: poll with cooperative sleeps.
-        let deadline = timeout.map(crate::timeout::deadline_after);
+        let deadline = timeout.map(crate::deadline_after);
         let mut step = Duration::from_millis(1);
         loop {
             if self.try_wait()?.is_some() {
@@ -422,7 +404,7 @@ impl Child {
                 }
                 nap = nap.min(left);
             }
-            crate::sleep(nap).map_err(io::Error::from)?;
+            greenlet::sleep(nap).map_err(io::Error::from)?;
             step = (step * 2).min(Duration::from_millis(50));
         }
     }
@@ -433,11 +415,11 @@ impl Child {
     ///
     /// # Errors
     /// If `waitpid` fails, or the wait fails in the hub (`TimedOut` when an enclosing
-    /// [`Timeout`](crate::Timeout) expires; an error when called inside the hub).
+    /// [`Timeout`](greenlet::Timeout) expires; an error when called inside the hub).
     ///
     /// ```
     /// use std::os::unix::process::ExitStatusExt;
-    /// let mut c = greenlet::process::Command::new("sh").args(["-c", "kill -TERM $$"]).spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("sh").args(["-c", "kill -TERM $$"]).spawn().unwrap();
     /// assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGTERM));
     /// ```
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
@@ -459,13 +441,13 @@ impl Child {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let mut c = greenlet::process::Command::new("sleep").arg("600").spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("sleep").arg("600").spawn().unwrap();
     /// assert!(c.wait_timeout(Duration::from_millis(20)).unwrap().is_none());
     /// c.kill().unwrap();
     /// assert!(c.wait_timeout(Duration::from_secs(30)).unwrap().is_some());
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        let deadline = crate::timeout::deadline_after(timeout);
+        let deadline = crate::deadline_after(timeout);
         loop {
             if let Some(s) = self.try_wait()? {
                 return Ok(Some(s));
@@ -486,7 +468,7 @@ impl Child {
     /// If reading a pipe or waiting fails.
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let child = Command::new("sh")
     ///     .args(["-c", "echo out; echo err >&2; exit 2"])
     ///     .stdout(Stdio::piped())
@@ -501,7 +483,7 @@ impl Child {
         drop(self.stdin.take());
         let err_reader = match self.stderr.take() {
             Some(mut e) => Some(
-                crate::greenlet::Builder::new()
+                greenlet::Builder::new()
                     .name(format!("stderr of process {}", self.id()))
                     .spawn(move || {
                         let mut v = Vec::new();
@@ -540,7 +522,7 @@ impl Child {
     ///
     /// ```
     /// use std::os::unix::process::ExitStatusExt;
-    /// let mut c = greenlet::process::Command::new("sleep").arg("5").spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("sleep").arg("5").spawn().unwrap();
     /// c.kill().unwrap();
     /// assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGKILL));
     /// ```
@@ -559,10 +541,10 @@ impl Child {
     ///
     /// ```
     /// use std::os::unix::process::ExitStatusExt;
-    /// let mut c = greenlet::process::Command::new("sleep").arg("5").spawn().unwrap();
+    /// let mut c = gevent_io::process::Command::new("sleep").arg("5").spawn().unwrap();
     /// c.send_signal(libc::SIGTERM).unwrap();
     /// assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGTERM));
-    /// assert!(greenlet::process::Command::new("true").spawn().unwrap().send_signal(-1).is_err());
+    /// assert!(gevent_io::process::Command::new("true").spawn().unwrap().send_signal(-1).is_err());
     /// ```
     pub fn send_signal(&self, signum: i32) -> io::Result<()> {
         // Checked first, so that a bad number is an error whether or not the child has been
@@ -620,7 +602,7 @@ impl fmt::Debug for Child {
 /// [`spawn`]: Command::spawn
 ///
 /// ```
-/// use greenlet::process::Command;
+/// use gevent_io::process::Command;
 /// let out = Command::new("sh").args(["-c", "printf $GREETING"]).env("GREETING", "hi").output().unwrap();
 /// assert_eq!(out.stdout, b"hi");
 /// ```
@@ -636,7 +618,7 @@ impl Command {
     /// the current environment and working directory, and inherited stdio.
     ///
     /// ```
-    /// let status = greenlet::process::Command::new("true").status().unwrap();
+    /// let status = gevent_io::process::Command::new("true").status().unwrap();
     /// assert!(status.success());
     /// ```
     pub fn new(program: impl AsRef<OsStr>) -> Command {
@@ -646,7 +628,7 @@ impl Command {
     /// Add an argument.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("echo").arg("one").output().unwrap();
+    /// let out = gevent_io::process::Command::new("echo").arg("one").output().unwrap();
     /// assert_eq!(out.stdout, b"one\n");
     /// ```
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
@@ -657,7 +639,7 @@ impl Command {
     /// Add several arguments.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("echo").args(["a", "b"]).output().unwrap();
+    /// let out = gevent_io::process::Command::new("echo").args(["a", "b"]).output().unwrap();
     /// assert_eq!(out.stdout, b"a b\n");
     /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
@@ -672,7 +654,7 @@ impl Command {
     /// Set an environment variable for the child.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("sh").args(["-c", "echo $X"]).env("X", "1").output().unwrap();
+    /// let out = gevent_io::process::Command::new("sh").args(["-c", "echo $X"]).env("X", "1").output().unwrap();
     /// assert_eq!(out.stdout, b"1\n");
     /// ```
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
@@ -683,7 +665,7 @@ impl Command {
     /// Set several environment variables for the child.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("sh")
+    /// let out = gevent_io::process::Command::new("sh")
     ///     .args(["-c", "echo $A$B"])
     ///     .envs([("A", "x"), ("B", "y")])
     ///     .output()
@@ -703,7 +685,7 @@ impl Command {
     /// Remove an environment variable from the child's environment.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("sh")
+    /// let out = gevent_io::process::Command::new("sh")
     ///     .args(["-c", "echo ${X-unset}"])
     ///     .env("X", "1")
     ///     .env_remove("X")
@@ -719,7 +701,7 @@ impl Command {
     /// Start the child with an empty environment (plus what [`env`](Command::env) adds).
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("/usr/bin/env").env_clear().env("ONLY", "me").output().unwrap();
+    /// let out = gevent_io::process::Command::new("/usr/bin/env").env_clear().env("ONLY", "me").output().unwrap();
     /// assert_eq!(out.stdout, b"ONLY=me\n");
     /// ```
     pub fn env_clear(&mut self) -> &mut Command {
@@ -730,7 +712,7 @@ impl Command {
     /// The child's working directory.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("pwd").current_dir("/").output().unwrap();
+    /// let out = gevent_io::process::Command::new("pwd").current_dir("/").output().unwrap();
     /// assert_eq!(out.stdout, b"/\n");
     /// ```
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
@@ -742,7 +724,7 @@ impl Command {
     /// (`null` for [`output`](Command::output)).
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let out = Command::new("cat").stdin(Stdio::null()).output().unwrap();
     /// assert!(out.stdout.is_empty());
     /// ```
@@ -756,7 +738,7 @@ impl Command {
     /// (piped for [`output`](Command::output)).
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let out = Command::new("echo").stdout(Stdio::null()).output().unwrap();
     /// assert!(out.stdout.is_empty());
     /// ```
@@ -770,7 +752,7 @@ impl Command {
     /// (piped for [`output`](Command::output)).
     ///
     /// ```
-    /// use greenlet::process::{Command, Stdio};
+    /// use gevent_io::process::{Command, Stdio};
     /// let out = Command::new("sh").args(["-c", "echo e >&2"]).stderr(Stdio::null()).output().unwrap();
     /// assert!(out.stderr.is_empty());
     /// ```
@@ -787,7 +769,7 @@ impl Command {
     /// If the program cannot be started (for example `NotFound`).
     ///
     /// ```
-    /// use greenlet::process::Command;
+    /// use gevent_io::process::Command;
     /// let mut child = Command::new("true").spawn().unwrap();
     /// assert!(child.wait().unwrap().success());
     /// let e = Command::new("/nonexistent/program").spawn().unwrap_err();
@@ -805,7 +787,7 @@ impl Command {
     /// If the program cannot be started, or reading its output or waiting fails.
     ///
     /// ```
-    /// let out = greenlet::process::Command::new("sh").args(["-c", "echo hi; exit 4"]).output().unwrap();
+    /// let out = gevent_io::process::Command::new("sh").args(["-c", "echo hi; exit 4"]).output().unwrap();
     /// assert_eq!(out.stdout, b"hi\n");
     /// assert_eq!(out.status.code(), Some(4));
     /// ```
@@ -841,7 +823,7 @@ impl Command {
     /// If the program cannot be started or waiting fails.
     ///
     /// ```
-    /// let s = greenlet::process::Command::new("sh").args(["-c", "exit 7"]).status().unwrap();
+    /// let s = gevent_io::process::Command::new("sh").args(["-c", "exit 7"]).status().unwrap();
     /// assert_eq!(s.code(), Some(7));
     /// ```
     pub fn status(&mut self) -> io::Result<ExitStatus> {
@@ -851,7 +833,7 @@ impl Command {
     /// The wrapped `std::process::Command`, to read its settings.
     ///
     /// ```
-    /// let mut c = greenlet::process::Command::new("echo");
+    /// let mut c = gevent_io::process::Command::new("echo");
     /// c.arg("x");
     /// assert_eq!(c.as_std().get_program(), "echo");
     /// assert_eq!(c.as_std().get_args().count(), 1);
@@ -866,7 +848,7 @@ impl Command {
     ///
     /// ```
     /// use std::os::unix::process::CommandExt;
-    /// let mut c = greenlet::process::Command::new("sh");
+    /// let mut c = gevent_io::process::Command::new("sh");
     /// c.args(["-c", "echo $0"]);
     /// c.as_std_mut().arg0("renamed");
     /// assert_eq!(c.output().unwrap().stdout, b"renamed\n");

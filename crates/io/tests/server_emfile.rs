@@ -2,10 +2,11 @@
 //! serves the waiting connection once descriptors are free again. In a binary of its own,
 //! because it exhausts the process's descriptors.
 
-use greenlet::server::StreamServer;
+use gevent_io::server::StreamServer;
 use std::io::{Read, Write};
 use std::time::Duration;
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{eventually, generous};
 

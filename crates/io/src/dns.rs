@@ -2,11 +2,11 @@
 //! the hub keeps serving other greenlets.
 //!
 //! ```
-//! let addrs = greenlet::dns::lookup_host("localhost").unwrap();
+//! let addrs = gevent_io::dns::lookup_host("localhost").unwrap();
 //! assert!(addrs.iter().any(|a| a.is_loopback()));
 //! ```
 
-use crate::threadpool::spawn_blocking;
+use greenlet::threadpool::spawn_blocking;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -15,12 +15,12 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 /// # Errors
 /// The resolver's error (for a name that does not resolve, `io::ErrorKind` is whatever the
 /// system resolver reports, with its message), or the wait's error (for example a timeout of
-/// an enclosing [`Timeout`](crate::Timeout)).
+/// an enclosing [`Timeout`](greenlet::Timeout)).
 ///
 /// ```
-/// let ips = greenlet::dns::lookup_host("127.0.0.1").unwrap();
+/// let ips = gevent_io::dns::lookup_host("127.0.0.1").unwrap();
 /// assert_eq!(ips, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
-/// assert!(greenlet::dns::lookup_host("no-such-host.invalid").is_err());
+/// assert!(gevent_io::dns::lookup_host("no-such-host.invalid").is_err());
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
     let mut ips: Vec<IpAddr> = Vec::new();
@@ -44,7 +44,7 @@ pub(crate) fn lookup_socket_addrs(host: &str, port: u16) -> io::Result<Vec<Socke
     });
     match task.join() {
         Ok(r) => r,
-        Err(crate::JoinError::Wait(e)) => Err(e.into()),
+        Err(greenlet::JoinError::Wait(e)) => Err(e.into()),
         Err(e) => Err(io::Error::other(e.to_string())),
     }
 }

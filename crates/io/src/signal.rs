@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```
-//! use greenlet::signal;
+//! use gevent_io::signal;
 //! use std::time::Duration;
 //!
 //! // A waiter in its own greenlet; the root raises the signal once the waiter is blocked.
@@ -40,9 +40,9 @@
 //! waiter.join().unwrap().unwrap();
 //! ```
 
-use crate::error::Error;
-use crate::hub::{self, Waiter};
 use ev_loop::Signal;
+use greenlet::Error;
+use greenlet::hub::Waiter;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
@@ -54,7 +54,7 @@ use std::time::Duration;
 /// Why a signal could not be waited for or handled.
 ///
 /// ```
-/// use greenlet::signal::{self, SignalError};
+/// use gevent_io::signal::{self, SignalError};
 /// let e = signal::wait(libc::SIGKILL, None).unwrap_err();
 /// assert!(matches!(e, SignalError::Invalid(n) if n == libc::SIGKILL));
 /// // Converts to an `io::Error` of kind `InvalidInput`.
@@ -76,11 +76,11 @@ pub enum SignalError {
 
 impl SignalError {
     /// Whether the wait timed out (its own timeout or an enclosing
-    /// [`Timeout`](crate::Timeout)'s).
+    /// [`Timeout`](greenlet::Timeout)'s).
     ///
     /// ```
     /// use std::time::Duration;
-    /// let e = greenlet::signal::wait(libc::SIGTTOU, Some(Duration::from_millis(5))).unwrap_err();
+    /// let e = gevent_io::signal::wait(libc::SIGTTOU, Some(Duration::from_millis(5))).unwrap_err();
     /// assert!(e.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
@@ -129,7 +129,7 @@ impl From<ev_loop::Error> for SignalError {
         match e {
             ev_loop::Error::InvalidSignal(n) => SignalError::Invalid(n),
             ev_loop::Error::SignalInUse(n) => SignalError::InUse(n),
-            other => SignalError::Hub(Error::Loop(other.to_string())),
+            other => SignalError::Hub(Error::Loop(other.into())),
         }
     }
 }
@@ -146,7 +146,7 @@ impl From<ev_loop::Error> for SignalError {
 /// callback. Never panics on bad input.
 ///
 /// ```
-/// use greenlet::signal;
+/// use gevent_io::signal;
 /// use std::time::Duration;
 ///
 /// let waiter = greenlet::spawn(|| signal::wait(libc::SIGUSR2, Some(Duration::from_secs(5))));
@@ -158,15 +158,15 @@ impl From<ev_loop::Error> for SignalError {
 /// assert!(signal::wait(0, None).is_err());
 /// ```
 pub fn wait(signum: c_int, timeout: Option<Duration>) -> Result<(), SignalError> {
-    let h = hub::hub();
+    let lp = greenlet::hub_loop();
     let w = Waiter::new("signal").map_err(SignalError::Hub)?;
-    let token = w.token();
+    let token = w.waker();
     // Created after the waiter on purpose: on error the waiter is dropped, which unregisters it.
-    let watcher = Signal::new(&h.lp, signum, move |_, _| {
+    let watcher = Signal::new(&lp, signum, move |_, _| {
         token.wake();
     })?;
     watcher.start();
-    drop(h);
+    drop(lp);
     let r = w.wait(timeout).map_err(SignalError::Hub);
     // Stopping (and so possibly restoring SIG_DFL) happens here, after the wait.
     drop(watcher);
@@ -178,7 +178,7 @@ pub fn wait(signum: c_int, timeout: Option<Duration>) -> Result<(), SignalError>
 ///
 /// Each delivery spawns its own greenlet (named `signal handler N`), so `f` may block and
 /// several runs may overlap. The watcher does not keep the hub's loop alive: with only signal
-/// handlers left, [`greenlet::wait`](crate::wait) returns at once. A panic in `f` ends only
+/// handlers left, [`greenlet::wait`](greenlet::wait) returns at once. A panic in `f` ends only
 /// that run's greenlet.
 ///
 /// # Errors
@@ -186,7 +186,8 @@ pub fn wait(signum: c_int, timeout: Option<Duration>) -> Result<(), SignalError>
 /// another thread's hub owns the signal. Never panics on bad input.
 ///
 /// ```
-/// use greenlet::{signal, Event};
+/// use gevent_io::signal;
+/// use greenlet::Event;
 /// use std::time::Duration;
 ///
 /// let got = Event::new();
@@ -206,11 +207,11 @@ pub fn wait(signum: c_int, timeout: Option<Duration>) -> Result<(), SignalError>
 /// assert!(signal::handle(libc::SIGSTOP, || {}).is_err());
 /// ```
 pub fn handle(signum: c_int, f: impl Fn() + 'static) -> Result<SignalHandler, SignalError> {
-    let h = hub::hub();
+    let lp = greenlet::hub_loop();
     let f = Rc::new(f);
-    let watcher = Signal::new(&h.lp, signum, move |_, _| {
+    let watcher = Signal::new(&lp, signum, move |_, _| {
         let f = f.clone();
-        let spawned = crate::greenlet::Builder::new()
+        let spawned = greenlet::Builder::new()
             .name(format!("signal handler {signum}"))
             .spawn(move || f());
         if let Err(e) = spawned {
@@ -230,7 +231,7 @@ pub fn handle(signum: c_int, f: impl Fn() + 'static) -> Result<SignalHandler, Si
 /// already started keep going).
 ///
 /// ```
-/// let h = greenlet::signal::handle(libc::SIGPROF, || {}).unwrap();
+/// let h = gevent_io::signal::handle(libc::SIGPROF, || {}).unwrap();
 /// assert!(h.is_active());
 /// assert_eq!(h.signum(), libc::SIGPROF);
 /// drop(h); // SIGPROF has its default disposition again
@@ -247,7 +248,7 @@ impl SignalHandler {
     /// does nothing.
     ///
     /// ```
-    /// let h = greenlet::signal::handle(libc::SIGVTALRM, || {}).unwrap();
+    /// let h = gevent_io::signal::handle(libc::SIGVTALRM, || {}).unwrap();
     /// h.cancel();
     /// assert!(!h.is_active());
     /// h.cancel();
@@ -260,7 +261,7 @@ impl SignalHandler {
     /// Whether the handler is still installed (not cancelled).
     ///
     /// ```
-    /// let h = greenlet::signal::handle(libc::SIGXCPU, || {}).unwrap();
+    /// let h = gevent_io::signal::handle(libc::SIGXCPU, || {}).unwrap();
     /// assert!(h.is_active());
     /// ```
     pub fn is_active(&self) -> bool {
@@ -270,7 +271,7 @@ impl SignalHandler {
     /// The handled signal number.
     ///
     /// ```
-    /// let h = greenlet::signal::handle(libc::SIGXFSZ, || {}).unwrap();
+    /// let h = gevent_io::signal::handle(libc::SIGXFSZ, || {}).unwrap();
     /// assert_eq!(h.signum(), libc::SIGXFSZ);
     /// ```
     pub fn signum(&self) -> c_int {

@@ -1,11 +1,13 @@
 //! Faults: kills during blocking calls and panics in the places users put code; the hub keeps
 //! serving afterwards.
 
+use gevent_io::{dns, net, signal};
 use greenlet::*;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::generous;
 

@@ -1,13 +1,14 @@
 //! StreamServer and DatagramServer against real loopback clients.
 
-use greenlet::net::{TcpStream, UdpSocket};
-use greenlet::server::{DatagramServer, StreamServer};
+use gevent_io::net::{TcpStream, UdpSocket};
+use gevent_io::server::{DatagramServer, StreamServer};
 use greenlet::{Event, sleep, spawn};
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 use support::{eventually, generous, ms};
 

@@ -2,7 +2,7 @@
 //! datagram ([`DatagramServer`]), gevent's `server` module.
 //!
 //! ```
-//! use greenlet::server::StreamServer;
+//! use gevent_io::server::StreamServer;
 //! use std::io::{Read, Write};
 //!
 //! let server = StreamServer::new("127.0.0.1:0", |mut conn, _peer| {
@@ -12,7 +12,7 @@
 //!     }
 //! });
 //! server.start().unwrap();
-//! let mut c = greenlet::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+//! let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
 //! c.write_all(b"hi").unwrap();
 //! let mut back = [0u8; 2];
 //! c.read_exact(&mut back).unwrap();
@@ -20,10 +20,9 @@
 //! server.stop(None);
 //! ```
 
-use crate::event::Event;
-use crate::greenlet::{Builder, Greenlet};
 use crate::net::{TcpListener, TcpStream, UdpSocket};
 use crate::net::{ToSocketAddrs, resolve};
+use greenlet::{Builder, Event, Greenlet};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -69,7 +68,7 @@ struct State {
 /// with a back-off of 10 ms doubling up to 1 s.
 ///
 /// ```
-/// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+/// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
 /// assert!(s.local_addr().is_err()); // not started yet
 /// s.start().unwrap();
 /// assert!(s.local_addr().is_ok());
@@ -86,7 +85,7 @@ impl StreamServer {
     /// If `addr` cannot be resolved; use [`StreamServer::try_new`] to handle that.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// # drop(s);
     /// ```
     pub fn new(
@@ -99,7 +98,7 @@ impl StreamServer {
     /// Like [`new`](StreamServer::new), failing if `addr` does not resolve.
     ///
     /// ```
-    /// assert!(greenlet::server::StreamServer::try_new("no-such-host.invalid:80", |_, _| {}).is_err());
+    /// assert!(gevent_io::server::StreamServer::try_new("no-such-host.invalid:80", |_, _| {}).is_err());
     /// ```
     pub fn try_new(
         addr: impl ToSocketAddrs,
@@ -131,7 +130,7 @@ impl StreamServer {
     /// connections wait in the listen backlog.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}).max_connections(2);
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {}).max_connections(2);
     /// # drop(s);
     /// ```
     pub fn max_connections(mut self, n: usize) -> StreamServer {
@@ -144,7 +143,7 @@ impl StreamServer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {})
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {})
     ///     .stop_timeout(Duration::from_secs(5));
     /// # drop(s);
     /// ```
@@ -157,7 +156,7 @@ impl StreamServer {
     /// [`serve_on_threads`]).
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}).reuse_port(true);
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {}).reuse_port(true);
     /// # drop(s);
     /// ```
     pub fn reuse_port(mut self, yes: bool) -> StreamServer {
@@ -171,7 +170,7 @@ impl StreamServer {
     /// Binding errors (`AddrInUse`, …), or `AlreadyExists` if it was started already.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// s.start().unwrap();
     /// assert_eq!(s.start().unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
     /// s.stop(None);
@@ -207,7 +206,7 @@ impl StreamServer {
     ///
     /// ```
     /// use std::rc::Rc;
-    /// let s = Rc::new(greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {}));
+    /// let s = Rc::new(gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {}));
     /// let s2 = s.clone();
     /// greenlet::spawn_later(std::time::Duration::from_millis(10), move || s2.stop(None));
     /// s.serve_forever().unwrap();
@@ -229,7 +228,7 @@ impl StreamServer {
     /// Returns how many handlers had to be killed.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// s.start().unwrap();
     /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(1))), 0);
     /// ```
@@ -242,7 +241,7 @@ impl StreamServer {
         if let Some(a) = st.acceptor.borrow_mut().take() {
             a.kill();
         }
-        let deadline = crate::timeout::deadline_after(timeout.unwrap_or(st.stop_timeout));
+        let deadline = crate::deadline_after(timeout.unwrap_or(st.stop_timeout));
         while !st.handlers.borrow().is_empty() {
             let left = match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,
@@ -263,7 +262,7 @@ impl StreamServer {
     /// The bound address (an error before `start`).
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// s.start().unwrap();
     /// assert!(s.local_addr().unwrap().port() > 0);
     /// # s.stop(None);
@@ -281,7 +280,7 @@ impl StreamServer {
     /// How many handlers are running.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// assert_eq!(s.connections(), 0);
     /// ```
     pub fn connections(&self) -> usize {
@@ -291,7 +290,7 @@ impl StreamServer {
     /// How many accept errors were survived so far.
     ///
     /// ```
-    /// let s = greenlet::server::StreamServer::new("127.0.0.1:0", |_, _| {});
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// assert_eq!(s.accept_errors(), 0);
     /// ```
     pub fn accept_errors(&self) -> u64 {
@@ -328,7 +327,7 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
                 in_a_row += 1;
                 if in_a_row >= ACCEPTS_PER_WAKEUP {
                     in_a_row = 0;
-                    if crate::yield_now().is_err() {
+                    if greenlet::yield_now().is_err() {
                         return;
                     }
                 }
@@ -338,7 +337,7 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
                 in_a_row = 0;
                 st.accept_errors.set(st.accept_errors.get() + 1);
                 log::warn!("StreamServer: accept failed: {e}; retrying in {backoff:?}");
-                if crate::sleep(backoff).is_err() {
+                if greenlet::sleep(backoff).is_err() {
                     return;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -357,7 +356,7 @@ fn spawn_handler(st: &Rc<State>, stream: TcpStream, peer: SocketAddr) {
             let id = g.id();
             st.handlers.borrow_mut().insert(id, g.clone());
             let weak = Rc::downgrade(st);
-            g.link_raw(move || {
+            g.rawlink(move || {
                 if let Some(st) = weak.upgrade() {
                     st.handlers.borrow_mut().remove(&id);
                     st.changed.set();
@@ -378,7 +377,7 @@ fn spawn_handler(st: &Rc<State>, stream: TcpStream, peer: SocketAddr) {
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// let (threads, addr) = greenlet::server::serve_on_threads("127.0.0.1:0", 2, |mut c, _| {
+/// let (threads, addr) = gevent_io::server::serve_on_threads("127.0.0.1:0", 2, |mut c, _| {
 ///     let mut b = [0u8; 1];
 ///     if c.read_exact(&mut b).is_ok() {
 ///         c.write_all(&b).unwrap();
@@ -430,13 +429,13 @@ pub fn serve_on_threads(
 /// (gevent's `DatagramServer`). `!Send`.
 ///
 /// ```
-/// use greenlet::server::DatagramServer;
+/// use gevent_io::server::DatagramServer;
 /// let s = DatagramServer::bind("127.0.0.1:0", |data, peer, sock| {
 ///     sock.send_to(&data, peer).unwrap();
 /// })
 /// .unwrap();
 /// s.start().unwrap();
-/// let c = greenlet::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let c = gevent_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
 /// c.send_to(b"echo?", s.local_addr().unwrap()).unwrap();
 /// let mut buf = [0u8; 16];
 /// let (n, _) = c.recv_from(&mut buf).unwrap();
@@ -456,7 +455,7 @@ impl DatagramServer {
     /// Binding errors.
     ///
     /// ```
-    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// let s = gevent_io::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
     /// # drop(s);
     /// ```
     pub fn bind(
@@ -476,7 +475,7 @@ impl DatagramServer {
     /// If no greenlet can be spawned.
     ///
     /// ```
-    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// let s = gevent_io::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
     /// s.start().unwrap();
     /// s.stop();
     /// ```
@@ -504,7 +503,7 @@ impl DatagramServer {
     /// The bound address.
     ///
     /// ```
-    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// let s = gevent_io::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
     /// assert!(s.local_addr().unwrap().port() > 0);
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -514,7 +513,7 @@ impl DatagramServer {
     /// Stop receiving and close the socket.
     ///
     /// ```
-    /// let s = greenlet::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// let s = gevent_io::server::DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
     /// s.stop();
     /// ```
     pub fn stop(&self) {
