@@ -128,7 +128,7 @@ impl Readiness {
 ///
 /// # Errors
 /// `TimedOut` once the deadline has passed (a deadline already past still looks at the fd
-/// once, through the loop); `EBADF` or `InvalidInput` for a negative or closed fd; the hub's
+/// once, without switching); `EBADF` or `InvalidInput` for a negative or closed fd; the hub's
 /// errors as `io::Error`s (a wait in the hub, an enclosing [`Timeout`](crate::Timeout)'s
 /// expiry as `TimedOut`, `Deadlock` when nothing could ever make it ready).
 ///
@@ -142,6 +142,11 @@ impl Readiness {
 /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 /// ```
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<Readiness> {
+    let timeout = match deadline.map(|d| d.checked_duration_since(Instant::now())) {
+        Some(None) | Some(Some(Duration::ZERO)) => return poll_once(fd, interest),
+        Some(Some(left)) => Some(left),
+        None => None,
+    };
     let w = Waiter::new("fd").map_err(io::Error::from)?;
     let waker = w.waker();
     let fired = Rc::new(Cell::new(Events::default()));
@@ -154,9 +159,13 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             f.set(revents);
             waker.wake();
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // The kernel's own error (EBADF), with its errno.
+        ev_loop::Error::BadFd { source, .. } => source,
+        other => io::Error::from(other),
+    })?;
     io.start();
-    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
     let woken = w.wait_for(timeout);
     drop(io);
     match woken {
@@ -172,6 +181,41 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
         }
         Ok(false) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
         Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// A deadline that has passed: look at the fd once, without waiting (`poll` with a zero
+/// timeout).
+fn poll_once(fd: RawFd, interest: Interest) -> io::Result<Readiness> {
+    let mut events = 0;
+    if interest.is_readable() {
+        events |= libc::POLLIN;
+    }
+    if interest.is_writable() {
+        events |= libc::POLLOUT;
+    }
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout: poll only reads and writes `p`.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if p.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let error = p.revents & (libc::POLLERR | libc::POLLHUP) != 0;
+    let ready = Readiness {
+        readable: interest.is_readable() && (error || p.revents & libc::POLLIN != 0),
+        writable: interest.is_writable() && (error || p.revents & libc::POLLOUT != 0),
+    };
+    if ready.readable || ready.writable {
+        Ok(ready)
+    } else {
+        Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
     }
 }
 
