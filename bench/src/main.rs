@@ -2,7 +2,7 @@
 //! Every greenlet figure is printed next to the floor measured in the same run (the raw
 //! `context` resume round trip).
 //!
-//! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only]]`
+//! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only | --growth-only]]`
 
 use gevent::{Builder, Event, StackMode, yield_now};
 use std::time::{Duration, Instant};
@@ -47,6 +47,10 @@ fn main() {
     echo::raise_fd_limit();
     if args.iter().any(|a| a == "--echo-only") {
         echo_figures(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "--growth-only") {
+        growth_figures(quick);
         return;
     }
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
@@ -129,6 +133,7 @@ fn main() {
         "ns",
     );
 
+    growth_figures(quick);
     echo_figures(quick);
 
     // A million parked greenlets on canary-mode stacks (one mapping per 4096 stacks).
@@ -233,4 +238,45 @@ fn echo_figures(quick: bool) {
     report("idle_conn_rss_tokio_bytes", tokio, "bytes");
     report("idle_conn_rss_c_bytes", c, "bytes");
     report("idle_conn_rss_ratio_vs_tokio", rust / tokio, "x");
+}
+
+/// How each cost grows with what is alive: the same figures with 1k, 10k and 100k other
+/// greenlets alive, each asleep (so as many timers in libev's heap), on canary-mode stacks
+/// (guard-paged ones stop near 28k with the default vm.max_map_count). Printed as
+/// `growth_<figure>_<alive> value` and `growth_<figure>_ratio value` (the largest against 1k).
+fn growth_figures(quick: bool) {
+    let sizes: &[(usize, &str)] = if quick {
+        &[(1_000, "1k"), (10_000, "10k")]
+    } else {
+        &[(1_000, "1k"), (10_000, "10k"), (100_000, "100k")]
+    };
+    let n: u64 = if quick { 20_000 } else { 200_000 };
+    type Op = fn(u64) -> Duration;
+    let figures: [(&str, u64, Op); 7] = [
+        ("spawn_join_ns", n / 4, ops::spawn_join),
+        ("sleep0_ns", n, ops::sleep0),
+        ("event_pingpong_ns", n / 2, ops::event_pingpong),
+        ("timer_start_stop_ns", n, ops::timer_start_stop),
+        ("kill_parked_ns", n / 20, ops::kill_parked),
+        ("monitored_sleep0_ns", n, ops::monitored_sleep0),
+        ("run_info_per_greenlet_ns", 4, ops::run_info_per_greenlet),
+    ];
+    // Warm up (the stack pool, the allocator, the caches) before the first size.
+    for (_, iters, op) in &figures {
+        op(*iters / 10 + 1);
+    }
+    let mut first = vec![0f64; figures.len()];
+    for (k, &(alive, label)) in sizes.iter().enumerate() {
+        let sleepers = ops::Sleepers::new(alive);
+        for (i, (name, iters, op)) in figures.iter().enumerate() {
+            let v = best_ns(3, *iters, op);
+            report(&format!("growth_{name}_{label}"), v, "ns");
+            if k == 0 {
+                first[i] = v;
+            } else if k == sizes.len() - 1 {
+                report(&format!("growth_{name}_ratio"), v / first[i], "x");
+            }
+        }
+        sleepers.kill();
+    }
 }

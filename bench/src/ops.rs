@@ -158,3 +158,81 @@ pub fn spawn_join(iters: u64) -> Duration {
     }
     start.elapsed()
 }
+
+/// `count` greenlets asleep for an hour (each with its timer in the loop), on canary-mode
+/// stacks, until [`Sleepers::kill`].
+pub struct Sleepers(Vec<gevent::Greenlet<gevent::Result<()>>>);
+
+impl Sleepers {
+    pub fn new(count: usize) -> Sleepers {
+        let gs = (0..count)
+            .map(|_| {
+                gevent::Builder::new()
+                    .stack_mode(gevent::StackMode::Canary)
+                    .stack_size(16 * 1024)
+                    .spawn(|| gevent::sleep(Duration::from_secs(3600)))
+                    .expect("spawn a sleeper")
+            })
+            .collect();
+        yield_now().unwrap();
+        Sleepers(gs)
+    }
+
+    pub fn kill(self) {
+        for g in &self.0 {
+            g.kill();
+        }
+    }
+}
+
+/// `sleep(ZERO)` with nothing else ready: one trip through the hub and back.
+pub fn sleep0(iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        gevent::sleep(Duration::ZERO).unwrap();
+    }
+    start.elapsed()
+}
+
+/// Start and cancel a one-hour `Timeout` (a timer into libev's heap and out again).
+pub fn timer_start_stop(iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let t = gevent::Timeout::start(Duration::from_secs(3600));
+        black_box(&t);
+        drop(t);
+    }
+    start.elapsed()
+}
+
+/// Spawn a greenlet that parks on an Event, let it park, kill it and join it.
+pub fn kill_parked(iters: u64) -> Duration {
+    let park = Event::new();
+    let start = Instant::now();
+    for _ in 0..iters {
+        let p = park.clone();
+        let g = spawn(move || p.wait());
+        yield_now().unwrap();
+        g.kill();
+        let _ = black_box(g.join());
+    }
+    start.elapsed()
+}
+
+/// [`sleep0`] while a blocking monitor watches the hub.
+pub fn monitored_sleep0(iters: u64) -> Duration {
+    let m = gevent::monitor::start_monitor(Duration::from_secs(10));
+    let t = sleep0(iters);
+    drop(m);
+    t
+}
+
+/// `run_info` over everything alive, per greenlet listed (`iters` calls).
+pub fn run_info_per_greenlet(iters: u64) -> Duration {
+    let mut listed = 0;
+    let start = Instant::now();
+    for _ in 0..iters {
+        listed += black_box(gevent::run_info()).len();
+    }
+    start.elapsed() * iters as u32 / listed.max(1) as u32
+}
