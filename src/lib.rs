@@ -46,6 +46,8 @@
 //! ```
 
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+#![forbid(unsafe_code)]
 
 pub use ev_loop as ev;
 pub use libev_sys as sys;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// The bindgen invocation for `wrapper.h`, with exactly the defines `cc` compiles libev with.
-pub fn builder(crate_dir: &Path, libev_dir: &Path) -> bindgen::Builder {
+pub(crate) fn builder(crate_dir: &Path, libev_dir: &Path) -> bindgen::Builder {
     let mut b = bindgen::Builder::default()
         .header(crate_dir.join("wrapper.h").to_string_lossy().into_owned())
         .clang_arg(format!("-I{}", libev_dir.display()))
@@ -33,7 +33,7 @@ pub fn builder(crate_dir: &Path, libev_dir: &Path) -> bindgen::Builder {
 }
 
 /// Generate the bindings as text, with the header every committed copy starts with.
-pub fn generate(crate_dir: &Path, libev_dir: &Path) -> String {
+pub(crate) fn generate(crate_dir: &Path, libev_dir: &Path) -> String {
     let bindings = builder(crate_dir, libev_dir)
         .generate()
         .expect("bindgen failed to generate the libev bindings");

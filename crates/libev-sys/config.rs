@@ -9,7 +9,7 @@
 // dependencies of its own.
 
 /// `(name, value)` pairs handed to the C compiler as `-Dname=value`.
-pub const DEFINES: &[(&str, &str)] = &[
+pub(crate) const DEFINES: &[(&str, &str)] = &[
     // No autoconf `config.h`: everything libev would have probed for is decided right here.
     ("EV_STANDALONE", "1"),
     // One library, many loops: every function takes the loop as its first argument.
@@ -53,4 +53,4 @@ pub const DEFINES: &[(&str, &str)] = &[
 ];
 
 /// The vendored libev files that are compiled (the rest are documentation).
-pub const C_SOURCES: &[&str] = &["ev.c"];
+pub(crate) const C_SOURCES: &[&str] = &["ev.c"];

@@ -6,6 +6,8 @@
 //! assert!(addrs.iter().any(|a| a.is_loopback()));
 //! ```
 
+#![forbid(unsafe_code)]
+
 use greenlet::threadpool::spawn_blocking;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

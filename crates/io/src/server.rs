@@ -20,6 +20,8 @@
 //! server.stop(None);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::net::{TcpListener, TcpStream, UdpSocket};
 use crate::net::{ToSocketAddrs, resolve};
 use greenlet::{Builder, Event, Greenlet};

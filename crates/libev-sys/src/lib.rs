@@ -53,8 +53,15 @@
 
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 #![allow(clippy::all)]
+#![doc(test(attr(deny(warnings))))]
 
 /// The bindgen output: every libev type, constant and function, plus the `evshim_*` functions.
+/// (Generated code: the workspace's lints for hand-written code do not apply to it.)
+#[allow(
+    clippy::undocumented_unsafe_blocks,
+    missing_debug_implementations,
+    unreachable_pub
+)]
 pub mod raw {
     #[cfg(feature = "bindgen")]
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

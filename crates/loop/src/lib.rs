@@ -48,6 +48,7 @@
 //! [libev]: http://software.schmorp.de/pkg/libev.html
 
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod error;
 mod event_loop;

@@ -279,9 +279,9 @@ unsafe extern "C" fn trampoline<K: Kind>(_lp: *mut sys::ev_loop, w: *mut K::Ffi,
     // last handle inside the callback does not free the memory under our feet. Balanced by the
     // decrement at the end.
     unsafe { Rc::increment_strong_count(inner_ptr) };
-    // SAFETY: the count just taken is owned by this `Watcher`, which is never dropped (the
-    // ManuallyDrop); we release that count by hand below.
     let handle = ManuallyDrop::new(Watcher::<K> {
+        // SAFETY: the count just taken is owned by this `Watcher`, which is never dropped (the
+        // ManuallyDrop); we release that count by hand below.
         inner: unsafe { Rc::from_raw(inner_ptr) },
     });
     let inner = &*handle.inner;

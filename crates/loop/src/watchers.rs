@@ -627,6 +627,7 @@ impl Periodic {
 
 /// The claim a signal watcher holds on its signal (one loop per signal, libev's rule).
 #[doc(hidden)]
+#[derive(Debug)]
 pub struct SignalClaim {
     signum: c_int,
 }
@@ -792,6 +793,12 @@ unsafe impl Send for AsyncTarget {}
 /// or its loop can go away.
 #[doc(hidden)]
 pub struct AsyncSlotGuard(Arc<Mutex<Option<AsyncTarget>>>);
+
+impl std::fmt::Debug for AsyncSlotGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsyncSlotGuard")
+    }
+}
 
 impl Drop for AsyncSlotGuard {
     fn drop(&mut self) {

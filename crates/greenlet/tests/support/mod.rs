@@ -13,13 +13,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// `n` milliseconds.
-pub fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// How much slower than a plain run a test may be: `GEVENT_TEST_TIME_SCALE` (a whole number,
 /// at least 1; `scripts/memcheck.sh` sets it for valgrind), 1 when unset.
-pub fn time_scale() -> u32 {
+pub(crate) fn time_scale() -> u32 {
     static SCALE: OnceLock<u32> = OnceLock::new();
     *SCALE.get_or_init(|| {
         std::env::var("GEVENT_TEST_TIME_SCALE")
@@ -32,13 +32,13 @@ pub fn time_scale() -> u32 {
 
 /// An upper time bound: `d` stretched by [`time_scale`]. Pass a bound that is already generous
 /// on a loaded machine; the scale only adds valgrind's slowdown.
-pub fn generous(d: Duration) -> Duration {
+pub(crate) fn generous(d: Duration) -> Duration {
     d * time_scale()
 }
 
 /// Runs the hub (in steps of 1 ms sleeps) until `cond` holds; false if it still does not after
 /// `generous(limit)`.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + generous(limit);
     while !cond() {
         if Instant::now() >= deadline {
@@ -51,7 +51,7 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Spins without yielding until `cond` holds or `generous(limit)` passes (a greenlet that keeps
 /// the hub from running); returns whether `cond` held.
-pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + generous(limit);
     while !cond() {
         if Instant::now() >= deadline {
@@ -67,7 +67,7 @@ pub fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// switched more than 100 times (checked in 1 ms timer sleeps, each of which needs the hub to
 /// poll again). Returns how many times the first switched. Fails, rather than hangs, if the
 /// hub is starved for 20 s.
-pub fn switch_pair_for(d: Duration) -> u64 {
+pub(crate) fn switch_pair_for(d: Duration) -> u64 {
     let stop = Rc::new(Cell::new(false));
     let rounds = Rc::new(Cell::new(0u64));
     let b_ref: Rc<RefCell<Option<GreenletRef>>> = Rc::new(RefCell::new(None));

@@ -9,13 +9,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `n` milliseconds.
-pub fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// How much slower than a plain run a test may be: `GEVENT_TEST_TIME_SCALE` (a whole number,
 /// at least 1; `scripts/memcheck.sh` sets it for valgrind), 1 when unset.
-pub fn time_scale() -> u32 {
+pub(crate) fn time_scale() -> u32 {
     static SCALE: OnceLock<u32> = OnceLock::new();
     *SCALE.get_or_init(|| {
         std::env::var("GEVENT_TEST_TIME_SCALE")
@@ -28,6 +28,6 @@ pub fn time_scale() -> u32 {
 
 /// An upper time bound: `d` stretched by [`time_scale`]. Pass a bound that is already generous
 /// on a loaded machine; the scale only adds valgrind's slowdown.
-pub fn generous(d: Duration) -> Duration {
+pub(crate) fn generous(d: Duration) -> Duration {
     d * time_scale()
 }
