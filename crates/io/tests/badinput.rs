@@ -1,4 +1,4 @@
-//! Issue 6, "Faults" and "Bad input": each item gives a clear error (asserted by kind or
+//! Faults and bad input: each item gives a clear error (asserted by kind or
 //! variant) AND the hub keeps serving afterwards ([`assert_hub_serves`], or
 //! [`assert_sockets_serve`] for the network items).
 //!

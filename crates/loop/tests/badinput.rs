@@ -1,4 +1,4 @@
-//! Issue 6, "Bad input", at the loop level: each case gives a specific [`Error`] (or a
+//! Bad input at the loop level: each case gives a specific [`Error`] (or a
 //! documented, safe outcome) and the loop keeps serving afterwards ([`assert_loop_serves`]).
 //!
 //! Where each loop-level item is tested (`crates/loop/tests/`; the greenlet-level list is in
