@@ -566,7 +566,18 @@ impl<T> Greenlet<T> {
                 log::error!("cannot run a link callback: {e}");
             }
         } else {
-            self.core.links.borrow_mut().push(Link::Spawn(Box::new(f)));
+            // Spawned from the finishing greenlet, as a raw link: the hub knows nothing of
+            // `Builder`.
+            let of = self.core.name().to_owned();
+            self.core
+                .links
+                .borrow_mut()
+                .push(Link::Raw(Box::new(move || {
+                    let b = Builder::new().name(format!("link of {of}"));
+                    if let Err(e) = b.spawn(f) {
+                        log::error!("cannot run a link callback of greenlet {of}: {e}");
+                    }
+                })));
         }
     }
 }

@@ -211,3 +211,56 @@ impl<P, F: FnOnce(Option<P>)> Drop for Abandon<'_, P, F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` greenlets blocked in `list`, in order.
+    fn waiters(list: &Rc<WaitList>, n: usize) -> Vec<crate::Greenlet<()>> {
+        let gs: Vec<_> = (0..n)
+            .map(|_| {
+                let list = list.clone();
+                crate::spawn(move || {
+                    list.wait("test", None, None, |_| {});
+                })
+            })
+            .collect();
+        crate::yield_now().unwrap();
+        assert_eq!(list.entries.borrow().len(), n);
+        gs
+    }
+
+    #[test]
+    fn ends_are_removed_at_once() {
+        let list = Rc::new(WaitList::new());
+        let gs = waiters(&list, 3);
+        gs[2].kill();
+        assert_eq!(list.entries.borrow().len(), 2);
+        gs[0].kill();
+        assert_eq!(list.entries.borrow().len(), 1);
+        assert_eq!(list.removals.get(), 0);
+        assert!(list.grant_next().is_some());
+        assert!(gs[1].wait(None).unwrap());
+    }
+
+    #[test]
+    fn middle_removals_sweep_at_half_the_list() {
+        let list = Rc::new(WaitList::new());
+        let gs = waiters(&list, 5);
+        // Out of the middle: left in place, counted.
+        gs[1].kill();
+        gs[2].kill();
+        assert_eq!(list.entries.borrow().len(), 5);
+        assert_eq!(list.removals.get(), 2);
+        assert_eq!(list.len(), 3);
+        // A third makes the removals more than half the list: the sweep keeps the waiters.
+        gs[3].kill();
+        assert_eq!(list.entries.borrow().len(), 2);
+        assert_eq!(list.removals.get(), 0);
+        list.notify_all();
+        for g in [&gs[0], &gs[4]] {
+            assert!(g.wait(None).unwrap());
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The record of one greenlet ([`GlCore`]): its context and stack, its wait state and the
+//! flags a switch checks, what it ended with ([`Outcome`]), its [`Link`]s; and the hasher of
+//! the hub's registry of live greenlets ([`IdHash`]).
+
+use super::park::PARKED;
+use crate::stack::GreenletStack;
+use context::Context;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::panic;
+use std::rc::Rc;
+
+/// What a finished greenlet ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Pending,
+    Success,
+    Panicked,
+    Killed,
+}
+
+/// A callback waiting for the greenlet to finish.
+pub(crate) enum Link {
+    /// Wake a waiting greenlet (join).
+    Wake(Rc<GlCore>, u64),
+    /// Run a closure right away, in the finishing greenlet; it must not block
+    /// (`Greenlet::link` spawns its greenlet from one).
+    Raw(Box<dyn FnOnce()>),
+}
+
+/// What the scheduler knows about one greenlet (the hub and the thread's root included).
+pub(crate) struct GlCore {
+    pub(crate) id: u64,
+    /// Given at creation, or made from the id when first asked for (see `name`): formatting
+    /// `Greenlet-N` for every spawn cost a tenth of spawning and joining a greenlet.
+    pub(super) name: std::cell::OnceCell<String>,
+    pub(crate) spawned_at: Option<&'static panic::Location<'static>>,
+    /// The saved context while the greenlet is switched out.
+    pub(super) ctx: Cell<Option<Context>>,
+    pub(super) stack: RefCell<Option<GreenletStack>>,
+    /// The body, until the greenlet starts.
+    pub(super) body: Cell<Option<Box<dyn FnOnce() -> Outcome>>>,
+    pub(crate) started: Cell<bool>,
+    pub(crate) outcome: Cell<Outcome>,
+    /// Its result was taken by a join (a scope then need not report its panic).
+    pub(crate) result_taken: Cell<bool>,
+    /// Killed before it started and its body is being dropped (by the killer, whose
+    /// destructors may block): it must not run, nor count as dead, until that is done.
+    pub(super) dropping_body: Cell<bool>,
+    /// Serial of the wait the greenlet is blocked in (0: not blocked), with [`PARKED`] set
+    /// while it is parked (`park`, `switch_to`). Exact while the greenlet is switched out:
+    /// every way of switching out sets it first. While the greenlet runs it may still hold
+    /// [`DIRECT_PARK`](super::park::DIRECT_PARK) from its last direct switch (a direct switch leaves it, saving two
+    /// stores per switch), so it is never read for the running greenlet: the readers that can
+    /// meet it (`unpark`, `request_kill`, introspection) check for the current greenlet first.
+    pub(super) waiting: Cell<u64>,
+    /// What the greenlet waits on, for introspection.
+    pub(crate) waits_on: Cell<&'static str>,
+    /// Set through `set_kill_requested` (which keeps `attention` up to date).
+    pub(super) kill_requested: Cell<bool>,
+    /// A `Timeout` scope expired while the greenlet was not blocked. Set through
+    /// `set_pending_timeout`.
+    pub(super) pending_timeout: Cell<Option<u64>>,
+    /// `is_hub || is_dead() || kill_requested || pending_timeout.is_some() || unpark_token`:
+    /// whether a switch must take the slow path, in one flag for the direct switch to test.
+    pub(super) attention: Cell<bool>,
+    /// The id of the timeout the greenlet is being switched in for (see `switch_from`).
+    pub(super) timeout_in: Cell<u64>,
+    /// An `unpark` arrived while the greenlet was not parked: its next park returns at once.
+    /// Set through `set_unpark_token`.
+    pub(super) unpark_token: Cell<bool>,
+    pub(crate) links: RefCell<Vec<Link>>,
+    pub(crate) is_hub: bool,
+    /// The guard page below the stack, `[lo, hi)` (empty for the root greenlet).
+    pub(super) guard: Cell<(usize, usize)>,
+    /// The canary word of a canary-mode stack (0: none).
+    pub(super) canary: Cell<usize>,
+    pub(crate) locals: RefCell<Option<HashMap<std::any::TypeId, Box<dyn std::any::Any>>>>,
+}
+
+impl GlCore {
+    pub(super) fn new(id: u64, name: Option<String>, is_hub: bool) -> GlCore {
+        GlCore {
+            id,
+            name: name.map(std::cell::OnceCell::from).unwrap_or_default(),
+            spawned_at: None,
+            ctx: Cell::new(None),
+            stack: RefCell::new(None),
+            body: Cell::new(None),
+            started: Cell::new(true),
+            outcome: Cell::new(Outcome::Pending),
+            result_taken: Cell::new(false),
+            dropping_body: Cell::new(false),
+            waiting: Cell::new(0),
+            waits_on: Cell::new(""),
+            kill_requested: Cell::new(false),
+            pending_timeout: Cell::new(None),
+            attention: Cell::new(is_hub),
+            timeout_in: Cell::new(0),
+            unpark_token: Cell::new(false),
+            links: RefCell::new(Vec::new()),
+            is_hub,
+            guard: Cell::new((0, 0)),
+            canary: Cell::new(0),
+            locals: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.outcome.get() != Outcome::Pending
+    }
+
+    /// The greenlet's name: the one it was given, or `Greenlet-<id>`.
+    pub(crate) fn name(&self) -> &str {
+        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
+    }
+
+    pub(super) fn set_kill_requested(&self, kill: bool) {
+        self.kill_requested.set(kill);
+        self.update_attention();
+    }
+
+    pub(super) fn set_pending_timeout(&self, id: Option<u64>) {
+        self.pending_timeout.set(id);
+        self.update_attention();
+    }
+
+    pub(super) fn set_unpark_token(&self, token: bool) {
+        self.unpark_token.set(token);
+        self.update_attention();
+    }
+
+    pub(super) fn update_attention(&self) {
+        let a = self.is_hub
+            || self.is_dead()
+            || self.kill_requested.get()
+            || self.pending_timeout.get().is_some()
+            || self.unpark_token.get();
+        self.attention.set(a);
+    }
+
+    /// What the greenlet waits on, for introspection (a direct switch leaves `waits_on` alone
+    /// to save the stores). Meaningless for the running greenlet (see `waiting`).
+    pub(crate) fn blocked_on(&self) -> &'static str {
+        if self.waiting.get() & PARKED != 0 {
+            "park"
+        } else {
+            self.waits_on.get()
+        }
+    }
+
+    /// Whether the greenlet is registered in a wait (for introspection; not for the running
+    /// greenlet, see `waiting`).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.get() != 0
+    }
+
+    pub(super) fn set_stack(&self, stack: GreenletStack) {
+        self.guard.set(stack.guard());
+        self.canary.set(stack.canary().unwrap_or(0));
+        *self.stack.borrow_mut() = Some(stack);
+    }
+}
+
+impl fmt::Debug for GlCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "greenlet {} ({})", self.id, self.name())
+    }
+}
+
+/// The hasher of the registry of live greenlets: their ids are distinct counters, so a
+/// multiplication spreads them well enough, for a fraction of SipHash's cost (which was a
+/// sixth of spawning and joining a greenlet). No attacker chooses the keys.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// See [`IdHash`].
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing: the high bits, which hashbrown uses for its control bytes, vary.
+        self.0 = (self.0 ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn ids_hash_deterministically() {
+        for id in [0, 1, 2, 0x1234_5678, u64::MAX] {
+            assert_eq!(IdHash.hash_one(id), IdHash.hash_one(id));
+        }
+        let live: HashMap<u64, u64, IdHash> = (0..1000).map(|id| (id, id * 3)).collect();
+        assert!((0..1000).all(|id| live[&id] == id * 3));
+    }
+
+    #[test]
+    fn distinct_ids_hash_apart() {
+        let hashes: HashSet<u64> = (0..10_000u64).map(|id| IdHash.hash_one(id)).collect();
+        assert_eq!(hashes.len(), 10_000);
+        // hashbrown takes its control bytes from the top 7 bits: consecutive ids spread over
+        // them too.
+        let top: HashSet<u64> = (0..1000u64).map(|id| IdHash.hash_one(id) >> 57).collect();
+        assert!(top.len() > 100, "{} of 128", top.len());
+    }
+}

@@ -1,0 +1,60 @@
+//! The stack-overflow checks: [`guard_hit`] names the greenlet whose guard page a fault hit
+//! (for the handler in `overflow`), [`check_canary`] checks a canary-mode stack on every
+//! switch.
+
+use super::core::GlCore;
+use super::tls::CURRENT;
+
+/// If `addr` is in the guard page of the current greenlet, its name (for the overflow
+/// report). Called from a signal handler: reads only plain fields, allocates nothing.
+/// Returns the name if the greenlet was given one (or it was made already), else its id (the
+/// handler spells `Greenlet-<id>` itself: it must not allocate).
+pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
+    let p = CURRENT.try_with(|c| c.get()).ok()?;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT points at the running greenlet's live GlCore (see `current`); its guard
+    // range and name are never modified after creation.
+    let g = unsafe { &*p };
+    let (lo, hi) = g.guard.get();
+    if addr >= lo && addr < hi {
+        let name = g.name.get().map(|n| {
+            // SAFETY: a name, once set, lives as long as the GlCore and never changes; the
+            // caller aborts right after printing it.
+            unsafe { std::mem::transmute::<&[u8], &'static [u8]>(n.as_bytes()) }
+        });
+        Some((name, g.id))
+    } else {
+        None
+    }
+}
+
+/// Abort with the greenlet's name if its canary-mode stack overflowed: either its stack
+/// pointer `sp` (when it switched out) is below the stack, or the canary word at the bottom was
+/// overwritten. Guard-page stacks (canary 0) pay one load and one branch.
+#[inline(always)]
+pub(super) fn check_canary(g: &GlCore, sp: usize) {
+    let addr = g.canary.get();
+    if addr != 0 {
+        check_canary_slot(g, addr, sp);
+    }
+}
+
+#[inline(never)]
+fn check_canary_slot(g: &GlCore, addr: usize, sp: usize) {
+    // SAFETY: a non-zero `canary` is the canary word of that greenlet's live stack.
+    if sp < addr + 64 || !unsafe { crate::stack::canary_intact(addr) } {
+        canary_smashed(g);
+    }
+}
+
+#[cold]
+fn canary_smashed(g: &GlCore) -> ! {
+    eprintln!(
+        "\ngreenlet '{}' has overflowed its stack (its canary was overwritten; the stack below \
+         it may be damaged too); aborting",
+        g.name()
+    );
+    std::process::abort();
+}
