@@ -128,7 +128,8 @@ impl Readiness {
 ///
 /// # Errors
 /// `TimedOut` once the deadline has passed (a deadline already past still looks at the fd
-/// once, without switching); `EBADF` or `InvalidInput` for a negative or closed fd; the hub's
+/// once, without switching); for a negative or closed fd, an error holding an
+/// [`ev_loop::Error::BadFd`] that names it (the kernel's `EBADF` as its source); the hub's
 /// errors as `io::Error`s (a wait in the hub, an enclosing [`Timeout`](crate::Timeout)'s
 /// expiry as `TimedOut`, `Deadlock` when nothing could ever make it ready).
 ///
@@ -159,12 +160,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             f.set(revents);
             waker.wake();
         },
-    )
-    .map_err(|e| match e {
-        // The kernel's own error (EBADF), with its errno.
-        ev_loop::Error::BadFd { source, .. } => source,
-        other => io::Error::from(other),
-    })?;
+    )?;
     io.start();
     let woken = w.wait_for(timeout);
     drop(io);

@@ -88,10 +88,12 @@ fn the_deadline_ends_the_wait_no_earlier_than_asked() {
 #[test]
 fn bad_descriptors_are_errors_not_hangs() {
     let e = wait_fd(-1, Interest::READABLE, None).unwrap_err();
-    assert!(
-        e.raw_os_error() == Some(libc::EBADF) || e.kind() == ErrorKind::InvalidInput,
-        "{e:?}"
-    );
+    match e.get_ref().and_then(|e| e.downcast_ref::<ev_loop::Error>()) {
+        Some(ev_loop::Error::BadFd { fd: -1, source }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::EBADF))
+        }
+        _ => panic!("expected BadFd for fd -1, got {e:?}"),
+    }
     let (a, _b) = pair();
     let fd = a.as_raw_fd();
     drop(a);
