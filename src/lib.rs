@@ -9,7 +9,8 @@
 //!   and the modules [`hub`] (with the public wait API: [`hub::Waiter`], [`hub::has_hub`],
 //!   [`hub::in_greenlet`]), [`park`], [`monitor`] and [`threadpool`];
 //! * the I/O layer (`gevent-io`): [`net`] (sockets, and [`net::wait_fd`] for descriptors of
-//!   your own), [`dns`], [`server`], [`signal`], [`process`];
+//!   your own), [`source`] (the fd-readiness core under the sockets), [`dns`], [`server`],
+//!   [`signal`], [`process`];
 //! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
 //! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
 //!
@@ -53,7 +54,7 @@ pub use ev_loop as ev;
 pub use libev_sys as sys;
 
 // The I/O layer.
-pub use gevent_io::{dns, net, process, server, signal};
+pub use gevent_io::{dns, net, process, server, signal, source};
 
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{

@@ -30,6 +30,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 mod error;
 mod event;

@@ -3,8 +3,8 @@
 //! the hub through an `ev_async` watcher.
 //!
 //! It lives in this crate, not in the I/O layer, because of what it depends on: a job's result
-//! is an [`AsyncResult`](crate::AsyncResult) (set from the pool thread, waited on like any
-//! other, and so also one of the things [`wait_any`](crate::wait_any) takes), and it needs no
+//! is an [`AsyncResult`] (set from the pool thread, waited on like any
+//! other, and so also one of the things [`wait_any`](crate::wait_any()) takes), and it needs no
 //! descriptor. The I/O layer uses it in turn, to resolve names off the hub.
 //!
 //! ```

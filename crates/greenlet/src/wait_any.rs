@@ -41,6 +41,7 @@ pub trait Waitable: sealed::Subscribe {}
 pub(crate) mod sealed {
     /// A waiter's wake-up token, in a type of this private module (the crate's own is not
     /// public).
+    #[derive(Debug)]
     pub struct Token(pub(crate) crate::hub::Waker);
 
     /// How each waitable tells readiness and wakes a waiter; private, so the trait is sealed.

@@ -178,7 +178,7 @@ pub fn wait(signum: c_int, timeout: Option<Duration>) -> Result<(), SignalError>
 ///
 /// Each delivery spawns its own greenlet (named `signal handler N`), so `f` may block and
 /// several runs may overlap. The watcher does not keep the hub's loop alive: with only signal
-/// handlers left, [`greenlet::wait`](greenlet::wait) returns at once. A panic in `f` ends only
+/// handlers left, [`greenlet::wait`] returns at once. A panic in `f` ends only
 /// that run's greenlet.
 ///
 /// # Errors

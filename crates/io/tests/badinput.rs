@@ -154,8 +154,8 @@ fn bad_fd(e: &io::Error) -> i32 {
 
 fn pipe() -> (RawFd, RawFd) {
     let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid out array of two descriptors.
     assert_eq!(
+        // SAFETY: `fds` is a valid out array of two descriptors.
         unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
         0
     );
