@@ -15,11 +15,11 @@ use std::time::Duration;
 
 /// The read buffer of each connection of both Rust servers (the C server's is malloc'd at
 /// 64 KiB, of which a 64-byte echo touches one page).
-pub const BUF_SIZE: usize = 4096;
+pub(crate) const BUF_SIZE: usize = 4096;
 
 /// An echo server to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Server {
+pub(crate) enum Server {
     /// The callback-only C libev server.
     C,
     /// This runtime's greenlet-per-connection server.
@@ -29,7 +29,7 @@ pub enum Server {
 }
 
 impl Server {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Server::C => "c",
             Server::Gevent => "rust",
@@ -39,7 +39,7 @@ impl Server {
 }
 
 /// Raise this process's descriptor limit to the hard limit (children inherit it).
-pub fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -72,7 +72,7 @@ fn pinned(mut cmd: Command, cpu: usize) -> Command {
 }
 
 /// A running server process; killed when dropped.
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     pub addr: SocketAddr,
     _stdout: BufReader<ChildStdout>,
@@ -87,7 +87,7 @@ impl Drop for Running {
 
 impl Running {
     /// The server's resident memory, in bytes.
-    pub fn rss_bytes(&self) -> usize {
+    pub(crate) fn rss_bytes(&self) -> usize {
         let s = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id()))
             .expect("the server's /proc/PID/statm");
         let pages: usize = s.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -96,7 +96,7 @@ impl Running {
 }
 
 /// Start `server` on a free loopback port, pinned to the first core.
-pub fn start(server: Server) -> Running {
+pub(crate) fn start(server: Server) -> Running {
     let mut cmd = match server {
         Server::C => Command::new(gevent::c_reference::ECHO_SERVER),
         Server::Gevent | Server::Tokio => {
@@ -134,7 +134,7 @@ fn client(addr: SocketAddr, conns: usize, secs: f64) -> Command {
 
 /// Messages per second through `server` with `conns` connections for `dur` (a new server
 /// process for each measurement).
-pub fn throughput(server: Server, conns: usize, dur: Duration) -> f64 {
+pub(crate) fn throughput(server: Server, conns: usize, dur: Duration) -> f64 {
     let s = start(server);
     let out = client(s.addr, conns, dur.as_secs_f64())
         .output()
@@ -156,7 +156,7 @@ pub fn throughput(server: Server, conns: usize, dur: Duration) -> f64 {
 /// Resident memory of `server` per idle connection: `conns` connections that were each sent
 /// one byte and echoed once, then held open (the server's RSS after, minus before, divided
 /// by `conns`).
-pub fn idle_rss_per_conn(server: Server, conns: usize) -> f64 {
+pub(crate) fn idle_rss_per_conn(server: Server, conns: usize) -> f64 {
     let s = start(server);
     let before = s.rss_bytes();
     let mut c = client(s.addr, conns, 0.0)
@@ -181,7 +181,7 @@ pub fn idle_rss_per_conn(server: Server, conns: usize) -> f64 {
 
 /// `--serve-echo gevent ADDR`: this runtime's echo server (the code of
 /// `examples/echo_server.rs`, with its 4 KiB buffer).
-pub fn serve_gevent(addr: &str) {
+pub(crate) fn serve_gevent(addr: &str) {
     let listener = gevent::net::TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().unwrap());
     while let Ok((mut conn, _)) = listener.accept() {
@@ -198,7 +198,7 @@ pub fn serve_gevent(addr: &str) {
 }
 
 /// `--serve-echo tokio ADDR`: the same server on tokio's current-thread runtime.
-pub fn serve_tokio(addr: &str) {
+pub(crate) fn serve_tokio(addr: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()

@@ -2,6 +2,8 @@
 //! benches (`benches/runtime.rs`). Each runs `iters` round trips and returns the time of the
 //! timed loop alone: setting up its greenlets and joining them afterwards are not counted.
 
+#![allow(dead_code)] // the bench program and the criterion benches each use a subset
+
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use gevent::park::{current, switch_to};
@@ -19,7 +21,7 @@ extern "C" fn bounce(mut t: Transfer) -> ! {
 }
 
 /// The floor: the raw `context` resume round trip, main -> coroutine -> main.
-pub fn context_raw(iters: u64) -> Duration {
+pub(crate) fn context_raw(iters: u64) -> Duration {
     let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
     // SAFETY: the stack outlives the context (both live until the end of this function, and
     // the coroutine is never resumed after).
@@ -35,7 +37,7 @@ pub fn context_raw(iters: u64) -> Duration {
 
 /// Two greenlets handing control to each other with `park::switch_to`: A -> B -> A, direct
 /// switches (after 8192 in a row, one goes through the hub).
-pub fn switch_direct(iters: u64) -> Duration {
+pub(crate) fn switch_direct(iters: u64) -> Duration {
     let main = current();
     let partner = spawn(move || {
         for _ in 0..iters {
@@ -56,7 +58,7 @@ pub fn switch_direct(iters: u64) -> Duration {
 }
 
 /// Two greenlets alternating with `yield_now`: A -> hub -> B -> hub -> A per round trip.
-pub fn switch_via_hub(iters: u64) -> Duration {
+pub(crate) fn switch_via_hub(iters: u64) -> Duration {
     let stop = Rc::new(Cell::new(false));
     let s = stop.clone();
     let other = spawn(move || {
@@ -76,7 +78,7 @@ pub fn switch_via_hub(iters: u64) -> Duration {
 }
 
 /// Two greenlets, two `Event`s: one round trip is two sets and two waits.
-pub fn event_pingpong(iters: u64) -> Duration {
+pub(crate) fn event_pingpong(iters: u64) -> Duration {
     let (ping, pong) = (Event::new(), Event::new());
     let (pi, po) = (ping.clone(), pong.clone());
     let responder = spawn(move || {
@@ -99,7 +101,7 @@ pub fn event_pingpong(iters: u64) -> Duration {
 }
 
 /// Two greenlets, two `Queue`s: one round trip is two puts and two gets.
-pub fn queue_pingpong(iters: u64) -> Duration {
+pub(crate) fn queue_pingpong(iters: u64) -> Duration {
     let (ping, pong) = (Queue::unbounded(), Queue::unbounded());
     let (pi, po) = (ping.clone(), pong.clone());
     let responder = spawn(move || {
@@ -121,14 +123,14 @@ pub fn queue_pingpong(iters: u64) -> Duration {
 
 /// Greenlets parked on one `Event` until [`Parked::release`]: the load that spawn + join is
 /// measured under.
-pub struct Parked {
+pub(crate) struct Parked {
     park: Event,
     greenlets: Vec<gevent::Greenlet<gevent::Result<()>>>,
 }
 
 impl Parked {
     /// Spawn `count` greenlets and let them all park.
-    pub fn new(count: usize) -> Parked {
+    pub(crate) fn new(count: usize) -> Parked {
         let park = Event::new();
         let greenlets = (0..count)
             .map(|_| {
@@ -141,7 +143,7 @@ impl Parked {
     }
 
     /// Wake them all and join them.
-    pub fn release(self) {
+    pub(crate) fn release(self) {
         self.park.set();
         for g in self.greenlets {
             g.join().unwrap().unwrap();
@@ -150,7 +152,7 @@ impl Parked {
 }
 
 /// Spawn a greenlet that returns at once and join it, `iters` times.
-pub fn spawn_join(iters: u64) -> Duration {
+pub(crate) fn spawn_join(iters: u64) -> Duration {
     let start = Instant::now();
     for i in 0..iters {
         let g = spawn(move || black_box(i));
@@ -161,10 +163,10 @@ pub fn spawn_join(iters: u64) -> Duration {
 
 /// `count` greenlets asleep for an hour (each with its timer in the loop), on canary-mode
 /// stacks, until [`Sleepers::kill`].
-pub struct Sleepers(Vec<gevent::Greenlet<gevent::Result<()>>>);
+pub(crate) struct Sleepers(Vec<gevent::Greenlet<gevent::Result<()>>>);
 
 impl Sleepers {
-    pub fn new(count: usize) -> Sleepers {
+    pub(crate) fn new(count: usize) -> Sleepers {
         let gs = (0..count)
             .map(|_| {
                 gevent::Builder::new()
@@ -178,7 +180,7 @@ impl Sleepers {
         Sleepers(gs)
     }
 
-    pub fn kill(self) {
+    pub(crate) fn kill(self) {
         for g in &self.0 {
             g.kill();
         }
@@ -186,7 +188,7 @@ impl Sleepers {
 }
 
 /// `sleep(ZERO)` with nothing else ready: one trip through the hub and back.
-pub fn sleep0(iters: u64) -> Duration {
+pub(crate) fn sleep0(iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         gevent::sleep(Duration::ZERO).unwrap();
@@ -195,7 +197,7 @@ pub fn sleep0(iters: u64) -> Duration {
 }
 
 /// Start and cancel a one-hour `Timeout` (a timer into libev's heap and out again).
-pub fn timer_start_stop(iters: u64) -> Duration {
+pub(crate) fn timer_start_stop(iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         let t = gevent::Timeout::start(Duration::from_secs(3600));
@@ -206,7 +208,7 @@ pub fn timer_start_stop(iters: u64) -> Duration {
 }
 
 /// Spawn a greenlet that parks on an Event, let it park, kill it and join it.
-pub fn kill_parked(iters: u64) -> Duration {
+pub(crate) fn kill_parked(iters: u64) -> Duration {
     let park = Event::new();
     let start = Instant::now();
     for _ in 0..iters {
@@ -220,7 +222,7 @@ pub fn kill_parked(iters: u64) -> Duration {
 }
 
 /// [`sleep0`] while a blocking monitor watches the hub.
-pub fn monitored_sleep0(iters: u64) -> Duration {
+pub(crate) fn monitored_sleep0(iters: u64) -> Duration {
     let m = gevent::monitor::start_monitor(Duration::from_secs(10));
     let t = sleep0(iters);
     drop(m);
@@ -228,7 +230,7 @@ pub fn monitored_sleep0(iters: u64) -> Duration {
 }
 
 /// `run_info` over everything alive, per greenlet listed (`iters` calls).
-pub fn run_info_per_greenlet(iters: u64) -> Duration {
+pub(crate) fn run_info_per_greenlet(iters: u64) -> Duration {
     let mut listed = 0;
     let start = Instant::now();
     for _ in 0..iters {

@@ -640,7 +640,7 @@ impl<T> fmt::Debug for Greenlet<T> {
 ///
 /// ```
 /// let opts = greenlet::JoinAll::default().raise_error(true);
-/// # drop(opts);
+/// let _ = opts;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JoinAll {
@@ -653,7 +653,7 @@ impl JoinAll {
     ///
     /// ```
     /// let o = greenlet::JoinAll::default().timeout(std::time::Duration::from_secs(1));
-    /// # drop(o);
+    /// let _ = o;
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> JoinAll {
         self.timeout = Some(timeout);
@@ -664,7 +664,7 @@ impl JoinAll {
     ///
     /// ```
     /// let o = greenlet::JoinAll::default().raise_error(true);
-    /// # drop(o);
+    /// let _ = o;
     /// ```
     pub fn raise_error(mut self, yes: bool) -> JoinAll {
         self.raise_error = yes;

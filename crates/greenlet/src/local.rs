@@ -53,7 +53,7 @@ fn slots(g: &GlCore) -> Option<Rc<Slots>> {
 /// `Cell` or `RefCell` inside for mutation, or replace the value with [`set`](Local::set).
 ///
 /// ```
-/// use greenlet::{spawn, Local};
+/// use greenlet::Local;
 /// let name: Local<String> = Local::new(greenlet::getcurrent_name);
 /// let n = name.clone();
 /// let g = greenlet::Builder::new().name("worker").spawn(move || n.with(|s| s.clone())).unwrap();

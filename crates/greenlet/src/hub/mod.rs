@@ -21,7 +21,7 @@
 //! use std::time::Duration;
 //!
 //! let g = spawn(|| {
-//!     sleep(Duration::from_millis(5));
+//!     sleep(Duration::from_millis(5)).unwrap();
 //!     "slept"
 //! });
 //! // Joining switches to the hub, which runs the loop until `g` is done.

@@ -232,7 +232,7 @@ pub(super) fn drain_callbacks() {
 /// let ran = Rc::new(Cell::new(false));
 /// let r = ran.clone();
 /// greenlet::run_callback(move || r.set(true));
-/// greenlet::yield_now();
+/// greenlet::yield_now().unwrap();
 /// assert!(ran.get());
 /// ```
 pub fn run_callback(f: impl FnOnce() + 'static) {
