@@ -223,13 +223,15 @@ pub fn run_info() -> Vec<GreenletInfo> {
     let h = hub::hub();
     let current = hub::current();
     let queued = h.queued_ids();
-    let mut all: Vec<Rc<GlCore>> = vec![h.gl.clone(), h.root.clone()];
-    all.extend(h.live.borrow().values().cloned());
-    all.sort_by_key(|g| g.id);
+    // Sorted by the map's keys, so that sorting does not visit every record.
+    let mut all: Vec<(u64, Rc<GlCore>)> =
+        vec![(h.gl.id, h.gl.clone()), (h.root.id, h.root.clone())];
+    all.extend(h.live.borrow().iter().map(|(id, g)| (*id, g.clone())));
+    all.sort_unstable_by_key(|(id, _)| *id);
     all.iter()
-        .map(|g| GreenletInfo {
+        .map(|(_, g)| GreenletInfo {
             id: g.id,
-            name: g.name().to_owned(),
+            name: g.name_owned(),
             state: state_of(g, &current, &queued),
             kind: if g.is_hub {
                 GreenletKind::Hub

@@ -116,6 +116,15 @@ impl GlCore {
         self.name.get_or_init(|| format!("Greenlet-{}", self.id))
     }
 
+    /// [`name`](GlCore::name) as an owned string, without making and keeping the default
+    /// name in the record (for listings of every greenlet).
+    pub(crate) fn name_owned(&self) -> String {
+        match self.name.get() {
+            Some(n) => n.clone(),
+            None => format!("Greenlet-{}", self.id),
+        }
+    }
+
     pub(super) fn set_kill_requested(&self, kill: bool) {
         self.kill_requested.set(kill);
         self.update_attention();
