@@ -33,6 +33,10 @@ pub enum Error {
     /// The greenlet switched to has already finished; or a blocking call was made by a
     /// finishing greenlet (from the destructor of a greenlet-local value).
     Dead,
+    /// The greenlet was killed during a wait that does not unwind
+    /// ([`Waiter::new_no_unwind`](crate::hub::Waiter::new_no_unwind)); the kill stays
+    /// requested and unwinds the greenlet at its next ordinary blocking call.
+    Killed,
 }
 
 /// Identifies the timeout that expired, so nested [`Timeout`](crate::Timeout) scopes can tell
@@ -70,6 +74,7 @@ impl fmt::Display for Error {
             Error::Spawn(msg) => write!(f, "cannot spawn a greenlet: {msg}"),
             Error::Loop(e) => write!(f, "event loop error: {e}"),
             Error::Dead => write!(f, "the greenlet has already finished"),
+            Error::Killed => write!(f, "the greenlet was killed"),
         }
     }
 }

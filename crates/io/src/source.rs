@@ -162,6 +162,9 @@ pub struct Source {
     pub(crate) write: Direction,
     /// The last read of a stream returned less than asked: it emptied the socket's buffer.
     drained: Cell<bool>,
+    /// Closes the descriptor when closed or dropped (`false`: borrowed, see
+    /// [`Source::borrow_raw`]).
+    owned: bool,
 }
 
 impl Source {
@@ -191,7 +194,40 @@ impl Source {
             read: Direction::new(Events::READ),
             write: Direction::new(Events::WRITE),
             drained: Cell::new(false),
+            owned: true,
         })
+    }
+
+    /// A source for a descriptor owned elsewhere, left exactly as it is: not made non-blocking
+    /// (its operations must not block by themselves, e.g. `recv` with `MSG_DONTWAIT`), and not
+    /// closed by [`close`](Source::close) or on drop, which only wake the waiters and drop the
+    /// watchers. This is what code that makes other people's descriptors cooperative (hooks in
+    /// front of system calls) waits with; it must close the source before the descriptor
+    /// itself is closed, so that no watcher ever watches a closed or reused number.
+    ///
+    /// ```
+    /// use gevent_io::source::Source;
+    /// use std::os::fd::AsRawFd;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = Source::borrow_raw(b.as_raw_fd());
+    /// std::io::Write::write_all(&mut &a, b"hi").unwrap();
+    /// let mut buf = [0u8; 2];
+    /// // SAFETY: `buf` is valid for two bytes of writes.
+    /// let n = s.read_with(|fd| unsafe {
+    ///     libc::recv(fd, buf.as_mut_ptr().cast(), 2, libc::MSG_DONTWAIT)
+    /// });
+    /// assert_eq!(n.unwrap(), 2);
+    /// drop(s); // `b` stays open
+    /// assert_eq!(b.peer_addr().is_ok(), true);
+    /// ```
+    pub fn borrow_raw(fd: RawFd) -> Source {
+        Source {
+            fd: Cell::new(fd),
+            read: Direction::new(Events::READ),
+            write: Direction::new(Events::WRITE),
+            drained: Cell::new(false),
+            owned: false,
+        }
     }
 
     /// The descriptor.
@@ -383,8 +419,9 @@ impl Source {
         if fd < 0 { Err(closed()) } else { Ok(fd) }
     }
 
-    /// Close the descriptor now: greenlets waiting on it wake with `EBADF`, and later calls
-    /// fail with `EBADF`. Closing twice does nothing.
+    /// Close the descriptor now (a [borrowed](Source::borrow_raw) one is left open): greenlets
+    /// waiting on it wake with `EBADF`, and later calls fail with `EBADF`. Closing twice does
+    /// nothing.
     ///
     /// ```
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -399,8 +436,10 @@ impl Source {
             // closed.
             self.read.close();
             self.write.close();
-            // SAFETY: we owned `fd` and nothing else uses it any more (fd is now -1 here).
-            unsafe { libc::close(fd) };
+            if self.owned {
+                // SAFETY: we owned `fd` and nothing else uses it any more (fd is now -1 here).
+                unsafe { libc::close(fd) };
+            }
         }
     }
 

@@ -60,6 +60,8 @@ pub(crate) fn wake(g: &Rc<GlCore>, serial: u64, reason: Reason) -> bool {
 pub struct Waiter {
     pub(crate) me: Rc<GlCore>,
     pub(crate) serial: u64,
+    /// A kill unwinds the greenlet (`false`: it is reported as `Error::Killed`).
+    unwind: bool,
 }
 
 /// Ends one [`Waiter`]'s wait; cheap to clone, `!Send`.
@@ -165,8 +167,41 @@ impl Waiter {
         Waiter::new_in(&hub(), what)
     }
 
+    /// [`Waiter::new`] for code that must not unwind: a function called from C, such as a
+    /// hook in front of a system call (unwinding through a C frame is undefined behaviour). A
+    /// kill requested before or during the wait ends it with [`Error::Killed`] instead of
+    /// unwinding the greenlet, and stays requested: the greenlet's next ordinary blocking call
+    /// unwinds it.
+    ///
+    /// # Errors
+    /// As for [`Waiter::new`], and [`Error::Killed`] if a kill is pending.
+    ///
+    /// ```
+    /// use greenlet::{Error, hub::Waiter, spawn, yield_now};
+    /// let g = spawn(|| {
+    ///     let w = Waiter::new_no_unwind("x").unwrap();
+    ///     let _keep = w.waker();
+    ///     let r = w.wait(None); // the kill comes here: reported, not unwound
+    ///     assert_eq!(r, Err(Error::Killed));
+    ///     greenlet::sleep(std::time::Duration::ZERO).unwrap(); // the kill unwinds here
+    ///     unreachable!();
+    /// });
+    /// yield_now().unwrap();
+    /// g.kill();
+    /// assert!(g.join().is_err());
+    /// ```
+    pub fn new_no_unwind(what: &'static str) -> Result<Waiter> {
+        Waiter::new_with(&hub(), what, false)
+    }
+
     /// [`Waiter::new`] with the hub already at hand (saves a thread-local look-up).
+    #[inline]
     pub(crate) fn new_in(h: &HubInner, what: &'static str) -> Result<Waiter> {
+        Waiter::new_with(h, what, true)
+    }
+
+    #[inline]
+    fn new_with(h: &HubInner, what: &'static str, unwind: bool) -> Result<Waiter> {
         let p = current_ptr();
         let me = if p.is_null() {
             h.root.clone()
@@ -186,7 +221,11 @@ impl Waiter {
             // finished greenlet is never switched back to, so it must not block.
             return Err(Error::Dead);
         }
-        check_kill(&me);
+        if unwind {
+            check_kill(&me);
+        } else if kill_pending(&me) {
+            return Err(Error::Killed);
+        }
         if let Some(id) = me.pending_timeout.get() {
             me.set_pending_timeout(None);
             return Err(Error::Timeout(TimeoutId(id)));
@@ -194,7 +233,7 @@ impl Waiter {
         let serial = next_serial();
         me.waiting.set(serial);
         me.waits_on.set(what);
-        Ok(Waiter { me, serial })
+        Ok(Waiter { me, serial, unwind })
     }
 
     /// The waker that ends this wait.
@@ -296,7 +335,11 @@ impl Waiter {
 
     /// What the wait ends with, once the greenlet is switched back in with `reason`.
     fn switched_back(self, reason: Reason) -> Result<()> {
-        woken_with(&self.me, reason)
+        if self.unwind {
+            woken_with(&self.me, reason)
+        } else {
+            woken_without_unwinding(&self.me, reason)
+        }
     }
 }
 
@@ -322,9 +365,28 @@ pub(super) fn woken_with(me: &GlCore, reason: Reason) -> Result<()> {
     }
 }
 
+/// `woken_with` for a [`Waiter::new_no_unwind`] wait: a kill is an error and stays requested.
+#[cold]
+fn woken_without_unwinding(me: &GlCore, reason: Reason) -> Result<()> {
+    me.waiting.set(0);
+    me.waits_on.set("");
+    match reason {
+        Reason::Kill => Err(Error::Killed),
+        _ if kill_pending(me) => Err(Error::Killed),
+        Reason::Wake => Ok(()),
+        Reason::Timeout(id) => Err(Error::Timeout(TimeoutId(id))),
+        Reason::LoopExit => Err(Error::WouldBlockForever),
+    }
+}
+
+/// Whether a kill of `me` (a spawned greenlet) waits to be delivered.
+fn kill_pending(me: &GlCore) -> bool {
+    me.kill_requested.get() && !me.is_hub && me.spawned_at.is_some()
+}
+
 /// Unwind the current greenlet if a kill was requested while it was not blocked.
 fn check_kill(me: &GlCore) {
-    if me.kill_requested.get() && !me.is_hub && me.spawned_at.is_some() {
+    if kill_pending(me) {
         me.set_kill_requested(false);
         panic::resume_unwind(Box::new(KillSignal));
     }
