@@ -36,10 +36,11 @@ declare -A EXCLUDE=(
 declare -A SKIP=(
     # 40,000 live greenlets: every switch makes valgrind search its list of registered stacks,
     # so the test takes minutes instead of seconds (the same code paths run in other tests).
-    [greenlet/core]="canary_stacks_work_and_scale_past_guard_page_limits"
-    # 40,000 live greenlets again (timing bounds on killing them all and on serving them
-    # through one semaphore).
-    [greenlet/primitives]="killing_many_waiters_of_one_event_takes_linear_time many_greenlets_queued_on_a_semaphore_are_served_in_linear_time"
+    [greenlet/stack]="canary_stacks_work_and_scale_past_guard_page_limits"
+    # 40,000 live greenlets again (a timing bound on killing them all).
+    [greenlet/event]="killing_many_waiters_of_one_event_takes_linear_time"
+    # 40,000 live greenlets again (a timing bound on serving them through one semaphore).
+    [greenlet/lock]="many_greenlets_queued_on_a_semaphore_are_served_in_linear_time"
     # Expects spawning a missing program to fail; glibc's posix_spawn reports that through
     # memory shared with a CLONE_VM child, which valgrind runs as a plain fork, so the error is
     # lost and the spawn "succeeds".

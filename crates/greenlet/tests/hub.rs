@@ -1,13 +1,18 @@
-//! `hub`: the public wait API (`Waiter`, `Waker`) and the side-effect-free hub queries.
+//! `hub`: sleeping and yielding, the hub's wait and callbacks, one hub per thread (and what
+//! becomes of its greenlets when the thread exits), the public wait API (`Waiter`, `Waker`)
+//! and the side-effect-free hub queries.
 
 use greenlet::hub::{Waiter, has_hub, in_greenlet};
-use greenlet::{Error, Timeout, run_callback, spawn, yield_now};
-use std::cell::Cell;
+use greenlet::{
+    Error, Event, JoinError, Timeout, hub_loop, joinall, run_callback, sleep, spawn, wait,
+    yield_now,
+};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{generous, ms};
+use support::{FOREVER, assert_about_200ms, eventually, generous, ms};
 
 #[test]
 fn a_waker_from_another_greenlet_ends_the_wait() {
@@ -128,4 +133,195 @@ fn the_hub_queries_never_create_a_hub() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn sleep_zero_interleaves_ready_greenlets() {
+    let log = Rc::new(RefCell::new(String::new()));
+    let gs: Vec<_> = ["A", "B", "C"]
+        .into_iter()
+        .map(|name| {
+            let l = log.clone();
+            spawn(move || {
+                for _ in 0..3 {
+                    l.borrow_mut().push_str(name);
+                    sleep(Duration::ZERO).unwrap();
+                }
+            })
+        })
+        .collect();
+    joinall(&gs, None).unwrap();
+    assert_eq!(*log.borrow(), "ABCABCABC");
+}
+
+#[test]
+fn sleep_zero_runs_others_without_polling() {
+    let lp = hub_loop();
+    let before = lp.iteration();
+    let g = spawn(|| ());
+    yield_now().unwrap();
+    assert!(g.is_dead());
+    assert_eq!(
+        lp.iteration(),
+        before,
+        "yield must not need a loop iteration"
+    );
+}
+
+#[test]
+fn sleep_takes_about_its_duration() {
+    let start = Instant::now();
+    sleep(ms(200)).unwrap();
+    assert_about_200ms(start.elapsed());
+}
+
+#[test]
+fn waiting_for_something_that_can_never_happen_fails_at_once() {
+    let start = Instant::now();
+    let ev = Event::new();
+    assert_eq!(ev.wait(), Err(Error::WouldBlockForever));
+    // A greenlet blocked forever: joining it cannot succeed either.
+    let stuck = {
+        let ev = ev.clone();
+        spawn(move || ev.wait())
+    };
+    let err = stuck.clone().join().unwrap_err();
+    assert!(
+        matches!(err, JoinError::Wait(Error::WouldBlockForever)),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < generous(Duration::from_secs(5)));
+    // The hub still works afterwards.
+    ev.set();
+    assert!(stuck.join().unwrap().is_ok());
+}
+
+#[test]
+fn blocking_inside_the_hub_is_an_error() {
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    run_callback(move || *g.borrow_mut() = Some(sleep(ms(1))));
+    yield_now().unwrap();
+    assert_eq!(*got.borrow(), Some(Err(Error::BlockingInHub)));
+}
+
+#[test]
+fn hub_wait_reports_whether_the_loop_ran_dry() {
+    let _g = spawn(|| sleep(ms(20)));
+    assert!(wait(None).unwrap());
+    let _long = spawn(|| sleep(FOREVER));
+    let start = Instant::now();
+    assert!(!wait(Some(ms(200))).unwrap());
+    assert_about_200ms(start.elapsed());
+    _long.kill();
+}
+
+#[test]
+fn each_thread_has_its_own_hub() {
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let gs: Vec<_> = (0..10)
+                    .map(|j| {
+                        spawn(move || {
+                            sleep(ms(5)).unwrap();
+                            i * 100 + j
+                        })
+                    })
+                    .collect();
+                gs.into_iter().map(|g| g.join().unwrap()).sum::<i32>()
+            })
+        })
+        .collect();
+    let sums: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(sums, vec![45, 1045, 2045]);
+}
+
+#[test]
+fn thread_exit_kills_and_unwinds_every_remaining_greenlet() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        let ev = Event::new();
+        for i in 0..10_000 {
+            let (ev, d) = (ev.clone(), d.clone());
+            spawn(move || {
+                let _c = Counted(d);
+                if i % 2 == 0 {
+                    let _ = ev.wait();
+                } else {
+                    let _ = sleep(Duration::from_secs(3600));
+                }
+            });
+        }
+        // Let them all start and block; some are never started at all.
+        yield_now().unwrap();
+        for _ in 0..5 {
+            let c = Counted(d.clone());
+            spawn(move || {
+                let _c = c;
+            });
+        }
+        // The thread ends here with 10_005 greenlets alive.
+    })
+    .join()
+    .unwrap();
+    // Started ones unwound (destructor ran); never-started ones dropped their closure.
+    assert_eq!(dropped.load(Ordering::SeqCst), 10_005);
+}
+
+#[test]
+fn endless_sleep_zero_loops_do_not_starve_timers() {
+    let stop = Rc::new(Cell::new(false));
+    let spins = Rc::new(Cell::new(0u64));
+    let (s, n) = (stop.clone(), spins.clone());
+    let spinner = spawn(move || {
+        while !s.get() {
+            n.set(n.get() + 1);
+            sleep(Duration::ZERO).unwrap();
+        }
+    });
+    // A timer-based sleep still completes on time although a greenlet is always ready.
+    let start = Instant::now();
+    sleep(ms(200)).unwrap();
+    assert_about_200ms(start.elapsed());
+    // And the spinner keeps running while we sleep (1 ms at a time, each woken by a timer).
+    assert!(
+        eventually(Duration::from_secs(10), || spins.get() > 1000),
+        "the spinner barely ran: {}",
+        spins.get()
+    );
+    stop.set(true);
+    spinner.join().unwrap();
+}
+
+#[test]
+fn a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going() {
+    // A raw watcher on the hub's loop whose callback panics.
+    let lp = hub_loop();
+    let t = gevent_timer(&lp);
+    t.start();
+    run_callback(|| panic!("callback failure"));
+    let start = Instant::now();
+    sleep(ms(100)).unwrap();
+    let took = start.elapsed();
+    assert!(
+        took >= ms(99) && took < generous(Duration::from_secs(2)),
+        "{took:?}"
+    );
+    assert!(!t.is_active(), "the panicking timer fired");
+}
+
+fn gevent_timer(lp: &ev_loop::Loop) -> ev_loop::Timer {
+    ev_loop::Timer::new(lp, ms(10), Duration::ZERO, |_, _| {
+        panic!("timer callback failure")
+    })
 }

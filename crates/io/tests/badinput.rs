@@ -7,20 +7,20 @@
 //! "here".
 //!
 //! Faults
-//! - [x] panic in a watcher callback: `core.rs::a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going`;
+//! - [x] panic in a watcher callback: `hub.rs::a_panicking_callback_in_the_hub_is_reported_and_the_hub_keeps_going`;
 //!   ev-loop `soundness.rs::a_panic_in_a_callback_breaks_the_loop_and_resumes_from_run`,
 //!   `soundness.rs::a_panic_in_a_nested_run_reaches_the_outer_run`
-//! - [x] panic in a greenlet: `core.rs::a_panic_is_stored_reported_and_the_hub_continues`
+//! - [x] panic in a greenlet: `greenlet.rs::a_panic_is_stored_reported_and_the_hub_continues`
 //! - [x] panic in a link callback: `faults.rs::a_panicking_link_callback_does_not_stop_other_links_or_the_hub`
 //! - [x] panic in a threadpool job: `threadpool.rs::a_panic_in_a_job_reaches_the_waiter`
 //! - [x] kill during a read: `faults.rs::kill_during_a_socket_read_unwinds`; here
 //!   `kill_during_a_read_leaves_the_socket_usable_and_nothing_registered`
-//! - [x] kill during a sleep: `core.rs::killing_a_sleeping_greenlet_unwinds_its_stack`; here
+//! - [x] kill during a sleep: `greenlet.rs::killing_a_sleeping_greenlet_unwinds_its_stack`; here
 //!   `kill_during_a_sleep_leaves_no_timer_behind`
 //! - [x] kill during a Queue get: `faults.rs::kill_during_a_queue_get_unwinds_and_loses_no_item`;
 //!   here `kill_during_a_queue_get_leaves_nothing_registered`
 //! - [x] dropping a hub with 10k live greenlets runs (and counts) their destructors:
-//!   `core.rs::thread_exit_kills_and_unwinds_every_remaining_greenlet`
+//!   `hub.rs::thread_exit_kills_and_unwinds_every_remaining_greenlet`
 //! - [x] stack overflow reports the greenlet's name (child process):
 //!   `overflow.rs::stack_overflow_is_reported_with_the_greenlet_name`,
 //!   `overflow.rs::canary_stack_overflow_is_reported_with_the_greenlet_name`
@@ -36,8 +36,8 @@
 //! - [x] reused fd: ev-loop `badinput.rs::io_watcher_on_a_reused_fd_number`; here
 //!   `reused_fd_number_is_waited_on_as_the_new_file`,
 //!   `a_closed_socket_never_touches_a_socket_that_reuses_its_number`
-//! - [x] zero durations: `core.rs::sleep_zero_interleaves_ready_greenlets`,
-//!   `core.rs::timeouts_fire_only_for_their_greenlet_and_nest` (`Timeout::start(ZERO)`); here
+//! - [x] zero durations: `hub.rs::sleep_zero_interleaves_ready_greenlets`,
+//!   `timeout.rs::timeouts_fire_only_for_their_greenlet_and_nest` (`Timeout::start(ZERO)`); here
 //!   `zero_durations_do_not_wait`, `zero_socket_timeouts`; ev-loop
 //!   `badinput.rs::timer_with_zero_durations_fires_once_on_the_next_iteration`
 //! - [x] huge durations: here `huge_durations_for_sleep_and_timeouts`,
@@ -48,15 +48,15 @@
 //!   every greenlet API takes `Duration`): ev-loop
 //!   `watchers.rs::periodic_fires_on_the_wall_clock_and_refuses_bad_times`,
 //!   `badinput.rs::periodic_refuses_every_bad_time_and_survives_extremes`
-//! - [x] join on self: `core.rs::join_on_yourself_is_an_error`,
-//!   `primitives.rs::a_member_cannot_join_its_own_group`; here `join_on_self`
-//! - [x] kill of a dead or unstarted greenlet: `core.rs::killing_an_unstarted_greenlet_means_it_never_runs`,
+//! - [x] join on self: `greenlet.rs::join_on_yourself_is_an_error`,
+//!   `pool.rs::a_member_cannot_join_its_own_group`; here `join_on_self`
+//! - [x] kill of a dead or unstarted greenlet: `greenlet.rs::killing_an_unstarted_greenlet_means_it_never_runs`,
 //!   `faults.rs::bad_input_gives_clear_errors_and_the_hub_keeps_serving`; here
 //!   `kill_of_a_dead_or_unstarted_greenlet`
-//! - [x] a Queue of capacity 0: `primitives.rs::queue_bounded_zero_is_a_rendezvous`; here
+//! - [x] a Queue of capacity 0: `queue.rs::queue_bounded_zero_is_a_rendezvous`; here
 //!   `queue_of_capacity_zero`
 //! - [x] releasing a BoundedSemaphore too often:
-//!   `primitives.rs::bounded_semaphore_rejects_a_release_beyond_its_initial_count`; here
+//!   `lock.rs::bounded_semaphore_rejects_a_release_beyond_its_initial_count`; here
 //!   `bounded_semaphore_released_too_often`
 //! - [x] a signal number out of range: `signal.rs::invalid_signal_numbers_are_errors`; ev-loop
 //!   `watchers.rs::signals_are_delivered_and_bad_numbers_refused`; here

@@ -36,6 +36,27 @@ pub(crate) fn generous(d: Duration) -> Duration {
     d * time_scale()
 }
 
+/// Far longer than any test runs: a greenlet sleeping this long is still asleep when the test
+/// kills it.
+pub(crate) const FOREVER: Duration = Duration::from_secs(3600);
+
+/// A 200 ms timeout returns after 100 ms (the timer counts from the loop's time, which may lag
+/// the caller's clock) and within seconds.
+pub(crate) fn assert_about_200ms(took: Duration) {
+    assert!(
+        took >= ms(200) && took < generous(Duration::from_secs(2)),
+        "took {took:?}"
+    );
+}
+
+/// A log of what greenlets did, shared between them.
+pub(crate) type Log<T> = Rc<RefCell<Vec<T>>>;
+
+/// An empty [`Log`].
+pub(crate) fn log<T>() -> Log<T> {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
 /// Runs the hub (in steps of 1 ms sleeps) until `cond` holds; false if it still does not after
 /// `generous(limit)`.
 pub(crate) fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
