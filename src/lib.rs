@@ -53,6 +53,11 @@
 pub use ev_loop as ev;
 pub use libev_sys as sys;
 
+/// Existing blocking code made cooperative (`gevent.monkey`): see [`monkey::patch_all`].
+/// Behind the `monkey` feature.
+#[cfg(feature = "monkey")]
+pub use gevent_monkey as monkey;
+
 // The I/O layer.
 pub use gevent_io::{dns, net, process, server, signal, source};
 
