@@ -57,7 +57,7 @@ use std::sync::atomic::Ordering;
 ///
 /// ```
 /// use gevent_monkey::Groups;
-/// assert_eq!(Groups::NET | Groups::TIME | Groups::POLL, Groups::ALL);
+/// assert_eq!(Groups::NET | Groups::TIME | Groups::POLL | Groups::DNS, Groups::ALL);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Groups(u8);
@@ -69,13 +69,15 @@ impl Groups {
     pub const TIME: Groups = Groups(2);
     /// `poll`, `ppoll`, `select`.
     pub const POLL: Groups = Groups(4);
+    /// Name resolution: `getaddrinfo` runs on the thread pool.
+    pub const DNS: Groups = Groups(8);
     /// Every group.
-    pub const ALL: Groups = Groups(7);
+    pub const ALL: Groups = Groups(15);
 
     /// The groups as bits.
     ///
     /// ```
-    /// assert_eq!(gevent_monkey::Groups::ALL.bits(), 7);
+    /// assert_eq!(gevent_monkey::Groups::ALL.bits(), 15);
     /// ```
     pub fn bits(self) -> u8 {
         self.0
@@ -158,6 +160,7 @@ fn anchor() {
         hooks::fd::hooks(),
         hooks::time::hooks(),
         hooks::poll::hooks(),
+        hooks::dns::hooks(),
     ];
     std::hint::black_box(&all);
     // SAFETY: a C function without arguments that returns a constant.

@@ -25,7 +25,10 @@ enum Path {
 
 #[inline]
 fn path(fd: c_int, flags: c_int) -> Path {
-    if !gate::cooperative(Groups::NET.bits()) || flags & libc::MSG_DONTWAIT != 0 {
+    // Standard input, output and error are never cooperative: std holds its stdout lock (a
+    // futex) across the write, and a switch while holding it would deadlock the next greenlet
+    // that prints.
+    if fd <= 2 || !gate::cooperative(Groups::NET.bits()) || flags & libc::MSG_DONTWAIT != 0 {
         return Path::Kernel;
     }
     match fdtable::kind(fd) {
