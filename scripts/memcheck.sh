@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test binaries of ev-loop, greenlet and gevent-io under valgrind memcheck.
+# Run the test binaries of ev-loop, greenlet, gevent-io and gevent-monkey under valgrind memcheck.
 #
 # A binary fails when one of its tests fails, when memcheck reports an error (invalid read or
 # write, use of uninitialised memory, bad free, ...), when memory is definitely lost (leaked with
@@ -55,8 +55,8 @@ export GEVENT_TEST_TIME_SCALE=${GEVENT_TEST_TIME_SCALE:-10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "memcheck: building the test binaries of ev-loop, greenlet and gevent-io"
-cargo test -p ev-loop -p greenlet -p gevent-io --no-run --message-format=json >"$work/build.json"
+echo "memcheck: building the test binaries of ev-loop, greenlet, gevent-io and gevent-monkey"
+cargo test -p ev-loop -p greenlet -p gevent-io -p gevent-monkey --no-run --message-format=json >"$work/build.json"
 
 # "package/target path" for every test executable: the unit-test binaries of the libraries and
 # the integration tests (cargo's JSON artifacts with an "executable").
