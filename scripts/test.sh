@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 
 # What the tests need: "how to tell it is there|Debian package".
 needs=(
-    "command:valgrind|valgrind"   # scripts/memcheck.sh
-    "command:curl|curl"           # the http_hello example is checked with a real curl
-    "libclang|libclang-dev"       # libev-sys regenerates its bindings with bindgen
+    "command:valgrind|valgrind"           # scripts/memcheck.sh
+    "command:curl|curl"                   # the http_hello example is checked with a real curl
+    "libclang|libclang-dev"               # libev-sys regenerates its bindings with bindgen
+    "command:redis-server|redis-server"   # gevent-monkey's tests run the redis crate against it
 )
 
 have() {
