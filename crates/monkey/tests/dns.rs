@@ -12,7 +12,10 @@ fn a_lookup_lets_the_other_greenlets_run_and_returns_the_answer() {
     let r = ran.clone();
     let other = greenlet::spawn(move || r.set(true));
     let addrs: Vec<_> = ("localhost", 80).to_socket_addrs().unwrap().collect();
-    assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    assert!(
+        !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+        "{addrs:?}"
+    );
     assert!(ran.get(), "the other greenlet ran during the lookup");
     other.join().unwrap();
     // Errors come back as libc gives them.
