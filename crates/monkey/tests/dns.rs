@@ -30,3 +30,42 @@ fn a_lookup_outside_a_greenlet_is_the_plain_call() {
         .unwrap();
     assert!(n > 0);
 }
+
+#[test]
+fn gethostbyname_r_runs_off_the_hub_too() {
+    gevent_monkey::patch_all();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let other = greenlet::spawn(move || r.set(true));
+    // SAFETY: a zeroed hostent and a buffer of ours, valid for the call.
+    let (rc, found) = unsafe {
+        let mut he: libc::hostent = std::mem::zeroed();
+        let mut buf = [0 as libc::c_char; 2048];
+        let mut result: *mut libc::hostent = std::ptr::null_mut();
+        let mut herr = 0;
+        let rc = gevent_gethostbyname_r(
+            c"localhost".as_ptr(),
+            &mut he,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+            &mut herr,
+        );
+        (rc, !result.is_null())
+    };
+    assert_eq!((rc, found), (0, true));
+    assert!(ran.get(), "the other greenlet ran during the lookup");
+    other.join().unwrap();
+}
+
+unsafe extern "C" {
+    #[link_name = "gethostbyname_r"]
+    fn gevent_gethostbyname_r(
+        name: *const libc::c_char,
+        ret: *mut libc::hostent,
+        buf: *mut libc::c_char,
+        len: libc::size_t,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut libc::c_int,
+    ) -> libc::c_int;
+}

@@ -1,5 +1,5 @@
-//! Name resolution: `getaddrinfo` (what `std::net`'s `ToSocketAddrs` calls) runs on the thread
-//! pool, as gevent's default resolver does, so that a slow DNS answer holds up only the greenlet
+//! Name resolution: `getaddrinfo` (what `std::net`'s `ToSocketAddrs` calls) and
+//! `gethostbyname_r` run on the thread pool, as gevent's default resolver does, so that a slow DNS answer holds up only the greenlet
 //! that asked. The real function is found with `dlsym(RTLD_NEXT)`: no system call stands in
 //! for it.
 //!
@@ -35,17 +35,40 @@ fn real() -> Option<GetAddrInfo> {
     (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, GetAddrInfo>(p) })
 }
 
-/// The caller's arguments, carried to a pool thread.
-struct Call {
-    node: *const c_char,
-    service: *const c_char,
-    hints: *const addrinfo,
-    res: *mut *mut addrinfo,
-}
+/// Pointers of the caller's, carried to a pool thread.
+struct Carried<T>(T);
 
-// SAFETY: the pointers are the caller's, valid until the hook returns, and the hook returns
-// only once the pool thread is done with them (it waits for the answer whatever happens).
-unsafe impl Send for Call {}
+// SAFETY: what is carried are the caller's pointers, valid until the hook returns, and the
+// hook returns only once the pool thread is done with them ([`on_pool`] waits for the answer
+// whatever happens).
+unsafe impl<T> Send for Carried<T> {}
+
+/// Run `f` on the thread pool and wait for its answer: cooperatively, and once the wait is
+/// ended otherwise (killed, an enclosing Timeout), on without switching, since `f` may be
+/// writing into the caller's memory.
+fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel::<T>();
+    let w = Waiter::new_no_unwind("getaddrinfo").ok();
+    let done = w.as_ref().map(|w| {
+        let waker = w.waker();
+        let done = ev_loop::Async::new(&greenlet::hub_loop(), move |_, _| {
+            waker.wake();
+        });
+        done.start();
+        done
+    });
+    let sender = done.as_ref().map(|d| d.sender());
+    let _task = greenlet::threadpool::spawn_blocking(move || {
+        let _ = tx.send(f());
+        if let Some(s) = sender {
+            s.send();
+        }
+    });
+    if let Some(w) = w {
+        let _ = w.wait(None);
+    }
+    rx.recv().expect("the pool thread answers")
+}
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn getaddrinfo(
@@ -61,39 +84,66 @@ unsafe extern "C" fn getaddrinfo(
         // SAFETY: the caller's arguments, passed on unchanged.
         return unsafe { f(node, service, hints, res) };
     }
-    let lp = greenlet::hub_loop();
-    let (tx, rx) = mpsc::channel::<c_int>();
-    let Ok(w) = Waiter::new_no_unwind("getaddrinfo") else {
-        // SAFETY: as above.
-        return unsafe { f(node, service, hints, res) };
+    let args = Carried((node, service, hints, res));
+    on_pool(move || {
+        let args = args;
+        let (node, service, hints, res) = args.0;
+        // SAFETY: the caller's arguments, valid until the hook returns (see `Carried`).
+        unsafe { f(node, service, hints, res) }
+    })
+}
+
+type GetHostByNameR = unsafe extern "C" fn(
+    *const c_char,
+    *mut libc::hostent,
+    *mut c_char,
+    libc::size_t,
+    *mut *mut libc::hostent,
+    *mut c_int,
+) -> c_int;
+
+/// libc's `gethostbyname_r`, looked up once.
+fn real_gethostbyname_r() -> Option<GetHostByNameR> {
+    static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let mut p = REAL.load(Ordering::Acquire);
+    if p.is_null() {
+        // SAFETY: dlsym with a valid NUL-terminated name; RTLD_NEXT skips this definition.
+        p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"gethostbyname_r".as_ptr()) };
+        REAL.store(p, Ordering::Release);
+    }
+    // SAFETY: a non-null result of that look-up is libc's gethostbyname_r, of this signature.
+    (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, GetHostByNameR>(p) })
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    len: libc::size_t,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let Some(f) = real_gethostbyname_r() else {
+        return libc::ENOSYS;
     };
-    let waker = w.waker();
-    let done = ev_loop::Async::new(&lp, move |_, _| {
-        waker.wake();
-    });
-    done.start();
-    let sender = done.sender();
-    let call = Call {
-        node,
-        service,
-        hints,
-        res,
-    };
-    let _task = greenlet::threadpool::spawn_blocking(move || {
-        let call = call;
-        // SAFETY: the caller's arguments, valid until the hook returns (see `Call`).
-        let r = unsafe { f(call.node, call.service, call.hints, call.res) };
-        let _ = tx.send(r);
-        sender.send();
-    });
-    // Woken by the pool thread (its answer is in the channel then), or the wait ended
-    // otherwise (killed, an enclosing Timeout): the lookup still writes into the caller's
-    // memory, so the answer is waited for in any case, then without switching.
-    let _ = w.wait(None);
-    rx.recv().unwrap_or(libc::EAI_SYSTEM)
+    if !gate::cooperative(Groups::DNS.bits()) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        return unsafe { f(name, ret, buf, len, result, h_errnop) };
+    }
+    let args = Carried((name, ret, buf, len, result, h_errnop));
+    on_pool(move || {
+        let args = args;
+        let (name, ret, buf, len, result, h_errnop) = args.0;
+        // SAFETY: the caller's arguments, valid until the hook returns (see `Carried`).
+        unsafe { f(name, ret, buf, len, result, h_errnop) }
+    })
 }
 
 /// Every hook of this file, for [`crate::anchor`].
 pub(crate) fn hooks() -> Vec<usize> {
-    vec![getaddrinfo as *const () as usize]
+    vec![
+        getaddrinfo as *const () as usize,
+        gethostbyname_r as *const () as usize,
+    ]
 }
