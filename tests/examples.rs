@@ -143,3 +143,83 @@ fn c_echo_server_echoes() {
         assert!(got == payload, "echo differs");
     }
 }
+
+/// The std-only echo server (`examples/monkey_echo.rs`, after `gevent::monkey::patch_all()`)
+/// holding 1,000 connections at once, each echoing a message of its own byte for byte: plain
+/// blocking std code serving them all on one thread.
+#[cfg(feature = "monkey")]
+#[test]
+fn monkey_echo_example_echoes_a_thousand_concurrent_connections() {
+    use std::sync::{Arc, Barrier};
+
+    const CONNS: usize = 1_000;
+    const THREADS: usize = 4;
+    // Each side holds 1,000 sockets: raise this process's limit (the server inherits it).
+    raise_fd_limit(2 * CONNS as u64 + 200);
+    let server = start("monkey_echo");
+    let message = |id: usize| -> Vec<u8> {
+        let mut m = format!("connection {id}: ").into_bytes();
+        m.extend((0..200 + id % 300).map(|j| (id * 31 + j * 7) as u8));
+        m
+    };
+    // The connections are all open (and each echoed) before any is closed.
+    let connected = Arc::new(Barrier::new(THREADS));
+    let echoed = Arc::new(Barrier::new(THREADS));
+    let clients: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let addr = server.1.clone();
+            let (connected, echoed) = (connected.clone(), echoed.clone());
+            std::thread::spawn(move || {
+                let ids: Vec<usize> = (t..CONNS).step_by(THREADS).collect();
+                let mut conns: Vec<TcpStream> = ids
+                    .iter()
+                    .map(|id| {
+                        let c = TcpStream::connect(&addr)
+                            .unwrap_or_else(|e| panic!("connection {id}: {e}"));
+                        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        c
+                    })
+                    .collect();
+                connected.wait();
+                for (c, &id) in conns.iter_mut().zip(&ids) {
+                    c.write_all(&message(id)).unwrap();
+                }
+                for (c, &id) in conns.iter_mut().zip(&ids) {
+                    let want = message(id);
+                    let mut got = vec![0u8; want.len()];
+                    c.read_exact(&mut got)
+                        .unwrap_or_else(|e| panic!("connection {id}: {e}"));
+                    assert!(got == want, "connection {id}: the echo differs");
+                }
+                echoed.wait();
+                conns.len()
+            })
+        })
+        .collect();
+    let served: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(served, CONNS);
+    // The server is still up and serves a new connection.
+    let mut c = TcpStream::connect(&server.1).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"still there").unwrap();
+    let mut back = [0u8; 11];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still there");
+}
+
+/// Raise this process's soft descriptor limit to at least `want` (up to the hard limit; the
+/// children started afterwards inherit it).
+#[cfg(feature = "monkey")]
+fn raise_fd_limit(want: u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to an rlimit, for getrlimit to fill and setrlimit to read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < want {
+            rl.rlim_cur = rl.rlim_max.min(want.max(rl.rlim_cur));
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}

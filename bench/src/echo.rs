@@ -5,8 +5,10 @@
 //!
 //! The servers: the C libev echo server (`csrc/echo_server.c`, the baseline), this runtime's
 //! echo server (the code of `examples/echo_server.rs`: one greenlet per connection, a 4 KiB
-//! buffer) and, as a peer, the same server on tokio's current-thread runtime. The two Rust
-//! servers are this program itself, started with `--serve-echo gevent|tokio`.
+//! buffer), the same server written with `std::net` only and made cooperative by
+//! `gevent::monkey::patch_all()` (the code of `examples/monkey_echo.rs`) and, as a peer, the
+//! same server on tokio's current-thread runtime. The Rust servers are this program itself,
+//! started with `--serve-echo rust|monkey|tokio`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -26,6 +28,8 @@ pub(crate) enum Server {
     Gevent,
     /// The same server on tokio's current-thread runtime.
     Tokio,
+    /// The same server with `std::net` sockets, after `gevent::monkey::patch_all()`.
+    Monkey,
 }
 
 impl Server {
@@ -34,6 +38,7 @@ impl Server {
             Server::C => "c",
             Server::Gevent => "rust",
             Server::Tokio => "tokio",
+            Server::Monkey => "monkey",
         }
     }
 }
@@ -99,7 +104,7 @@ impl Running {
 pub(crate) fn start(server: Server) -> Running {
     let mut cmd = match server {
         Server::C => Command::new(gevent::c_reference::ECHO_SERVER),
-        Server::Gevent | Server::Tokio => {
+        Server::Gevent | Server::Tokio | Server::Monkey => {
             let mut c = Command::new(std::env::current_exe().expect("the bench program's path"));
             c.arg("--serve-echo").arg(server.name());
             c
@@ -185,6 +190,32 @@ pub(crate) fn serve_gevent(addr: &str) {
     let listener = gevent::net::TcpListener::bind(addr).expect("bind");
     announce(listener.local_addr().unwrap());
     while let Ok((mut conn, _)) = listener.accept() {
+        conn.set_nodelay(true).ok();
+        gevent::spawn(move || {
+            let mut buf = vec![0u8; BUF_SIZE];
+            while let Ok(n @ 1..) = conn.read(&mut buf) {
+                if conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// `--serve-echo monkey ADDR`: the echo server written with `std::net` only, after
+/// `gevent::monkey::patch_all()` (the code of `examples/monkey_echo.rs`, with its 4 KiB buffer).
+pub(crate) fn serve_monkey(addr: &str) {
+    gevent::monkey::patch_all();
+    let listener = std::net::TcpListener::bind(addr).expect("bind");
+    announce(listener.local_addr().unwrap());
+    loop {
+        let (mut conn, _) = match listener.accept() {
+            Ok(c) => c,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
         conn.set_nodelay(true).ok();
         gevent::spawn(move || {
             let mut buf = vec![0u8; BUF_SIZE];

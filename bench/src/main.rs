@@ -11,7 +11,7 @@ mod echo;
 mod ops;
 
 fn report(name: &str, value: f64, unit: &str) {
-    if unit == "x" {
+    if unit == "x" || unit == "s" {
         println!("{name} {value:.3} {unit}");
     } else {
         println!("{name} {value:.1} {unit}");
@@ -39,7 +39,8 @@ fn main() {
         match args.get(i + 1).map(String::as_str) {
             Some("rust") => echo::serve_gevent(addr),
             Some("tokio") => echo::serve_tokio(addr),
-            other => panic!("--serve-echo rust|tokio ADDR, not {other:?}"),
+            Some("monkey") => echo::serve_monkey(addr),
+            other => panic!("--serve-echo rust|monkey|tokio ADDR, not {other:?}"),
         }
         return;
     }
@@ -187,6 +188,51 @@ fn main() {
             g.kill();
         }
     }
+
+    // Last: patch_all() makes every later libc call of this process go through the hooks.
+    monkey_figures(quick);
+}
+
+/// What the monkey hooks cost where they do not cooperate, and what they buy where they do.
+/// Calls `gevent::monkey::patch_all()` for the rest of the process.
+fn monkey_figures(quick: bool) {
+    gevent::monkey::patch_all();
+
+    // A plain thread (no hub) receiving on a ready socket: the hooked recv goes straight to
+    // the kernel after the gate's checks; the difference against the raw system call is the
+    // hook's cost on every call made outside greenlets.
+    let iters: u64 = if quick { 200_000 } else { 2_000_000 };
+    let (hooked, raw) = std::thread::spawn(move || {
+        let (a, b) = ops::ready_socketpair();
+        let (mut hooked, mut raw) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            raw = raw.min(best_ns(1, iters, |n| ops::recv_ready(a, n, false)));
+            hooked = hooked.min(best_ns(1, iters, |n| ops::recv_ready(a, n, true)));
+        }
+        ops::close_pair(a, b);
+        (hooked, raw)
+    })
+    .join()
+    .unwrap();
+    report("monkey_offhub_recv_ns", hooked, "ns");
+    report("monkey_offhub_recv_unhooked_ns", raw, "ns");
+    report("monkey_offhub_overhead_ns", hooked - raw, "ns");
+
+    // 10,000 greenlets each in std::thread::sleep(100 ms): side by side through the hub.
+    let start = Instant::now();
+    let gs: Vec<_> = (0..10_000)
+        .map(|_| {
+            Builder::new()
+                .stack_mode(StackMode::Canary)
+                .stack_size(16 * 1024)
+                .spawn(|| std::thread::sleep(Duration::from_millis(100)))
+                .expect("canary-mode spawn")
+        })
+        .collect();
+    for g in gs {
+        g.join().unwrap();
+    }
+    report("monkey_sleep_10k_s", start.elapsed().as_secs_f64(), "s");
 }
 
 /// The echo sweep (messages per second against connections, each server against the C libev
@@ -204,12 +250,15 @@ fn echo_figures(quick: bool) {
         Duration::from_secs(2)
     };
     for &(conns, label) in sizes {
-        let mut best = [0f64; 3];
+        // At 1k the std-only server after monkey::patch_all() takes its turn too.
+        let servers: &[Server] = if conns == 1_000 {
+            &[Server::C, Server::Gevent, Server::Tokio, Server::Monkey]
+        } else {
+            &[Server::C, Server::Gevent, Server::Tokio]
+        };
+        let mut best = [0f64; 4];
         for _ in 0..3 {
-            for (i, server) in [Server::C, Server::Gevent, Server::Tokio]
-                .into_iter()
-                .enumerate()
-            {
+            for (i, &server) in servers.iter().enumerate() {
                 best[i] = best[i].max(echo::throughput(server, conns, dur));
             }
         }
@@ -226,6 +275,14 @@ fn echo_figures(quick: bool) {
             best[2] / best[0],
             "x",
         );
+        if servers.len() == 4 {
+            report(
+                &format!("echo_monkey_msgs_per_sec_{label}"),
+                best[3],
+                "msg/s",
+            );
+            report("monkey_std_echo_ratio_vs_c", best[3] / best[0], "x");
+        }
     }
 
     let conns = if quick { 1_000 } else { 10_000 };

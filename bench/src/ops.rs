@@ -238,3 +238,50 @@ pub(crate) fn run_info_per_greenlet(iters: u64) -> Duration {
     }
     start.elapsed() * iters as u32 / listed.max(1) as u32
 }
+
+/// A connected pair of Unix stream sockets with one byte waiting on the first: a `recv` with
+/// `MSG_PEEK` on it is ready at every call.
+pub(crate) fn ready_socketpair() -> (i32, i32) {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid out array of two descriptors; the byte written is on the stack.
+    unsafe {
+        assert_eq!(
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()),
+            0
+        );
+        assert_eq!(libc::send(fds[1], b"x".as_ptr().cast(), 1, 0), 1);
+    }
+    (fds[0], fds[1])
+}
+
+/// `iters` peeking `recv`s of one byte on the ready socket `a` of [`ready_socketpair`]:
+/// through libc's symbol (the hook, once `gevent::monkey::patch_all()` ran) when `hooked`,
+/// else the raw system call (`gevent::monkey::original::recv`).
+pub(crate) fn recv_ready(a: i32, iters: u64, hooked: bool) -> Duration {
+    let mut byte = 0u8;
+    let buf: *mut libc::c_void = (&raw mut byte).cast();
+    let start = Instant::now();
+    if hooked {
+        for _ in 0..iters {
+            // SAFETY: a valid one-byte buffer; `a` is an open socket of ours.
+            let n = unsafe { libc::recv(black_box(a), buf, 1, libc::MSG_PEEK) };
+            assert_eq!(n, 1);
+        }
+    } else {
+        for _ in 0..iters {
+            // SAFETY: as above.
+            let n = unsafe { gevent::monkey::original::recv(black_box(a), buf, 1, libc::MSG_PEEK) };
+            assert_eq!(n, 1);
+        }
+    }
+    start.elapsed()
+}
+
+/// Close the pair of [`ready_socketpair`].
+pub(crate) fn close_pair(a: i32, b: i32) {
+    // SAFETY: both descriptors are ours and used no more.
+    unsafe {
+        libc::close(a);
+        libc::close(b);
+    }
+}
