@@ -38,6 +38,8 @@ pub(crate) fn closed() -> io::Error {
 /// One direction of a socket: its io watcher and the greenlet waiting on it.
 pub(crate) struct Direction {
     events: Events,
+    /// Whether a kill while waiting unwinds the greenlet (`false` for borrowed sources).
+    unwind: bool,
     io: RefCell<Option<Io>>,
     waiter: Rc<RefCell<Option<Waker>>>,
     /// How long one wait in this direction may last (the socket's read or write timeout).
@@ -45,9 +47,10 @@ pub(crate) struct Direction {
 }
 
 impl Direction {
-    fn new(events: Events) -> Direction {
+    fn new(events: Events, unwind: bool) -> Direction {
         Direction {
             events,
+            unwind,
             io: RefCell::new(None),
             waiter: Rc::new(RefCell::new(None)),
             timeout: Cell::new(None),
@@ -70,7 +73,12 @@ impl Direction {
                 ));
             }
         }
-        let w = Waiter::new(what).map_err(wait_error)?;
+        let w = if self.unwind {
+            Waiter::new(what)
+        } else {
+            Waiter::new_no_unwind(what)
+        }
+        .map_err(wait_error)?;
         {
             let mut io = self.io.borrow_mut();
             if io.is_none() {
@@ -191,8 +199,8 @@ impl Source {
         }
         Ok(Source {
             fd: Cell::new(fd),
-            read: Direction::new(Events::READ),
-            write: Direction::new(Events::WRITE),
+            read: Direction::new(Events::READ, true),
+            write: Direction::new(Events::WRITE, true),
             drained: Cell::new(false),
             owned: true,
         })
@@ -201,7 +209,8 @@ impl Source {
     /// A source for a descriptor owned elsewhere, left exactly as it is: not made non-blocking
     /// (its operations must not block by themselves, e.g. `recv` with `MSG_DONTWAIT`), and not
     /// closed by [`close`](Source::close) or on drop, which only wake the waiters and drop the
-    /// watchers. This is what code that makes other people's descriptors cooperative (hooks in
+    /// watchers. Its waits never unwind a killed greenlet: they fail with an error holding
+    /// [`greenlet::Error::Killed`] (see [`Waiter::new_no_unwind`]). This is what code that makes other people's descriptors cooperative (hooks in
     /// front of system calls) waits with; it must close the source before the descriptor
     /// itself is closed, so that no watcher ever watches a closed or reused number.
     ///
@@ -223,8 +232,8 @@ impl Source {
     pub fn borrow_raw(fd: RawFd) -> Source {
         Source {
             fd: Cell::new(fd),
-            read: Direction::new(Events::READ),
-            write: Direction::new(Events::WRITE),
+            read: Direction::new(Events::READ, false),
+            write: Direction::new(Events::WRITE, false),
             drained: Cell::new(false),
             owned: false,
         }
