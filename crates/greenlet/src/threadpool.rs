@@ -17,12 +17,12 @@
 use crate::error::JoinError;
 use crate::event::AsyncResult;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -31,9 +31,76 @@ pub const DEFAULT_POOL_SIZE: usize = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What the pool's threads share: the queue, how many threads there should be and are.
+struct State {
+    queue: VecDeque<Job>,
+    /// The size asked for (at least 1).
+    target: usize,
+    /// Threads alive (a thread beyond `target` exits when it is between jobs).
+    threads: usize,
+    /// Names the next thread.
+    next_id: usize,
+    /// The pool was dropped: threads exit once the queue is empty.
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One pool thread: takes queued jobs in order; leaves when there are more threads than
+    /// asked for (only between jobs, never dropping one), or when the pool is gone and the
+    /// queue is empty.
+    fn work(&self) {
+        let mut st = self.lock();
+        loop {
+            if st.threads > st.target {
+                st.threads -= 1;
+                if !st.queue.is_empty() {
+                    // A wake-up meant for a job may have reached this thread: pass it on.
+                    self.work.notify_one();
+                }
+                return;
+            }
+            if let Some(job) = st.queue.pop_front() {
+                drop(st);
+                job();
+                st = self.lock();
+                continue;
+            }
+            if st.closed {
+                st.threads -= 1;
+                return;
+            }
+            st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Start threads until `st.threads` reaches `st.target`.
+fn grow(shared: &Arc<Shared>, st: &mut State) -> std::io::Result<()> {
+    while st.threads < st.target {
+        let id = st.next_id;
+        let s = shared.clone();
+        thread::Builder::new()
+            .name(format!("greenlet-pool-{id}"))
+            .spawn(move || s.work())?;
+        st.next_id += 1;
+        st.threads += 1;
+    }
+    Ok(())
+}
+
 /// A pool of OS threads owned by the current thread's hub; `!Send`. Jobs beyond the number of
 /// threads wait in a FIFO queue. Dropping the pool lets its threads finish the queued jobs and
-/// exit.
+/// exit. Its size can change while it runs ([`resize`](ThreadPool::resize), gevent's
+/// `maxsize`).
 ///
 /// ```
 /// use greenlet::threadpool::ThreadPool;
@@ -43,8 +110,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// assert_eq!(out, [0, 2, 4, 6]);
 /// ```
 pub struct ThreadPool {
-    tx: Option<Sender<Job>>,
-    size: usize,
+    shared: Arc<Shared>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -59,37 +125,63 @@ impl ThreadPool {
     /// assert_eq!(pool.size(), 4);
     /// ```
     pub fn new(size: usize) -> std::io::Result<ThreadPool> {
-        let size = size.max(1);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..size {
-            let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
-            thread::Builder::new()
-                .name(format!("greenlet-pool-{i}"))
-                .spawn(move || {
-                    loop {
-                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // the pool was dropped
-                        }
-                    }
-                })?;
-        }
-        Ok(ThreadPool {
-            tx: Some(tx),
-            size,
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                target: size.max(1),
+                threads: 0,
+                next_id: 0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+        });
+        let pool = ThreadPool {
+            shared,
             _not_send: PhantomData,
-        })
+        };
+        let mut st = pool.shared.lock();
+        let started = grow(&pool.shared, &mut st);
+        drop(st);
+        // On an error, dropping `pool` lets the threads already started exit.
+        started.map(|()| pool)
     }
 
-    /// The number of threads.
+    /// The number of threads asked for (by [`new`](ThreadPool::new) or the last
+    /// [`resize`](ThreadPool::resize)); after a shrink, threads beyond it may still be
+    /// finishing their jobs.
     ///
     /// ```
     /// assert_eq!(greenlet::threadpool::ThreadPool::new(1).unwrap().size(), 1);
     /// ```
     pub fn size(&self) -> usize {
-        self.size
+        self.shared.lock().target
+    }
+
+    /// Change the number of threads to `size` (at least 1), gevent's `maxsize`. Growing starts
+    /// the new threads at once (they take queued jobs right away); shrinking never drops or
+    /// interrupts work: a thread beyond the new size exits only between jobs, after finishing
+    /// the one it runs, and the queued jobs run on the threads that stay.
+    ///
+    /// # Errors
+    /// If the OS refuses to create a thread (the pool keeps the threads it could start, and
+    /// [`size`](ThreadPool::size) says the size asked for).
+    ///
+    /// ```
+    /// let pool = greenlet::threadpool::ThreadPool::new(1).unwrap();
+    /// pool.resize(3).unwrap();
+    /// assert_eq!(pool.size(), 3);
+    /// pool.resize(0).unwrap(); // at least one thread
+    /// assert_eq!(pool.size(), 1);
+    /// assert_eq!(pool.apply(|| 7).unwrap(), 7);
+    /// ```
+    pub fn resize(&self, size: usize) -> std::io::Result<()> {
+        let mut st = self.shared.lock();
+        st.target = size.max(1);
+        let grown = grow(&self.shared, &mut st);
+        drop(st);
+        // Idle threads beyond the new size wake up to leave.
+        self.shared.work.notify_all();
+        grown
     }
 
     /// Run `f` on a pool thread. The returned task is waited for cooperatively.
@@ -113,30 +205,84 @@ impl ThreadPool {
             *s.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             setter.set(());
         });
-        self.tx
-            .as_ref()
-            .expect("pool is alive")
-            .send(job)
-            .expect("pool threads exit only when the pool is dropped");
+        self.shared.lock().queue.push_back(job);
+        self.shared.work.notify_one();
         BlockingTask {
             done,
             slot,
             _not_send: PhantomData,
         }
     }
+
+    /// Run `f` on a pool thread and wait (cooperatively) for its value: gevent's
+    /// `ThreadPool.apply`. The same as `spawn(f).join()`.
+    ///
+    /// # Errors
+    /// A panic in `f` as [`JoinError::Panicked`]; a failed wait (a kill unwinds the greenlet
+    /// instead) as [`JoinError::Wait`], `f` still running.
+    ///
+    /// ```
+    /// let pool = greenlet::threadpool::ThreadPool::new(2).unwrap();
+    /// assert_eq!(pool.apply(|| 6 * 7).unwrap(), 42);
+    /// ```
+    pub fn apply<F, T>(&self, f: F) -> Result<T, JoinError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(f).join()
+    }
+
+    /// Run `f` on every item, spread over the pool's threads, and wait (cooperatively) for the
+    /// results, returned in the order of `items` whatever order the jobs finish in: gevent's
+    /// `ThreadPool.map`.
+    ///
+    /// # Errors
+    /// The first failure in input order, as for [`apply`](ThreadPool::apply); jobs after it
+    /// keep running to their end, unwaited.
+    ///
+    /// ```
+    /// let pool = greenlet::threadpool::ThreadPool::new(3).unwrap();
+    /// let squares = pool.map(|x: u32| x * x, 1..=5).unwrap();
+    /// assert_eq!(squares, [1, 4, 9, 16, 25]);
+    /// ```
+    pub fn map<F, I, T>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<T>, JoinError>
+    where
+        F: Fn(I) -> T + Send + Sync + 'static,
+        I: Send + 'static,
+        T: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let tasks: Vec<BlockingTask<T>> = items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.spawn(move || f(item))
+            })
+            .collect();
+        tasks.into_iter().map(BlockingTask::join).collect()
+    }
 }
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        // Closing the channel lets every thread finish the queued jobs and exit.
-        self.tx.take();
+        // Every thread finishes the queued jobs and exits.
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
     }
 }
 
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.lock();
         f.debug_struct("ThreadPool")
-            .field("size", &self.size)
+            .field("size", &st.target)
+            .field("threads", &st.threads)
+            .field("queued", &st.queue.len())
             .finish()
     }
 }

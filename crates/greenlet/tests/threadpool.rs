@@ -109,3 +109,98 @@ fn queued_jobs_run_in_order() {
     }
     assert_eq!(*order.lock().unwrap(), (0..10).collect::<Vec<_>>());
 }
+
+#[test]
+fn apply_returns_the_value_and_the_panic() {
+    let pool = ThreadPool::new(2).unwrap();
+    let name = pool
+        .apply(|| std::thread::current().name().map(String::from))
+        .unwrap();
+    assert!(name.unwrap().starts_with("greenlet-pool-"));
+    let e = pool.apply(|| -> u8 { panic!("apply failed") }).unwrap_err();
+    assert_eq!(e.panic_message(), Some("apply failed"));
+    assert_eq!(pool.apply(|| 2 + 3).unwrap(), 5);
+}
+
+#[test]
+fn map_returns_results_in_input_order_whatever_order_they_finish_in() {
+    // Job i finishes only after job i + 1 has: they finish in reverse order.
+    let pool = ThreadPool::new(5).unwrap();
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = finished.clone();
+    let out = pool
+        .map(
+            move |i: usize| {
+                assert!(block_until(Duration::from_secs(20), || i == 4
+                    || f.lock().unwrap().contains(&(i + 1))));
+                f.lock().unwrap().push(i);
+                i * 10
+            },
+            0..5,
+        )
+        .unwrap();
+    assert_eq!(out, [0, 10, 20, 30, 40]);
+    assert_eq!(*finished.lock().unwrap(), [4, 3, 2, 1, 0]);
+    assert_eq!(pool.map(|x: u8| x, Vec::new()).unwrap(), Vec::<u8>::new());
+}
+
+#[test]
+fn resizing_up_runs_that_many_jobs_at_once() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.resize(4).unwrap();
+    assert_eq!(pool.size(), 4);
+    // Each job waits until all 4 run: only 4 threads at once let them finish.
+    let started = Arc::new(AtomicUsize::new(0));
+    let out = pool
+        .map(
+            {
+                let started = started.clone();
+                move |_: u8| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    block_until(Duration::from_secs(20), || {
+                        started.load(Ordering::SeqCst) == 4
+                    })
+                }
+            },
+            0..4,
+        )
+        .unwrap();
+    assert_eq!(out, [true; 4]);
+}
+
+#[test]
+fn resizing_down_runs_every_queued_job() {
+    let pool = ThreadPool::new(4).unwrap();
+    let gate = Arc::new(AtomicBool::new(false));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let job = |gate: Arc<AtomicBool>, busy: Arc<AtomicUsize>, ran: Arc<AtomicUsize>| {
+        move || {
+            busy.fetch_add(1, Ordering::SeqCst);
+            assert!(block_until(Duration::from_secs(20), || gate.load(Ordering::SeqCst)));
+            ran.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    // 4 jobs hold the 4 threads, 20 more wait in the queue.
+    let mut tasks: Vec<_> = (0..4)
+        .map(|_| pool.spawn(job(gate.clone(), busy.clone(), ran.clone())))
+        .collect();
+    let b = busy.clone();
+    assert!(support::eventually(Duration::from_secs(20), || b
+        .load(Ordering::SeqCst)
+        == 4));
+    tasks.extend((0..20).map(|_| pool.spawn(job(gate.clone(), busy.clone(), ran.clone()))));
+    pool.resize(1).unwrap();
+    assert_eq!(pool.size(), 1);
+    gate.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.join().unwrap();
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 24);
+    // The threads beyond the new size left once they were between jobs.
+    assert!(support::eventually(Duration::from_secs(20), || format!(
+        "{pool:?}"
+    )
+    .contains("threads: 1,")));
+    assert_eq!(pool.apply(|| 1).unwrap(), 1);
+}
