@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 
+#[path = "../../greenlet/tests/support/mod.rs"]
+mod support;
+use support::generous;
+
 /// A `redis-server` of the test's own on a free loopback port, killed when dropped (a failing
 /// test included).
 struct Server {
@@ -55,7 +59,7 @@ fn start_redis() -> Option<Server> {
         .spawn()
         .expect("start redis-server");
     let mut server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + generous(Duration::from_secs(20));
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Some(server);
@@ -98,7 +102,11 @@ fn client(server: &Server) -> redis::Client {
 #[test]
 fn two_hundred_blpops_in_greenlets_of_one_thread_wait_side_by_side() {
     let Some(server) = start_redis() else { return };
-    let _watchdog = watchdog("blpop", Duration::from_secs(60), server.child.id());
+    let _watchdog = watchdog(
+        "blpop",
+        generous(Duration::from_secs(60)),
+        server.child.id(),
+    );
     gevent_monkey::patch_all();
     let n = 200;
     let inside = Rc::new(Cell::new(0usize));
@@ -148,13 +156,17 @@ fn two_hundred_blpops_in_greenlets_of_one_thread_wait_side_by_side() {
         n,
         "every BLPOP was waiting at the same time"
     );
-    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(elapsed < generous(Duration::from_secs(10)), "{elapsed:?}");
 }
 
 #[test]
 fn ten_thousand_set_get_pairs_from_a_hundred_greenlets() {
     let Some(server) = start_redis() else { return };
-    let _watchdog = watchdog("set/get", Duration::from_secs(60), server.child.id());
+    let _watchdog = watchdog(
+        "set/get",
+        generous(Duration::from_secs(60)),
+        server.child.id(),
+    );
     gevent_monkey::patch_all();
     let (greenlets, per) = (100, 100);
     let inside = Rc::new(Cell::new(0usize));
