@@ -55,14 +55,20 @@ mod waitlist;
 pub use error::{Error, JoinError, LoopError, Result, TimeoutId};
 pub use event::{AsyncError, AsyncResult, AsyncSetter, Event};
 pub use greenlet::{
-    Builder, Greenlet, JoinAll, getcurrent_name, joinall, joinall_with, spawn, spawn_later,
+    Builder, Greenlet, JoinAll, LinkHandle, Outcome, UnstartedGreenlet, getcurrent_name, joinall,
+    joinall_with, killall, spawn, spawn_later,
 };
-pub use hub::{HubStats, hub_loop, hub_stats, idle, run_callback, sleep, wait, yield_now};
+pub use hub::{
+    HubStats, hub_loop, hub_stats, idle, run_callback, set_switch_interval, sleep,
+    switch_interval, wait, yield_now,
+};
 pub use local::Local;
 pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseError, Semaphore};
 pub use monitor::{format_run_info, run_info};
-pub use pool::{Group, ImapUnordered, Pool, TrySpawnError};
-pub use queue::{Channel, JoinableQueue, Queue, QueueError};
+pub use pool::{Group, Imap, ImapUnordered, Pool, TrySpawnError};
+pub use queue::{
+    Channel, JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueError, QueueIter, SimpleQueue,
+};
 pub use scope::{Scope, ScopedGreenlet, scope};
 pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode};
 pub use timeout::{Timeout, with_timeout, with_timeout_or};

@@ -166,6 +166,37 @@ impl Set {
         }
     }
 
+    /// Spawn `f` as a member, first waiting for a slot (a group never waits).
+    #[track_caller]
+    fn spawn<F, T>(self: &Rc<Self>, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.reserve()?;
+        self.spawn_reserved(f)
+    }
+
+    /// Run `f` in a member and wait for its result; a member calls it itself (a call that
+    /// waited for a slot of its own full pool could wait forever).
+    #[track_caller]
+    fn apply<F, T>(self: &Rc<Self>, f: F) -> std::result::Result<T, JoinError>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        if self.contains(&hub::current()) {
+            return Ok(f());
+        }
+        let g = self.spawn(f).map_err(JoinError::Wait)?;
+        if let Err(e) = g.wait(None) {
+            // The caller stops waiting (a `Timeout`, killed, …): so does the call.
+            g.kill();
+            return Err(JoinError::Wait(e));
+        }
+        g.join()
+    }
+
     fn join(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.contains(&hub::current()) {
             return Err(Error::JoinSelf);
@@ -352,6 +383,77 @@ impl Group {
     /// ```
     pub fn kill_all(&self) {
         self.set.kill_all();
+    }
+
+    /// Run `f` in a greenlet of the group and wait for its result (`gevent.pool.Group.apply`).
+    /// Called from a member of the group, it runs `f` directly (and a panic of `f` is the
+    /// caller's).
+    ///
+    /// # Errors
+    /// [`JoinError::Panicked`] when `f` panics, [`JoinError::Killed`] when the greenlet is
+    /// killed; [`JoinError::Wait`] when waiting fails (an enclosing
+    /// [`Timeout`](crate::Timeout), …), after which the greenlet is killed.
+    ///
+    /// ```
+    /// let group = greenlet::Group::new();
+    /// assert_eq!(group.apply(|| 6 * 7).unwrap(), 42);
+    /// let err = group.apply(|| -> u8 { panic!("no") }).unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("no"));
+    /// ```
+    #[track_caller]
+    pub fn apply<F, T>(&self, f: F) -> std::result::Result<T, JoinError>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.set.apply(f)
+    }
+
+    /// Run `f` in a greenlet of the group and return its handle at once
+    /// (`gevent.pool.Group.apply_async`): the same as [`spawn`](Group::spawn).
+    ///
+    /// # Panics
+    /// If no stack can be allocated (as [`spawn`](crate::spawn)).
+    ///
+    /// ```
+    /// let group = greenlet::Group::new();
+    /// let g = group.apply_async(|| "done");
+    /// assert_eq!(g.join().unwrap(), "done");
+    /// ```
+    #[track_caller]
+    pub fn apply_async<F, T>(&self, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn(f)
+    }
+
+    /// Run `f` on every item, each in a greenlet of the group, and return an iterator over
+    /// the results in input order (`gevent.pool.Group.imap`). A group has no size limit:
+    /// the first `next` starts a call for every item; see [`Pool::imap`] for a bounded,
+    /// lazy one. Panics and wait failures are reported as [`Imap`] describes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let group = greenlet::Group::new();
+    /// let out: Vec<u64> = group
+    ///     .imap([20u64, 1, 10], |ms| {
+    ///         greenlet::sleep(Duration::from_millis(ms)).unwrap();
+    ///         ms
+    ///     })
+    ///     .map(|r| r.unwrap())
+    ///     .collect();
+    /// assert_eq!(out, [20, 1, 10]);
+    /// ```
+    pub fn imap<I, F, R>(&self, items: I, f: F) -> Imap<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> R + 'static,
+        R: 'static,
+    {
+        Imap::new(self.set.clone(), usize::MAX, items.into_iter(), f)
     }
 }
 
@@ -553,8 +655,80 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.set.reserve()?;
-        self.set.spawn_reserved(f)
+        self.set.spawn(f)
+    }
+
+    /// Run `f` in a greenlet of the pool, waiting for a slot as [`spawn`](Pool::spawn) does,
+    /// and wait for its result (`gevent.pool.Pool.apply`). Called from a greenlet of the
+    /// pool, it runs `f` directly (and a panic of `f` is the caller's), since waiting for a
+    /// slot of its own full pool could wait forever.
+    ///
+    /// # Errors
+    /// [`JoinError::Panicked`] when `f` panics, [`JoinError::Killed`] when the greenlet is
+    /// killed; [`JoinError::Wait`] when spawning or waiting fails (an enclosing
+    /// [`Timeout`](crate::Timeout), no stack, …), after which a started greenlet is killed.
+    ///
+    /// ```
+    /// let pool = greenlet::Pool::new(1);
+    /// assert_eq!(pool.apply(|| 6 * 7).unwrap(), 42);
+    /// let err = pool.apply(|| -> u8 { panic!("no") }).unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("no"));
+    /// ```
+    #[track_caller]
+    pub fn apply<F, T>(&self, f: F) -> std::result::Result<T, JoinError>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.set.apply(f)
+    }
+
+    /// Run `f` in a greenlet of the pool and return its handle without waiting for the
+    /// result (`gevent.pool.Pool.apply_async`): the same as [`spawn`](Pool::spawn), so it
+    /// first waits for a free slot. Errors as [`spawn`](Pool::spawn).
+    ///
+    /// ```
+    /// let pool = greenlet::Pool::new(2);
+    /// let g = pool.apply_async(|| "done").unwrap();
+    /// assert!(pool.contains(&g));
+    /// assert_eq!(g.join().unwrap(), "done");
+    /// ```
+    #[track_caller]
+    pub fn apply_async<F, T>(&self, f: F) -> Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.set.spawn(f)
+    }
+
+    /// Run `f` on every item in greenlets of the pool and return an iterator over the
+    /// results in input order (`gevent.pool.Pool.imap`). It is lazy: items are pulled from
+    /// `items` and started only as the iterator is advanced, and at most
+    /// [`size`](Pool::size) of them are started and not yet yielded, so at most that many run
+    /// at once (fewer while other greenlets hold slots) and the input is pulled at most that
+    /// far ahead of the results. See [`Imap`] for panics and wait failures.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenlet::Pool::new(3);
+    /// let out: Vec<u64> = pool
+    ///     .imap([30u64, 1, 20, 2], |ms| {
+    ///         greenlet::sleep(Duration::from_millis(ms)).unwrap();
+    ///         ms
+    ///     })
+    ///     .map(|r| r.unwrap())
+    ///     .collect();
+    /// assert_eq!(out, [30, 1, 20, 2]); // input order, whatever order they finished in
+    /// ```
+    pub fn imap<I, F, R>(&self, items: I, f: F) -> Imap<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> R + 'static,
+        R: 'static,
+    {
+        Imap::new(self.set.clone(), self.size(), items.into_iter(), f)
     }
 
     /// Spawn a greenlet running `f` if a slot is free right now.
@@ -889,6 +1063,113 @@ impl<I, F, R> fmt::Debug for ImapUnordered<I, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapUnordered")
             .field("running", &self.running.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The iterator returned by [`Pool::imap`] and [`Group::imap`]: results in input order.
+///
+/// An item whose call panics gives its [`JoinError::Panicked`] at its position; the others
+/// are unaffected. If waiting fails (an enclosing [`Timeout`](crate::Timeout) expires, …),
+/// the calls still running are killed, the iterator yields one [`JoinError::Wait`] and then
+/// ends. Dropping the iterator early leaves the calls already started running in the pool.
+///
+/// ```
+/// let pool = greenlet::Pool::new(2);
+/// let mut it = pool.imap(1..=3, |n: i32| n * n);
+/// assert_eq!(it.next().unwrap().unwrap(), 1);
+/// let rest: Vec<i32> = it.by_ref().map(|r| r.unwrap()).collect();
+/// assert_eq!(rest, [4, 9]);
+/// assert!(it.next().is_none());
+/// ```
+pub struct Imap<I, F, R> {
+    set: Rc<Set>,
+    /// The most calls started and not yet yielded.
+    window: usize,
+    items: I,
+    items_done: bool,
+    f: Rc<F>,
+    /// Started calls, in input order.
+    started: VecDeque<Greenlet<R>>,
+    ended: bool,
+}
+
+impl<I, F, R> Imap<I, F, R> {
+    fn new(set: Rc<Set>, window: usize, items: I, f: F) -> Self {
+        Imap {
+            set,
+            window,
+            items,
+            items_done: false,
+            f: Rc::new(f),
+            started: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
+impl<I, F, R> Imap<I, F, R>
+where
+    I: Iterator,
+    I::Item: 'static,
+    F: Fn(I::Item) -> R + 'static,
+    R: 'static,
+{
+    fn fail(&mut self, e: Error) -> Option<std::result::Result<R, JoinError>> {
+        self.ended = true;
+        for g in self.started.drain(..) {
+            g.kill();
+        }
+        Some(Err(JoinError::Wait(e)))
+    }
+}
+
+impl<I, F, R> Iterator for Imap<I, F, R>
+where
+    I: Iterator,
+    I::Item: 'static,
+    F: Fn(I::Item) -> R + 'static,
+    R: 'static,
+{
+    type Item = std::result::Result<R, JoinError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        // Start what the window allows; wait for a slot only when nothing is started.
+        while !self.items_done && self.started.len() < self.window {
+            if !self.started.is_empty() && self.set.free_count() == 0 {
+                break;
+            }
+            let Some(item) = self.items.next() else {
+                self.items_done = true;
+                break;
+            };
+            let f = self.f.clone();
+            match self.set.spawn(move || f(item)) {
+                Ok(g) => self.started.push_back(g),
+                Err(e) => return self.fail(e),
+            }
+        }
+        let Some(g) = self.started.pop_front() else {
+            self.ended = true;
+            return None;
+        };
+        if let Err(e) = g.wait(None) {
+            self.started.push_front(g);
+            return self.fail(e);
+        }
+        Some(g.join())
+    }
+}
+
+impl<I, F, R> fmt::Debug for Imap<I, F, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap")
+            .field("started", &self.started.len())
+            .field("window", &self.window)
             .field("ended", &self.ended)
             .finish_non_exhaustive()
     }

@@ -27,7 +27,8 @@
 use crate::error::{Error, Result};
 use crate::waitlist::{WaitList, Woken};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -119,11 +120,132 @@ enum Mode {
     Block(Option<Duration>),
 }
 
-/// The state shared by every queue type.
-struct Core<T> {
+/// The container of a queue's items: it alone decides the order they come out in.
+trait Store<T>: Default {
+    fn len(&self) -> usize;
+    /// Add an item in its place.
+    fn push(&mut self, item: T);
+    /// Remove the next item.
+    fn pop(&mut self) -> Option<T>;
+    /// The next item.
+    fn peek(&self) -> Option<&T>;
+    /// Put back an item just popped, so that it is the next again.
+    fn unpop(&mut self, item: T);
+}
+
+/// FIFO.
+impl<T> Store<T> for VecDeque<T> {
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+    fn push(&mut self, item: T) {
+        self.push_back(item);
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.pop_front()
+    }
+    fn peek(&self) -> Option<&T> {
+        self.front()
+    }
+    fn unpop(&mut self, item: T) {
+        self.push_front(item);
+    }
+}
+
+/// LIFO.
+impl<T> Store<T> for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn push(&mut self, item: T) {
+        Vec::push(self, item);
+    }
+    fn pop(&mut self) -> Option<T> {
+        Vec::pop(self)
+    }
+    fn peek(&self) -> Option<&T> {
+        self.last()
+    }
+    fn unpop(&mut self, item: T) {
+        Vec::push(self, item);
+    }
+}
+
+/// An item of a [`Heap`] and its sequence number, ordered by both (so equal items come out
+/// in the order they were pushed).
+struct Ranked<T> {
+    item: T,
+    seq: u64,
+}
+
+impl<T: Ord> PartialEq for Ranked<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<T: Ord> Eq for Ranked<T> {}
+
+impl<T: Ord> PartialOrd for Ranked<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Ord> Ord for Ranked<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.item.cmp(&other.item).then(self.seq.cmp(&other.seq))
+    }
+}
+
+/// Smallest first, FIFO among equals.
+struct Heap<T> {
+    heap: BinaryHeap<Reverse<Ranked<T>>>,
+    /// The sequence number of the next push; grows.
+    back: u64,
+    /// The sequence number of the next unpop; shrinks (below every push's).
+    front: u64,
+}
+
+impl<T> Default for Heap<T> {
+    fn default() -> Self {
+        Heap {
+            heap: BinaryHeap::new(),
+            back: 1 << 63,
+            front: (1 << 63) - 1,
+        }
+    }
+}
+
+impl<T: Ord> Store<T> for Heap<T> {
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+    fn push(&mut self, item: T) {
+        let seq = self.back;
+        self.back += 1;
+        self.heap.push(Reverse(Ranked { item, seq }));
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.heap.pop().map(|Reverse(r)| r.item)
+    }
+    fn peek(&self) -> Option<&T> {
+        self.heap.peek().map(|Reverse(r)| &r.item)
+    }
+    fn unpop(&mut self, item: T) {
+        let seq = self.front;
+        self.front -= 1;
+        self.heap.push(Reverse(Ranked { item, seq }));
+    }
+}
+
+/// The state shared by every queue type; `S` orders the items.
+struct Core<T, S = VecDeque<T>> {
     /// `None`: unbounded; `Some(0)`: rendezvous (a channel).
     cap: Option<usize>,
-    items: RefCell<VecDeque<T>>,
+    items: RefCell<S>,
+    /// Blocked `peek` callers, notified whenever an item enters `items` (and at shutdown).
+    peekers: WaitList,
     /// Blocked getters; a put hands its item into the entry.
     getters: WaitList<T>,
     /// Blocked putters; the entry holds the item they offer.
@@ -134,11 +256,12 @@ struct Core<T> {
     joiners: WaitList,
 }
 
-impl<T> Core<T> {
-    fn new(cap: Option<usize>) -> Rc<Core<T>> {
+impl<T, S: Store<T>> Core<T, S> {
+    fn new(cap: Option<usize>) -> Rc<Core<T, S>> {
         Rc::new(Core {
             cap,
-            items: RefCell::new(VecDeque::new()),
+            items: RefCell::new(S::default()),
+            peekers: WaitList::new(),
             getters: WaitList::new(),
             putters: WaitList::new(),
             shutdown: Cell::new(false),
@@ -172,8 +295,9 @@ impl<T> Core<T> {
         }
         // Putters only wait while the queue is full, so room means nobody is ahead of us.
         if self.has_room() {
-            self.items.borrow_mut().push_back(item);
+            self.items.borrow_mut().push(item);
             self.accepted();
+            self.peekers.notify_all();
             return Ok(());
         }
         let timeout = match mode {
@@ -197,7 +321,7 @@ impl<T> Core<T> {
 
     /// Take the next item without waiting, if there is one.
     fn take_now(&self) -> Option<T> {
-        let first = self.items.borrow_mut().pop_front();
+        let first = self.items.borrow_mut().pop();
         match first {
             Some(item) => {
                 self.refill();
@@ -223,8 +347,9 @@ impl<T> Core<T> {
                 break;
             };
             if let Some(item) = putter.take_payload() {
-                self.items.borrow_mut().push_back(item);
+                self.items.borrow_mut().push(item);
                 self.accepted();
+                self.peekers.notify_all();
             }
         }
     }
@@ -234,7 +359,45 @@ impl<T> Core<T> {
     fn restore(&self, item: T) {
         match self.getters.grant_next() {
             Some(getter) => getter.set_payload(item),
-            None => self.items.borrow_mut().push_front(item),
+            None => {
+                self.items.borrow_mut().unpop(item);
+                self.peekers.notify_all();
+            }
+        }
+    }
+
+    /// A clone of the next item, waiting (as `mode` allows) while there is none.
+    fn peek(&self, mode: Mode) -> std::result::Result<T, QueueError<T>>
+    where
+        T: Clone,
+    {
+        let deadline = match mode {
+            Mode::Block(Some(t)) => Some(crate::timeout::deadline_after(t)),
+            _ => None,
+        };
+        loop {
+            let next = self.items.borrow().peek().cloned();
+            if let Some(item) = next {
+                return Ok(item);
+            }
+            if self.shutdown.get() {
+                return Err(QueueError::Shutdown);
+            }
+            if matches!(mode, Mode::NoWait) {
+                return Err(QueueError::Empty);
+            }
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining == Some(Duration::ZERO) {
+                return Err(QueueError::Empty);
+            }
+            match self.peekers.wait("Queue.peek", remaining, None, |_| {}).0 {
+                Woken::Granted | Woken::Notified => {}
+                Woken::TimedOut => {
+                    let next = self.items.borrow().peek().cloned();
+                    return next.ok_or(QueueError::Empty);
+                }
+                Woken::Failed(e) => return Err(QueueError::Wait(e)),
+            }
         }
     }
 
@@ -269,9 +432,9 @@ impl<T> Core<T> {
         let discarded = if immediate {
             std::mem::take(&mut *self.items.borrow_mut())
         } else {
-            VecDeque::new()
+            S::default()
         };
-        if !discarded.is_empty() {
+        if discarded.len() > 0 {
             let left = self.unfinished.get().saturating_sub(discarded.len());
             self.unfinished.set(left);
             if left == 0 {
@@ -280,6 +443,7 @@ impl<T> Core<T> {
         }
         self.getters.notify_all();
         self.putters.notify_all();
+        self.peekers.notify_all();
         // The items' destructors run last, with no borrow held.
         drop(discarded);
     }
@@ -319,7 +483,11 @@ impl<T> Core<T> {
     }
 }
 
-fn debug_core<T>(name: &str, core: &Core<T>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn debug_core<T, S: Store<T>>(
+    name: &str,
+    core: &Core<T, S>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     f.debug_struct(name)
         .field("len", &core.len())
         .field("capacity", &core.cap)
@@ -542,6 +710,106 @@ impl<T> Queue<T> {
     /// ```
     pub fn is_shutdown(&self) -> bool {
         self.core.shutdown.get()
+    }
+
+    /// A clone of the item [`get`](Queue::get) would return next, without removing it;
+    /// waits while the queue is empty. Waiting peekers do not take part in the getters' FIFO
+    /// order: an item put while a getter waits goes to that getter, and the peekers wait on.
+    /// (A `bounded(0)` queue never holds an item, so there it waits until shutdown.)
+    ///
+    /// # Errors
+    /// [`QueueError::Shutdown`] once the queue is shut down and empty; [`QueueError::Wait`]
+    /// when waiting fails (for example [`Error::WouldBlockForever`]).
+    ///
+    /// ```
+    /// let q = greenlet::Queue::unbounded();
+    /// let producer = {
+    ///     let q = q.clone();
+    ///     greenlet::spawn(move || q.put("next").unwrap())
+    /// };
+    /// assert_eq!(q.peek(), Ok("next")); // waited for the producer
+    /// assert_eq!(q.len(), 1); // and left the item queued
+    /// assert_eq!(q.get(), Ok("next"));
+    /// # producer.join().unwrap();
+    /// ```
+    pub fn peek(&self) -> std::result::Result<T, QueueError<T>>
+    where
+        T: Clone,
+    {
+        self.core.peek(Mode::Block(None))
+    }
+
+    /// Like [`peek`](Queue::peek), waiting at most `timeout`; then [`QueueError::Empty`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: greenlet::Queue<u8> = greenlet::Queue::unbounded();
+    /// assert_eq!(q.peek_timeout(Duration::from_millis(5)), Err(greenlet::QueueError::Empty));
+    /// ```
+    pub fn peek_timeout(&self, timeout: Duration) -> std::result::Result<T, QueueError<T>>
+    where
+        T: Clone,
+    {
+        self.core.peek(Mode::Block(Some(timeout)))
+    }
+
+    /// A clone of the front item if there is one; [`QueueError::Empty`] otherwise.
+    ///
+    /// ```
+    /// let q = greenlet::Queue::unbounded();
+    /// assert_eq!(q.try_peek(), Err(greenlet::QueueError::Empty));
+    /// q.put(1).unwrap();
+    /// assert_eq!(q.try_peek(), Ok(1));
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn try_peek(&self) -> std::result::Result<T, QueueError<T>>
+    where
+        T: Clone,
+    {
+        self.core.peek(Mode::NoWait)
+    }
+
+    /// An iterator that [`get`](Queue::get)s items until the queue is shut down (and
+    /// drained), as `&queue` does in a `for` loop. See [`QueueIter`].
+    ///
+    /// ```
+    /// let q = greenlet::Queue::unbounded();
+    /// q.put(1).unwrap();
+    /// q.put(2).unwrap();
+    /// q.shutdown();
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn iter(&self) -> QueueIter<'_, T> {
+        QueueIter::new(&self.core)
+    }
+}
+
+/// `for item in &queue` gets items until the queue is shut down: see [`QueueIter`].
+///
+/// ```
+/// let q = greenlet::Queue::unbounded();
+/// let producer = {
+///     let q = q.clone();
+///     greenlet::spawn(move || {
+///         for i in 0..3 {
+///             q.put(i).unwrap();
+///         }
+///         q.shutdown();
+///     })
+/// };
+/// let mut got = Vec::new();
+/// for i in &q {
+///     got.push(i);
+/// }
+/// assert_eq!(got, [0, 1, 2]);
+/// # producer.join().unwrap();
+/// ```
+impl<'a, T> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = QueueIter<'a, T>;
+
+    fn into_iter(self) -> QueueIter<'a, T> {
+        self.iter()
     }
 }
 
@@ -918,3 +1186,334 @@ impl<T> fmt::Debug for Channel<T> {
         debug_core("Channel", &self.core, f)
     }
 }
+
+/// Something that blocks for the next item (the core of any queue type).
+trait Next<T> {
+    fn next_item(&self) -> std::result::Result<T, QueueError<T>>;
+}
+
+impl<T, S: Store<T>> Next<T> for Rc<Core<T, S>> {
+    fn next_item(&self) -> std::result::Result<T, QueueError<T>> {
+        self.get(Mode::Block(None))
+    }
+}
+
+/// The iterator of `&Queue` (and of the other queue types): each `next` is a blocking `get`.
+///
+/// It ends when a `get` fails: once the queue is [shut down](Queue::shutdown) and the items
+/// left in it are taken, or when waiting fails ([`Error::WouldBlockForever`] when no
+/// greenlet could ever put an item or shut the queue down, an enclosing
+/// [`Timeout`](crate::Timeout)'s expiry). Call `get` yourself to tell these apart.
+///
+/// ```
+/// let q = greenlet::LifoQueue::unbounded();
+/// for i in 1..=3 {
+///     q.put(i).unwrap();
+/// }
+/// q.shutdown();
+/// let mut it = q.iter();
+/// assert_eq!(it.next(), Some(3));
+/// assert_eq!(it.collect::<Vec<_>>(), [2, 1]);
+/// ```
+pub struct QueueIter<'a, T> {
+    core: &'a dyn Next<T>,
+}
+
+impl<'a, T> QueueIter<'a, T> {
+    fn new<S: Store<T>>(core: &'a Rc<Core<T, S>>) -> QueueIter<'a, T> {
+        QueueIter { core }
+    }
+}
+
+impl<T> Iterator for QueueIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.core.next_item().ok()
+    }
+}
+
+impl<T> fmt::Debug for QueueIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueIter").finish_non_exhaustive()
+    }
+}
+
+/// `for item in &queue`: see [`QueueIter`].
+///
+/// ```
+/// let q = greenlet::JoinableQueue::unbounded();
+/// q.put('a').unwrap();
+/// q.shutdown();
+/// assert_eq!((&q).into_iter().collect::<String>(), "a");
+/// ```
+impl<'a, T> IntoIterator for &'a JoinableQueue<T> {
+    type Item = T;
+    type IntoIter = QueueIter<'a, T>;
+
+    fn into_iter(self) -> QueueIter<'a, T> {
+        self.queue.iter()
+    }
+}
+
+/// `for item in &channel` gets items until the channel is shut down: see [`QueueIter`].
+///
+/// ```
+/// let ch = greenlet::Channel::new();
+/// let sender = {
+///     let ch = ch.clone();
+///     greenlet::spawn(move || {
+///         ch.put(1).unwrap();
+///         ch.put(2).unwrap();
+///         ch.shutdown();
+///     })
+/// };
+/// assert_eq!((&ch).into_iter().sum::<i32>(), 3);
+/// # sender.join().unwrap();
+/// ```
+impl<'a, T> IntoIterator for &'a Channel<T> {
+    type Item = T;
+    type IntoIter = QueueIter<'a, T>;
+
+    fn into_iter(self) -> QueueIter<'a, T> {
+        QueueIter::new(&self.core)
+    }
+}
+
+/// `gevent.queue.SimpleQueue`: an unbounded FIFO queue without task accounting, which is
+/// what [`Queue::unbounded`] already is (task counting lives in [`JoinableQueue`] only), so
+/// this is the same type under gevent's name.
+///
+/// ```
+/// let q: greenlet::SimpleQueue<&str> = greenlet::SimpleQueue::unbounded();
+/// q.put("a").unwrap();
+/// assert_eq!(q.get(), Ok("a"));
+/// ```
+pub type SimpleQueue<T> = Queue<T>;
+
+/// The methods of a queue type that differs from [`Queue`] only in the order of its items
+/// (`$store`). The doc examples use items for which every order agrees.
+macro_rules! ordered_queue {
+    ($Q:ident, $store:ident, $name:literal, [$($bound:tt)*]) => {
+        impl<T> Clone for $Q<T> {
+            fn clone(&self) -> Self {
+                $Q {
+                    core: self.core.clone(),
+                }
+            }
+        }
+
+        impl<T: $($bound)*> $Q<T> {
+            #[doc = concat!("An unbounded `", $name, "`: `put` never waits.")]
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nfor i in 0..100 {\n    q.put(i).unwrap();\n}\nassert_eq!(q.len(), 100);\n```")]
+            pub fn unbounded() -> $Q<T> {
+                $Q {
+                    core: Core::new(None),
+                }
+            }
+
+            /// A queue that holds at most `capacity` items: further puts wait for a get (see
+            /// [`Queue::bounded`]).
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::bounded(1);\nq.put(1).unwrap();\nassert!(q.is_full());\nassert_eq!(q.try_put(2).unwrap_err().into_inner(), Some(2));\n```")]
+            pub fn bounded(capacity: usize) -> $Q<T> {
+                $Q {
+                    core: Core::new(Some(capacity)),
+                }
+            }
+
+            /// Add an item, waiting (behind earlier putters) while the queue is full. Errors
+            /// as [`Queue::put`].
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nq.put(1).unwrap();\nassert_eq!(q.get(), Ok(1));\n```")]
+            pub fn put(&self, item: T) -> std::result::Result<(), QueueError<T>> {
+                self.core.put(item, Mode::Block(None))
+            }
+
+            /// Like [`put`](Self::put), waiting at most `timeout`; then
+            /// [`QueueError::Full`] hands the item back.
+            ///
+            #[doc = concat!("```\nuse std::time::Duration;\nlet q = greenlet::", $name, "::bounded(1);\nq.put(1).unwrap();\nassert_eq!(q.put_timeout(2, Duration::from_millis(5)), Err(greenlet::QueueError::Full(2)));\n```")]
+            pub fn put_timeout(
+                &self,
+                item: T,
+                timeout: Duration,
+            ) -> std::result::Result<(), QueueError<T>> {
+                self.core.put(item, Mode::Block(Some(timeout)))
+            }
+
+            /// Add an item if that needs no waiting; [`QueueError::Full`] (with the item)
+            /// otherwise.
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::bounded(1);\nassert!(q.try_put(1).is_ok());\nassert!(q.try_put(2).is_err());\n```")]
+            pub fn try_put(&self, item: T) -> std::result::Result<(), QueueError<T>> {
+                self.core.put(item, Mode::NoWait)
+            }
+
+            /// Remove and return the next item, waiting (behind earlier getters) while the
+            /// queue is empty. Errors as [`Queue::get`].
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nlet c = q.clone();\nlet getter = greenlet::spawn(move || c.get());\nq.put(5).unwrap();\nassert_eq!(getter.join().unwrap(), Ok(5));\n```")]
+            pub fn get(&self) -> std::result::Result<T, QueueError<T>> {
+                self.core.get(Mode::Block(None))
+            }
+
+            /// Like [`get`](Self::get), waiting at most `timeout`; then
+            /// [`QueueError::Empty`]. A getter whose timeout expired never takes an item put
+            /// later.
+            ///
+            #[doc = concat!("```\nuse std::time::Duration;\nlet q: greenlet::", $name, "<u8> = greenlet::", $name, "::unbounded();\nassert_eq!(q.get_timeout(Duration::from_millis(5)), Err(greenlet::QueueError::Empty));\n```")]
+            pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, QueueError<T>> {
+                self.core.get(Mode::Block(Some(timeout)))
+            }
+
+            /// Take the next item if there is one; [`QueueError::Empty`] otherwise.
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nassert_eq!(q.try_get(), Err(greenlet::QueueError::Empty));\nq.put(3).unwrap();\nassert_eq!(q.try_get(), Ok(3));\n```")]
+            pub fn try_get(&self) -> std::result::Result<T, QueueError<T>> {
+                self.core.get(Mode::NoWait)
+            }
+
+            /// A clone of the item [`get`](Self::get) would return next, without removing it;
+            /// waits while the queue is empty (see [`Queue::peek`]).
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nlet c = q.clone();\nlet producer = greenlet::spawn(move || c.put(7).unwrap());\nassert_eq!(q.peek(), Ok(7));\nassert_eq!(q.len(), 1);\n# producer.join().unwrap();\n```")]
+            pub fn peek(&self) -> std::result::Result<T, QueueError<T>>
+            where
+                T: Clone,
+            {
+                self.core.peek(Mode::Block(None))
+            }
+
+            /// Like [`peek`](Self::peek), waiting at most `timeout`; then
+            /// [`QueueError::Empty`].
+            ///
+            #[doc = concat!("```\nuse std::time::Duration;\nlet q: greenlet::", $name, "<u8> = greenlet::", $name, "::unbounded();\nassert_eq!(q.peek_timeout(Duration::from_millis(5)), Err(greenlet::QueueError::Empty));\n```")]
+            pub fn peek_timeout(&self, timeout: Duration) -> std::result::Result<T, QueueError<T>>
+            where
+                T: Clone,
+            {
+                self.core.peek(Mode::Block(Some(timeout)))
+            }
+
+            /// A clone of the next item if there is one; [`QueueError::Empty`] otherwise.
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nassert!(q.try_peek().is_err());\nq.put(1).unwrap();\nassert_eq!(q.try_peek(), Ok(1));\n```")]
+            pub fn try_peek(&self) -> std::result::Result<T, QueueError<T>>
+            where
+                T: Clone,
+            {
+                self.core.peek(Mode::NoWait)
+            }
+
+            /// The number of queued items.
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nq.put(1).unwrap();\nassert_eq!(q.len(), 1);\n```")]
+            pub fn len(&self) -> usize {
+                self.core.len()
+            }
+
+            /// Whether no items are queued.
+            ///
+            #[doc = concat!("```\nlet q: greenlet::", $name, "<u8> = greenlet::", $name, "::unbounded();\nassert!(q.is_empty());\n```")]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Whether a put would have to wait (always false when unbounded).
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::bounded(1);\nassert!(!q.is_full());\nq.put(1).unwrap();\nassert!(q.is_full());\n```")]
+            pub fn is_full(&self) -> bool {
+                !self.core.has_room()
+            }
+
+            /// The most items it holds: `None` when unbounded.
+            ///
+            #[doc = concat!("```\nassert_eq!(greenlet::", $name, "::<u8>::bounded(3).capacity(), Some(3));\n```")]
+            pub fn capacity(&self) -> Option<usize> {
+                self.core.cap
+            }
+
+            /// Shut the queue down (see [`Queue::shutdown`]): puts fail with
+            /// [`QueueError::Shutdown`], gets return the items left, then fail with it.
+            ///
+            #[doc = concat!("```\nuse greenlet::QueueError;\nlet q = greenlet::", $name, "::unbounded();\nq.put(1).unwrap();\nq.shutdown();\nassert_eq!(q.put(2), Err(QueueError::Shutdown));\nassert_eq!(q.get(), Ok(1));\nassert_eq!(q.get(), Err(QueueError::Shutdown));\n```")]
+            pub fn shutdown(&self) {
+                self.core.shutdown(false);
+            }
+
+            /// Whether [`shutdown`](Self::shutdown) was called.
+            ///
+            #[doc = concat!("```\nlet q: greenlet::", $name, "<u8> = greenlet::", $name, "::unbounded();\nq.shutdown();\nassert!(q.is_shutdown());\n```")]
+            pub fn is_shutdown(&self) -> bool {
+                self.core.shutdown.get()
+            }
+
+            /// An iterator that [`get`](Self::get)s items until the queue is shut down (and
+            /// drained), as `&queue` does in a `for` loop. See [`QueueIter`].
+            ///
+            #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nq.put(1).unwrap();\nq.shutdown();\nassert_eq!(q.iter().collect::<Vec<_>>(), [1]);\n```")]
+            pub fn iter(&self) -> QueueIter<'_, T> {
+                QueueIter::new(&self.core)
+            }
+        }
+
+        /// `for item in &queue` gets items until the queue is shut down: see [`QueueIter`].
+        ///
+        #[doc = concat!("```\nlet q = greenlet::", $name, "::unbounded();\nq.put(2).unwrap();\nq.shutdown();\nlet mut n = 0;\nfor i in &q {\n    n += i;\n}\nassert_eq!(n, 2);\n```")]
+        impl<'a, T: $($bound)*> IntoIterator for &'a $Q<T> {
+            type Item = T;
+            type IntoIter = QueueIter<'a, T>;
+
+            fn into_iter(self) -> QueueIter<'a, T> {
+                self.iter()
+            }
+        }
+
+        impl<T: $($bound)*> fmt::Debug for $Q<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                debug_core($name, &self.core, f)
+            }
+        }
+    };
+}
+
+/// A queue whose [`get`](PriorityQueue::get) returns the smallest item first
+/// (`gevent.queue.PriorityQueue`); equal items come out in the order they were put. Otherwise
+/// it is a [`Queue`]: unbounded or bounded, FIFO among blocked getters and putters, with
+/// timeouts, peeking and shutdown. Clones share the queue; `!Send`.
+///
+/// Wrap items in [`std::cmp::Reverse`] for largest first, or use `(priority, item)` pairs.
+///
+/// ```
+/// use greenlet::PriorityQueue;
+/// let q = PriorityQueue::unbounded();
+/// for (prio, job) in [(2, "later"), (1, "first"), (2, "last"), (1, "second")] {
+///     q.put((prio, job)).unwrap();
+/// }
+/// let order: Vec<&str> = (0..4).map(|_| q.get().unwrap().1).collect();
+/// assert_eq!(order, ["first", "second", "later", "last"]);
+/// ```
+pub struct PriorityQueue<T> {
+    core: Rc<Core<T, Heap<T>>>,
+}
+
+ordered_queue!(PriorityQueue, Heap, "PriorityQueue", [Ord]);
+
+/// A queue whose [`get`](LifoQueue::get) returns the item put last (`gevent.queue.LifoQueue`,
+/// a stack). Otherwise it is a [`Queue`]: unbounded or bounded, FIFO among blocked getters and
+/// putters, with timeouts, peeking and shutdown. Clones share the queue; `!Send`.
+///
+/// ```
+/// let q = greenlet::LifoQueue::unbounded();
+/// for i in 1..=3 {
+///     q.put(i).unwrap();
+/// }
+/// assert_eq!([q.get(), q.get(), q.get()], [Ok(3), Ok(2), Ok(1)]);
+/// ```
+pub struct LifoQueue<T> {
+    core: Rc<Core<T, Vec<T>>>,
+}
+
+ordered_queue!(LifoQueue, Vec, "LifoQueue", []);
