@@ -64,10 +64,10 @@ pub use gevent_io::{dns, net, process, server, signal, source};
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{
     AsyncError, AsyncResult, AsyncSetter, BoundedSemaphore, Builder, Channel, DEFAULT_STACK_SIZE,
-    Error, Event, Greenlet, Group, HubStats, ImapUnordered, Iwait, JoinAll, JoinError,
-    JoinableQueue, Local, Lock, LockGuard, LoopError, Pool, Queue, QueueError, RLock, RLockGuard,
-    ReleaseError, Result, Scope, ScopedGreenlet, Semaphore, StackMode, Timeout, TimeoutId,
-    TrySpawnError, Waitable,
+    Error, Event, Greenlet, Group, HubStats, Imap, ImapUnordered, Iwait, JoinAll, JoinError,
+    JoinableQueue, LifoQueue, Local, Lock, LockGuard, LoopError, Pool, PriorityQueue, Queue,
+    QueueError, QueueIter, RLock, RLockGuard, ReleaseError, Result, Scope, ScopedGreenlet,
+    Semaphore, SimpleQueue, StackMode, Timeout, TimeoutId, TrySpawnError, Waitable,
 };
 pub use greenlet::{
     format_run_info, getcurrent_name, hub_loop, hub_stats, idle, iwait, joinall, joinall_with,
