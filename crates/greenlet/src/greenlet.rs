@@ -17,7 +17,9 @@
 //! ```
 
 use crate::error::{Error, JoinError, Result};
-use crate::hub::{self, Callback, GlCore, KillSignal, Link, Outcome, Reason, Waiter, Waker};
+use crate::hub::{
+    self, Callback, GlCore, KillSignal, Link, Outcome as CoreOutcome, Reason, Waiter, Waker,
+};
 use crate::stack::{DEFAULT_STACK_SIZE, StackMode};
 use ev_loop::Timer;
 use std::cell::RefCell;
@@ -107,7 +109,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let g = self.create(f)?;
+        let g = self.build(f)?;
         hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
         Ok(g)
     }
@@ -128,27 +130,34 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let g = self.create(f)?;
-        let h = hub::hub();
-        h.lp.update_now();
-        let core = g.core.clone();
-        let slot: Rc<RefCell<Option<Timer>>> = Rc::new(RefCell::new(None));
-        let s = slot.clone();
-        let t = Timer::new(&h.lp, delay, Duration::ZERO, move |_, _| {
-            if !core.is_dead() {
-                hub::hub().push(Callback::Switch(core.clone(), Reason::Wake));
-            }
-            // The timer has done its job: free it (and this closure) once it returns.
-            s.borrow_mut().take();
-        });
-        t.start();
-        *slot.borrow_mut() = Some(t);
-        // If the greenlet is killed before the timer fires, the timer must not keep the loop
-        // alive: it goes with the greenlet's links.
-        g.core.links.borrow_mut().push(Link::Raw(Box::new(move || {
-            slot.borrow_mut().take();
-        })));
+        let g = self.build(f)?;
+        schedule_later(&g.core, delay);
         Ok(g)
+    }
+
+    /// Create a greenlet running `f` without starting it (gevent's `Greenlet(f)` before
+    /// `start()`): it runs once [`start`](UnstartedGreenlet::start)ed, or after a delay with
+    /// [`start_later`](UnstartedGreenlet::start_later); dropped unstarted, it never runs and
+    /// `f` is dropped.
+    ///
+    /// # Errors
+    /// As [`spawn`](Builder::spawn).
+    ///
+    /// ```
+    /// let u = greenlet::Builder::new().name("later").create(|| 6 * 7).unwrap();
+    /// assert_eq!(u.name(), "later");
+    /// let g = u.start();
+    /// assert_eq!(g.join().unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn create<F, T>(self, f: F) -> Result<UnstartedGreenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        Ok(UnstartedGreenlet {
+            g: Some(self.build(f)?),
+        })
     }
 
     /// Spawn a greenlet in `scope` (see [`scope`](crate::scope)): it may borrow anything that
@@ -188,7 +197,7 @@ impl Builder {
     }
 
     #[track_caller]
-    fn create<F, T>(self, f: F) -> Result<Greenlet<T>>
+    fn build<F, T>(self, f: F) -> Result<Greenlet<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -197,7 +206,7 @@ impl Builder {
         unsafe { self.create_unchecked(f) }
     }
 
-    /// [`create`](Builder::create) for an `f` and a `T` that may borrow.
+    /// [`build`](Builder::build) for an `f` and a `T` that may borrow.
     ///
     /// # Safety
     /// The greenlet must be dead before `'a` ends. The hub holds `f` (through the greenlet's
@@ -219,15 +228,15 @@ impl Builder {
         let body = Box::new(move || {
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             let (value, outcome) = match result {
-                Ok(v) => (Ok(v), Outcome::Success),
-                Err(p) if p.is::<KillSignal>() => (Err(JoinError::Killed), Outcome::Killed),
+                Ok(v) => (Ok(v), CoreOutcome::Success),
+                Err(p) if p.is::<KillSignal>() => (Err(JoinError::Killed), CoreOutcome::Killed),
                 Err(p) => {
                     let name = name_for_log.unwrap_or_else(crate::getcurrent_name);
                     log::error!(
                         "greenlet {name} panicked: {}",
                         crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
                     );
-                    (Err(JoinError::Panicked(p)), Outcome::Panicked)
+                    (Err(JoinError::Panicked(p)), CoreOutcome::Panicked)
                 }
             };
             *s.borrow_mut() = Some(value);
@@ -243,10 +252,10 @@ impl Builder {
             }
             outcome
         });
-        let body: Box<dyn FnOnce() -> Outcome + 'a> = body;
+        let body: Box<dyn FnOnce() -> CoreOutcome + 'a> = body;
         // SAFETY: only the lifetime bound of the trait object changes (same layout); the
         // caller guarantees that the greenlet, and with it this box, is gone before `'a` ends.
-        let body: Box<dyn FnOnce() -> Outcome + 'static> = unsafe { std::mem::transmute(body) };
+        let body: Box<dyn FnOnce() -> CoreOutcome + 'static> = unsafe { std::mem::transmute(body) };
         let core = h.create_greenlet(
             self.name,
             self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
@@ -261,6 +270,29 @@ impl Builder {
             _not_send: PhantomData,
         })
     }
+}
+
+/// Queue the created greenlet `core` to start after `delay` (`spawn_later`, `start_later`).
+fn schedule_later(core: &Rc<GlCore>, delay: Duration) {
+    let h = hub::hub();
+    h.lp.update_now();
+    let c = core.clone();
+    let slot: Rc<RefCell<Option<Timer>>> = Rc::new(RefCell::new(None));
+    let s = slot.clone();
+    let t = Timer::new(&h.lp, delay, Duration::ZERO, move |_, _| {
+        if !c.is_dead() {
+            hub::hub().push(Callback::Switch(c.clone(), Reason::Wake));
+        }
+        // The timer has done its job: free it (and this closure) once it returns.
+        s.borrow_mut().take();
+    });
+    t.start();
+    *slot.borrow_mut() = Some(t);
+    // If the greenlet is killed before the timer fires, the timer must not keep the loop
+    // alive: it goes with the greenlet's links.
+    core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+        slot.borrow_mut().take();
+    })));
 }
 
 /// Wait until the greenlet `core` is dead: `Ok(false)` when `timeout` expired first (an
@@ -415,7 +447,10 @@ impl<T> Greenlet<T> {
     /// assert!(ok.successful() && !bad.successful() && killed.successful());
     /// ```
     pub fn successful(&self) -> bool {
-        matches!(self.core.outcome.get(), Outcome::Success | Outcome::Killed)
+        matches!(
+            self.core.outcome.get(),
+            CoreOutcome::Success | CoreOutcome::Killed
+        )
     }
 
     /// Whether the greenlet was killed.
@@ -426,7 +461,7 @@ impl<T> Greenlet<T> {
     /// assert!(g.was_killed());
     /// ```
     pub fn was_killed(&self) -> bool {
-        self.core.outcome.get() == Outcome::Killed
+        self.core.outcome.get() == CoreOutcome::Killed
     }
 
     /// Whether this is the greenlet that is running.
@@ -459,7 +494,7 @@ impl<T> Greenlet<T> {
         self.core.result_taken.set(true);
         match self.slot.borrow_mut().take() {
             Some(r) => r,
-            None if self.core.outcome.get() == Outcome::Killed => Err(JoinError::Killed),
+            None if self.core.outcome.get() == CoreOutcome::Killed => Err(JoinError::Killed),
             None => Err(JoinError::AlreadyTaken),
         }
     }
@@ -547,7 +582,8 @@ impl<T> Greenlet<T> {
     }
 
     /// Run `f` in a new greenlet once this one has finished (at once if it already has).
-    /// `f` runs exactly once, whatever the outcome.
+    /// `f` runs exactly once, whatever the outcome, unless the link is removed first with
+    /// [`unlink`](Greenlet::unlink).
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -559,26 +595,213 @@ impl<T> Greenlet<T> {
     /// greenlet::yield_now().unwrap();
     /// assert!(seen.get());
     /// ```
-    pub fn link(&self, f: impl FnOnce() + 'static) {
+    pub fn link(&self, f: impl FnOnce() + 'static) -> LinkHandle {
+        self.link_if(|_| true, f)
+    }
+
+    /// Run `f` in a new greenlet once this one has returned a value (gevent's `link_value`);
+    /// after a panic or a kill `f` is dropped without running. Exactly once, unless
+    /// [unlinked](Greenlet::unlink) first.
+    ///
+    /// Unlike gevent, where a kill ends a greenlet with a `GreenletExit` *value*, a killed
+    /// greenlet has no value here, so it fires [`link_exception`](Greenlet::link_exception)
+    /// links, not these ([`successful`](Greenlet::successful) still counts a kill as clean).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(0));
+    /// let (a, b) = (seen.clone(), seen.clone());
+    /// let ok = greenlet::spawn(|| 1);
+    /// let bad = greenlet::spawn(|| -> i32 { panic!("no") });
+    /// ok.link_value(move || a.set(a.get() + 1));
+    /// bad.link_value(move || b.set(b.get() + 10));
+    /// greenlet::joinall(&[ok, bad], None).unwrap();
+    /// greenlet::yield_now().unwrap();
+    /// assert_eq!(seen.get(), 1);
+    /// ```
+    pub fn link_value(&self, f: impl FnOnce() + 'static) -> LinkHandle {
+        self.link_if(|o| o == CoreOutcome::Success, f)
+    }
+
+    /// Run `f` in a new greenlet once this one has panicked or been killed (gevent's
+    /// `link_exception`); after a return `f` is dropped without running. Exactly once, unless
+    /// [unlinked](Greenlet::unlink) first. See [`link_value`](Greenlet::link_value) for how a
+    /// kill counts.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(0));
+    /// let (a, b) = (seen.clone(), seen.clone());
+    /// let ok = greenlet::spawn(|| ());
+    /// let killed = greenlet::spawn(|| ());
+    /// ok.link_exception(move || a.set(a.get() + 1));
+    /// killed.link_exception(move || b.set(b.get() + 10));
+    /// killed.kill();
+    /// ok.join().unwrap();
+    /// greenlet::yield_now().unwrap();
+    /// assert_eq!(seen.get(), 10);
+    /// ```
+    pub fn link_exception(&self, f: impl FnOnce() + 'static) -> LinkHandle {
+        self.link_if(
+            |o| matches!(o, CoreOutcome::Panicked | CoreOutcome::Killed),
+            f,
+        )
+    }
+
+    /// `link` for the outcomes `when` accepts.
+    fn link_if(&self, when: fn(CoreOutcome) -> bool, f: impl FnOnce() + 'static) -> LinkHandle {
         if self.core.is_dead() {
-            let name = format!("link of {}", self.core.name());
-            if let Err(e) = Builder::new().name(name).spawn(f) {
-                log::error!("cannot run a link callback: {e}");
+            if when(self.core.outcome.get()) {
+                spawn_link(self.core.name(), f);
             }
-        } else {
-            // Spawned from the finishing greenlet, as a raw link: the hub knows nothing of
-            // `Builder`.
-            let of = self.core.name().to_owned();
-            self.core
-                .links
-                .borrow_mut()
-                .push(Link::Raw(Box::new(move || {
-                    let b = Builder::new().name(format!("link of {of}"));
-                    if let Err(e) = b.spawn(f) {
-                        log::error!("cannot run a link callback of greenlet {of}: {e}");
-                    }
-                })));
+            return LinkHandle::fired(&self.core);
         }
+        // Spawned from the finishing greenlet, as a raw link: the hub knows nothing of
+        // `Builder`. A weak reference: the links are held by the greenlet's own record.
+        let of = self.core.name().to_owned();
+        let core = Rc::downgrade(&self.core);
+        self.add_keyed(Box::new(move || {
+            if core.upgrade().is_some_and(|c| when(c.outcome.get())) {
+                spawn_link(&of, f);
+            }
+        }))
+    }
+
+    fn add_keyed(&self, f: Box<dyn FnOnce()>) -> LinkHandle {
+        let key = NEXT_LINK_KEY.with(|k| {
+            let key = k.get();
+            k.set(key + 1);
+            key
+        });
+        self.core.links.borrow_mut().push(Link::Keyed(key, f));
+        LinkHandle {
+            core: self.core.clone(),
+            key,
+        }
+    }
+
+    /// Remove a link of this greenlet before it fires (gevent's `unlink`); its callback is
+    /// dropped without running. Returns whether it was removed: false when it has fired (or is
+    /// firing) already, when it was removed before, or when `handle` is another greenlet's.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(false));
+    /// let s = seen.clone();
+    /// let g = greenlet::spawn(|| ());
+    /// let h = g.rawlink(move || s.set(true));
+    /// assert!(g.unlink(h));
+    /// g.join().unwrap();
+    /// assert!(!seen.get());
+    /// ```
+    pub fn unlink(&self, handle: LinkHandle) -> bool {
+        Rc::ptr_eq(&self.core, &handle.core) && handle.unlink()
+    }
+
+    /// What the greenlet ended with, once it has finished; `None` while it has not (not
+    /// started yet, or running). Its value, if any, stays for [`join`](Greenlet::join).
+    ///
+    /// ```
+    /// use greenlet::Outcome;
+    /// let g = greenlet::spawn(|| 3);
+    /// assert_eq!(g.outcome(), None);
+    /// greenlet::yield_now().unwrap();
+    /// assert_eq!(g.outcome(), Some(Outcome::Returned));
+    /// assert_eq!(g.join().unwrap(), 3);
+    /// ```
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.core.outcome.get() {
+            CoreOutcome::Pending => None,
+            CoreOutcome::Success => Some(Outcome::Returned),
+            CoreOutcome::Panicked => Some(Outcome::Panicked),
+            CoreOutcome::Killed => Some(Outcome::Killed),
+        }
+    }
+}
+
+thread_local! {
+    /// The key of the next removable link (see `LinkHandle`); 0 is never handed out.
+    static NEXT_LINK_KEY: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+}
+
+/// Spawn a link callback `f` of the greenlet named `of`.
+fn spawn_link(of: &str, f: impl FnOnce() + 'static) {
+    if let Err(e) = Builder::new().name(format!("link of {of}")).spawn(f) {
+        log::error!("cannot run a link callback of greenlet {of}: {e}");
+    }
+}
+
+/// What a finished greenlet ended with ([`Greenlet::outcome`]).
+///
+/// ```
+/// use greenlet::Outcome;
+/// let g = greenlet::spawn(|| panic!("boom"));
+/// greenlet::yield_now().unwrap();
+/// assert_eq!(g.outcome(), Some(Outcome::Panicked));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It returned a value (which [`Greenlet::join`] takes).
+    Returned,
+    /// It panicked.
+    Panicked,
+    /// It was killed (before it started, or unwound from a blocking call).
+    Killed,
+}
+
+/// A link of a greenlet ([`Greenlet::link`], [`link_value`](Greenlet::link_value),
+/// [`link_exception`](Greenlet::link_exception), [`rawlink`](Greenlet::rawlink)), to remove
+/// it before it fires. Dropping the handle keeps the link.
+///
+/// ```
+/// let g = greenlet::spawn(|| ());
+/// let h = g.link(|| unreachable!("unlinked"));
+/// assert!(h.unlink());
+/// g.join().unwrap();
+/// ```
+pub struct LinkHandle {
+    core: Rc<GlCore>,
+    /// 0: fired already when made (the greenlet had finished).
+    key: u64,
+}
+
+impl LinkHandle {
+    fn fired(core: &Rc<GlCore>) -> LinkHandle {
+        LinkHandle {
+            core: core.clone(),
+            key: 0,
+        }
+    }
+
+    /// Remove the link before it fires: its callback is dropped without running. Returns
+    /// whether it was removed (false once it has fired, or is firing: a link runs exactly once
+    /// or not at all). Same as [`Greenlet::unlink`].
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// let h = g.rawlink(|| ());
+    /// g.join().unwrap();
+    /// assert!(!h.unlink()); // it ran
+    /// ```
+    pub fn unlink(self) -> bool {
+        let removed = {
+            let mut links = self.core.links.borrow_mut();
+            links
+                .iter()
+                .position(|l| matches!(l, Link::Keyed(k, _) if *k == self.key))
+                .map(|i| links.remove(i))
+        };
+        // Dropped outside the borrow: the callback's captures are user code.
+        removed.is_some()
+    }
+}
+
+impl fmt::Debug for LinkHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkHandle")
+            .field("greenlet", &self.core.id)
+            .field("key", &self.key)
+            .finish()
     }
 }
 
@@ -605,7 +828,8 @@ impl<T> Greenlet<T> {
     /// Run `f` right when the greenlet finishes, or now if it already has (gevent's
     /// `rawlink`): cheaper than [`link`](Greenlet::link), which spawns a greenlet for `f`,
     /// but `f` runs inside the finishing greenlet's last moments (or the caller, if finished):
-    /// it must not block (blocking calls fail there) and should be short.
+    /// it must not block (blocking calls fail there) and should be short. Exactly once,
+    /// unless removed first with [`unlink`](Greenlet::unlink).
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -616,11 +840,12 @@ impl<T> Greenlet<T> {
     /// assert_eq!(g.join().unwrap(), 5);
     /// assert_eq!(seen.get(), 1); // ran as the greenlet finished, exactly once
     /// ```
-    pub fn rawlink(&self, f: impl FnOnce() + 'static) {
+    pub fn rawlink(&self, f: impl FnOnce() + 'static) -> LinkHandle {
         if self.core.is_dead() {
             f();
+            LinkHandle::fired(&self.core)
         } else {
-            self.core.links.borrow_mut().push(Link::Raw(Box::new(f)));
+            self.add_keyed(Box::new(f))
         }
     }
 }
@@ -779,4 +1004,170 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
 /// ```
 pub fn getcurrent_name() -> String {
     hub::current().name().to_owned()
+}
+
+/// A greenlet created and not started yet ([`Builder::create`]): gevent's `Greenlet(f)`
+/// before `start()`. Dropped unstarted, it never runs (its closure is dropped); `!Send`.
+///
+/// ```
+/// use std::time::Duration;
+/// let u = greenlet::Builder::new().create(|| "later").unwrap();
+/// let g = u.start_later(Duration::from_millis(1));
+/// assert_eq!(g.join().unwrap(), "later");
+/// ```
+pub struct UnstartedGreenlet<T> {
+    /// `None` once started.
+    g: Option<Greenlet<T>>,
+}
+
+impl<T> UnstartedGreenlet<T> {
+    fn greenlet(&self) -> &Greenlet<T> {
+        self.g
+            .as_ref()
+            .expect("an unstarted greenlet holds its greenlet")
+    }
+
+    /// The greenlet's name.
+    ///
+    /// ```
+    /// let u = greenlet::Builder::new().name("w").create(|| ()).unwrap();
+    /// assert_eq!(u.name(), "w");
+    /// ```
+    pub fn name(&self) -> &str {
+        self.greenlet().name()
+    }
+
+    /// The greenlet's id (see [`Greenlet::id`]).
+    ///
+    /// ```
+    /// let u = greenlet::Builder::new().create(|| ()).unwrap();
+    /// let id = u.id();
+    /// assert_eq!(u.start().id(), id);
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.greenlet().id()
+    }
+
+    /// Schedule the greenlet (gevent's `start()`): it runs once the caller next yields to the
+    /// hub, as with [`spawn`]. Returns its handle.
+    ///
+    /// ```
+    /// let g = greenlet::Builder::new().create(|| 1).unwrap().start();
+    /// assert_eq!(g.join().unwrap(), 1);
+    /// ```
+    pub fn start(mut self) -> Greenlet<T> {
+        let g = self
+            .g
+            .take()
+            .expect("an unstarted greenlet holds its greenlet");
+        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        g
+    }
+
+    /// Schedule the greenlet to start after `delay` (gevent's `start_later`). Returns its
+    /// handle; killing it before then means it never runs.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let u = greenlet::Builder::new().create(move || t0.elapsed()).unwrap();
+    /// let g = u.start_later(Duration::from_millis(20));
+    /// assert!(g.join().unwrap() >= Duration::from_millis(19));
+    /// ```
+    pub fn start_later(mut self, delay: Duration) -> Greenlet<T> {
+        let g = self
+            .g
+            .take()
+            .expect("an unstarted greenlet holds its greenlet");
+        schedule_later(&g.core, delay);
+        g
+    }
+}
+
+/// Never started: the greenlet is killed, which drops its closure without running it.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let u = greenlet::Builder::new().create(move || r.set(true)).unwrap();
+/// drop(u);
+/// greenlet::yield_now().unwrap();
+/// assert!(!ran.get());
+/// assert_eq!(Rc::strong_count(&ran), 1); // the closure is gone
+/// ```
+impl<T> Drop for UnstartedGreenlet<T> {
+    fn drop(&mut self) {
+        if let Some(g) = self.g.take() {
+            // At thread exit the hub may be gone already: it dropped every greenlet then.
+            if hub::has_hub() {
+                hub::request_kill(&g.core);
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for UnstartedGreenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.g {
+            Some(g) => f
+                .debug_struct("UnstartedGreenlet")
+                .field("id", &g.core.id)
+                .field("name", &g.core.name())
+                .finish(),
+            None => f.write_str("UnstartedGreenlet(started)"),
+        }
+    }
+}
+
+/// Kill every greenlet of `greenlets` and wait, at most `timeout` (forever with `None`), for
+/// them to die (gevent's `killall`). Returns whether all are dead. Never fails.
+///
+/// All are asked to die first, then waited for, so their unwinding overlaps. Unstarted ones
+/// never run. From a hub callback the kills are only requested. If the calling greenlet is
+/// among them, it is killed last, once the others are dead or the timeout has passed (the
+/// call then unwinds the caller instead of returning).
+///
+/// ```
+/// use std::time::Duration;
+/// let gs: Vec<_> = (0..3)
+///     .map(|_| greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60))))
+///     .collect();
+/// greenlet::yield_now().unwrap(); // let them start sleeping
+/// assert!(greenlet::killall(&gs, Some(Duration::from_secs(10))));
+/// assert!(gs.iter().all(|g| g.was_killed()));
+/// ```
+pub fn killall<T>(greenlets: &[Greenlet<T>], timeout: Option<Duration>) -> bool {
+    let me = hub::current();
+    let mut me_included = false;
+    for g in greenlets {
+        if Rc::ptr_eq(&g.core, &me) {
+            me_included = !g.is_dead();
+        } else {
+            hub::request_kill(&g.core);
+        }
+    }
+    if !hub::current_is_hub() {
+        let deadline = timeout.map(crate::timeout::deadline_after);
+        for g in greenlets {
+            if g.is_dead() || Rc::ptr_eq(&g.core, &me) {
+                continue;
+            }
+            let remaining = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => break,
+                },
+                None => None,
+            };
+            // Our own timeout is `Ok(false)`; an enclosing `Timeout` scope ends the wait too.
+            if !matches!(wait_finished(&g.core, remaining), Ok(true)) {
+                break;
+            }
+        }
+    }
+    if me_included {
+        hub::request_kill(&me);
+    }
+    greenlets.iter().all(|g| g.is_dead())
 }

@@ -59,8 +59,8 @@ pub use greenlet::{
     joinall_with, killall, spawn, spawn_later,
 };
 pub use hub::{
-    HubStats, hub_loop, hub_stats, idle, run_callback, set_switch_interval, sleep,
-    switch_interval, wait, yield_now,
+    HubStats, hub_loop, hub_stats, idle, run_callback, set_switch_interval, sleep, switch_interval,
+    wait, yield_now,
 };
 pub use local::Local;
 pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseError, Semaphore};

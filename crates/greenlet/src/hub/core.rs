@@ -27,6 +27,9 @@ pub(crate) enum Link {
     /// Run a closure right away, in the finishing greenlet; it must not block
     /// (`Greenlet::link` spawns its greenlet from one).
     Raw(Box<dyn FnOnce()>),
+    /// A [`Raw`](Link::Raw) link that can be removed before it runs (`Greenlet::unlink`),
+    /// by its key.
+    Keyed(u64, Box<dyn FnOnce()>),
 }
 
 /// What the scheduler knows about one greenlet (the hub and the thread's root included).

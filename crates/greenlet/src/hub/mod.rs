@@ -9,7 +9,8 @@
 //!
 //! A greenlet that blocks while another greenlet is first in the run queue switches to that
 //! one directly: it is what the hub would run next, and the detour through the hub costs two
-//! switches. After 8192 such direct switches in a row, or 5 ms (also those of
+//! switches. After 8192 such direct switches in a row, or the switch interval (5 ms unless
+//! changed with [`set_switch_interval`]; also those of
 //! [`park::switch_to`](crate::park::switch_to)), one goes through the hub, so that it still
 //! runs its callbacks and polls for I/O.
 //!
@@ -124,6 +125,9 @@ pub(crate) struct HubInner {
     batch_due: Cell<u64>,
     /// The hub side of the blocking monitor (inactive unless a monitor runs).
     pub(crate) monitor: crate::monitor::HubMonitor,
+    /// The switch interval in nanoseconds ([`set_switch_interval`]); read only where a batch
+    /// looks at the clock (`batch_overrun`, `drain_callbacks`), never per switch.
+    switch_interval_ns: Cell<u64>,
 }
 
 impl HubInner {
@@ -162,6 +166,7 @@ impl HubInner {
             served: Cell::new(0),
             batch_due: Cell::new(0),
             monitor: crate::monitor::HubMonitor::new(),
+            switch_interval_ns: Cell::new(duration_ns(queue::CALLBACK_BATCH_TIME)),
         });
         Ok(h)
     }
@@ -271,4 +276,48 @@ pub fn hub_stats() -> HubStats {
 /// ```
 pub fn hub_loop() -> Loop {
     hub().lp.clone()
+}
+
+/// The switch interval a hub starts with: 5 ms (gevent's default `getswitchinterval()`).
+///
+/// ```
+/// use greenlet::hub::{DEFAULT_SWITCH_INTERVAL, switch_interval};
+/// assert_eq!(DEFAULT_SWITCH_INTERVAL, std::time::Duration::from_millis(5));
+/// assert_eq!(switch_interval(), DEFAULT_SWITCH_INTERVAL);
+/// ```
+pub const DEFAULT_SWITCH_INTERVAL: std::time::Duration = queue::CALLBACK_BATCH_TIME;
+
+fn duration_ns(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Set the switch interval of the current thread's hub (gevent's `setswitchinterval`): how
+/// long greenlets may run, switching to each other or the hub running its queued callbacks,
+/// before the hub stops to let libev poll for I/O and timers. Default
+/// [`DEFAULT_SWITCH_INTERVAL`] (5 ms).
+///
+/// A smaller interval makes timers and sockets get looked at sooner behind busy greenlets, for
+/// more polls; a larger one the reverse. The interval is checked on a coarse clock (a few ms
+/// of resolution) and between slices of 64 direct switches, so it is a lower bound, not a
+/// deadline; whatever the interval, a batch ends after 8192 direct switches in a row or
+/// 100 ms. Other threads' hubs keep their own interval.
+///
+/// ```
+/// use greenlet::hub::{set_switch_interval, switch_interval};
+/// use std::time::Duration;
+/// set_switch_interval(Duration::from_millis(1));
+/// assert_eq!(switch_interval(), Duration::from_millis(1));
+/// ```
+pub fn set_switch_interval(interval: std::time::Duration) {
+    hub().switch_interval_ns.set(duration_ns(interval));
+}
+
+/// The switch interval of the current thread's hub (gevent's `getswitchinterval`); see
+/// [`set_switch_interval`].
+///
+/// ```
+/// assert_eq!(greenlet::hub::switch_interval(), greenlet::hub::DEFAULT_SWITCH_INTERVAL);
+/// ```
+pub fn switch_interval() -> std::time::Duration {
+    std::time::Duration::from_nanos(hub().switch_interval_ns.get())
 }

@@ -31,9 +31,13 @@ pub(super) fn coarse_now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// How long one batch of callbacks may run before the hub lets libev poll for I/O (gevent's
-/// switch interval), once it has served what was queued when it started.
-const CALLBACK_BATCH_TIME: Duration = Duration::from_millis(5);
+/// How long one batch of callbacks may run, by default, before the hub lets libev poll for
+/// I/O (gevent's switch interval), once it has served what was queued when it started. Each
+/// hub keeps its own in `HubInner::switch_interval_ns` (see [`set_switch_interval`]); this
+/// is the value it starts with.
+///
+/// [`set_switch_interval`]: super::set_switch_interval
+pub(super) const CALLBACK_BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// How long one batch may run at most, also with entries queued before it still waiting: the
 /// bound on how late a timer or an fd is looked at behind a very long run queue.
@@ -54,7 +58,8 @@ const DIRECT_SWITCH_SLICE: u64 = 64;
 
 impl HubInner {
     /// Whether the current batch (since `drain_callbacks` last started) should end so that
-    /// libev polls: it has run past `CALLBACK_BATCH_TIME` (on the coarse clock) and served
+    /// libev polls: it has run past the switch interval (`CALLBACK_BATCH_TIME` unless set, on
+    /// the coarse clock) and served
     /// every entry that was queued when it started, or it has run past `CALLBACK_BATCH_MAX`.
     ///
     /// Why a batch serves what it found queued before it polls again: greenlets woken by the
@@ -67,7 +72,7 @@ impl HubInner {
     #[inline]
     fn batch_overrun(&self) -> bool {
         let ran = coarse_now_ns().saturating_sub(self.batch_start.get());
-        (ran > CALLBACK_BATCH_TIME.as_nanos() as u64 && self.served.get() >= self.batch_due.get())
+        (ran > self.switch_interval_ns.get() && self.served.get() >= self.batch_due.get())
             || ran > CALLBACK_BATCH_MAX.as_nanos() as u64
     }
 
@@ -210,7 +215,8 @@ pub(super) fn drain_callbacks() {
         if chained
             || (n % 64 == 0
                 && (ran() > CALLBACK_BATCH_MAX
-                    || (h.served.get() >= h.batch_due.get() && ran() > CALLBACK_BATCH_TIME)))
+                    || (h.served.get() >= h.batch_due.get()
+                        && ran() > Duration::from_nanos(h.switch_interval_ns.get()))))
         {
             // Let libev poll for I/O; the keepalive idle watcher keeps that poll non-blocking.
             break;

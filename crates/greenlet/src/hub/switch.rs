@@ -251,7 +251,7 @@ pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
             Link::Wake(g, serial) => {
                 wake(&g, serial, Reason::Wake);
             }
-            Link::Raw(f) => {
+            Link::Raw(f) | Link::Keyed(_, f) => {
                 if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
                     log::error!(
                         "a link callback of greenlet {} panicked: {}",
