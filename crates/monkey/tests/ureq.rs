@@ -33,19 +33,23 @@ fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
     Watchdog { _alive: tx }
 }
 
-/// A slow HTTP server on plain threads (no hub: their sleeps and reads are real ones), a thread
-/// per connection, each answering after 100 ms; it serves `n` connections, then its accept
-/// thread ends. Returns its port and the most requests it had in hand at once.
+/// A slow HTTP server on plain threads (no hub: their waits and reads are real ones), a thread
+/// per connection, each answering only once all `n` requests are in its hands (or after a
+/// generous limit): a client that sends them one at a time gets each answer only after that
+/// limit. It serves `n` connections, then its accept thread ends. Returns its port and the
+/// most requests it had in hand at once.
 fn slow_server(n: usize) -> (u16, std::thread::JoinHandle<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let accepter = std::thread::spawn(move || {
         let in_hand = Arc::new(AtomicUsize::new(0));
         let max_in_hand = Arc::new(AtomicUsize::new(0));
+        let all_in = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
         let handlers: Vec<_> = (0..n)
             .map(|_| {
                 let (conn, _) = listener.accept().unwrap();
                 let (in_hand, max_in_hand) = (in_hand.clone(), max_in_hand.clone());
+                let all_in = all_in.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(&conn);
                     let mut request_line = String::new();
@@ -56,7 +60,13 @@ fn slow_server(n: usize) -> (u16, std::thread::JoinHandle<usize>) {
                     while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
                         line.clear();
                     }
-                    std::thread::sleep(Duration::from_millis(100));
+                    // Answer once every request has come in (the limit only bounds a failure).
+                    let (arrived, cv) = &*all_in;
+                    let mut a = arrived.lock().unwrap();
+                    *a += 1;
+                    cv.notify_all();
+                    let limit = generous(Duration::from_secs(10));
+                    let _ = cv.wait_timeout_while(a, limit, |a| *a < n).unwrap();
                     // "GET /item/17 HTTP/1.1" answers "item 17".
                     let path = request_line.split(' ').nth(1).unwrap_or("/");
                     let body = path.trim_start_matches('/').replace('/', " ");
@@ -109,7 +119,7 @@ fn a_hundred_ureq_requests_from_greenlets_of_one_thread_are_in_flight_at_once() 
     let elapsed = start.elapsed();
     let max_in_hand = server.join().unwrap();
     eprintln!(
-        "{n} requests to a server that answers after 100 ms: at most {} greenlets inside ureq at \
+        "{n} requests to a server that answers once all are in: at most {} greenlets inside ureq at \
          once, at most {max_in_hand} requests in the server's hands at once, {elapsed:?} in all",
         max_inside.get()
     );
@@ -119,8 +129,7 @@ fn a_hundred_ureq_requests_from_greenlets_of_one_thread_are_in_flight_at_once() 
         n,
         "every request was in flight at the same time"
     );
-    // The server saw them side by side too: uncooperative, it would have had one at a time.
-    assert!(max_in_hand > n / 2, "{max_in_hand}");
-    // Uncooperative: one after another, 100 x 100 ms = 10 s.
-    assert!(elapsed < generous(Duration::from_secs(5)), "{elapsed:?}");
+    // The server had them all in hand at once: uncooperative, it would have had one at a time
+    // (and each answer would have waited for the limit).
+    assert_eq!(max_in_hand, n);
 }
