@@ -59,20 +59,21 @@ pub use libev_sys as sys;
 pub use gevent_monkey as monkey;
 
 // The I/O layer.
-pub use gevent_io::{dns, net, process, server, signal, source};
+pub use gevent_io::{dns, fs, net, process, select, server, signal, source};
 
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{
     AsyncError, AsyncResult, AsyncSetter, BoundedSemaphore, Builder, Channel, DEFAULT_STACK_SIZE,
     Error, Event, Greenlet, Group, HubStats, Imap, ImapUnordered, Iwait, JoinAll, JoinError,
-    JoinableQueue, LifoQueue, Local, Lock, LockGuard, LoopError, Pool, PriorityQueue, Queue,
-    QueueError, QueueIter, RLock, RLockGuard, ReleaseError, Result, Scope, ScopedGreenlet,
-    Semaphore, SimpleQueue, StackMode, Timeout, TimeoutId, TrySpawnError, Waitable,
+    JoinableQueue, LifoQueue, LinkHandle, Local, Lock, LockGuard, LoopError, Outcome, Pool,
+    PriorityQueue, Queue, QueueError, QueueIter, RLock, RLockGuard, ReleaseError, Result, Scope,
+    ScopedGreenlet, Semaphore, SimpleQueue, StackMode, Timeout, TimeoutId, TrySpawnError,
+    UnstartedGreenlet, Waitable,
 };
 pub use greenlet::{
     format_run_info, getcurrent_name, hub_loop, hub_stats, idle, iwait, joinall, joinall_with,
-    run_callback, run_info, scope, set_default_stack_mode, sleep, spawn, spawn_later, wait,
-    wait_any, with_timeout, with_timeout_or, yield_now,
+    killall, run_callback, run_info, scope, set_default_stack_mode, set_switch_interval, sleep,
+    spawn, spawn_later, switch_interval, wait, wait_any, with_timeout, with_timeout_or, yield_now,
 };
 pub use greenlet::{hub, monitor, park, threadpool};
 
