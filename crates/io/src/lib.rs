@@ -6,6 +6,7 @@
 //! * [`source`]: the fd-readiness core, a non-blocking descriptor with a watcher per direction;
 //! * [`net`]: TCP, UDP and Unix sockets shaped like `std::net`, on top of it;
 //! * [`dns`]: name resolution on the thread pool;
+//! * [`fs`]: files whose blocking calls run on the thread pool (gevent's `fileobject`);
 //! * [`server`]: `StreamServer` and `DatagramServer` (gevent's `server` module);
 //! * [`signal`]: waiting for and handling signals;
 //! * [`process`]: child processes whose waits and pipes are cooperative.
@@ -37,6 +38,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod dns;
+pub mod fs;
 pub mod net;
 pub mod process;
 pub mod server;
