@@ -7,6 +7,7 @@
 //! * [`net`]: TCP, UDP and Unix sockets shaped like `std::net`, on top of it;
 //! * [`dns`]: name resolution on the thread pool;
 //! * [`fs`]: files whose blocking calls run on the thread pool (gevent's `fileobject`);
+//! * [`select`]: waiting on several descriptors at once (gevent's `select`);
 //! * [`server`]: `StreamServer` and `DatagramServer` (gevent's `server` module);
 //! * [`signal`]: waiting for and handling signals;
 //! * [`process`]: child processes whose waits and pipes are cooperative.
@@ -41,6 +42,7 @@ pub mod dns;
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod select;
 pub mod server;
 pub mod signal;
 pub mod source;
