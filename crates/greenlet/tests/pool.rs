@@ -1,4 +1,5 @@
-//! `pool`: `Group` and `Pool` (spawn, join, kill, map, imap_unordered) against the real hub.
+//! `pool`: `Group` and `Pool` (spawn, join, kill, map, imap, imap_unordered, apply, apply_async)
+//! against the real hub.
 
 use greenlet::*;
 use std::cell::Cell;
@@ -243,4 +244,221 @@ fn imap_unordered_yields_results_in_completion_order() {
     results.sort();
     assert_eq!(results, [-1, 0, 1, 2, 3, 5, 6]);
     assert_eq!(peak.get(), 2);
+}
+
+#[test]
+fn imap_yields_in_input_order_when_calls_finish_out_of_order() {
+    let n = 4;
+    let release: Vec<Event> = (0..n).map(|_| Event::new()).collect();
+    let finished: Vec<Event> = (0..n).map(|_| Event::new()).collect();
+    let all_started = Event::new();
+    let started = Rc::new(Cell::new(0));
+    let finish_order = log();
+    let controller = {
+        let (release, finished, all_started) =
+            (release.clone(), finished.clone(), all_started.clone());
+        spawn(move || {
+            all_started.wait().unwrap();
+            for i in (0..n).rev() {
+                release[i].set();
+                finished[i].wait().unwrap();
+            }
+        })
+    };
+    let pool = Pool::new(n);
+    let out: Vec<usize> = {
+        let finish_order = finish_order.clone();
+        pool.imap(0..n, move |i| {
+            started.set(started.get() + 1);
+            if started.get() == n {
+                all_started.set();
+            }
+            release[i].wait().unwrap();
+            finish_order.borrow_mut().push(i);
+            finished[i].set();
+            i * 10
+        })
+        .map(|r| r.unwrap())
+        .collect()
+    };
+    controller.join().unwrap();
+    assert_eq!(*finish_order.borrow(), [3, 2, 1, 0]);
+    assert_eq!(out, [0, 10, 20, 30]);
+    assert!(pool.join(None).unwrap());
+}
+
+#[test]
+fn imap_pulls_its_input_lazily_and_runs_at_most_the_pool_size() {
+    let size = 3;
+    let pool = Pool::new(size);
+    let pulled = Rc::new(Cell::new(0usize));
+    let (running, peak) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
+    let input = {
+        let pulled = pulled.clone();
+        (0..20).inspect(move |_| pulled.set(pulled.get() + 1))
+    };
+    let mut it = {
+        let (running, peak) = (running.clone(), peak.clone());
+        pool.imap(input, move |i: u32| {
+            running.set(running.get() + 1);
+            peak.set(peak.get().max(running.get()));
+            yield_now().unwrap();
+            running.set(running.get() - 1);
+            i * 2
+        })
+    };
+    assert_eq!(pulled.get(), 0, "imap pulled before the first next");
+    let mut yielded = 0;
+    while let Some(r) = it.next() {
+        assert_eq!(r.unwrap(), yielded * 2);
+        yielded += 1;
+        // Never more than the pool's size ahead of what was yielded.
+        assert!(
+            pulled.get() <= yielded as usize - 1 + size,
+            "pulled {} after {yielded} results",
+            pulled.get()
+        );
+    }
+    assert_eq!(yielded, 20);
+    assert_eq!(pulled.get(), 20);
+    assert_eq!(peak.get(), size);
+    assert!(it.next().is_none());
+
+    // An endless input is fine.
+    let firsts: Vec<u64> = pool
+        .imap(0.., |i: u64| i)
+        .take(5)
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(firsts, [0, 1, 2, 3, 4]);
+    assert!(pool.join(None).unwrap());
+}
+
+#[test]
+fn imap_reports_a_panic_at_its_position_and_a_wait_failure_once() {
+    let pool = Pool::new(2);
+    let out: Vec<_> = pool
+        .imap([1, 2, 3], |i: i32| {
+            if i == 2 {
+                panic!("two");
+            }
+            i
+        })
+        .collect();
+    assert_eq!(out[0].as_ref().unwrap(), &1);
+    assert_eq!(out[1].as_ref().unwrap_err().panic_message(), Some("two"));
+    assert_eq!(out[2].as_ref().unwrap(), &3);
+
+    // Nothing can ever finish the calls: one Wait error, then the end; the calls are killed.
+    let never = Event::new();
+    let mut it = {
+        let never = never.clone();
+        pool.imap(0..5, move |_: i32| never.wait())
+    };
+    match it.next() {
+        Some(Err(JoinError::Wait(Error::WouldBlockForever))) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(it.next().is_none());
+    assert!(pool.is_empty());
+}
+
+#[test]
+fn group_imap_runs_every_item_at_once_and_keeps_input_order() {
+    let group = Group::new();
+    let (running, peak) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
+    let out: Vec<usize> = {
+        let (running, peak) = (running.clone(), peak.clone());
+        group
+            .imap((0..8).rev(), move |i| {
+                running.set(running.get() + 1);
+                peak.set(peak.get().max(running.get()));
+                // Later inputs wait less, so they finish first.
+                for _ in 0..i {
+                    yield_now().unwrap();
+                }
+                running.set(running.get() - 1);
+                i
+            })
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert_eq!(out, [7, 6, 5, 4, 3, 2, 1, 0]);
+    assert_eq!(peak.get(), 8);
+    assert!(group.is_empty());
+}
+
+#[test]
+fn apply_runs_in_the_pool_and_returns_the_result_or_the_panic() {
+    let pool = Pool::new(1);
+    let inside = {
+        let pool = pool.clone();
+        move || (pool.len(), pool.free_count())
+    };
+    assert_eq!(pool.apply(inside).unwrap(), (1, 0));
+    let err = pool.apply(|| -> u8 { panic!("boom") }).unwrap_err();
+    assert_eq!(err.panic_message(), Some("boom"));
+    assert!(pool.is_empty());
+
+    // It waits for a slot, like spawn.
+    let gate = Event::new();
+    let order = log();
+    let holder = {
+        let (gate, order) = (gate.clone(), order.clone());
+        pool.spawn(move || {
+            gate.wait().unwrap();
+            order.borrow_mut().push("holder done");
+        })
+        .unwrap()
+    };
+    let opener = {
+        let gate = gate.clone();
+        spawn(move || gate.set())
+    };
+    let r = {
+        let order = order.clone();
+        pool.apply(move || order.borrow_mut().push("applied"))
+    };
+    assert!(r.is_ok());
+    assert_eq!(*order.borrow(), ["holder done", "applied"]);
+    holder.join().unwrap();
+    opener.join().unwrap();
+
+    // From inside a full pool it runs directly instead of waiting for itself.
+    let nested = {
+        let p = pool.clone();
+        pool.spawn(move || p.apply(|| 5)).unwrap()
+    };
+    assert_eq!(nested.join().unwrap().unwrap(), 5);
+
+    let group = Group::new();
+    assert_eq!(group.apply(|| "g").unwrap(), "g");
+    let err = group.apply(|| -> u8 { panic!("gp") }).unwrap_err();
+    assert_eq!(err.panic_message(), Some("gp"));
+}
+
+#[test]
+fn apply_async_returns_a_handle_of_the_pool_at_once() {
+    let pool = Pool::new(2);
+    let gate = Event::new();
+    let g = {
+        let gate = gate.clone();
+        pool.apply_async(move || {
+            gate.wait().unwrap();
+            7
+        })
+        .unwrap()
+    };
+    assert!(pool.contains(&g));
+    assert!(!g.is_dead());
+    let bad = pool.apply_async(|| -> u8 { panic!("async boom") }).unwrap();
+    gate.set();
+    assert_eq!(g.join().unwrap(), 7);
+    assert_eq!(bad.join().unwrap_err().panic_message(), Some("async boom"));
+    assert!(pool.join(None).unwrap());
+
+    let group = Group::new();
+    let h = group.apply_async(|| 8);
+    assert!(group.contains(&h));
+    assert_eq!(h.join().unwrap(), 8);
 }
