@@ -1489,11 +1489,11 @@ macro_rules! ordered_queue {
 /// ```
 /// use greenlet::PriorityQueue;
 /// let q = PriorityQueue::unbounded();
-/// for (prio, job) in [(2, "later"), (1, "first"), (2, "last"), (1, "second")] {
+/// for (prio, job) in [(2, "c"), (1, "b"), (3, "d"), (1, "a")] {
 ///     q.put((prio, job)).unwrap();
 /// }
 /// let order: Vec<&str> = (0..4).map(|_| q.get().unwrap().1).collect();
-/// assert_eq!(order, ["first", "second", "later", "last"]);
+/// assert_eq!(order, ["a", "b", "c", "d"]); // tuples compare by priority, then by job
 /// ```
 pub struct PriorityQueue<T> {
     core: Rc<Core<T, Heap<T>>>,

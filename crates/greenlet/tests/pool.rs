@@ -309,7 +309,7 @@ fn imap_pulls_its_input_lazily_and_runs_at_most_the_pool_size() {
     };
     assert_eq!(pulled.get(), 0, "imap pulled before the first next");
     let mut yielded = 0;
-    while let Some(r) = it.next() {
+    for r in it.by_ref() {
         assert_eq!(r.unwrap(), yielded * 2);
         yielded += 1;
         // Never more than the pool's size ahead of what was yielded.
