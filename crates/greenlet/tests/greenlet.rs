@@ -213,3 +213,217 @@ fn spawn_later_starts_after_the_delay_and_can_be_killed_first() {
     assert!(start.elapsed() < delay);
     assert!(!ran.get());
 }
+
+/// Counts how often the callbacks made by [`counting`] ran.
+fn counting(c: &Rc<Cell<u32>>, by: u32) -> impl FnOnce() + 'static {
+    let c = c.clone();
+    move || c.set(c.get() + by)
+}
+
+#[test]
+fn link_value_and_link_exception_fire_by_outcome_exactly_once() {
+    let returned = spawn(|| 1);
+    let panicked = spawn(|| -> i32 { panic!("expected failure") });
+    let killed = spawn(|| {
+        sleep(FOREVER).unwrap();
+        2
+    });
+    let (values, exceptions, all) = (
+        Rc::new(Cell::new(0)),
+        Rc::new(Cell::new(0)),
+        Rc::new(Cell::new(0)),
+    );
+    for (i, g) in [&returned, &panicked, &killed].into_iter().enumerate() {
+        let bit = 1 << i;
+        g.link_value(counting(&values, bit));
+        g.link_exception(counting(&exceptions, bit));
+        g.link(counting(&all, bit));
+    }
+    yield_now().unwrap(); // the first two finish, the third sleeps
+    killed.kill();
+    // Every link greenlet runs; then nothing is left.
+    assert!(wait(None).unwrap());
+    assert_eq!(values.get(), 0b001);
+    assert_eq!(exceptions.get(), 0b110);
+    assert_eq!(all.get(), 0b111);
+    // On a finished greenlet they fire (or not) at once, by its outcome.
+    returned.link_value(counting(&values, 8));
+    returned.link_exception(counting(&exceptions, 8));
+    panicked.link_value(counting(&values, 16));
+    panicked.link_exception(counting(&exceptions, 16));
+    assert!(wait(None).unwrap());
+    assert_eq!(values.get(), 0b01001);
+    assert_eq!(exceptions.get(), 0b10110);
+    assert_eq!(returned.join().unwrap(), 1);
+}
+
+#[test]
+fn unlinked_links_never_run_and_their_callbacks_are_dropped() {
+    let runs = Rc::new(Cell::new(0));
+    let g = spawn(|| ());
+    let a = g.link(counting(&runs, 1));
+    let b = g.rawlink(counting(&runs, 10));
+    let c = g.link_value(counting(&runs, 100));
+    let d = g.link_exception(counting(&runs, 1000));
+    let kept = g.rawlink(counting(&runs, 10_000));
+    assert!(g.unlink(a));
+    assert!(b.unlink());
+    assert!(g.unlink(c));
+    assert!(d.unlink());
+    // The callbacks went with the links: only `kept` still holds the counter.
+    assert_eq!(Rc::strong_count(&runs), 2);
+    g.clone().join().unwrap();
+    assert!(wait(None).unwrap());
+    assert_eq!(runs.get(), 10_000);
+    // Fired: nothing left to remove.
+    assert!(!kept.unlink());
+    // Made on a finished greenlet: fired already.
+    assert!(!g.rawlink(counting(&runs, 1)).unlink());
+    assert_eq!(runs.get(), 10_001);
+}
+
+#[test]
+fn a_handle_unlinks_only_its_own_greenlet_and_a_firing_link_cannot_be_unlinked() {
+    let runs = Rc::new(Cell::new(0));
+    let (g, other) = (spawn(|| ()), spawn(|| ()));
+    let h = other.rawlink(counting(&runs, 1));
+    assert!(!g.unlink(h), "another greenlet's handle removes nothing");
+    // A link that tries to remove a later link of the same greenlet while the links fire:
+    // the later one fires anyway, exactly once.
+    let later: Rc<RefCell<Option<LinkHandle>>> = Rc::new(RefCell::new(None));
+    let (l, r) = (later.clone(), runs.clone());
+    g.rawlink(move || {
+        let h = l.borrow_mut().take().expect("set before g finished");
+        r.set(r.get() + if h.unlink() { 1000 } else { 10 });
+    });
+    *later.borrow_mut() = Some(g.rawlink(counting(&runs, 100)));
+    joinall(&[g, other], None).unwrap();
+    assert_eq!(runs.get(), 111);
+}
+
+#[test]
+fn outcome_tells_how_a_greenlet_ended_without_taking_its_value() {
+    let returned = spawn(|| String::from("kept"));
+    let panicked = spawn(|| -> String { panic!("expected failure") });
+    let killed = spawn(|| {
+        sleep(FOREVER).unwrap();
+        String::new()
+    });
+    assert_eq!(returned.outcome(), None, "not started");
+    yield_now().unwrap();
+    assert_eq!(killed.outcome(), None, "running");
+    assert!(!killed.successful());
+    killed.kill();
+    assert_eq!(returned.outcome(), Some(Outcome::Returned));
+    assert_eq!(panicked.outcome(), Some(Outcome::Panicked));
+    assert_eq!(killed.outcome(), Some(Outcome::Killed));
+    assert!(returned.successful() && killed.successful() && !panicked.successful());
+    // Looking twice takes nothing.
+    assert_eq!(returned.outcome(), Some(Outcome::Returned));
+    assert_eq!(returned.join().unwrap(), "kept");
+    assert!(matches!(panicked.join(), Err(JoinError::Panicked(_))));
+    assert!(matches!(killed.join(), Err(JoinError::Killed)));
+    // Killed before it started.
+    let never = spawn(|| ());
+    never.kill();
+    assert_eq!(never.outcome(), Some(Outcome::Killed));
+}
+
+#[test]
+fn a_created_greenlet_runs_only_once_started() {
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let u = Builder::new()
+        .name("created")
+        .create(move || r.set(r.get() + 1))
+        .unwrap();
+    assert_eq!(u.name(), "created");
+    yield_now().unwrap();
+    assert_eq!(ran.get(), 0, "created, not started");
+    let g = u.start();
+    assert_eq!(g.name(), "created");
+    assert!(!g.is_started(), "start schedules it, as spawn does");
+    g.join().unwrap();
+    assert_eq!(ran.get(), 1);
+
+    let start = Instant::now();
+    let later = Builder::new()
+        .create(move || start.elapsed())
+        .unwrap()
+        .start_later(ms(30));
+    assert!(later.join().unwrap() >= ms(29));
+}
+
+#[test]
+fn an_unstarted_greenlet_that_is_dropped_never_runs_and_frees_its_closure() {
+    let before = hub_stats().live_greenlets;
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let u = Builder::new().create(move || r.set(true)).unwrap();
+    assert_eq!(hub_stats().live_greenlets, before + 1);
+    drop(u);
+    assert_eq!(Rc::strong_count(&ran), 1, "the closure is dropped with it");
+    assert_eq!(hub_stats().live_greenlets, before);
+    assert!(wait(None).unwrap(), "nothing left to run");
+    assert!(!ran.get());
+    // Killed after start_later, before its delay: it never runs, nor keeps the loop alive.
+    let r = ran.clone();
+    let g = Builder::new()
+        .create(move || r.set(true))
+        .unwrap()
+        .start_later(generous(Duration::from_secs(5)));
+    g.kill();
+    assert!(wait(None).unwrap());
+    assert!(!ran.get() && g.was_killed());
+}
+
+#[test]
+fn killall_kills_running_unstarted_and_finished_greenlets() {
+    let finished = spawn(|| Ok(()));
+    let sleepers: Vec<_> = (0..3).map(|_| spawn(|| sleep(FOREVER))).collect();
+    yield_now().unwrap();
+    let unstarted = spawn(|| sleep(FOREVER));
+    let mut all = sleepers.clone();
+    all.push(unstarted.clone());
+    all.push(finished.clone());
+    assert!(killall(&all, Some(generous(Duration::from_secs(10)))));
+    assert!(all.iter().all(|g| g.is_dead()));
+    assert!(sleepers.iter().all(|g| g.was_killed()) && unstarted.was_killed());
+    assert!(!unstarted.is_started());
+    assert!(finished.join().unwrap().is_ok());
+    assert!(killall(&all, None), "repeating is harmless");
+}
+
+/// Blocks, while its greenlet unwinds, until `release` is set.
+struct SlowUnwind(Event);
+
+impl Drop for SlowUnwind {
+    fn drop(&mut self) {
+        // A second kill would end this wait early: the test does not send one.
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn killall_returns_false_when_its_timeout_passes_first() {
+    let release = Event::new();
+    let stubborn = {
+        let release = release.clone();
+        spawn(move || {
+            let _guard = SlowUnwind(release);
+            sleep(FOREVER)
+        })
+    };
+    let quick = spawn(|| sleep(FOREVER));
+    yield_now().unwrap();
+    let gs = [stubborn.clone(), quick.clone()];
+    let start = Instant::now();
+    // Only `release` can end the stubborn one's unwinding, and nobody sets it yet.
+    assert!(!killall(&gs, Some(ms(20))));
+    assert!(start.elapsed() >= ms(19));
+    assert!(quick.is_dead() && !stubborn.is_dead());
+    release.set();
+    assert!(stubborn.wait(None).unwrap());
+    assert!(stubborn.was_killed());
+    assert!(killall(&gs, None));
+}

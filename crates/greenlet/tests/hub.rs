@@ -325,3 +325,67 @@ fn gevent_timer(lp: &ev_loop::Loop) -> ev_loop::Timer {
         panic!("timer callback failure")
     })
 }
+
+/// How many times two greenlets that wake each other (working `work` between switches) ran
+/// before a timer that was due at once fired, with the hub's switch interval set to
+/// `interval`.
+fn rounds_before_a_due_timer(interval: Duration, work: Duration) -> u64 {
+    greenlet::set_switch_interval(interval);
+    assert_eq!(greenlet::switch_interval(), interval);
+    // Start from a fresh batch of the hub (it ran the sleep's wake-up).
+    sleep(ms(1)).unwrap();
+    let fired = Rc::new(Cell::new(None::<u64>));
+    let rounds = Rc::new(Cell::new(0u64));
+    let busy = || {
+        let (fired, rounds) = (fired.clone(), rounds.clone());
+        spawn(move || {
+            while fired.get().is_none() {
+                let t = Instant::now();
+                while t.elapsed() < work {
+                    std::hint::spin_loop();
+                }
+                rounds.set(rounds.get() + 1);
+                yield_now().unwrap();
+            }
+        })
+    };
+    let gs = [busy(), busy()];
+    let (f, r) = (fired.clone(), rounds.clone());
+    let timer = ev_loop::Timer::new(&hub_loop(), Duration::ZERO, Duration::ZERO, move |_, _| {
+        f.set(Some(r.get()));
+    });
+    timer.start();
+    joinall(&gs, None).unwrap();
+    fired.get().expect("the timer fired")
+}
+
+#[test]
+fn a_smaller_switch_interval_lets_a_timer_fire_sooner_behind_busy_greenlets() {
+    assert_eq!(
+        greenlet::switch_interval(),
+        greenlet::hub::DEFAULT_SWITCH_INTERVAL
+    );
+    let work = Duration::from_micros(100);
+    // 80 ms of 100 µs rounds: hundreds of rounds before the hub polls (the 8192 direct
+    // switches in a row are far off); with no interval, the first look at the clock (every
+    // 64 switches) ends the batch.
+    let long = rounds_before_a_due_timer(ms(80), work);
+    let short = rounds_before_a_due_timer(Duration::ZERO, work);
+    assert!(short < long, "short interval: {short} rounds, long: {long}");
+    assert!(long > 200, "long interval: {long} rounds");
+    greenlet::set_switch_interval(greenlet::hub::DEFAULT_SWITCH_INTERVAL);
+    assert_eq!(
+        greenlet::switch_interval(),
+        greenlet::hub::DEFAULT_SWITCH_INTERVAL
+    );
+}
+
+#[test]
+fn each_thread_has_its_own_switch_interval() {
+    greenlet::set_switch_interval(ms(1));
+    let other = std::thread::spawn(greenlet::switch_interval)
+        .join()
+        .unwrap();
+    assert_eq!(other, greenlet::hub::DEFAULT_SWITCH_INTERVAL);
+    assert_eq!(greenlet::switch_interval(), ms(1));
+}
