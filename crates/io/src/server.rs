@@ -372,7 +372,8 @@ fn spawn_handler(st: &Rc<State>, stream: TcpStream, peer: SocketAddr) {
 /// Run a [`StreamServer`] for `addr` on each of `threads` OS threads, each with its own hub and
 /// its own `SO_REUSEPORT` listener, so a service uses every core without shared state. The
 /// handler is called on whichever thread accepted the connection. Returns the threads' join
-/// handles and the bound address (found by the first thread when the port is 0).
+/// handles and the bound address (found by the first thread when the port is 0). The threads
+/// serve until the process ends: [`start_on_threads`] returns a handle that can stop them.
 ///
 /// # Errors
 /// The first thread's bind error.
@@ -425,6 +426,191 @@ pub fn serve_on_threads(
         handles.push(handle);
     }
     Ok((handles, addr))
+}
+
+/// What tells one server thread of a [`ThreadedServer`] to stop: the handlers' grace period.
+type StopSetter = greenlet::AsyncSetter<Option<Duration>>;
+
+/// A [`StreamServer`] running on several OS threads, from [`start_on_threads`]: the bound
+/// address, and [`stop`](ThreadedServer::stop), which stops every thread's server gracefully
+/// (as [`StreamServer::stop`]) and joins the threads. Dropping it stops it too (with the
+/// default grace period).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let server = gevent_io::server::start_on_threads("127.0.0.1:0", 2, |mut c, _| {
+///     let mut b = [0u8; 1];
+///     if c.read_exact(&mut b).is_ok() {
+///         c.write_all(&b).unwrap();
+///     }
+/// })
+/// .unwrap();
+/// let addr = server.local_addr();
+/// let mut c = std::net::TcpStream::connect(addr).unwrap();
+/// c.write_all(b"!").unwrap();
+/// let mut b = [0u8; 1];
+/// c.read_exact(&mut b).unwrap();
+/// assert_eq!(&b, b"!");
+/// drop(c);
+/// assert_eq!(server.stop(None).unwrap(), 0); // no handler had to be killed
+/// assert!(std::net::TcpStream::connect(addr).is_err());
+/// ```
+pub struct ThreadedServer {
+    addr: SocketAddr,
+    threads: Vec<(std::thread::JoinHandle<io::Result<usize>>, StopSetter)>,
+}
+
+impl ThreadedServer {
+    /// The bound address (shared by every thread's listener).
+    ///
+    /// ```
+    /// let s = gevent_io::server::start_on_threads("127.0.0.1:0", 1, |_, _| {}).unwrap();
+    /// assert!(s.local_addr().port() > 0);
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many threads serve.
+    ///
+    /// ```
+    /// let s = gevent_io::server::start_on_threads("127.0.0.1:0", 3, |_, _| {}).unwrap();
+    /// assert_eq!(s.threads(), 3);
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Stop every thread's server as [`StreamServer::stop`] does (listeners closed at once,
+    /// running handlers given at most `timeout` to finish, `None`: the server's default, then
+    /// killed), and join the threads; the caller waits cooperatively (the join runs on the
+    /// thread pool). Returns how many handlers had to be killed, over all threads.
+    ///
+    /// # Errors
+    /// A thread's error (an `io::ErrorKind::Other` for one that panicked), after every thread
+    /// has been joined; or the wait's.
+    ///
+    /// ```
+    /// let s = gevent_io::server::start_on_threads("127.0.0.1:0", 2, |_, _| {}).unwrap();
+    /// let addr = s.local_addr();
+    /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(1))).unwrap(), 0);
+    /// assert!(std::net::TcpStream::connect(addr).is_err());
+    /// ```
+    pub fn stop(mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.stop_all(timeout)
+    }
+
+    fn stop_all(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let threads = std::mem::take(&mut self.threads);
+        let mut handles = Vec::with_capacity(threads.len());
+        for (handle, stop) in threads {
+            stop.set(timeout);
+            handles.push(handle);
+        }
+        let joined = greenlet::threadpool::spawn_blocking(move || {
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(_) => Err(io::Error::other("a server thread panicked")),
+                })
+                .collect::<Vec<io::Result<usize>>>()
+        })
+        .join();
+        let results = match joined {
+            Ok(r) => r,
+            Err(greenlet::JoinError::Wait(e)) => return Err(e.into()),
+            Err(e) => return Err(io::Error::other(e.to_string())),
+        };
+        let mut killed = 0;
+        for r in results {
+            killed += r?;
+        }
+        Ok(killed)
+    }
+}
+
+impl Drop for ThreadedServer {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            if let Err(e) = self.stop_all(None) {
+                log::error!("ThreadedServer: stopping on drop: {e}");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ThreadedServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadedServer")
+            .field("addr", &self.addr)
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+/// Run a [`StreamServer`] for `addr` on each of `threads` OS threads (at least 1), as
+/// [`serve_on_threads`] does (a hub and a `SO_REUSEPORT` listener per thread), and return a
+/// [`ThreadedServer`] that stops them all gracefully and joins them.
+///
+/// # Errors
+/// The first bind error (the threads started before it are stopped and joined).
+///
+/// ```
+/// let s = gevent_io::server::start_on_threads("127.0.0.1:0", 2, |_, _| {}).unwrap();
+/// assert_eq!(s.threads(), 2);
+/// s.stop(None).unwrap();
+/// ```
+pub fn start_on_threads(
+    addr: impl ToSocketAddrs,
+    threads: usize,
+    handler: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+) -> io::Result<ThreadedServer> {
+    let handler = std::sync::Arc::new(handler);
+    let mut server = ThreadedServer {
+        addr: resolve(addr)?[0],
+        threads: Vec::new(),
+    };
+    for i in 0..threads.max(1) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = handler.clone();
+        let addr = server.addr;
+        let handle = std::thread::Builder::new()
+            .name(format!("server-{i}"))
+            .spawn(move || -> io::Result<usize> {
+                let s = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
+                let stop: greenlet::AsyncResult<Option<Duration>> = greenlet::AsyncResult::new();
+                match s.start().and_then(|_| s.local_addr()) {
+                    Ok(a) => {
+                        let _ = tx.send(Ok((a, stop.setter())));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                        return Err(e);
+                    }
+                }
+                // Serves (the accept loop and the handlers are greenlets of this hub) until told.
+                let grace = stop
+                    .get()
+                    .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
+                Ok(s.stop(grace))
+            })?;
+        match rx.recv() {
+            Ok(Ok((a, stop))) => {
+                server.addr = a;
+                server.threads.push((handle, stop));
+            }
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(io::Error::other("server thread died"));
+            }
+        }
+    }
+    Ok(server)
 }
 
 /// A UDP server: runs `handler(data, peer, socket)` in a new greenlet for each datagram

@@ -199,3 +199,80 @@ fn many_clients_at_once() {
     }
     server.stop(None);
 }
+
+#[test]
+fn start_on_threads_serves_on_every_thread_and_stops_them_all() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let served_by: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let s = served_by.clone();
+    let server = gevent_io::server::start_on_threads("127.0.0.1:0", 2, move |c, p| {
+        let name = std::thread::current().name().unwrap().to_owned();
+        s.lock().unwrap().insert(name);
+        echo_handler(c, p);
+    })
+    .unwrap();
+    assert_eq!(server.threads(), 2);
+    let addr = server.local_addr();
+    // SO_REUSEPORT spreads connections by their addresses: connect until both threads served
+    // one (the bound only turns a broken spread into a failure).
+    let mut n = 0;
+    while served_by.lock().unwrap().len() < 2 {
+        n += 1;
+        assert!(n <= 2000, "one thread served every connection");
+        let msg = format!("hello {n}");
+        assert_eq!(
+            client_roundtrip(addr, msg.as_bytes()).unwrap(),
+            msg.as_bytes()
+        );
+    }
+    let names = served_by.lock().unwrap().clone();
+    assert_eq!(names, HashSet::from(["server-0".into(), "server-1".into()]));
+    // A handler still running when the server stops is let finish: its client sends only
+    // once the listeners are closed.
+    let (running_tx, running_rx) = std::sync::mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"a").unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        running_tx.send(()).unwrap();
+        let deadline = Instant::now() + generous(Duration::from_secs(20));
+        while std::net::TcpStream::connect(addr).is_ok() {
+            assert!(Instant::now() < deadline, "still accepting after stop");
+            std::thread::sleep(ms(1));
+        }
+        c.write_all(b"z").unwrap();
+        c.read_exact(&mut b).unwrap();
+        b[0]
+    });
+    // Wait (cooperatively, on the pool) until that client's handler runs.
+    greenlet::threadpool::spawn_blocking(move || running_rx.recv().unwrap())
+        .join()
+        .unwrap();
+    let killed = server
+        .stop(Some(generous(Duration::from_secs(20))))
+        .unwrap();
+    assert_eq!(killed, 0);
+    assert_eq!(client.join().unwrap(), b'z');
+    // Every thread was joined by stop: the port is refused.
+    assert_eq!(
+        std::net::TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+}
+
+/// One connection from a plain std client (in a pool thread, so that this hub keeps running).
+fn client_roundtrip(addr: std::net::SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    let msg = msg.to_vec();
+    greenlet::threadpool::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(addr)?;
+        c.write_all(&msg)?;
+        c.shutdown(std::net::Shutdown::Write)?;
+        let mut back = Vec::new();
+        c.read_to_end(&mut back)?;
+        Ok(back)
+    })
+    .join()
+    .unwrap()
+}
