@@ -40,6 +40,7 @@ pub mod hub;
 mod local;
 mod lock;
 pub mod monitor;
+pub mod os;
 mod overflow;
 pub mod park;
 mod pool;
@@ -65,6 +66,7 @@ pub use hub::{
 pub use local::Local;
 pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseError, Semaphore};
 pub use monitor::{format_run_info, run_info};
+pub use os::{ForkResult, fork};
 pub use pool::{Group, Imap, ImapUnordered, Pool, TrySpawnError};
 pub use queue::{
     Channel, JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueError, QueueIter, SimpleQueue,

@@ -386,6 +386,15 @@ pub fn default_pool() -> Rc<ThreadPool> {
     })
 }
 
+/// In a child of `fork` (see [`os::fork`](crate::os::fork)): the default pool's threads were
+/// not copied, so forget it (without dropping it: its lock may have been held by one of
+/// those threads) and let the next use start a new one.
+pub(crate) fn forget_default_pool_after_fork() {
+    if let Ok(Some(old)) = DEFAULT_POOL.try_with(|p| p.borrow_mut().take()) {
+        std::mem::forget(old);
+    }
+}
+
 /// Run `f` on the current thread's default pool.
 ///
 /// ```

@@ -398,6 +398,28 @@ impl Loop {
         self.run_flags(sys::EVRUN_NOWAIT as c_int)
     }
 
+    /// Tell libev that the process has forked and this loop is used in the child
+    /// (`ev_loop_fork`): at the start of its next iteration the loop recreates its kernel
+    /// state (the epoll descriptor, which parent and child would otherwise share, and the
+    /// wake-up pipe of async and signal watchers) and re-arms every active watcher. Call it
+    /// in the child, before the loop runs again; watchers need no change.
+    ///
+    /// ```
+    /// use ev_loop::{Loop, Timer};
+    /// use std::time::Duration;
+    /// let lp = Loop::new().unwrap();
+    /// let t = Timer::new(&lp, Duration::from_millis(1), Duration::ZERO, |_, _| {});
+    /// t.start();
+    /// lp.reinit_after_fork(); // harmless without a fork: the loop re-arms its watchers
+    /// lp.run();
+    /// assert!(!t.is_active());
+    /// ```
+    pub fn reinit_after_fork(&self) {
+        // SAFETY: valid loop on its own thread; ev_loop_fork only sets a flag that the next
+        // iteration acts on.
+        unsafe { sys::ev_loop_fork(self.inner.raw) }
+    }
+
     /// Ask the running loop to return once the current callbacks are done.
     ///
     /// ```
