@@ -1,5 +1,7 @@
 //! Errors of blocking operations and of joining greenlets.
 
+#![forbid(unsafe_code)]
+
 use std::any::Any;
 use std::fmt;
 use std::io;

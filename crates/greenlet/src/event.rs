@@ -11,6 +11,8 @@
 //! assert_eq!(waiter.join().unwrap().unwrap(), "woken");
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::hub::{self, Waiter, Waker};
 use ev_loop::{Async, AsyncSender};

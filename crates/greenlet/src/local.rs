@@ -20,6 +20,8 @@
 //! assert_eq!(requests.with(|n| n.get()), 5); // the root's counter is untouched
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::hub::{self, GlCore};
 use std::any::{Any, TypeId};
 use std::cell::RefCell;

@@ -30,6 +30,8 @@
 //! assert_eq!(*log.borrow(), ["0 in", "0 out", "1 in", "1 out", "2 in", "2 out"]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::Result;
 use crate::hub;
 use crate::waitlist::{WaitList, Woken};

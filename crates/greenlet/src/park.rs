@@ -41,6 +41,8 @@
 //! worker.join().unwrap();
 //! ```
 
+#![forbid(unsafe_code)]
+
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;

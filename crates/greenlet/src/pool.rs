@@ -17,6 +17,8 @@
 //! assert_eq!(lengths, [1, 2, 3]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, JoinError, Result};
 use crate::greenlet::{Builder, Greenlet};
 use crate::hub::{self, GlCore, Link, Waiter, Waker};

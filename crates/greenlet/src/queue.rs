@@ -24,6 +24,8 @@
 //! producer.join().unwrap();
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::waitlist::{WaitList, Woken};
 use std::cell::{Cell, RefCell};

@@ -29,6 +29,8 @@
 //! - A greenlet that keeps running after being killed (it catches the kill) keeps the scope
 //!   waiting, as a thread that never ends keeps `std::thread::scope` waiting.
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, JoinError};
 use crate::greenlet::{Builder, Greenlet};
 use crate::hub::{self, GlCore, KillSignal};

@@ -14,6 +14,8 @@
 //! assert_eq!(r, Err(Error::Timeout(t.id())));
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result, TimeoutId};
 use crate::hub::{self, GlCore};
 use ev_loop::Timer;

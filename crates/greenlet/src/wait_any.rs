@@ -16,6 +16,8 @@
 //! assert_eq!(worker.join().unwrap(), Ok("done"));
 //! ```
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::event::{AsyncResult, Event};
 use crate::greenlet::Greenlet;

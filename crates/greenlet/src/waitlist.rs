@@ -11,6 +11,8 @@
 //! `on_abandon` callback gets the grant (and payload) back while the greenlet unwinds, so
 //! nothing is lost. Waiters that time out or are killed remove their own entries.
 
+#![forbid(unsafe_code)]
+
 use crate::error::{Error, Result};
 use crate::hub::{self, Reason, Waiter, Waker};
 use ev_loop::Timer;

@@ -1,5 +1,7 @@
 //! The error type of the safe loop.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::io;
 

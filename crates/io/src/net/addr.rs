@@ -1,5 +1,7 @@
 //! Addresses: what the sockets accept ([`ToSocketAddrs`]), resolved off the hub.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
