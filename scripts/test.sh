@@ -27,7 +27,13 @@ needs=(
 have() {
     case $1 in
     command:*) command -v "${1#command:}" >/dev/null 2>&1 ;;
-    libclang) ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1 ;;
+    # libclang itself (libclang.so, libclang-NN.so.N), not libclang-cpp, which some images carry.
+    libclang)
+        for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang-[0-9]*.so*; do
+            [ -e "$f" ] && return 0
+        done
+        return 1
+        ;;
     *) return 1 ;;
     esac
 }
