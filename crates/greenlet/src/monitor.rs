@@ -164,6 +164,17 @@ pub struct GreenletInfo {
     pub kind: GreenletKind,
     /// Where it was spawned (`None` for the hub and the root greenlet).
     pub spawned_at: Option<&'static Location<'static>>,
+    /// The id of the greenlet that spawned it (`None` for the hub and the root greenlet): the
+    /// hub (0) for a greenlet spawned from a hub callback. The parent may have finished since
+    /// (see [`run_info_tree`]).
+    ///
+    /// ```
+    /// let g = greenlet::spawn(|| ());
+    /// let info = greenlet::run_info();
+    /// assert_eq!(info.iter().find(|i| i.id == g.id()).unwrap().parent, Some(1)); // the root
+    /// g.join().unwrap();
+    /// ```
+    pub parent: Option<u64>,
 }
 
 impl fmt::Display for GreenletInfo {
@@ -241,6 +252,7 @@ pub fn run_info() -> Vec<GreenletInfo> {
                 GreenletKind::Spawned
             },
             spawned_at: g.spawned_at,
+            parent: g.parent,
         })
         .collect()
 }
@@ -262,6 +274,192 @@ pub fn format_run_info() -> String {
         out.push('\n');
     }
     out
+}
+
+/// One greenlet in the spawn tree of [`run_info_tree`]: its [`GreenletInfo`] and how deep it
+/// sits (0 for the thread's root greenlet).
+///
+/// ```
+/// let tree = greenlet::monitor::run_info_tree();
+/// assert_eq!(tree[0].depth, 0);
+/// assert_eq!(tree[0].info.kind, greenlet::monitor::GreenletKind::Root);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TreeEntry {
+    /// Levels below the root greenlet.
+    pub depth: usize,
+    /// The greenlet.
+    pub info: GreenletInfo,
+}
+
+/// [`run_info`] as the tree of who spawned whom (gevent's `GreenletTree`), in depth-first
+/// order: the thread's root greenlet first (depth 0), under it the hub and every greenlet it
+/// spawned, each followed by the greenlets it spawned, siblings by id. A greenlet whose parent
+/// has finished hangs under the root greenlet.
+///
+/// ```
+/// use greenlet::monitor::run_info_tree;
+/// let go = greenlet::Event::new();
+/// let g = go.clone();
+/// let parent = greenlet::Builder::new()
+///     .name("parent")
+///     .spawn(move || {
+///         let child = greenlet::Builder::new().name("child").spawn(move || g.wait()).unwrap();
+///         let tree = run_info_tree();
+///         let depth = |name: &str| tree.iter().find(|e| e.info.name == name).unwrap().depth;
+///         assert_eq!((depth("parent"), depth("child")), (1, 2));
+///         child
+///     })
+///     .unwrap();
+/// let child = parent.join().unwrap();
+/// // Its parent is gone: the child now hangs under the root.
+/// let tree = run_info_tree();
+/// assert_eq!(tree.iter().find(|e| e.info.name == "child").unwrap().depth, 1);
+/// go.set();
+/// child.join().unwrap().unwrap();
+/// ```
+pub fn run_info_tree() -> Vec<TreeEntry> {
+    let infos = run_info();
+    let Some(root) = infos
+        .iter()
+        .find(|i| i.kind == GreenletKind::Root)
+        .map(|i| i.id)
+    else {
+        return infos
+            .into_iter()
+            .map(|info| TreeEntry { depth: 0, info })
+            .collect();
+    };
+    let ids: HashSet<u64> = infos.iter().map(|i| i.id).collect();
+    // Children by parent id, in id order (`run_info` is sorted by id).
+    let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (n, i) in infos.iter().enumerate() {
+        if i.id == root {
+            continue;
+        }
+        let parent = match i.parent {
+            Some(p) if ids.contains(&p) && p != i.id => p,
+            _ => root,
+        };
+        children.entry(parent).or_default().push(n);
+    }
+    let mut out = Vec::with_capacity(infos.len());
+    let mut slots: Vec<Option<GreenletInfo>> = infos.into_iter().map(Some).collect();
+    let root_slot = slots
+        .iter()
+        .position(|i| i.as_ref().is_some_and(|i| i.id == root));
+    let mut stack: Vec<(usize, usize)> = root_slot.map(|n| (n, 0)).into_iter().collect();
+    while let Some((n, depth)) = stack.pop() {
+        let Some(info) = slots[n].take() else {
+            continue;
+        };
+        if let Some(kids) = children.get(&info.id) {
+            stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
+        }
+        out.push(TreeEntry { depth, info });
+    }
+    out
+}
+
+/// [`run_info_tree`] as text: one line per greenlet (see [`GreenletInfo`]'s `Display`),
+/// indented by two spaces per level, each ending in a newline.
+///
+/// ```
+/// let g = greenlet::Builder::new()
+///     .name("outer")
+///     .spawn(|| {
+///         let inner = greenlet::Builder::new().name("inner").spawn(|| ()).unwrap();
+///         let text = greenlet::monitor::format_run_info_tree();
+///         inner.join().unwrap();
+///         text
+///     })
+///     .unwrap();
+/// let text = g.join().unwrap();
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert!(!lines[0].starts_with(' ')); // the root greenlet
+/// assert!(lines.iter().any(|l| l.starts_with("  ") && l.contains("\"outer\" running")));
+/// assert!(lines.iter().any(|l| l.starts_with("    ") && l.contains("\"inner\" not started")));
+/// ```
+pub fn format_run_info_tree() -> String {
+    let mut out = String::new();
+    for e in run_info_tree() {
+        for _ in 0..e.depth {
+            out.push_str("  ");
+        }
+        out.push_str(&e.info.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Switch assertions (gevent's `gevent.testing` `assert_switches`)
+// ---------------------------------------------------------------------------------------------
+
+/// Run `f` and count the greenlet switches of the current thread's hub while it ran: whether
+/// code cooperates (a nonzero count) or runs without ever giving other greenlets a chance (0).
+/// Creates the hub if the thread has none.
+///
+/// ```
+/// use greenlet::monitor::count_switches;
+/// let ((), n) = count_switches(|| greenlet::yield_now().unwrap());
+/// assert!(n > 0);
+/// let (sum, n) = count_switches(|| (1..=10).sum::<u32>());
+/// assert_eq!((sum, n), (55, 0));
+/// ```
+pub fn count_switches<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let h = hub::hub();
+    let before = h.switches.get();
+    let value = f();
+    let after = h.switches.get();
+    (value, after.wrapping_sub(before))
+}
+
+/// Run `f` and panic unless the hub switched greenlets while it ran (gevent's
+/// `assert_switches`); returns what `f` returned.
+///
+/// # Panics
+/// If `f` ran without a single switch (or if `f` panics).
+///
+/// ```
+/// let v = greenlet::monitor::assert_switches(|| {
+///     greenlet::sleep(std::time::Duration::from_millis(1)).unwrap();
+///     7
+/// });
+/// assert_eq!(v, 7);
+/// ```
+#[track_caller]
+pub fn assert_switches<T>(f: impl FnOnce() -> T) -> T {
+    let (value, n) = count_switches(f);
+    assert!(
+        n > 0,
+        "expected the closure to switch greenlets, it never did"
+    );
+    value
+}
+
+/// Run `f` and panic if the hub switched greenlets while it ran: `f` must not block
+/// cooperatively (gevent's `assert_switches` with `max_blocking_time` unset, inverted);
+/// returns what `f` returned.
+///
+/// # Panics
+/// If `f` switched at least once (or if `f` panics).
+///
+/// ```
+/// let e = greenlet::Event::new();
+/// e.set();
+/// // Waiting on a set event returns at once, without switching.
+/// greenlet::monitor::assert_no_switch(|| e.wait().unwrap());
+/// ```
+#[track_caller]
+pub fn assert_no_switch<T>(f: impl FnOnce() -> T) -> T {
+    let (value, n) = count_switches(f);
+    assert!(
+        n == 0,
+        "expected the closure not to switch greenlets, it switched {n} times"
+    );
+    value
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -228,3 +228,97 @@ fn direct_switching_under_a_monitor_neither_starves_the_hub_nor_is_reported() {
     let reports = monitor.stop();
     assert!(reports.is_empty(), "{reports:#?}");
 }
+
+/// The depth of the greenlet named `name` in the spawn tree, and its parent's id.
+fn tree_place(name: &str) -> Option<(usize, Option<u64>)> {
+    greenlet::monitor::run_info_tree()
+        .into_iter()
+        .find(|e| e.info.name == name)
+        .map(|e| (e.depth, e.info.parent))
+}
+
+#[test]
+fn spawn_tree_follows_who_spawned_whom_and_orphans_hang_under_the_root() {
+    let release = Event::new();
+    let spawned = Event::new();
+    let (r, s) = (release.clone(), spawned.clone());
+    let a = Builder::new()
+        .name("a")
+        .spawn(move || {
+            let r2 = r.clone();
+            let b = Builder::new()
+                .name("b")
+                .spawn(move || {
+                    let c = Builder::new().name("c").spawn(move || r2.wait()).unwrap();
+                    c.join().unwrap()
+                })
+                .unwrap();
+            s.set();
+            r.wait().unwrap();
+            b.join().unwrap()
+        })
+        .unwrap();
+    spawned.wait().unwrap();
+    yield_now().unwrap(); // b starts and spawns c
+    let a_id = a.id();
+    assert_eq!(tree_place("a"), Some((1, Some(1))));
+    let (b_depth, b_parent) = tree_place("b").unwrap();
+    assert_eq!((b_depth, b_parent), (2, Some(a_id)));
+    assert_eq!(tree_place("c").unwrap().0, 3);
+    // The hub sits under the root, and a greenlet spawned from a hub callback under the hub.
+    let from_hub = Arc::new(Mutex::new(None));
+    let f = from_hub.clone();
+    let r = release.clone();
+    greenlet::run_callback(move || {
+        let g = Builder::new()
+            .name("from-hub")
+            .spawn(move || r.wait())
+            .unwrap();
+        *f.lock().unwrap() = Some(g.id());
+        drop(g); // it runs on, unjoined
+    });
+    yield_now().unwrap();
+    assert!(from_hub.lock().unwrap().is_some());
+    assert_eq!(tree_place("hub"), Some((1, None)));
+    assert_eq!(tree_place("from-hub"), Some((2, Some(0))));
+    let text = greenlet::monitor::format_run_info_tree();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("{name:?}")))
+            .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("c").starts_with("      ") && !line("c").starts_with("       "),
+        "{text}"
+    );
+    assert!(
+        line("a").starts_with("  ") && !line("a").starts_with("   "),
+        "{text}"
+    );
+    assert!(!text.starts_with(' '), "{text}");
+    assert_eq!(text.lines().count(), run_info().len());
+
+    // Orphans: kill a (b and c live on); b then hangs under the root, c under b.
+    a.kill();
+    assert_eq!(tree_place("b").unwrap().0, 1);
+    assert_eq!(tree_place("c").unwrap().0, 2);
+    release.set();
+    yield_now().unwrap();
+}
+
+#[test]
+fn count_switches_and_the_switch_assertions() {
+    use greenlet::monitor::{assert_no_switch, assert_switches, count_switches};
+    let (v, n) = count_switches(|| 5);
+    assert_eq!((v, n), (5, 0));
+    let g = spawn(|| ());
+    let ((), n) = count_switches(|| g.join().unwrap());
+    assert!(n >= 1, "{n}");
+    assert_eq!(assert_switches(|| sleep(ms(1)).map(|()| 3)).unwrap(), 3);
+    assert_eq!(assert_no_switch(|| 4), 4);
+    let no_switch = std::panic::catch_unwind(|| assert_switches(|| ()));
+    assert!(no_switch.is_err());
+    let switched = std::panic::catch_unwind(|| assert_no_switch(|| yield_now().unwrap()));
+    assert!(switched.is_err());
+}

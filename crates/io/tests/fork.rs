@@ -22,7 +22,7 @@ fn child_main(server: greenlet::Greenlet<std::io::Result<usize>>) -> bool {
     // A greenlet sleeping on a timer wakes up in the child.
     let sleeper = spawn(|| greenlet::sleep(ms(5)).map(|()| "woke"));
     // The thread pool starts afresh in the child.
-    let pooled = greenlet::threadpool::spawn_blocking(|| std::process::id());
+    let pooled = greenlet::threadpool::spawn_blocking(std::process::id);
     let pooled_ok = pooled.join().ok() == Some(std::process::id());
     let slept_ok = matches!(sleeper.join(), Ok(Ok("woke")));
     // The server greenlet answers the parent's connections, then returns.

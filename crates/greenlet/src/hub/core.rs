@@ -39,6 +39,9 @@ pub(crate) struct GlCore {
     /// `Greenlet-N` for every spawn cost a tenth of spawning and joining a greenlet.
     pub(super) name: std::cell::OnceCell<String>,
     pub(crate) spawned_at: Option<&'static panic::Location<'static>>,
+    /// The id of the greenlet that spawned this one (`None` for the hub and the root): set
+    /// once at spawn, for the spawn tree of `monitor::run_info_tree`.
+    pub(crate) parent: Option<u64>,
     /// The saved context while the greenlet is switched out.
     pub(super) ctx: Cell<Option<Context>>,
     pub(super) stack: RefCell<Option<GreenletStack>>,
@@ -88,6 +91,7 @@ impl GlCore {
             id,
             name: name.map(std::cell::OnceCell::from).unwrap_or_default(),
             spawned_at: None,
+            parent: None,
             ctx: Cell::new(None),
             stack: RefCell::new(None),
             body: Cell::new(None),

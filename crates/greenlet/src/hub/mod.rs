@@ -177,6 +177,17 @@ impl HubInner {
         id
     }
 
+    /// The id of the running greenlet (the root's before the first switch).
+    fn current_id(&self) -> u64 {
+        let p = tls::current_ptr();
+        if p.is_null() {
+            return self.root.id;
+        }
+        // SAFETY: CURRENT, when set, points to the record of the running greenlet, which is
+        // alive while it runs (see `tls::current`).
+        unsafe { (*p).id }
+    }
+
     /// Create a greenlet that runs `body` on a new stack, registered but not yet scheduled.
     pub(crate) fn create_greenlet(
         &self,
@@ -190,6 +201,7 @@ impl HubInner {
         let id = self.next_id();
         let mut core = GlCore::new(id, name, false);
         core.spawned_at = Some(spawned_at);
+        core.parent = Some(self.current_id());
         core.started.set(false);
         // SAFETY: the stack is stored in the same GlCore and released only after the greenlet
         // finished and switched away for good.
