@@ -147,9 +147,8 @@ unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssi
     }
 }
 
-/// `read`/`readv` on a socket as the equivalent `recvmsg` with `MSG_DONTWAIT` (a descriptor
-/// the table wrongly holds for a socket — closed and reused behind the hooks' back — fails
-/// with `ENOTSOCK` and is looked at again).
+/// `read`/`readv` (`write`/`writev`) on a socket as the equivalent `recvmsg` (`sendmsg`)
+/// with `MSG_DONTWAIT`.
 fn socket_readv(fd: c_int, iov: *const iovec, cnt: c_int, write: bool) -> isize {
     wait::retry(fd, write, |fd| {
         // SAFETY: a zeroed msghdr is valid; only the iovec fields are set, from the caller's.
@@ -167,92 +166,65 @@ fn socket_readv(fd: c_int, iov: *const iovec, cnt: c_int, write: bool) -> isize 
     })
 }
 
-fn not_a_socket_after_all(fd: c_int, r: isize) -> bool {
-    if r < 0 && wait::errno() == libc::ENOTSOCK {
-        fdtable::closed(fd);
-        return true;
+/// `read`, `write`, `readv`, `writev`: on a socket the equivalent `recvmsg`/`sendmsg` with
+/// `MSG_DONTWAIT`; on a pipe readiness first, then `call`; otherwise `call` at once. A
+/// descriptor the table wrongly holds for a socket (closed and reused behind the hooks' back)
+/// fails with `ENOTSOCK`: it is looked at again and the call made as it now is.
+fn stream_call(
+    fd: c_int,
+    iov: *const iovec,
+    cnt: c_int,
+    write: bool,
+    call: impl Fn() -> isize,
+) -> isize {
+    match path(fd, 0) {
+        Path::Socket => {
+            let r = socket_readv(fd, iov, cnt, write);
+            if r < 0 && wait::errno() == libc::ENOTSOCK {
+                fdtable::closed(fd);
+                return stream_call(fd, iov, cnt, write, call);
+            }
+            r
+        }
+        Path::Pipe => ready_then(fd, write, call),
+        Path::Kernel => call(),
     }
-    false
 }
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    match path(fd, 0) {
-        Path::Socket => {
-            let iov = iovec {
-                iov_base: buf,
-                iov_len: n,
-            };
-            let r = socket_readv(fd, &iov, 1, false);
-            if !not_a_socket_after_all(fd, r) {
-                return r;
-            }
-            // SAFETY: the caller's arguments, passed on unchanged.
-            unsafe { read(fd, buf, n) }
-        }
-        // SAFETY: as above.
-        Path::Pipe => ready_then(fd, false, || unsafe { original::read(fd, buf, n) }),
-        // SAFETY: as above.
-        Path::Kernel => unsafe { original::read(fd, buf, n) },
-    }
+    let iov = iovec {
+        iov_base: buf,
+        iov_len: n,
+    };
+    // SAFETY: the caller's arguments, passed on unchanged.
+    stream_call(fd, &iov, 1, false, || unsafe { original::read(fd, buf, n) })
 }
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    match path(fd, 0) {
-        Path::Socket => {
-            let iov = iovec {
-                iov_base: buf as *mut c_void,
-                iov_len: n,
-            };
-            let r = socket_readv(fd, &iov, 1, true);
-            if !not_a_socket_after_all(fd, r) {
-                return r;
-            }
-            // SAFETY: the caller's arguments, passed on unchanged.
-            unsafe { write(fd, buf, n) }
-        }
-        // SAFETY: as above.
-        Path::Pipe => ready_then(fd, true, || unsafe { original::write(fd, buf, n) }),
-        // SAFETY: as above.
-        Path::Kernel => unsafe { original::write(fd, buf, n) },
-    }
+    let iov = iovec {
+        iov_base: buf as *mut c_void,
+        iov_len: n,
+    };
+    // SAFETY: the caller's arguments, passed on unchanged.
+    stream_call(fd, &iov, 1, true, || unsafe { original::write(fd, buf, n) })
 }
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match path(fd, 0) {
-        Path::Socket => {
-            let r = socket_readv(fd, iov, cnt, false);
-            if !not_a_socket_after_all(fd, r) {
-                return r;
-            }
-            // SAFETY: the caller's arguments, passed on unchanged.
-            unsafe { readv(fd, iov, cnt) }
-        }
-        // SAFETY: as above.
-        Path::Pipe => ready_then(fd, false, || unsafe { original::readv(fd, iov, cnt) }),
-        // SAFETY: as above.
-        Path::Kernel => unsafe { original::readv(fd, iov, cnt) },
-    }
+    // SAFETY: the caller's arguments, passed on unchanged.
+    stream_call(fd, iov, cnt, false, || unsafe {
+        original::readv(fd, iov, cnt)
+    })
 }
 
 #[unsafe(no_mangle)]
 unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    match path(fd, 0) {
-        Path::Socket => {
-            let r = socket_readv(fd, iov, cnt, true);
-            if !not_a_socket_after_all(fd, r) {
-                return r;
-            }
-            // SAFETY: the caller's arguments, passed on unchanged.
-            unsafe { writev(fd, iov, cnt) }
-        }
-        // SAFETY: as above.
-        Path::Pipe => ready_then(fd, true, || unsafe { original::writev(fd, iov, cnt) }),
-        // SAFETY: as above.
-        Path::Kernel => unsafe { original::writev(fd, iov, cnt) },
-    }
+    // SAFETY: the caller's arguments, passed on unchanged.
+    stream_call(fd, iov, cnt, true, || unsafe {
+        original::writev(fd, iov, cnt)
+    })
 }
 
 #[unsafe(no_mangle)]
