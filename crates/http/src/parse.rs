@@ -1,0 +1,586 @@
+//! Request heads, sans-I/O: bytes in, [`http::request::Parts`] and the body's framing out
+//! (hyper's `proto/h1/role.rs`). Strict: anything two parsers could read two ways is refused.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+
+/// Limits on a request head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadLimits {
+    /// Longest request line (method, target, version) in bytes; longer → 414.
+    pub(crate) max_request_line: usize,
+    /// Most header fields; more → 431.
+    pub(crate) max_headers: usize,
+    /// Longest head (request line and all header fields) in bytes; longer → 431.
+    pub(crate) max_head_bytes: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> HeadLimits {
+        HeadLimits {
+            max_request_line: 8 * 1024,
+            max_headers: 100,
+            max_head_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// How the request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A complete, valid request head.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) head: http::request::Parts,
+    pub(crate) body_framing: Framing,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    /// Bytes of the buffer the head took.
+    pub(crate) consumed: usize,
+}
+
+/// The outcome of [`parse_head`] when nothing is wrong.
+#[derive(Debug)]
+pub(crate) enum Status {
+    Complete(Parsed),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+/// A request that must be refused: answer `status`, then close the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParseError {
+    pub(crate) status: StatusCode,
+    pub(crate) reason: &'static str,
+}
+
+fn err(status: StatusCode, reason: &'static str) -> ParseError {
+    ParseError { status, reason }
+}
+
+fn bad(reason: &'static str) -> ParseError {
+    err(StatusCode::BAD_REQUEST, reason)
+}
+
+/// Whether the head's line terminators are all CRLF (a bare LF is accepted by httparse, but
+/// other parsers read it differently).
+fn lines_are_crlf(head: &[u8]) -> bool {
+    head.iter().enumerate().all(|(i, &b)| match b {
+        b'\n' => i > 0 && head[i - 1] == b'\r',
+        b'\r' => head.get(i + 1) == Some(&b'\n'),
+        _ => true,
+    })
+}
+
+/// After httparse's `Version` error: `HTTP/<digit>.<digit>` with another major version is
+/// 505, anything else 400.
+fn version_error(buf: &[u8]) -> ParseError {
+    let line = buf
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or(buf);
+    if let Some(v) = line.rsplit(|&b| b == b' ').next()
+        && let [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = v
+        && major.is_ascii_digit()
+        && minor.is_ascii_digit()
+        && *major != b'1'
+    {
+        return err(
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "unsupported HTTP version",
+        );
+    }
+    bad("bad HTTP version")
+}
+
+/// Comma-separated list elements of every field `name`, trimmed (RFC 9110 §5.6.1).
+fn list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|e| e.trim_ascii())
+}
+
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    list(headers, name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
+    let mut found = None;
+    for e in list(headers, &CONTENT_LENGTH) {
+        if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
+            return Err(bad("invalid Content-Length"));
+        }
+        let n = std::str::from_utf8(e)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad("Content-Length too big"))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(bad("conflicting Content-Length"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// Validate `Transfer-Encoding`: `Ok(true)` when present (then `chunked` is last and only
+/// once).
+fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
+    if !headers.contains_key(TRANSFER_ENCODING) {
+        return Ok(false);
+    }
+    let codings: Vec<&[u8]> = list(headers, &TRANSFER_ENCODING).collect();
+    let last = codings.len() - 1;
+    for (i, c) in codings.iter().enumerate() {
+        if c.is_empty() {
+            return Err(bad("empty Transfer-Encoding element"));
+        }
+        if c.eq_ignore_ascii_case(b"chunked") {
+            if i != last {
+                return Err(bad("chunked is not the last transfer coding"));
+            }
+        } else if i == last {
+            return Err(bad("the last transfer coding is not chunked"));
+        } else {
+            return Err(err(
+                StatusCode::NOT_IMPLEMENTED,
+                "unsupported transfer coding",
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// Parse one request head at the start of `buf`.
+pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, ParseError> {
+    // The request line's length, whether or not it is complete yet.
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    if line_end.unwrap_or(buf.len()) > limits.max_request_line {
+        return Err(err(StatusCode::URI_TOO_LONG, "request line too long"));
+    }
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let consumed = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_head_bytes {
+                return Err(err(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "head too large",
+                ));
+            }
+            // A bare CR or LF in what came so far is refused now rather than later.
+            let upto = buf.strip_suffix(b"\r").unwrap_or(buf);
+            if !lines_are_crlf(upto) {
+                return Err(bad("bare LF or CR in the head"));
+            }
+            return Ok(Status::Incomplete);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(err(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many header fields",
+            ));
+        }
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Token) => return Err(bad("bad method")),
+        Err(httparse::Error::HeaderName) => return Err(bad("bad header name")),
+        Err(httparse::Error::HeaderValue) => return Err(bad("bad header value")),
+        Err(_) => return Err(bad("malformed request head")),
+    };
+    if consumed > limits.max_head_bytes {
+        return Err(err(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "head too large",
+        ));
+    }
+    if !lines_are_crlf(&buf[..consumed]) {
+        return Err(bad("bare LF or CR in the head"));
+    }
+    let method = req.method.ok_or_else(|| bad("no method"))?;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
+    let target = req.path.ok_or_else(|| bad("no target"))?;
+    let uri: Uri = target.parse().map_err(|_| bad("bad request target"))?;
+    if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
+        // absolute-form is allowed, authority-form only for CONNECT
+        if uri.scheme().is_none() {
+            return Err(bad("authority-form target without CONNECT"));
+        }
+    } else if target != "*" && !target.starts_with('/') && method != Method::CONNECT {
+        return Err(bad("bad request target"));
+    }
+    if target == "*" && method != Method::OPTIONS {
+        return Err(bad("asterisk-form target without OPTIONS"));
+    }
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(bad("bad HTTP version")),
+    };
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err(bad("bad header name"));
+        }
+        if h.value
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(bad("control byte in a header value"));
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| bad("bad header name"))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad("bad header value"))?;
+        map.append(name, value);
+    }
+    let hosts = map.get_all(HOST).iter().count();
+    if hosts > 1 {
+        return Err(bad("repeated Host"));
+    }
+    if hosts == 0 && version == Version::HTTP_11 {
+        return Err(bad("missing Host"));
+    }
+    let length = content_length(&map)?;
+    let chunked = transfer_encoding(&map)?;
+    if chunked && version == Version::HTTP_10 {
+        return Err(bad("Transfer-Encoding on HTTP/1.0"));
+    }
+    let mut keep_alive = if has_token(&map, &CONNECTION, "close") {
+        false
+    } else if version == Version::HTTP_10 {
+        has_token(&map, &CONNECTION, "keep-alive")
+    } else {
+        true
+    };
+    let body_framing = if chunked {
+        if length.is_some() {
+            // RFC 9112 §6.3: Transfer-Encoding overrides; close after the response.
+            keep_alive = false;
+        }
+        Framing::Chunked
+    } else {
+        match length {
+            None | Some(0) => Framing::None,
+            Some(n) => Framing::Length(n),
+        }
+    };
+    let expect_continue = version == Version::HTTP_11
+        && map
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = map;
+    let (head, ()) = request.into_parts();
+    Ok(Status::Complete(Parsed {
+        head,
+        body_framing,
+        keep_alive,
+        expect_continue,
+        consumed,
+    }))
+}
+
+/// RFC 9110 `tchar`.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Result<Status, ParseError> {
+        parse_head(raw, &HeadLimits::default())
+    }
+
+    fn ok(raw: &[u8]) -> Parsed {
+        match parse(raw) {
+            Ok(Status::Complete(p)) => p,
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn status(raw: &[u8]) -> u16 {
+        match parse(raw) {
+            Err(e) => e.status.as_u16(),
+            other => panic!(
+                "{:?} was not refused: {other:?}",
+                String::from_utf8_lossy(raw)
+            ),
+        }
+    }
+
+    #[test]
+    fn simple_get() {
+        let raw = b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest";
+        let p = ok(raw);
+        assert_eq!(p.head.method, Method::GET);
+        assert_eq!(p.head.uri, "/a?b=c");
+        assert_eq!(p.head.version, Version::HTTP_11);
+        assert_eq!(p.head.headers["x-a"], "1");
+        assert_eq!(p.body_framing, Framing::None);
+        assert!(p.keep_alive);
+        assert!(!p.expect_continue);
+        assert_eq!(p.consumed, raw.len() - 4);
+    }
+
+    #[test]
+    fn incomplete_at_every_prefix() {
+        let raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n";
+        for i in 0..raw.len() {
+            assert!(
+                matches!(parse(&raw[..i]), Ok(Status::Incomplete)),
+                "prefix {i}"
+            );
+        }
+        assert_eq!(ok(raw).body_framing, Framing::Length(3));
+    }
+
+    #[test]
+    fn request_line_too_long_is_414() {
+        let mut raw = b"GET /".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 9000));
+        assert_eq!(status(&raw), 414); // even before the line ends
+        raw.extend(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(status(&raw), 414);
+    }
+
+    #[test]
+    fn too_many_headers_is_431() {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..100 {
+            raw.extend(format!("X-{i}: v\r\n").bytes());
+        }
+        raw.extend(b"\r\n");
+        assert_eq!(status(&raw), 431);
+    }
+
+    #[test]
+    fn head_too_large_is_431() {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 70 * 1024));
+        assert_eq!(status(&raw), 431); // incomplete, already too large
+        raw.extend(b"\r\n\r\n");
+        assert_eq!(status(&raw), 431);
+    }
+
+    #[test]
+    fn host_missing_or_repeated_is_400() {
+        assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"), 400);
+        ok(b"GET / HTTP/1.0\r\n\r\n");
+    }
+
+    #[test]
+    fn bad_method_target_version_is_400() {
+        assert_eq!(status(b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET a HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.x\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / http/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.12\r\nHost: x\r\n\r\n"), 400);
+        ok(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        ok(b"GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n");
+        ok(b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
+    }
+
+    #[test]
+    fn other_major_version_is_505() {
+        assert_eq!(status(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / HTTP/0.9\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / HTTP/3.1\r\nHost: x\r\n\r\n"), 505);
+    }
+
+    #[test]
+    fn http2_preface_is_505() {
+        assert_eq!(status(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 505);
+    }
+
+    #[test]
+    fn obs_fold_is_400() {
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn whitespace_before_colon_is_400() {
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX-A\t: 3\r\n\r\n"),
+            400
+        );
+        assert_eq!(status(b"GET / HTTP/1.1\r\n Host: x\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn non_token_name_is_400() {
+        for name in [
+            &b"X(A"[..],
+            b"X\"A",
+            b"X/A",
+            b"X@A",
+            b"X\x01A",
+            b"X\xffA",
+            b"",
+        ] {
+            let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            raw.extend(name);
+            raw.extend(b": v\r\n\r\n");
+            assert_eq!(status(&raw), 400, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn control_bytes_in_values_are_400() {
+        for bad in [b'\0', b'\r', b'\n', 0x01, 0x0b, 0x1f, 0x7f] {
+            let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a".to_vec();
+            raw.push(bad);
+            raw.extend(b"b\r\n\r\n");
+            assert_eq!(status(&raw), 400, "{bad:#x}");
+        }
+        // HTAB and obs-text are allowed
+        ok(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\tb\xe9\r\n\r\n");
+    }
+
+    #[test]
+    fn bare_lf_is_400() {
+        assert_eq!(status(b"GET / HTTP/1.1\nHost: x\n\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\n"), 400); // already while incomplete
+    }
+
+    fn with_cl(cl: &[u8]) -> Vec<u8> {
+        let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ".to_vec();
+        raw.extend(cl);
+        raw.extend(b"\r\n\r\n");
+        raw
+    }
+
+    #[test]
+    fn bad_content_length_is_400() {
+        for cl in [
+            &b""[..],
+            b"+5",
+            b"-5",
+            b"0x5",
+            b"1_0",
+            b"1 0",
+            b"18446744073709551616",
+            b"5,",
+        ] {
+            assert_eq!(
+                status(&with_cl(cl)),
+                400,
+                "{:?}",
+                String::from_utf8_lossy(cl)
+            );
+        }
+        assert_eq!(
+            ok(&with_cl(b"18446744073709551615")).body_framing,
+            Framing::Length(u64::MAX)
+        );
+        assert_eq!(ok(&with_cl(b"0")).body_framing, Framing::None);
+    }
+
+    #[test]
+    fn repeated_content_length() {
+        let same = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(ok(same).body_framing, Framing::Length(5));
+        assert_eq!(ok(&with_cl(b"5, 5")).body_framing, Framing::Length(5));
+        let differ =
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n";
+        assert_eq!(status(differ), 400);
+        assert_eq!(status(&with_cl(b"5, 6")), 400);
+    }
+
+    #[test]
+    fn te_with_cl_is_chunked_and_closes() {
+        let raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let p = ok(raw);
+        assert_eq!(p.body_framing, Framing::Chunked);
+        assert!(!p.keep_alive);
+        let p = ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert_eq!(p.body_framing, Framing::Chunked);
+        assert!(p.keep_alive);
+    }
+
+    fn with_te(te: &[u8]) -> Vec<u8> {
+        let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        raw.extend(te);
+        raw.extend(b"\r\n\r\n");
+        raw
+    }
+
+    #[test]
+    fn bad_transfer_encoding() {
+        assert_eq!(status(&with_te(b"Transfer-Encoding: chunked, gzip")), 400);
+        assert_eq!(status(&with_te(b"Transfer-Encoding: gzip")), 400);
+        assert_eq!(
+            status(&with_te(b"Transfer-Encoding: chunked, chunked")),
+            400
+        );
+        assert_eq!(
+            status(&with_te(
+                b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+            )),
+            400
+        );
+        assert_eq!(status(&with_te(b"Transfer-Encoding: ")), 400);
+        assert_eq!(status(&with_te(b"Transfer-Encoding: chunked,")), 400);
+        assert_eq!(status(&with_te(b"Transfer-Encoding: gzip, chunked")), 501);
+        assert_eq!(
+            status(&with_te(b"Transfer-Encoding: x-custom, chunked")),
+            501
+        );
+        assert_eq!(status(&with_te(b"Transfer-Encoding: chunked;q=1")), 400);
+    }
+
+    #[test]
+    fn te_on_http10_is_400() {
+        assert_eq!(
+            status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn keep_alive_by_version_and_connection() {
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn expect_continue() {
+        let raw = b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n";
+        assert!(ok(raw).expect_continue);
+        let raw = b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+        assert!(!ok(raw).expect_continue);
+    }
+}
