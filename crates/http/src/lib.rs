@@ -6,4 +6,5 @@
 
 pub use http;
 
+mod decode;
 mod parse;
