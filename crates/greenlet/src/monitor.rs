@@ -923,3 +923,224 @@ impl fmt::Debug for MonitorHandle {
             .finish()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every hub of the process
+// ---------------------------------------------------------------------------------------------
+
+/// What another thread needs to ask one hub for its run info: an async watcher on the hub's
+/// loop, and the channels of the pending requests.
+struct HubSlot {
+    key: u64,
+    thread: std::thread::ThreadId,
+    thread_name: String,
+    wake: ev_loop::AsyncSender,
+    pending: Mutex<Vec<std::sync::mpsc::Sender<String>>>,
+}
+
+/// The live hubs of the process, in creation order.
+static HUBS: Mutex<Vec<Arc<HubSlot>>> = Mutex::new(Vec::new());
+
+fn hubs() -> MutexGuard<'static, Vec<Arc<HubSlot>>> {
+    HUBS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A hub's entry in the process-wide registry (held by `HubInner`): registered when the hub
+/// is created, removed when the thread's hub is torn down (or this is dropped).
+pub(crate) struct HubRegistration {
+    key: u64,
+    /// Answers the requests of [`all_hubs_run_info`] on the hub's thread; never keeps the
+    /// loop alive.
+    _watcher: ev_loop::Async,
+}
+
+impl HubRegistration {
+    pub(crate) fn new(lp: &ev_loop::Loop) -> HubRegistration {
+        static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        let answer: Arc<Mutex<Option<Arc<HubSlot>>>> = Arc::new(Mutex::new(None));
+        let a = answer.clone();
+        let watcher = ev_loop::Async::new(lp, move |_, _| {
+            let slot = a.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            if let Some(slot) = slot {
+                slot.answer();
+            }
+        });
+        watcher.set_keep_alive(false);
+        watcher.start();
+        let current = std::thread::current();
+        let slot = Arc::new(HubSlot {
+            key,
+            thread: current.id(),
+            thread_name: current.name().unwrap_or("<unnamed>").to_owned(),
+            wake: watcher.sender(),
+            pending: Mutex::new(Vec::new()),
+        });
+        *answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(slot.clone());
+        hubs().push(slot);
+        HubRegistration {
+            key,
+            _watcher: watcher,
+        }
+    }
+
+    /// Leave the registry (idempotent).
+    pub(crate) fn unregister(&self) {
+        hubs().retain(|s| s.key != self.key);
+    }
+
+    /// In the child of a `fork`: only the calling thread exists, so only its hub stays
+    /// registered. If another thread held the registry's lock at the fork, it stays locked in
+    /// the child and nothing is changed (`try_lock`: never blocks).
+    pub(crate) fn keep_only_current_thread_after_fork() {
+        let me = std::thread::current().id();
+        if let Ok(mut hubs) = HUBS.try_lock() {
+            hubs.retain(|s| s.thread == me);
+        }
+    }
+}
+
+impl Drop for HubRegistration {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl HubSlot {
+    /// On the hub's thread, from its loop: answer every pending request.
+    fn answer(&self) {
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        if pending.is_empty() {
+            return;
+        }
+        let text = format_run_info();
+        for tx in pending {
+            let _ = tx.send(text.clone());
+        }
+    }
+}
+
+/// The run info of one hub thread, as collected by [`all_hubs_run_info`].
+///
+/// ```
+/// let all = greenlet::monitor::all_hubs_run_info(std::time::Duration::from_millis(100));
+/// assert!(all.iter().all(|h| !h.thread_name.is_empty()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HubRunInfo {
+    /// The hub's thread.
+    pub thread: std::thread::ThreadId,
+    /// Its name (`<unnamed>` for a thread without one), as when the hub was created.
+    pub thread_name: String,
+    /// Its [`format_run_info`], or `None` if the hub did not answer within the timeout: a
+    /// greenlet (or a hub callback) kept it from running its loop, or the thread is blocked
+    /// outside the hub.
+    pub run_info: Option<String>,
+}
+
+impl fmt::Display for HubRunInfo {
+    /// `thread "NAME" (ThreadId(N)):` and the run info lines indented by two spaces, or a line
+    /// saying that the hub did not answer.
+    ///
+    /// ```
+    /// greenlet::yield_now().unwrap(); // this thread has a hub
+    /// let all = greenlet::monitor::all_hubs_run_info(std::time::Duration::ZERO);
+    /// let me = all.iter().find(|h| h.thread == std::thread::current().id()).unwrap();
+    /// assert!(me.to_string().contains("\"hub\""));
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "thread {:?} ({:?})", self.thread_name, self.thread)?;
+        match &self.run_info {
+            Some(text) => {
+                f.write_str(":\n")?;
+                for line in text.lines() {
+                    writeln!(f, "  {line}")?;
+                }
+                Ok(())
+            }
+            None => writeln!(
+                f,
+                ": did not answer in time (a greenlet or a blocking call keeps its hub from \
+                 running)"
+            ),
+        }
+    }
+}
+
+/// The [`format_run_info`] of every hub of the process, each produced on its own thread:
+/// callable from any thread, with or without a hub (the stand-in for gevent's backdoor, with
+/// `gevent_io::debug` serving it over a socket).
+///
+/// Every live hub is asked at once (through an async watcher on its loop, which answers
+/// when the hub next runs its loop) and waited for at most `timeout` in all; a hub that is
+/// busy (a greenlet computing without yielding) cannot answer and is reported with
+/// `run_info: None`. The calling thread's own hub, if any, is described directly. Hubs are
+/// listed in creation order; a hub leaves the list when its thread's hub is torn down.
+///
+/// ```
+/// use std::time::Duration;
+/// let t = std::thread::spawn(|| {
+///     let g = greenlet::Builder::new()
+///         .name("far-away")
+///         .spawn(|| greenlet::sleep(Duration::from_millis(200)))
+///         .unwrap();
+///     g.join().unwrap().unwrap();
+/// });
+/// // Ask until the other thread's greenlet has been spawned (or the thread is done).
+/// let text = loop {
+///     let text: String = greenlet::monitor::all_hubs_run_info(Duration::from_millis(100))
+///         .iter()
+///         .map(|h| h.to_string())
+///         .collect();
+///     if text.contains("\"far-away\"") || t.is_finished() {
+///         break text;
+///     }
+///     std::thread::yield_now();
+/// };
+/// t.join().unwrap();
+/// assert!(text.contains("\"far-away\" blocked on sleep"), "{text}");
+/// ```
+pub fn all_hubs_run_info(timeout: Duration) -> Vec<HubRunInfo> {
+    let slots: Vec<Arc<HubSlot>> = hubs().clone();
+    let me = std::thread::current().id();
+    let mut asked = Vec::with_capacity(slots.len());
+    for slot in &slots {
+        if slot.thread == me {
+            asked.push(None);
+            continue;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        slot.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        // A hub gone since the snapshot drops the request: `recv` then fails at once.
+        if !slot.wake.send() {
+            slot.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+        asked.push(Some(rx));
+    }
+    let deadline = crate::timeout::deadline_after(timeout);
+    slots
+        .iter()
+        .zip(asked)
+        .map(|(slot, rx)| {
+            let run_info = match rx {
+                None => hub::has_hub().then(format_run_info),
+                Some(rx) => rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok(),
+            };
+            HubRunInfo {
+                thread: slot.thread,
+                thread_name: slot.thread_name.clone(),
+                run_info,
+            }
+        })
+        .collect()
+}

@@ -34,7 +34,9 @@ pub enum ForkResult {
 ///   timers and waits keep working;
 /// * the thread's default pool ([`spawn_blocking`](crate::threadpool::spawn_blocking)) is
 ///   forgotten: its threads were not copied, so the child's first `spawn_blocking` starts a
-///   new pool. Its pending tasks never finish in the child.
+///   new pool. Its pending tasks never finish in the child;
+/// * the registry of hubs that [`all_hubs_run_info`](crate::monitor::all_hubs_run_info)
+///   asks keeps only the calling thread's.
 ///
 /// Only the calling thread exists in the child: the hubs and greenlets of other threads are
 /// gone (their memory is still there, never to run again), as are [`ThreadPool`]s' threads
@@ -88,4 +90,5 @@ fn after_fork_in_child() {
         h.lp.reinit_after_fork();
     }
     crate::threadpool::forget_default_pool_after_fork();
+    crate::monitor::HubRegistration::keep_only_current_thread_after_fork();
 }

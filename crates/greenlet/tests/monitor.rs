@@ -322,3 +322,99 @@ fn count_switches_and_the_switch_assertions() {
     let switched = std::panic::catch_unwind(|| assert_no_switch(|| yield_now().unwrap()));
     assert!(switched.is_err());
 }
+
+#[test]
+fn all_hubs_run_info_answers_for_idle_hubs_reports_busy_ones_and_forgets_finished_threads() {
+    use greenlet::monitor::all_hubs_run_info;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let release = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    let r = release.clone();
+    let busy = std::thread::Builder::new()
+        .name("busy-hub".into())
+        .spawn(move || {
+            let g = Builder::new()
+                .name("spinner")
+                .spawn(move || {
+                    started_tx.send(std::thread::current().id()).unwrap();
+                    while !r.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                })
+                .unwrap();
+            g.join().unwrap();
+            // Now idle: blocked in the hub until told to finish.
+            sleep(ms(1)).unwrap();
+        })
+        .unwrap();
+    let busy_id = started_rx.recv().unwrap();
+    // The spinner keeps its hub from answering, whatever the timeout.
+    let all = all_hubs_run_info(ms(50));
+    let entry = all.iter().find(|h| h.thread == busy_id).unwrap();
+    assert_eq!(entry.thread_name, "busy-hub");
+    assert_eq!(entry.run_info, None);
+    assert!(entry.to_string().contains("did not answer"), "{entry}");
+    // This thread's own hub is described directly (no waiting needed; other tests' hubs may
+    // be blocked outside their loop, so this asks without waiting for them).
+    yield_now().unwrap();
+    let all = all_hubs_run_info(Duration::ZERO);
+    let me = all
+        .iter()
+        .find(|h| h.thread == std::thread::current().id())
+        .unwrap();
+    assert!(me.run_info.as_ref().unwrap().contains("\"hub\""));
+    release.store(true, Ordering::Release);
+    busy.join().unwrap();
+    // The finished thread's hub has left the registry.
+    let all = all_hubs_run_info(Duration::ZERO);
+    assert!(all.iter().all(|h| h.thread != busy_id));
+}
+
+#[test]
+fn all_hubs_run_info_lists_the_greenlets_of_another_idle_hub() {
+    use std::sync::mpsc;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let go = Event::new();
+        let g = go.clone();
+        let waiter = Builder::new()
+            .name("far-waiter")
+            .spawn(move || g.wait())
+            .unwrap();
+        yield_now().unwrap();
+        ready_tx.send(std::thread::current().id()).unwrap();
+        // Idle in the hub (polling) until the test is done with it.
+        while done_rx.try_recv().is_err() {
+            sleep(ms(1)).unwrap();
+        }
+        go.set();
+        waiter.join().unwrap().unwrap();
+    });
+    let id = ready_rx.recv().unwrap();
+    let text = answer_of(id);
+    assert!(text.contains("\"far-waiter\" blocked on Event"), "{text}");
+    done_tx.send(()).unwrap();
+    other.join().unwrap();
+}
+
+/// The run info of the hub of thread `id`, asked again until it answers (the hubs of other
+/// tests, blocked outside their loop, make each round last its whole timeout).
+fn answer_of(id: std::thread::ThreadId) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let all = greenlet::monitor::all_hubs_run_info(ms(100));
+        let entry = all
+            .iter()
+            .find(|h| h.thread == id)
+            .expect("the hub is registered");
+        if let Some(text) = &entry.run_info {
+            return text.clone();
+        }
+        assert!(
+            start.elapsed() < generous(ms(30_000)),
+            "the hub never answered"
+        );
+    }
+}

@@ -125,6 +125,9 @@ pub(crate) struct HubInner {
     batch_due: Cell<u64>,
     /// The hub side of the blocking monitor (inactive unless a monitor runs).
     pub(crate) monitor: crate::monitor::HubMonitor,
+    /// This hub's entry in the process-wide registry of hubs
+    /// ([`all_hubs_run_info`](crate::monitor::all_hubs_run_info)).
+    pub(crate) registration: crate::monitor::HubRegistration,
     /// The switch interval in nanoseconds ([`set_switch_interval`]); read only where a batch
     /// looks at the clock (`batch_overrun`, `drain_callbacks`), never per switch.
     switch_interval_ns: Cell<u64>,
@@ -150,6 +153,7 @@ impl HubInner {
             Some(std::thread::current().name().unwrap_or("root").into()),
             false,
         );
+        let registration = crate::monitor::HubRegistration::new(&lp);
         let h = Rc::new(HubInner {
             lp,
             gl: Rc::new(gl),
@@ -166,6 +170,7 @@ impl HubInner {
             served: Cell::new(0),
             batch_due: Cell::new(0),
             monitor: crate::monitor::HubMonitor::new(),
+            registration,
             switch_interval_ns: Cell::new(duration_ns(queue::CALLBACK_BATCH_TIME)),
         });
         Ok(h)

@@ -44,6 +44,7 @@ impl Drop for HubOwner {
         // so that its destructors run, then let the hub go.
         kill_all(&h);
         leave_loop(&h);
+        h.registration.unregister();
         HUB.with(|p| p.set(std::ptr::null()));
         CURRENT.with(|c| c.set(std::ptr::null()));
         drop(h);
