@@ -7,4 +7,5 @@
 pub use http;
 
 mod decode;
+mod encode;
 mod parse;
