@@ -5,6 +5,7 @@
 //!
 //! * [`source`]: the fd-readiness core, a non-blocking descriptor with a watcher per direction;
 //! * [`net`]: TCP, UDP and Unix sockets shaped like `std::net`, on top of it;
+//! * [`debug`]: an opt-in endpoint answering with every hub's run info (gevent's `backdoor`);
 //! * [`dns`]: name resolution on the thread pool;
 //! * [`fs`]: files whose blocking calls run on the thread pool (gevent's `fileobject`);
 //! * [`select`]: waiting on several descriptors at once (gevent's `select`);
@@ -38,6 +39,7 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod debug;
 pub mod dns;
 pub mod fs;
 pub mod net;
