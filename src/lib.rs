@@ -7,10 +7,10 @@
 //! * the greenlet layer (`greenlet`) at the top level: [`spawn`], [`scope`], [`joinall`],
 //!   [`wait_any`], [`sleep`], [`Timeout`], [`Event`], [`AsyncResult`], locks, queues, pools,
 //!   and the modules [`hub`] (with the public wait API: [`hub::Waiter`], [`hub::has_hub`],
-//!   [`hub::in_greenlet`]), [`park`], [`monitor`] and [`threadpool`];
+//!   [`hub::in_greenlet`]), [`park`], [`monitor`], [`os`] ([`fork`]) and [`threadpool`];
 //! * the I/O layer (`gevent-io`): [`net`] (sockets, and [`net::wait_fd`] for descriptors of
 //!   your own), [`source`] (the fd-readiness core under the sockets), [`dns`], [`server`],
-//!   [`signal`], [`process`];
+//!   [`signal`], [`process`], [`debug`] (every hub's run info over a socket);
 //! * [`ev`]: the safe, single-threaded event loop and its watchers (`ev-loop`);
 //! * [`sys`]: the raw libev 4.33 bindings (`libev-sys`), built from the vendored C sources;
 //!
@@ -59,23 +59,24 @@ pub use libev_sys as sys;
 pub use gevent_monkey as monkey;
 
 // The I/O layer.
-pub use gevent_io::{dns, fs, net, process, select, server, signal, source};
+pub use gevent_io::{debug, dns, fs, net, process, select, server, signal, source};
 
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{
     AsyncError, AsyncResult, AsyncSetter, BoundedSemaphore, Builder, Channel, DEFAULT_STACK_SIZE,
-    Error, Event, Greenlet, Group, HubStats, Imap, ImapUnordered, Iwait, JoinAll, JoinError,
-    JoinableQueue, LifoQueue, LinkHandle, Local, Lock, LockGuard, LoopError, Outcome, Pool,
-    PriorityQueue, Queue, QueueError, QueueIter, RLock, RLockGuard, ReleaseError, Result, Scope,
-    ScopedGreenlet, Semaphore, SimpleQueue, StackMode, Timeout, TimeoutId, TrySpawnError,
+    Error, Event, ForkResult, Greenlet, Group, HubStats, Imap, ImapUnordered, Iwait, JoinAll,
+    JoinError, JoinableQueue, LifoQueue, LinkHandle, Local, Lock, LockGuard, LoopError, Outcome,
+    Pool, PriorityQueue, Queue, QueueError, QueueIter, RLock, RLockGuard, ReleaseError, Result,
+    Scope, ScopedGreenlet, Semaphore, SimpleQueue, StackMode, Timeout, TimeoutId, TrySpawnError,
     UnstartedGreenlet, Waitable,
 };
 pub use greenlet::{
-    format_run_info, getcurrent_name, hub_loop, hub_stats, idle, iwait, joinall, joinall_with,
-    killall, run_callback, run_info, scope, set_default_stack_mode, set_switch_interval, sleep,
-    spawn, spawn_later, switch_interval, wait, wait_any, with_timeout, with_timeout_or, yield_now,
+    fork, format_run_info, getcurrent_name, hub_loop, hub_stats, idle, iwait, joinall,
+    joinall_with, killall, run_callback, run_info, scope, set_default_stack_mode,
+    set_switch_interval, sleep, spawn, spawn_later, switch_interval, wait, wait_any, with_timeout,
+    with_timeout_or, yield_now,
 };
-pub use greenlet::{hub, monitor, park, threadpool};
+pub use greenlet::{hub, monitor, os, park, threadpool};
 
 /// The C programs built by this package's `build.rs` against the same vendored libev, used as
 /// the baseline in tests and benchmarks.
