@@ -50,7 +50,7 @@ pub(crate) struct Parsed {
 /// The outcome of [`parse_head`] when nothing is wrong.
 #[derive(Debug)]
 pub(crate) enum Status {
-    Complete(Parsed),
+    Complete(Box<Parsed>),
     /// More bytes are needed.
     Incomplete,
 }
@@ -283,13 +283,13 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
     *request.version_mut() = version;
     *request.headers_mut() = map;
     let (head, ()) = request.into_parts();
-    Ok(Status::Complete(Parsed {
+    Ok(Status::Complete(Box::new(Parsed {
         head,
         body_framing,
         keep_alive,
         expect_continue,
         consumed,
-    }))
+    })))
 }
 
 /// RFC 9110 `tchar`.
@@ -307,7 +307,7 @@ mod tests {
 
     fn ok(raw: &[u8]) -> Parsed {
         match parse(raw) {
-            Ok(Status::Complete(p)) => p,
+            Ok(Status::Complete(p)) => *p,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
         }
     }
