@@ -60,6 +60,8 @@ pub use gevent_monkey as monkey;
 
 // The I/O layer.
 pub use gevent_io::{debug, dns, fs, net, process, select, server, signal, source};
+/// The HTTP/1.1 server (`gevent.pywsgi`, package `gevent-http`): see [`http::Server`].
+pub use gevent_http as http;
 
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{
