@@ -59,9 +59,9 @@ pub use libev_sys as sys;
 pub use gevent_monkey as monkey;
 
 // The I/O layer.
-pub use gevent_io::{debug, dns, fs, net, process, select, server, signal, source};
 /// The HTTP/1.1 server (`gevent.pywsgi`, package `gevent-http`): see [`http::Server`].
 pub use gevent_http as http;
+pub use gevent_io::{debug, dns, fs, net, process, select, server, signal, source};
 
 // The greenlet layer: its modules, then its items.
 pub use greenlet::{

@@ -160,7 +160,8 @@ impl Builder {
     /// returns the running server.
     ///
     /// # Errors
-    /// Binding errors.
+    /// Binding errors; `InvalidInput` if the [`server_header`](Builder::server_header) holds
+    /// CR, LF or NUL.
     ///
     /// ```
     /// let server = gevent_http::Server::builder()
@@ -174,6 +175,16 @@ impl Builder {
         self,
         handler: impl Fn(Request<Body>) -> Response<B> + 'static,
     ) -> io::Result<Server> {
+        if self
+            .server_header
+            .as_deref()
+            .is_some_and(|s| s.bytes().any(|b| b"\r\n\0".contains(&b)))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "CR, LF or NUL in the Server header",
+            ));
+        }
         let config = Rc::new(Config {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout,

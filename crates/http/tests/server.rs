@@ -452,3 +452,31 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn idle_keep_alive_connection_is_closed_after_the_timeout() {
+    let addr = start_with(|b| b.keep_alive_timeout(Duration::from_millis(300)));
+    let mut r = Reader::new(connect(addr));
+    r.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().text(), "GET /a");
+    let t = Instant::now();
+    assert!(r.next(false).is_none());
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < generous(Duration::from_secs(10)), "{took:?}");
+}
+
+#[test]
+fn server_header_is_sent_and_checked() {
+    let addr = start_with(|b| b.server_header(Some("gevent-http".into())));
+    let all = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(all[0].header("server"), Some("gevent-http"));
+    let bad = Server::builder()
+        .addr("127.0.0.1:0")
+        .server_header(Some("a\r\nb".into()))
+        .serve(app);
+    assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
