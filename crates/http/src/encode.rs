@@ -14,6 +14,8 @@ pub(crate) enum BodyFraming {
     Empty(Option<u64>),
     Length(u64),
     Chunked,
+    /// Streamed to an HTTP/1.0 client: no framing header, the connection closes after it.
+    UntilClose,
 }
 
 /// A handler-supplied header that would break the framing of the response.
@@ -93,7 +95,7 @@ pub(crate) fn write_head(
         BodyFraming::Empty(Some(n)) | BodyFraming::Length(n) => {
             out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
         }
-        BodyFraming::Empty(None) => {}
+        BodyFraming::Empty(None) | BodyFraming::UntilClose => {}
         BodyFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     if !keep_alive {

@@ -33,5 +33,5 @@ mod server;
 
 pub use server::{
     Body, Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_DRAIN,
-    IntoBody, Server,
+    IntoBody, ResponseBody, Server, StreamBody,
 };

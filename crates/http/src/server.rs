@@ -291,46 +291,90 @@ impl Server {
     }
 }
 
-/// A response body the server can send: its bytes.
+/// A response body as the server sends it: bytes of a known length, or a reader streamed
+/// with `Transfer-Encoding: chunked` (to HTTP/1.0 clients: until the connection closes).
 ///
 /// ```
-/// use gevent_http::IntoBody;
-/// assert_eq!("ab".into_bytes(), b"ab");
-/// assert_eq!(String::from("ab").into_bytes(), b"ab");
+/// use gevent_http::{IntoBody, ResponseBody};
+/// assert!(matches!("ab".into_body(), ResponseBody::Full(b) if b == b"ab"));
 /// ```
-pub trait IntoBody {
-    /// The body's bytes.
-    ///
-    /// ```
-    /// use gevent_http::IntoBody;
-    /// assert_eq!(vec![1u8].into_bytes(), [1]);
-    /// ```
-    fn into_bytes(self) -> Vec<u8>;
+pub enum ResponseBody {
+    /// All the bytes, sent with `Content-Length`.
+    Full(Vec<u8>),
+    /// Read until it returns 0, sent chunked. A read error ends the connection.
+    Stream(Box<dyn Read>),
 }
 
-impl IntoBody for Vec<u8> {
-    fn into_bytes(self) -> Vec<u8> {
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
+            ResponseBody::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// What a handler's response body can be: `Vec<u8>`, `String`, `&'static str`,
+/// `&'static [u8]`, `()`, or a [`StreamBody`] around a [`Read`].
+///
+/// ```
+/// use gevent_http::{IntoBody, ResponseBody};
+/// assert!(matches!(String::from("ab").into_body(), ResponseBody::Full(b) if b == b"ab"));
+/// ```
+pub trait IntoBody {
+    /// The body as the server sends it.
+    ///
+    /// ```
+    /// use gevent_http::{IntoBody, ResponseBody};
+    /// assert!(matches!(vec![1u8].into_body(), ResponseBody::Full(b) if b == [1]));
+    /// ```
+    fn into_body(self) -> ResponseBody;
+}
+
+impl IntoBody for ResponseBody {
+    fn into_body(self) -> ResponseBody {
         self
     }
 }
+impl IntoBody for Vec<u8> {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self)
+    }
+}
 impl IntoBody for String {
-    fn into_bytes(self) -> Vec<u8> {
-        self.into_bytes()
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.into_bytes())
     }
 }
 impl IntoBody for &'static str {
-    fn into_bytes(self) -> Vec<u8> {
-        self.as_bytes().to_vec()
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.as_bytes().to_vec())
     }
 }
 impl IntoBody for &'static [u8] {
-    fn into_bytes(self) -> Vec<u8> {
-        self.to_vec()
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.to_vec())
     }
 }
 impl IntoBody for () {
-    fn into_bytes(self) -> Vec<u8> {
-        Vec::new()
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(Vec::new())
+    }
+}
+
+/// A response body streamed from a reader, chunked.
+///
+/// ```
+/// use gevent_http::{IntoBody, ResponseBody, StreamBody};
+/// let body = StreamBody(std::io::Cursor::new(b"streamed".to_vec()));
+/// assert!(matches!(body.into_body(), ResponseBody::Stream(_)));
+/// ```
+#[derive(Debug)]
+pub struct StreamBody<R>(pub R);
+
+impl<R: Read + 'static> IntoBody for StreamBody<R> {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Stream(Box::new(self.0))
     }
 }
 
@@ -478,6 +522,31 @@ fn linger_close(conn: &mut Conn) {
     }
 }
 
+/// Write a streamed body (chunked or raw), flushing every 64 KiB.
+fn stream_body(conn: &RefCell<Conn>, mut r: Box<dyn Read>, chunked: bool) -> io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        let mut c = conn.borrow_mut();
+        if n == 0 {
+            if chunked {
+                c.out.extend_from_slice(b"0\r\n\r\n");
+            }
+            return Ok(());
+        }
+        if chunked {
+            c.out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        }
+        c.out.extend_from_slice(&buf[..n]);
+        if chunked {
+            c.out.extend_from_slice(b"\r\n");
+        }
+        if c.out.len() >= 64 * 1024 {
+            c.flush()?;
+        }
+    }
+}
+
 fn serve_connection<B: IntoBody>(
     stream: TcpStream,
     config: &Config,
@@ -561,14 +630,15 @@ fn serve_connection<B: IntoBody>(
             c.body_error = None;
         }
         let method = parsed.head.method.clone();
+        let version = parsed.head.version;
         let line = format!(
             "{} {} {:?}",
             parsed.head.method, parsed.head.uri, parsed.head.version
         );
         let request = Request::from_parts(parsed.head, Body { conn: conn.clone() });
         let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
-        let mut c = conn.borrow_mut();
-        let c = &mut *c;
+        let mut guard = conn.borrow_mut();
+        let mut c = &mut *guard;
         let response = match outcome {
             Ok(r) => Some(r),
             Err(_) => {
@@ -614,8 +684,18 @@ fn serve_connection<B: IntoBody>(
             return Ok(());
         };
         let (parts, body) = response.into_parts();
-        let body = body.into_bytes();
-        let framing = encode::framing(&method, parts.status, Some(body.len() as u64));
+        let body = body.into_body();
+        let len = match &body {
+            ResponseBody::Full(b) => Some(b.len() as u64),
+            ResponseBody::Stream(_) => None,
+        };
+        let mut framing = encode::framing(&method, parts.status, len);
+        if framing == BodyFraming::Chunked && version == http::Version::HTTP_10 {
+            framing = BodyFraming::UntilClose;
+        }
+        if framing == BodyFraming::UntilClose {
+            keep_alive = false;
+        }
         let start = c.out.len();
         if encode::write_head(
             &mut c.out,
@@ -633,8 +713,18 @@ fn serve_connection<B: IntoBody>(
             linger_close(c);
             return Ok(());
         }
-        if matches!(framing, BodyFraming::Length(_)) {
-            c.out.extend_from_slice(&body);
+        match (body, framing) {
+            (ResponseBody::Full(b), BodyFraming::Length(_)) => c.out.extend_from_slice(&b),
+            (ResponseBody::Stream(r), BodyFraming::Chunked | BodyFraming::UntilClose) => {
+                drop(guard);
+                if let Err(e) = stream_body(&conn, r, framing == BodyFraming::Chunked) {
+                    log::error!("streaming the response to {line:?} failed: {e}");
+                    return Ok(());
+                }
+                guard = conn.borrow_mut();
+                c = &mut *guard;
+            }
+            _ => {}
         }
         if !keep_alive {
             linger_close(c);

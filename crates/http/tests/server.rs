@@ -4,7 +4,7 @@
 #[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 
-use gevent_http::{Body, Builder, Server};
+use gevent_http::{Body, Builder, IntoBody, ResponseBody, Server, StreamBody};
 use http::{Request, Response, StatusCode};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +14,21 @@ use support::generous;
 
 /// The test application: `/echo` answers the body, `/ignore` does not read it, `/panic`
 /// panics; anything else answers `METHOD URI`.
-fn app(req: Request<Body>) -> Response<Vec<u8>> {
+fn app(req: Request<Body>) -> Response<ResponseBody> {
+    let (parts, body) = routes(req).into_parts();
+    Response::from_parts(parts, body.into_body())
+}
+
+fn routes(req: Request<Body>) -> Response<ResponseBody> {
+    if req.uri().path() == "/stream" {
+        let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        return Response::new(StreamBody(std::io::Cursor::new(data)).into_body());
+    }
+    let (parts, body) = bytes_routes(req).into_parts();
+    Response::from_parts(parts, body.into_body())
+}
+
+fn bytes_routes(req: Request<Body>) -> Response<Vec<u8>> {
     let path = req.uri().path().to_owned();
     let line = format!("{} {}", req.method(), req.uri());
     match path.as_str() {
@@ -431,6 +445,8 @@ c.request("POST", "/echo", body=b"x" * 100000)
 r = c.getresponse(); assert r.read() == b"x" * 100000
 c.request("POST", "/echo", body=iter([b"ab", b"cd"]), encode_chunked=True)
 r = c.getresponse(); assert r.read() == b"abcd"
+c.request("GET", "/stream")
+r = c.getresponse(); assert r.getheader("transfer-encoding") == "chunked"; assert len(r.read()) == 100000
 c.request("HEAD", "/h")
 r = c.getresponse(); assert r.getheader("content-length") == "7"; r.read()
 c.request("GET", "/z", headers={{"Connection": "close"}})
@@ -479,4 +495,43 @@ fn server_header_is_sent_and_checked() {
         .server_header(Some("a\r\nb".into()))
         .serve(app);
     assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn streamed_body_is_chunked_or_until_close_for_http10() {
+    let addr = start();
+    let want: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut s = connect(addr);
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, mut rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut body = Vec::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let n = usize::from_str_radix(size, 16).unwrap();
+        if n == 0 {
+            assert_eq!(after, "\r\n");
+            break;
+        }
+        body.extend_from_slice(&after.as_bytes()[..n]);
+        assert_eq!(&after[n..n + 2], "\r\n");
+        rest = &after[n + 2..];
+    }
+    assert_eq!(body, want);
+    let mut s = connect(addr);
+    s.write_all(b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        !head.contains("transfer-encoding") && head.contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(rest.as_bytes(), &want[..]);
 }
