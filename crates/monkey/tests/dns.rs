@@ -69,3 +69,27 @@ unsafe extern "C" {
         h_errnop: *mut libc::c_int,
     ) -> libc::c_int;
 }
+
+#[test]
+fn gethostbyname_runs_off_the_hub_and_keeps_its_answer() {
+    gevent_monkey::patch_all();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let other = greenlet::spawn(move || r.set(true));
+    // SAFETY: a NUL-terminated name; the answer is libc's static storage, read at once.
+    let name = unsafe {
+        let he = gevent_gethostbyname(c"localhost".as_ptr());
+        assert!(!he.is_null());
+        std::ffi::CStr::from_ptr((*he).h_name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert!(!name.is_empty());
+    assert!(ran.get(), "the other greenlet ran during the lookup");
+    other.join().unwrap();
+}
+
+unsafe extern "C" {
+    #[link_name = "gethostbyname"]
+    fn gevent_gethostbyname(name: *const libc::c_char) -> *mut libc::hostent;
+}

@@ -1,5 +1,5 @@
-//! Name resolution: `getaddrinfo` (what `std::net`'s `ToSocketAddrs` calls) and
-//! `gethostbyname_r` run on the thread pool, as gevent's default resolver does, so that a slow DNS answer holds up only the greenlet
+//! Name resolution: `getaddrinfo` (what `std::net`'s `ToSocketAddrs` calls), `gethostbyname`,
+//! `gethostbyname2` and their `_r` variants run on the thread pool, as gevent's default resolver does, so that a slow DNS answer holds up only the greenlet
 //! that asked. The real function is found with `dlsym(RTLD_NEXT)`: no system call stands in
 //! for it.
 //!
@@ -140,10 +140,111 @@ unsafe extern "C" fn gethostbyname_r(
     })
 }
 
+type GetHostByName2R = unsafe extern "C" fn(
+    *const c_char,
+    c_int,
+    *mut libc::hostent,
+    *mut c_char,
+    libc::size_t,
+    *mut *mut libc::hostent,
+    *mut c_int,
+) -> c_int;
+
+type GetHostByName2 = unsafe extern "C" fn(*const c_char, c_int) -> *mut libc::hostent;
+
+unsafe extern "C" {
+    /// glibc's thread-local `h_errno`.
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// libc's function `name` (NUL-terminated), looked up once into `slot`.
+fn lookup(slot: &AtomicPtr<c_void>, name: &std::ffi::CStr) -> *mut c_void {
+    let mut p = slot.load(Ordering::Acquire);
+    if p.is_null() {
+        // SAFETY: dlsym with a valid NUL-terminated name; RTLD_NEXT skips this definition.
+        p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        slot.store(p, Ordering::Release);
+    }
+    p
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    len: libc::size_t,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let p = lookup(&REAL, c"gethostbyname2_r");
+    if p.is_null() {
+        return libc::ENOSYS;
+    }
+    // SAFETY: the look-up found libc's gethostbyname2_r, of this signature.
+    let f = unsafe { std::mem::transmute::<*mut c_void, GetHostByName2R>(p) };
+    if !gate::cooperative(Groups::DNS.bits()) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        return unsafe { f(name, af, ret, buf, len, result, h_errnop) };
+    }
+    let args = Carried((name, ret, buf, len, result, h_errnop));
+    on_pool(move || {
+        let args = args;
+        let (name, ret, buf, len, result, h_errnop) = args.0;
+        // SAFETY: the caller's arguments, valid until the hook returns (see `Carried`).
+        unsafe { f(name, af, ret, buf, len, result, h_errnop) }
+    })
+}
+
+/// `gethostbyname2` and `gethostbyname` (not reentrant: the answer is in libc's own static
+/// storage, which the pool thread fills and the caller reads, as without the hook); the pool
+/// thread's `h_errno` is carried back to the caller's.
+fn by_name_on_pool(name: *const c_char, af: c_int) -> *mut libc::hostent {
+    static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let p = lookup(&REAL, c"gethostbyname2");
+    if p.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the look-up found libc's gethostbyname2, of this signature.
+    let f = unsafe { std::mem::transmute::<*mut c_void, GetHostByName2>(p) };
+    if !gate::cooperative(Groups::DNS.bits()) {
+        // SAFETY: the caller's argument, passed on unchanged.
+        return unsafe { f(name, af) };
+    }
+    let arg = Carried(name);
+    let (answer, herr) = on_pool(move || {
+        let arg = arg;
+        // SAFETY: the caller's name, valid until the hook returns (see `Carried`); then this
+        // thread's h_errno, always valid.
+        unsafe {
+            let answer = f(arg.0, af);
+            (Carried(answer), *__h_errno_location())
+        }
+    });
+    // SAFETY: this thread's h_errno location is always valid.
+    unsafe { *__h_errno_location() = herr };
+    answer.0
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent {
+    by_name_on_pool(name, af)
+}
+
+#[unsafe(no_mangle)]
+unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
+    by_name_on_pool(name, libc::AF_INET)
+}
+
 /// Every hook of this file, for [`crate::anchor`].
 pub(crate) fn hooks() -> Vec<usize> {
     vec![
         getaddrinfo as *const () as usize,
         gethostbyname_r as *const () as usize,
+        gethostbyname2_r as *const () as usize,
+        gethostbyname2 as *const () as usize,
+        gethostbyname as *const () as usize,
     ]
 }
