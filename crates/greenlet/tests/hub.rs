@@ -366,13 +366,14 @@ fn a_smaller_switch_interval_lets_a_timer_fire_sooner_behind_busy_greenlets() {
         greenlet::hub::DEFAULT_SWITCH_INTERVAL
     );
     let work = Duration::from_micros(100);
-    // 80 ms of 100 µs rounds: hundreds of rounds before the hub polls (the 8192 direct
-    // switches in a row are far off); with no interval, the first look at the clock (every
-    // 64 switches) ends the batch.
+    // A long interval: many rounds of 100 µs before the hub polls (the 8192 direct switches
+    // in a row are far off); with no interval, the first look at the (coarse, few-ms) clock
+    // ends the batch. How many rounds fit depends on the machine's speed, so only the order
+    // is asserted, with the long interval far longer than the clock's granularity (and below
+    // the 100 ms bound that ends any batch).
     let long = rounds_before_a_due_timer(ms(80), work);
     let short = rounds_before_a_due_timer(Duration::ZERO, work);
     assert!(short < long, "short interval: {short} rounds, long: {long}");
-    assert!(long > 200, "long interval: {long} rounds");
     greenlet::set_switch_interval(greenlet::hub::DEFAULT_SWITCH_INTERVAL);
     assert_eq!(
         greenlet::switch_interval(),
