@@ -9,32 +9,13 @@ use greenlet::park::{GreenletRef, switch_to};
 use greenlet::{sleep, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// `n` milliseconds.
-pub(crate) fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// How much slower than a plain run a test may be: `GEVENT_TEST_TIME_SCALE` (a whole number,
-/// at least 1; `scripts/memcheck.sh` sets it for valgrind), 1 when unset.
-pub(crate) fn time_scale() -> u32 {
-    static SCALE: OnceLock<u32> = OnceLock::new();
-    *SCALE.get_or_init(|| {
-        std::env::var("GEVENT_TEST_TIME_SCALE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
-            .max(1)
-    })
-}
-
-/// An upper time bound: `d` stretched by [`time_scale`]. Pass a bound that is already generous
-/// on a loaded machine; the scale only adds valgrind's slowdown.
-pub(crate) fn generous(d: Duration) -> Duration {
-    d * time_scale()
-}
+// The timing helpers are the loop's tests' own (one definition of the scale factor).
+#[path = "../../../loop/tests/support/mod.rs"]
+mod timing;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub(crate) use timing::{generous, ms, time_scale};
 
 /// Far longer than any test runs: a greenlet sleeping this long is still asleep when the test
 /// kills it.

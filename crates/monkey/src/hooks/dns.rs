@@ -25,12 +25,7 @@ type GetAddrInfo = unsafe extern "C" fn(
 /// libc's `getaddrinfo`, looked up once.
 fn real() -> Option<GetAddrInfo> {
     static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    let mut p = REAL.load(Ordering::Acquire);
-    if p.is_null() {
-        // SAFETY: dlsym with a valid NUL-terminated name; RTLD_NEXT skips this definition.
-        p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"getaddrinfo".as_ptr()) };
-        REAL.store(p, Ordering::Release);
-    }
+    let p = lookup(&REAL, c"getaddrinfo");
     // SAFETY: a non-null result of that look-up is libc's getaddrinfo, of this signature.
     (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, GetAddrInfo>(p) })
 }
@@ -105,12 +100,7 @@ type GetHostByNameR = unsafe extern "C" fn(
 /// libc's `gethostbyname_r`, looked up once.
 fn real_gethostbyname_r() -> Option<GetHostByNameR> {
     static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-    let mut p = REAL.load(Ordering::Acquire);
-    if p.is_null() {
-        // SAFETY: dlsym with a valid NUL-terminated name; RTLD_NEXT skips this definition.
-        p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"gethostbyname_r".as_ptr()) };
-        REAL.store(p, Ordering::Release);
-    }
+    let p = lookup(&REAL, c"gethostbyname_r");
     // SAFETY: a non-null result of that look-up is libc's gethostbyname_r, of this signature.
     (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, GetHostByNameR>(p) })
 }
