@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command: `cargo test --workspace --features gevent/monkey`, then every
+# The project's test command: `cargo test --workspace --features gevent/monkey,gevent/tls`, then every
 # ev-loop and greenlet test binary again under valgrind's memcheck (scripts/memcheck.sh).
 #
 # The facade's `monkey` feature (which the `monkey_echo` example and its test in
 # tests/examples.rs need) is named explicitly: today `--workspace` gets it only because cargo
 # unifies features across the members it builds and gevent-bench happens to turn it on. Not
 # `--all-features`: that also turns on libev-sys's `bindgen` feature, which regenerates the
-# bindings at build time and so makes every build need libclang.
+# bindings at build time and so makes every build need libclang. The `tls` feature (HTTPS in
+# gevent-http, with rustls) is named for its tests.
 #
 # Usage: scripts/test.sh
 #
@@ -19,7 +20,8 @@ cd "$(dirname "$0")/.."
 # What the tests need: "how to tell it is there|Debian package".
 needs=(
     "command:valgrind|valgrind"           # scripts/memcheck.sh
-    "command:curl|curl"                   # the http_hello example is checked with a real curl
+    "command:curl|curl"                   # gevent-http's tests (and HTTPS with --cacert) use curl
+    "command:ab|apache2-utils"            # ... and ApacheBench's HTTP/1.0 keep-alive (ab -k)
     "libclang|libclang-dev"               # libev-sys regenerates its bindings with bindgen
     "command:redis-server|redis-server"   # gevent-monkey's tests run the redis crate against it
 )
@@ -55,5 +57,5 @@ if [ ${#missing[@]} -ne 0 ]; then
     fi
 fi
 
-cargo test --workspace --features gevent/monkey
+cargo test --workspace --features gevent/monkey,gevent/tls
 scripts/memcheck.sh

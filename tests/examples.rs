@@ -223,3 +223,39 @@ fn raise_fd_limit(want: u64) {
         }
     }
 }
+
+#[test]
+fn websocket_echo_example_echoes_for_a_tungstenite_client() {
+    use tungstenite::Message;
+    let server = start("websocket_echo");
+    let stream = TcpStream::connect(&server.1).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("ws://{}/chat", server.1);
+    let (mut ws, response) = tungstenite::client(url.as_str(), stream).unwrap();
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("hello")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("hello"));
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    ws.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(big));
+    ws.close(None).unwrap();
+    // The server answers the close; then the connection ends.
+    loop {
+        match ws.read() {
+            Ok(Message::Close(_)) => {}
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // A plain GET is refused with a clear status.
+    let mut c = TcpStream::connect(&server.1).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+}

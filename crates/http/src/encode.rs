@@ -18,6 +18,17 @@ pub(crate) enum BodyFraming {
     UntilClose,
 }
 
+/// What the response says about the connection's future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persist {
+    /// Kept open; HTTP/1.1's default, nothing to say.
+    KeepAlive,
+    /// Kept open for an HTTP/1.0 client that asked: `connection: keep-alive`.
+    KeepAlive10,
+    /// Closed after this response: `connection: close`.
+    Close,
+}
+
 /// A handler-supplied header that would break the framing of the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EncodeError;
@@ -46,13 +57,14 @@ pub(crate) fn framing(method: &Method, status: StatusCode, len: Option<u64>) -> 
 }
 
 /// Write the head of a response into `out`. Handler headers that the server owns
-/// (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) are replaced.
+/// (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) are replaced, except that a
+/// `101 Switching Protocols` keeps the handler's `Connection` (`upgrade`).
 pub(crate) fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
     framing: BodyFraming,
-    keep_alive: bool,
+    persist: Persist,
     server: Option<&str>,
 ) -> Result<(), EncodeError> {
     let start = out.len();
@@ -62,8 +74,11 @@ pub(crate) fn write_head(
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in headers {
-        if [&CONTENT_LENGTH, &TRANSFER_ENCODING, &CONNECTION, &DATE].contains(&name) {
+        if [&CONTENT_LENGTH, &TRANSFER_ENCODING, &DATE].contains(&name)
+            || (name == CONNECTION && !upgrade)
+        {
             continue;
         }
         if name == SERVER && server.is_some() {
@@ -98,8 +113,12 @@ pub(crate) fn write_head(
         BodyFraming::Empty(None) | BodyFraming::UntilClose => {}
         BodyFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    if !keep_alive {
-        out.extend_from_slice(b"connection: close\r\n");
+    if !upgrade {
+        match persist {
+            Persist::KeepAlive => {}
+            Persist::KeepAlive10 => out.extend_from_slice(b"connection: keep-alive\r\n"),
+            Persist::Close => out.extend_from_slice(b"connection: close\r\n"),
+        }
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
@@ -108,7 +127,14 @@ pub(crate) fn write_head(
 /// A whole response with an empty body, for errors the server answers itself.
 pub(crate) fn error_response(out: &mut Vec<u8>, status: StatusCode, server: Option<&str>) {
     let framing = BodyFraming::Length(0);
-    let _ = write_head(out, status, &HeaderMap::new(), framing, false, server);
+    let _ = write_head(
+        out,
+        status,
+        &HeaderMap::new(),
+        framing,
+        Persist::Close,
+        server,
+    );
 }
 
 /// Call `f` with the current IMF-fixdate, formatted at most once a second per thread.
@@ -170,7 +196,11 @@ mod tests {
             StatusCode::from_u16(status).unwrap(),
             headers,
             framing,
-            keep,
+            if keep {
+                Persist::KeepAlive
+            } else {
+                Persist::Close
+            },
             None,
         )
         .unwrap();
@@ -218,7 +248,7 @@ mod tests {
             st,
             &h,
             BodyFraming::Length(0),
-            true,
+            Persist::KeepAlive,
             Some("gevent"),
         )
         .unwrap();
@@ -235,7 +265,7 @@ mod tests {
                 st,
                 &h,
                 BodyFraming::Length(0),
-                true,
+                Persist::KeepAlive,
                 Some("a\r\nb")
             ),
             Err(EncodeError)
@@ -255,11 +285,44 @@ mod tests {
             StatusCode::OK,
             &h,
             BodyFraming::Length(0),
-            true,
+            Persist::KeepAlive,
             None,
         )
         .unwrap();
         assert!(out.starts_with(b"keepHTTP/1.1 200 OK\r\nx-ok: a\tb\r\n"));
+    }
+
+    #[test]
+    fn http10_keep_alive_is_said_and_101_keeps_connection_upgrade() {
+        let mut out = Vec::new();
+        let h = HeaderMap::new();
+        write_head(
+            &mut out,
+            StatusCode::OK,
+            &h,
+            BodyFraming::Length(0),
+            Persist::KeepAlive10,
+            None,
+        )
+        .unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("connection: keep-alive\r\n\r\n")
+        );
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        let s = head(101, &h, BodyFraming::Empty(None), false);
+        assert!(s.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{s}");
+        assert!(
+            s.contains("connection: upgrade\r\nupgrade: websocket\r\n"),
+            "{s}"
+        );
+        assert!(!s.contains("close") && !s.contains("content-length"), "{s}");
+        // Elsewhere the handler's Connection is the server's to write.
+        let s = head(200, &h, BodyFraming::Length(0), true);
+        assert!(!s.contains("connection"), "{s}");
     }
 
     #[test]

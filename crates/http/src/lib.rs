@@ -1,10 +1,22 @@
 //! HTTP/1.1 server for greenlets (gevent's `pywsgi`): handlers written in blocking style, one
 //! greenlet per connection, on the [`http`] crate's types.
 //!
+//! A handler is `Fn(Request<Body>) -> Response<B>`: [`Body`] is a [`Read`](std::io::Read) over
+//! the decoded request body, `B` anything [`IntoBody`] (bytes, a reader streamed out chunked,
+//! a closure writing into the connection, or an [upgrade](upgrade) to another protocol).
+//! Handlers may block on anything cooperative; a handler that panics gets its client a 500.
+//!
 //! Strict against request smuggling: a request two parsers could read two ways (bare LF,
 //! obs-fold, conflicting `Content-Length`, `Transfer-Encoding` with `Content-Length`, odd
 //! chunk sizes…) is refused or closes the connection; a body the handler did not read is
 //! drained or the connection closed, never parsed as the next request.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`Server`], [`Builder`], [`ThreadedServer`] | options, one hub or one hub per thread, graceful stop |
+//! | [`Body`], [`ResponseBody`], [`IntoBody`], [`StreamBody`] | request and response bodies |
+//! | [`upgrade`] | `101 Switching Protocols`: the raw connection for WebSocket and the like |
+//! | `tls` | HTTPS with rustls (feature `tls`), and TLS clients over the cooperative stream |
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -18,7 +30,7 @@
 //! let mut answer = String::new();
 //! c.read_to_string(&mut answer).unwrap();
 //! assert!(answer.ends_with("\r\n\r\nHello, world!\n"));
-//! server.stop();
+//! server.stop(None);
 //! ```
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
@@ -26,12 +38,20 @@
 
 pub use http;
 
+mod body;
+mod conn;
 mod decode;
 mod encode;
 mod parse;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod transport;
+pub mod upgrade;
 
+pub use body::{Body, IntoBody, ResponseBody, StreamBody, UpgradeFn, WriteFn};
 pub use server::{
-    Body, Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_DRAIN,
-    IntoBody, ResponseBody, Server, StreamBody,
+    Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_DRAIN,
+    DEFAULT_STOP_TIMEOUT, Server, ThreadedServer,
 };
+pub use upgrade::Upgraded;

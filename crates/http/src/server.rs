@@ -1,20 +1,17 @@
-//! The server: one greenlet per connection, reading heads with [`crate::parse`], bodies with
-//! [`crate::decode`], writing with [`crate::encode`] (hyper's `proto/h1/{io,conn}.rs`).
+//! The server: a [`Builder`] for the options, a [`Server`] on one hub, a [`ThreadedServer`]
+//! with one hub per thread; each connection is one greenlet running [`crate::conn`].
 
-use crate::decode::Decoder;
-use crate::encode::{self, BodyFraming};
-use crate::parse::{self, Framing, HeadLimits};
-use gevent_io::net::TcpStream;
+use crate::body::{Body, IntoBody, ResponseBody};
+use crate::conn::{Config, Shared, serve_connection};
+use crate::parse::HeadLimits;
 use gevent_io::server::StreamServer;
-use http::{Request, Response, StatusCode};
-use std::cell::RefCell;
+use http::{Request, Response};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Default [`Builder::header_read_timeout`]: 30 s (hyper's).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,6 +19,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Default [`Builder::max_drain`]: 64 KiB.
 pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
+/// Default grace period of [`Server::stop`] and [`ThreadedServer::stop`]: 1 s.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Configures a [`Server`]; made by [`Server::builder`].
 ///
@@ -29,13 +28,14 @@ pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
 /// header fields (hyper's default) and a head of at most 64 KiB (more: 431); header read
 /// timeout [`DEFAULT_HEADER_READ_TIMEOUT`]; idle keep-alive timeout
 /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
-/// (beyond that the connection is closed); no `Server` header.
+/// (beyond that the connection is closed); no connection limit; no `Server` header; an access
+/// log line per request (at `info` on the `gevent_http::access` target); plain TCP.
 ///
 /// ```
 /// let b = gevent_http::Server::builder().addr("127.0.0.1:0").max_headers(50);
 /// # drop(b);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     addr: Vec<SocketAddr>,
     limits: HeadLimits,
@@ -43,38 +43,51 @@ pub struct Builder {
     keep_alive_timeout: Duration,
     max_drain: u64,
     server_header: Option<String>,
+    max_connections: Option<usize>,
+    access_log: bool,
+    reuse_port: bool,
+    addr_error: Option<(io::ErrorKind, String)>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// Settings shared by a server's connections.
-#[derive(Debug)]
-struct Config {
-    limits: HeadLimits,
-    header_read_timeout: Duration,
-    keep_alive_timeout: Duration,
-    max_drain: u64,
-    server_header: Option<String>,
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Builder");
+        d.field("addr", &self.addr)
+            .field("limits", &self.limits)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("max_drain", &self.max_drain)
+            .field("server_header", &self.server_header)
+            .field("max_connections", &self.max_connections)
+            .field("access_log", &self.access_log);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls.is_some());
+        d.finish()
+    }
 }
 
 impl Builder {
-    /// The address to listen on (port 0 picks a free port).
-    ///
-    /// # Panics
-    /// If `addr` does not resolve to at least one address.
+    /// The address to listen on (port 0 picks a free port). An address that does not
+    /// resolve makes [`serve`](Builder::serve) fail.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().addr("127.0.0.1:0");
     /// # drop(b);
     /// ```
     pub fn addr(mut self, addr: impl ToSocketAddrs) -> Builder {
-        self.addr = addr.to_socket_addrs().expect("server address").collect();
-        assert!(
-            !self.addr.is_empty(),
-            "the server address resolved to nothing"
-        );
+        match addr.to_socket_addrs() {
+            Ok(a) => {
+                self.addr = a.collect();
+                self.addr_error = None;
+            }
+            Err(e) => self.addr_error = Some((e.kind(), e.to_string())),
+        }
         self
     }
 
-    /// Longest request line in bytes (default 8 KiB); longer requests get 414.
+    /// Longest request line accepted (longer: 414 URI Too Long).
     ///
     /// ```
     /// let b = gevent_http::Server::builder().max_request_line(1024);
@@ -85,10 +98,10 @@ impl Builder {
         self
     }
 
-    /// Most header fields (default 100); more get 431.
+    /// Most header fields accepted (more: 431).
     ///
     /// ```
-    /// let b = gevent_http::Server::builder().max_headers(20);
+    /// let b = gevent_http::Server::builder().max_headers(32);
     /// # drop(b);
     /// ```
     pub fn max_headers(mut self, n: usize) -> Builder {
@@ -96,7 +109,7 @@ impl Builder {
         self
     }
 
-    /// Longest request head in bytes (default 64 KiB); longer get 431.
+    /// Largest request head accepted, request line and fields together (more: 431).
     ///
     /// ```
     /// let b = gevent_http::Server::builder().max_head_bytes(16 * 1024);
@@ -107,11 +120,11 @@ impl Builder {
         self
     }
 
-    /// How many bytes of a body the handler did not read are read and discarded to keep the
-    /// connection (default [`DEFAULT_MAX_DRAIN`]); past that it is closed.
+    /// How much of a request body the handler did not read is read and discarded to keep the
+    /// connection alive; a longer rest closes the connection instead.
     ///
     /// ```
-    /// let b = gevent_http::Server::builder().max_drain(0); // always close instead
+    /// let b = gevent_http::Server::builder().max_drain(0);
     /// # drop(b);
     /// ```
     pub fn max_drain(mut self, n: u64) -> Builder {
@@ -119,12 +132,11 @@ impl Builder {
         self
     }
 
-    /// How long a request head may take to arrive once it started (default
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`]); then the connection is closed (slowloris).
+    /// Time a client has to send a whole request head (from its first byte; for a new
+    /// connection, from the accept, TLS handshake included). Slower clients are disconnected.
     ///
     /// ```
-    /// let b = gevent_http::Server::builder()
-    ///     .header_read_timeout(std::time::Duration::from_secs(5));
+    /// let b = gevent_http::Server::builder().header_read_timeout(std::time::Duration::from_secs(5));
     /// # drop(b);
     /// ```
     pub fn header_read_timeout(mut self, d: Duration) -> Builder {
@@ -132,12 +144,11 @@ impl Builder {
         self
     }
 
-    /// How long an idle keep-alive connection waits for its next request, and a body read for
-    /// its next bytes (default [`DEFAULT_KEEP_ALIVE_TIMEOUT`]).
+    /// How long an idle keep-alive connection is kept open waiting for its next request, and
+    /// the longest wait for each read of a request body.
     ///
     /// ```
-    /// let b = gevent_http::Server::builder()
-    ///     .keep_alive_timeout(std::time::Duration::from_secs(10));
+    /// let b = gevent_http::Server::builder().keep_alive_timeout(std::time::Duration::from_secs(5));
     /// # drop(b);
     /// ```
     pub fn keep_alive_timeout(mut self, d: Duration) -> Builder {
@@ -145,7 +156,7 @@ impl Builder {
         self
     }
 
-    /// The `Server` header sent with every response (default: none).
+    /// The `Server` header sent with every response (`None`: none; a handler's own is kept).
     ///
     /// ```
     /// let b = gevent_http::Server::builder().server_header(Some("gevent".into()));
@@ -156,25 +167,46 @@ impl Builder {
         self
     }
 
-    /// Bind, listen and serve with `handler` in the background (one greenlet per connection);
-    /// returns the running server.
-    ///
-    /// # Errors
-    /// Binding errors; `InvalidInput` if the [`server_header`](Builder::server_header) holds
-    /// CR, LF or NUL.
+    /// Serve at most `n` connections at once; further clients wait in the listen backlog
+    /// until one ends (gevent's server pool).
     ///
     /// ```
-    /// let server = gevent_http::Server::builder()
-    ///     .addr("127.0.0.1:0")
-    ///     .serve(|_req| http::Response::new("hi"))
-    ///     .unwrap();
-    /// assert_ne!(server.local_addr().unwrap().port(), 0);
-    /// server.stop();
+    /// let b = gevent_http::Server::builder().max_connections(10_000);
+    /// # drop(b);
     /// ```
-    pub fn serve<B: IntoBody>(
-        self,
-        handler: impl Fn(Request<Body>) -> Response<B> + 'static,
-    ) -> io::Result<Server> {
+    pub fn max_connections(mut self, n: usize) -> Builder {
+        self.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// Log one line per request at `info` level on the `gevent_http::access` target
+    /// (default on; the log facade's filter decides whether it is written):
+    /// `127.0.0.1:50000 "GET / HTTP/1.1" 200 13 0.000021` — peer, request line, status, body
+    /// bytes (`-` when streamed), seconds taken.
+    ///
+    /// ```
+    /// let b = gevent_http::Server::builder().access_log(false);
+    /// # drop(b);
+    /// ```
+    pub fn access_log(mut self, yes: bool) -> Builder {
+        self.access_log = yes;
+        self
+    }
+
+    /// Serve HTTPS: TLS with this `rustls` configuration over each connection (the feature
+    /// `tls`). The handshake counts towards the [`header_read_timeout`](Builder::header_read_timeout).
+    ///
+    /// See the [`tls`](crate::tls) module for an example with a certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Builder {
+        self.tls = Some(config);
+        self
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if let Some((kind, msg)) = &self.addr_error {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
         if self
             .server_header
             .as_deref()
@@ -185,25 +217,138 @@ impl Builder {
                 "CR, LF or NUL in the Server header",
             ));
         }
-        let config = Rc::new(Config {
+        Ok(())
+    }
+
+    /// Bind and start serving on the current thread's hub with `handler`, one greenlet per
+    /// connection; returns the running server.
+    ///
+    /// # Errors
+    /// Binding errors; an address that did not resolve; `InvalidInput` if the
+    /// [`server_header`](Builder::server_header) holds CR, LF or NUL.
+    ///
+    /// ```
+    /// let server = gevent_http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .serve(|_req| http::Response::new("hi"))
+    ///     .unwrap();
+    /// assert_ne!(server.local_addr().unwrap().port(), 0);
+    /// server.stop(None);
+    /// ```
+    pub fn serve<B: IntoBody>(
+        self,
+        handler: impl Fn(Request<Body>) -> Response<B> + 'static,
+    ) -> io::Result<Server> {
+        self.check()?;
+        let shared = Rc::new(Shared::new(Config {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout,
             keep_alive_timeout: self.keep_alive_timeout,
             max_drain: self.max_drain,
             server_header: self.server_header,
-        });
-        let handler = Rc::new(handler);
-        let inner = StreamServer::try_new(&self.addr[..], move |stream, peer| {
-            if let Err(e) = serve_connection(stream, &config, &*handler) {
+            access_log: self.access_log,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        }));
+        let handler = move |req| handler(req).map(IntoBody::into_body);
+        let state = shared.clone();
+        let mut inner = StreamServer::try_new(&self.addr[..], move |stream, peer| {
+            let handler: &dyn Fn(Request<Body>) -> Response<ResponseBody> = &handler;
+            if let Err(e) = serve_connection(stream, peer, &state, handler) {
                 log::debug!("connection from {peer}: {e}");
             }
-        })?;
+        })?
+        .reuse_port(self.reuse_port);
+        if let Some(n) = self.max_connections {
+            inner = inner.max_connections(n);
+        }
         inner.start()?;
-        Ok(Server { inner })
+        Ok(Server { inner, shared })
+    }
+
+    /// Serve on `threads` OS threads, each with its own hub and its own listening socket on
+    /// the same port (`SO_REUSEPORT`, the kernel spreads connections over them): one hub per
+    /// core. The handler is shared by the threads, so it must be `Send + Sync`.
+    ///
+    /// # Errors
+    /// As [`serve`](Builder::serve), from the first thread that failed.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let server = gevent_http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .serve_on_threads(2, |_req| http::Response::new("hi"))
+    ///     .unwrap();
+    /// let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    /// c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// c.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with("\r\n\r\nhi"));
+    /// server.stop(None).unwrap();
+    /// ```
+    pub fn serve_on_threads<B, F>(self, threads: usize, handler: F) -> io::Result<ThreadedServer>
+    where
+        B: IntoBody,
+        F: Fn(Request<Body>) -> Response<B> + Send + Sync + 'static,
+    {
+        self.check()?;
+        let handler = Arc::new(handler);
+        let mut builder = self.reuse_port(true);
+        let mut server = ThreadedServer {
+            addr: None,
+            threads: Vec::new(),
+        };
+        for i in 0..threads.max(1) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let h = handler.clone();
+            let b = builder.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("http-server-{i}"))
+                .spawn(move || -> io::Result<usize> {
+                    let stop: greenlet::AsyncResult<Option<Duration>> =
+                        greenlet::AsyncResult::new();
+                    let s = match b.serve(move |req| h(req)) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            return Err(e);
+                        }
+                    };
+                    let _ = tx.send(s.local_addr().map(|a| (a, stop.setter())));
+                    let grace = stop
+                        .get()
+                        .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
+                    Ok(s.stop(grace))
+                })?;
+            match rx.recv() {
+                Ok(Ok((a, stop))) => {
+                    // The others bind the port the first one got.
+                    builder.addr = vec![a];
+                    server.addr = Some(a);
+                    server.threads.push((handle, stop));
+                }
+                Ok(Err(e)) => {
+                    let _ = handle.join();
+                    return Err(e);
+                }
+                Err(_) => {
+                    let _ = handle.join();
+                    return Err(io::Error::other(
+                        "an HTTP server thread died while starting",
+                    ));
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    fn reuse_port(mut self, yes: bool) -> Builder {
+        self.reuse_port = yes;
+        self
     }
 }
 
-/// A running HTTP/1.1 server; `!Send` (it lives on its thread's hub).
+/// A running HTTP/1.1 server on the current thread's hub; `!Send`.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -218,16 +363,18 @@ impl Builder {
 /// c.read_to_string(&mut answer).unwrap();
 /// assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
 /// assert!(answer.ends_with("\r\n\r\nyou asked for /x"));
-/// server.stop();
+/// server.stop(None);
 /// ```
 pub struct Server {
     inner: StreamServer,
+    shared: Rc<Shared>,
 }
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr().ok())
+            .field("connections", &self.connections())
             .finish()
     }
 }
@@ -247,6 +394,12 @@ impl Server {
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             max_drain: DEFAULT_MAX_DRAIN,
             server_header: None,
+            max_connections: None,
+            access_log: true,
+            reuse_port: false,
+            addr_error: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -258,10 +411,21 @@ impl Server {
     /// ```
     /// let s = gevent_http::Server::builder().addr("127.0.0.1:0").serve(|_| http::Response::new("")).unwrap();
     /// assert!(s.local_addr().unwrap().ip().is_loopback());
-    /// # s.stop();
+    /// # s.stop(None);
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
+    }
+
+    /// How many connections are open.
+    ///
+    /// ```
+    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0").serve(|_| http::Response::new("")).unwrap();
+    /// assert_eq!(s.connections(), 0);
+    /// # s.stop(None);
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.inner.connections()
     }
 
     /// Serve until [`stop`](Server::stop) is called from another greenlet.
@@ -273,462 +437,121 @@ impl Server {
     /// use std::rc::Rc;
     /// let s = Rc::new(gevent_http::Server::builder().addr("127.0.0.1:0").serve(|_| http::Response::new("")).unwrap());
     /// let s2 = s.clone();
-    /// greenlet::spawn_later(std::time::Duration::from_millis(10), move || s2.stop());
+    /// greenlet::spawn_later(std::time::Duration::from_millis(10), move || { s2.stop(None); });
     /// s.serve_forever().unwrap();
     /// ```
     pub fn serve_forever(&self) -> io::Result<()> {
         self.inner.serve_forever()
     }
 
-    /// Stop accepting, wait up to a second for running connections, then kill the rest.
+    /// Stop gracefully: stop accepting (the listener is closed), close the idle keep-alive
+    /// connections at once, let the requests in flight finish (their responses carry
+    /// `Connection: close`) for at most `timeout` (`None`: [`DEFAULT_STOP_TIMEOUT`]), then kill
+    /// the connections still running. Returns how many had to be killed.
     ///
     /// ```
     /// let s = gevent_http::Server::builder().addr("127.0.0.1:0").serve(|_| http::Response::new("")).unwrap();
-    /// s.stop();
+    /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(5))), 0);
     /// ```
-    pub fn stop(&self) {
-        self.inner.stop(None);
+    pub fn stop(&self, timeout: Option<Duration>) -> usize {
+        self.shared.begin_stop();
+        self.inner
+            .stop(Some(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT)))
     }
 }
 
-/// A response body as the server sends it: bytes of a known length, or a reader streamed
-/// with `Transfer-Encoding: chunked` (to HTTP/1.0 clients: until the connection closes).
+/// What tells one thread of a [`ThreadedServer`] to stop: its grace period.
+type StopSetter = greenlet::AsyncSetter<Option<Duration>>;
+
+/// An HTTP server on several OS threads, one hub each, from [`Builder::serve_on_threads`].
+/// Dropping it stops it (with the default grace period).
 ///
 /// ```
-/// use gevent_http::{IntoBody, ResponseBody};
-/// assert!(matches!("ab".into_body(), ResponseBody::Full(b) if b == b"ab"));
-/// ```
-pub enum ResponseBody {
-    /// All the bytes, sent with `Content-Length`.
-    Full(Vec<u8>),
-    /// Read until it returns 0, sent chunked. A read error ends the connection.
-    Stream(Box<dyn Read>),
-}
-
-impl fmt::Debug for ResponseBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
-            ResponseBody::Stream(_) => f.write_str("Stream(..)"),
-        }
-    }
-}
-
-/// What a handler's response body can be: `Vec<u8>`, `String`, `&'static str`,
-/// `&'static [u8]`, `()`, or a [`StreamBody`] around a [`Read`].
-///
-/// ```
-/// use gevent_http::{IntoBody, ResponseBody};
-/// assert!(matches!(String::from("ab").into_body(), ResponseBody::Full(b) if b == b"ab"));
-/// ```
-pub trait IntoBody {
-    /// The body as the server sends it.
-    ///
-    /// ```
-    /// use gevent_http::{IntoBody, ResponseBody};
-    /// assert!(matches!(vec![1u8].into_body(), ResponseBody::Full(b) if b == [1]));
-    /// ```
-    fn into_body(self) -> ResponseBody;
-}
-
-impl IntoBody for ResponseBody {
-    fn into_body(self) -> ResponseBody {
-        self
-    }
-}
-impl IntoBody for Vec<u8> {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self)
-    }
-}
-impl IntoBody for String {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self.into_bytes())
-    }
-}
-impl IntoBody for &'static str {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self.as_bytes().to_vec())
-    }
-}
-impl IntoBody for &'static [u8] {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self.to_vec())
-    }
-}
-impl IntoBody for () {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(Vec::new())
-    }
-}
-
-/// A response body streamed from a reader, chunked.
-///
-/// ```
-/// use gevent_http::{IntoBody, ResponseBody, StreamBody};
-/// let body = StreamBody(std::io::Cursor::new(b"streamed".to_vec()));
-/// assert!(matches!(body.into_body(), ResponseBody::Stream(_)));
-/// ```
-#[derive(Debug)]
-pub struct StreamBody<R>(pub R);
-
-impl<R: Read + 'static> IntoBody for StreamBody<R> {
-    fn into_body(self) -> ResponseBody {
-        ResponseBody::Stream(Box::new(self.0))
-    }
-}
-
-/// The connection's state, shared with the request's [`Body`].
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    /// Start of the unconsumed bytes of `buf`.
-    pos: usize,
-    /// Responses not written yet (pipelined responses go out in one write).
-    out: Vec<u8>,
-    decoder: Decoder,
-    /// Body data decoded but not handed out yet (a range of `buf`).
-    pending: Range<usize>,
-    expect_pending: bool,
-    body_error: Option<&'static str>,
-    eof: bool,
-    body_timeout: Duration,
-}
-
-impl Conn {
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out)?;
-            self.out.clear();
-        }
-        Ok(())
-    }
-
-    /// Read more bytes into `buf`, waiting at most `timeout`. `Ok(0)` at EOF.
-    fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
-        if self.pos > 0 && self.pending.is_empty() {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        let len = self.buf.len();
-        self.buf.resize(len + 16 * 1024, 0);
-        self.stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let r = self.stream.read(&mut self.buf[len..]);
-        let n = *r.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
-        if n == 0 {
-            self.eof = true;
-        }
-        r
-    }
-
-    /// Next body bytes into `out` (0 at the end of the body).
-    fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if let Some(e) = self.body_error {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-        if self.expect_pending {
-            self.expect_pending = false;
-            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        loop {
-            if !self.pending.is_empty() {
-                let n = out.len().min(self.pending.len());
-                let start = self.pending.start;
-                out[..n].copy_from_slice(&self.buf[start..start + n]);
-                self.pending.start += n;
-                return Ok(n);
-            }
-            if self.decoder.is_done() {
-                return Ok(0);
-            }
-            match self.decoder.decode(&self.buf[self.pos..]) {
-                Err(e) => {
-                    self.body_error = Some(e.0);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e.0));
-                }
-                Ok((n, data)) => {
-                    self.pending = self.pos + data.start..self.pos + data.end;
-                    self.pos += n;
-                    if n > 0 {
-                        continue;
-                    }
-                }
-            }
-            self.flush()?;
-            if self.eof || self.fill(self.body_timeout)? == 0 {
-                self.body_error = Some("connection closed in the body");
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    }
-}
-
-/// A request body, decoded and read lazily from the connection; `Expect: 100-continue` is
-/// answered on the first read.
-///
-/// ```
-/// use std::io::Read;
 /// let server = gevent_http::Server::builder()
 ///     .addr("127.0.0.1:0")
-///     .serve(|req: http::Request<gevent_http::Body>| {
-///         let mut body = String::new();
-///         req.into_body().read_to_string(&mut body).unwrap();
-///         http::Response::new(body.to_uppercase())
-///     })
+///     .serve_on_threads(2, |_req| http::Response::new("hi"))
 ///     .unwrap();
-/// # use std::io::Write;
-/// let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
-/// c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").unwrap();
-/// let mut answer = String::new();
-/// c.read_to_string(&mut answer).unwrap();
-/// assert!(answer.ends_with("\r\n\r\nHI"));
-/// # server.stop();
+/// assert_eq!(server.threads(), 2);
+/// assert_eq!(server.stop(None).unwrap(), 0);
 /// ```
-pub struct Body {
-    conn: Rc<RefCell<Conn>>,
+pub struct ThreadedServer {
+    addr: Option<SocketAddr>,
+    threads: Vec<(std::thread::JoinHandle<io::Result<usize>>, StopSetter)>,
 }
 
-impl fmt::Debug for Body {
+impl fmt::Debug for ThreadedServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Body").finish_non_exhaustive()
+        f.debug_struct("ThreadedServer")
+            .field("addr", &self.addr)
+            .field("threads", &self.threads.len())
+            .finish()
     }
 }
 
-impl Read for Body {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.borrow_mut().read_body(buf)
+impl ThreadedServer {
+    /// The address every thread listens on.
+    ///
+    /// ```
+    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
+    ///     .serve_on_threads(1, |_| http::Response::new("")).unwrap();
+    /// assert!(s.local_addr().port() > 0);
+    /// # s.stop(None).unwrap();
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr.expect("a started server has an address")
+    }
+
+    /// How many threads serve.
+    ///
+    /// ```
+    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
+    ///     .serve_on_threads(3, |_| http::Response::new("")).unwrap();
+    /// assert_eq!(s.threads(), 3);
+    /// # s.stop(None).unwrap();
+    /// ```
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Stop every thread's server gracefully (as [`Server::stop`], all at once) and join the
+    /// threads. Returns how many connections had to be killed in all.
+    ///
+    /// # Errors
+    /// The first error a thread ended with; `Other` if one panicked.
+    ///
+    /// ```
+    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
+    ///     .serve_on_threads(2, |_| http::Response::new("")).unwrap();
+    /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(1))).unwrap(), 0);
+    /// ```
+    pub fn stop(mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.stop_all(timeout)
+    }
+
+    fn stop_all(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let threads = std::mem::take(&mut self.threads);
+        for (_, stop) in &threads {
+            stop.set(timeout);
+        }
+        let mut killed = 0;
+        let mut first_error = None;
+        for (handle, _) in threads {
+            match handle.join() {
+                Ok(Ok(n)) => killed += n,
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(io::Error::other("an HTTP server thread panicked"));
+                }
+            }
+        }
+        first_error.map_or(Ok(killed), Err)
     }
 }
 
-/// Close gracefully: stop writing, then read (and discard) what the client still sends for a
-/// moment, so that our last response is not lost to a reset.
-fn linger_close(conn: &mut Conn) {
-    let _ = conn.flush();
-    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut sink = [0u8; 4096];
-    let mut total = 0;
-    while total < 256 * 1024 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || conn.stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match conn.stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-    }
-}
-
-/// Write a streamed body (chunked or raw), flushing every 64 KiB.
-fn stream_body(conn: &RefCell<Conn>, mut r: Box<dyn Read>, chunked: bool) -> io::Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = r.read(&mut buf)?;
-        let mut c = conn.borrow_mut();
-        if n == 0 {
-            if chunked {
-                c.out.extend_from_slice(b"0\r\n\r\n");
-            }
-            return Ok(());
-        }
-        if chunked {
-            c.out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
-        }
-        c.out.extend_from_slice(&buf[..n]);
-        if chunked {
-            c.out.extend_from_slice(b"\r\n");
-        }
-        if c.out.len() >= 64 * 1024 {
-            c.flush()?;
-        }
-    }
-}
-
-fn serve_connection<B: IntoBody>(
-    stream: TcpStream,
-    config: &Config,
-    handler: &dyn Fn(Request<Body>) -> Response<B>,
-) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let conn = Rc::new(RefCell::new(Conn {
-        stream,
-        buf: Vec::new(),
-        pos: 0,
-        out: Vec::new(),
-        decoder: Decoder::length(0),
-        pending: 0..0,
-        expect_pending: false,
-        body_error: None,
-        eof: false,
-        body_timeout: config.keep_alive_timeout,
-    }));
-    let server = config.server_header.as_deref();
-    let mut first = true;
-    loop {
-        // Read a head: idle timeout until its first byte (header timeout for the first
-        // request), then the header timeout for the whole head.
-        let mut head_deadline = None;
-        let parsed = loop {
-            let mut c = conn.borrow_mut();
-            let c = &mut *c;
-            if c.pos < c.buf.len() || first {
-                head_deadline.get_or_insert_with(|| Instant::now() + config.header_read_timeout);
-            }
-            if c.pos < c.buf.len() {
-                match parse::parse_head(&c.buf[c.pos..], &config.limits) {
-                    Ok(parse::Status::Complete(p)) => break *p,
-                    Ok(parse::Status::Incomplete) => {}
-                    Err(e) => {
-                        log::debug!("refused a request: {}", e.reason);
-                        encode::error_response(&mut c.out, e.status, server);
-                        linger_close(c);
-                        return Ok(());
-                    }
-                }
-            }
-            c.flush()?;
-            if c.eof {
-                return Ok(());
-            }
-            let timeout = match head_deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => config.keep_alive_timeout,
-            };
-            if timeout.is_zero() {
-                return Ok(());
-            }
-            match c.fill(timeout) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                    ) =>
-                {
-                    log::debug!("closing a connection: no complete request head in time");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        first = false;
-        let mut keep_alive = parsed.keep_alive;
-        {
-            let mut c = conn.borrow_mut();
-            c.pos += parsed.consumed;
-            c.decoder = match parsed.body_framing {
-                Framing::None => Decoder::length(0),
-                Framing::Length(n) => Decoder::length(n),
-                Framing::Chunked => Decoder::chunked(),
-            };
-            c.pending = c.pos..c.pos;
-            c.expect_pending = parsed.expect_continue && !c.decoder.is_done();
-            c.body_error = None;
-        }
-        let method = parsed.head.method.clone();
-        let version = parsed.head.version;
-        let line = format!(
-            "{} {} {:?}",
-            parsed.head.method, parsed.head.uri, parsed.head.version
-        );
-        let request = Request::from_parts(parsed.head, Body { conn: conn.clone() });
-        let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
-        let mut guard = conn.borrow_mut();
-        let mut c = &mut *guard;
-        let response = match outcome {
-            Ok(r) => Some(r),
-            Err(_) => {
-                log::error!("handler panicked on {line:?}; answering 500");
-                None
-            }
-        };
-        if c.body_error.is_some() {
-            encode::error_response(&mut c.out, StatusCode::BAD_REQUEST, server);
-            linger_close(c);
-            return Ok(());
-        }
-        // The body the handler did not read: drained up to the limit, else close. A body
-        // still awaiting its 100 Continue is never sent by a well-behaved client: close.
-        if c.expect_pending {
-            keep_alive = false;
-        } else if keep_alive {
-            let mut drained = 0u64;
-            let mut sink = [0u8; 8192];
-            loop {
-                if drained > config.max_drain {
-                    keep_alive = false;
-                    break;
-                }
-                match c.read_body(&mut sink) {
-                    Ok(0) => break,
-                    Ok(n) => drained += n as u64,
-                    Err(_) => {
-                        keep_alive = false;
-                        break;
-                    }
-                }
-            }
-            if c.body_error.is_some() {
-                encode::error_response(&mut c.out, StatusCode::BAD_REQUEST, server);
-                linger_close(c);
-                return Ok(());
-            }
-        }
-        let Some(response) = response else {
-            encode::error_response(&mut c.out, StatusCode::INTERNAL_SERVER_ERROR, server);
-            linger_close(c);
-            return Ok(());
-        };
-        let (parts, body) = response.into_parts();
-        let body = body.into_body();
-        let len = match &body {
-            ResponseBody::Full(b) => Some(b.len() as u64),
-            ResponseBody::Stream(_) => None,
-        };
-        let mut framing = encode::framing(&method, parts.status, len);
-        if framing == BodyFraming::Chunked && version == http::Version::HTTP_10 {
-            framing = BodyFraming::UntilClose;
-        }
-        if framing == BodyFraming::UntilClose {
-            keep_alive = false;
-        }
-        let start = c.out.len();
-        if encode::write_head(
-            &mut c.out,
-            parts.status,
-            &parts.headers,
-            framing,
-            keep_alive,
-            server,
-        )
-        .is_err()
-        {
-            log::error!("handler's response to {line:?} has CR or LF in a header; answering 500");
-            c.out.truncate(start);
-            encode::error_response(&mut c.out, StatusCode::INTERNAL_SERVER_ERROR, server);
-            linger_close(c);
-            return Ok(());
-        }
-        match (body, framing) {
-            (ResponseBody::Full(b), BodyFraming::Length(_)) => c.out.extend_from_slice(&b),
-            (ResponseBody::Stream(r), BodyFraming::Chunked | BodyFraming::UntilClose) => {
-                drop(guard);
-                if let Err(e) = stream_body(&conn, r, framing == BodyFraming::Chunked) {
-                    log::error!("streaming the response to {line:?} failed: {e}");
-                    return Ok(());
-                }
-                guard = conn.borrow_mut();
-                c = &mut *guard;
-            }
-            _ => {}
-        }
-        if !keep_alive {
-            linger_close(c);
-            return Ok(());
-        }
+impl Drop for ThreadedServer {
+    fn drop(&mut self) {
+        let _ = self.stop_all(None);
     }
 }

@@ -1,14 +1,17 @@
 //! The server on a free loopback port, driven by raw bytes over std sockets, curl and Python's
 //! http.client. The server runs on its own thread's hub; the clients block on this one.
 
+mod clients;
 #[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 
+use clients::{curl, have};
 use gevent_http::{Body, Builder, IntoBody, ResponseBody, Server, StreamBody};
 use http::{Request, Response, StatusCode};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::generous;
 
@@ -20,9 +23,31 @@ fn app(req: Request<Body>) -> Response<ResponseBody> {
 }
 
 fn routes(req: Request<Body>) -> Response<ResponseBody> {
-    if req.uri().path() == "/stream" {
-        let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        return Response::new(StreamBody(std::io::Cursor::new(data)).into_body());
+    match req.uri().path() {
+        "/stream" => {
+            let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+            return Response::new(StreamBody(std::io::Cursor::new(data)).into_body());
+        }
+        "/write" => {
+            return Response::new(ResponseBody::writer(|w| {
+                w.write_all(b"one,")?;
+                w.write_all(b"")?;
+                w.write_all(b"two")
+            }));
+        }
+        // 200 with an upgrade body, or 101 without one: the handler's mistake, answered 500.
+        "/bad-upgrade" => return Response::new(ResponseBody::upgrade(|_| {})),
+        "/bad-101" => {
+            return Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .body(ResponseBody::Full(Vec::new()))
+                .unwrap();
+        }
+        "/thread" => {
+            let name = std::thread::current().name().unwrap_or("?").to_owned();
+            return Response::new(name.into_body());
+        }
+        _ => {}
     }
     let (parts, body) = bytes_routes(req).into_parts();
     Response::from_parts(parts, body.into_body())
@@ -349,39 +374,9 @@ fn head_limits_answer_414_and_431() {
     assert_eq!(exchange(addr, &raw)[0].status, 431);
 }
 
-/// Whether `program` runs; without it, skip (fail when `CI` is set).
-fn have(program: &str) -> bool {
-    let ok = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{program} is missing and CI is set"
-        );
-        eprintln!("skipping: {program} is missing");
-    }
-    ok
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn curl_keep_alive_upload_chunked_and_http10() {
-    if !have("curl") {
+    if !have("curl", "--version") {
         return;
     }
     let addr = start();
@@ -431,7 +426,7 @@ fn curl_keep_alive_upload_chunked_and_http10() {
 
 #[test]
 fn python_http_client() {
-    if !have("python3") {
+    if !have("python3", "--version") {
         return;
     }
     let addr = start();
@@ -507,21 +502,9 @@ fn streamed_body_is_chunked_or_until_close_for_http10() {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
-    let (head, mut rest) = text.split_once("\r\n\r\n").unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    let mut body = Vec::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n").unwrap();
-        let n = usize::from_str_radix(size, 16).unwrap();
-        if n == 0 {
-            assert_eq!(after, "\r\n");
-            break;
-        }
-        body.extend_from_slice(&after.as_bytes()[..n]);
-        assert_eq!(&after[n..n + 2], "\r\n");
-        rest = &after[n + 2..];
-    }
-    assert_eq!(body, want);
+    assert_eq!(dechunk(rest), want);
     let mut s = connect(addr);
     s.write_all(b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         .unwrap();
@@ -534,4 +517,245 @@ fn streamed_body_is_chunked_or_until_close_for_http10() {
         "{head}"
     );
     assert_eq!(rest.as_bytes(), &want[..]);
+}
+
+/// The data of a whole chunked body (no trailers), checking its framing.
+fn dechunk(mut rest: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let n = usize::from_str_radix(size, 16).unwrap();
+        if n == 0 {
+            assert_eq!(after, "\r\n");
+            return body;
+        }
+        body.extend_from_slice(&after.as_bytes()[..n]);
+        assert_eq!(&after[n..n + 2], "\r\n");
+        rest = &after[n + 2..];
+    }
+}
+
+#[test]
+fn written_body_is_chunked_and_empty_writes_send_no_chunk() {
+    let addr = start();
+    let mut s = connect(addr);
+    s.write_all(b"GET /write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert_eq!(rest, "4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n");
+    assert_eq!(dechunk(rest), b"one,two");
+}
+
+#[test]
+fn upgrade_body_and_status_101_go_together_or_500() {
+    let addr = start();
+    for path in ["/bad-upgrade", "/bad-101"] {
+        let raw =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+        let all = exchange(addr, raw.as_bytes());
+        assert_eq!(all.len(), 1, "{path}: the connection closes after the 500");
+        assert_eq!(all[0].status, 500, "{path}");
+    }
+}
+
+#[test]
+fn stop_closes_idle_connections_at_once_and_lets_requests_in_flight_finish() {
+    let (tx, rx) = mpsc::channel();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (killed_tx, killed) = mpsc::channel();
+    std::thread::spawn(move || {
+        let release = greenlet::AsyncResult::<()>::new();
+        let stop_now = greenlet::AsyncResult::<()>::new();
+        let setters = (release.setter(), stop_now.setter());
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(move |req| {
+                if req.uri().path() == "/slow" {
+                    entered_tx.send(()).unwrap();
+                    release.get().unwrap();
+                }
+                Response::new("done")
+            })
+            .unwrap();
+        tx.send((server.local_addr().unwrap(), setters)).unwrap();
+        stop_now.get().unwrap();
+        killed_tx
+            .send(server.stop(Some(generous(Duration::from_secs(10)))))
+            .unwrap();
+    });
+    let (addr, (release, stop_now)) = rx.recv().unwrap();
+    // An idle keep-alive connection, and one whose request is in the handler.
+    let mut idle = Reader::new(connect(addr));
+    idle.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(idle.next(false).unwrap().text(), "done");
+    let mut busy = Reader::new(connect(addr));
+    busy.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    entered.recv().unwrap();
+    stop_now.set(());
+    // The idle one is closed now, not after the 75 s keep-alive timeout (a timeout here
+    // would be an error, not 0).
+    assert_eq!(idle.s.read(&mut [0u8; 1]).unwrap(), 0);
+    // The listener is closed by then.
+    assert!(TcpStream::connect(addr).is_err());
+    // The request in flight gets its answer, with the connection closed after it.
+    release.set(());
+    let r = busy.next(false).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "done"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(busy.next(false).is_none());
+    assert_eq!(killed.recv().unwrap(), 0);
+}
+
+#[test]
+fn max_connections_holds_further_clients_in_the_backlog() {
+    let addr = start_with(|b| b.max_connections(1));
+    let mut first = Reader::new(connect(addr));
+    first.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(first.next(false).unwrap().text(), "GET /a");
+    let mut second = connect(addr);
+    second
+        .write_all(b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Not served while the first is open: nothing comes (a read timeout, not data).
+    second
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let e = second.read(&mut [0u8; 1]).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{e}"
+    );
+    drop(first);
+    second
+        .set_read_timeout(Some(generous(Duration::from_secs(10))))
+        .unwrap();
+    let mut text = String::new();
+    second.read_to_string(&mut text).unwrap();
+    assert!(text.ends_with("\r\n\r\nGET /b"), "{text}");
+}
+
+/// Collects the access log lines of every server in this test binary.
+struct AccessLog(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for AccessLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "gevent_http::access"
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static ACCESS_LOG: AccessLog = AccessLog(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn access_log_has_a_line_per_request_unless_turned_off() {
+    if log::set_logger(&ACCESS_LOG).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let addr = start();
+    let c = connect(addr);
+    let port = c.local_addr().unwrap().port();
+    let mut r = Reader::new(c);
+    r.send(b"GET /logged-1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo?logged-2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(r.next(false).unwrap().text(), "GET /logged-1");
+    assert_eq!(r.next(false).unwrap().text(), "abc");
+    // The lines are written before the responses leave.
+    let lines = ACCESS_LOG.0.lock().unwrap().clone();
+    let mine: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with(&format!("127.0.0.1:{port} ")))
+        .collect();
+    assert_eq!(mine.len(), 2, "{lines:?}");
+    let fields: Vec<&str> = mine[0].split(' ').collect();
+    assert_eq!(
+        fields[1..5],
+        ["\"GET", "/logged-1", "HTTP/1.1\"", "200"],
+        "{mine:?}"
+    );
+    assert_eq!(fields[5], "13");
+    assert!(fields[6].parse::<f64>().unwrap() >= 0.0);
+    assert!(
+        mine[1].contains("\"POST /echo?logged-2 HTTP/1.1\" 200 3 "),
+        "{mine:?}"
+    );
+
+    let quiet = start_with(|b| b.access_log(false));
+    let c = connect(quiet);
+    let port = c.local_addr().unwrap().port();
+    let mut r = Reader::new(c);
+    r.send(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().text(), "GET /quiet");
+    let lines = ACCESS_LOG.0.lock().unwrap().clone();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with(&format!("127.0.0.1:{port} "))),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn serve_on_threads_spreads_connections_over_every_thread() {
+    let server = Server::builder()
+        .addr("127.0.0.1:0")
+        .serve_on_threads(2, routes)
+        .unwrap();
+    let addr = server.local_addr();
+    let conns: Vec<Reader> = (0..64)
+        .map(|_| {
+            let mut r = Reader::new(connect(addr));
+            r.send(b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n");
+            r
+        })
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for mut r in conns {
+        names.insert(r.next(false).unwrap().text());
+    }
+    // The kernel hashes connections over the two listeners: 64 all on one has odds 2^-63.
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["http-server-0", "http-server-1"]
+    );
+    assert_eq!(server.stop(None).unwrap(), 0);
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn apache_bench_keep_alive_http10() {
+    if !have("ab", "-V") {
+        return;
+    }
+    let addr = start_with(|b| b.access_log(false));
+    let out = Command::new("ab")
+        .args(["-k", "-q", "-n", "2000", "-c", "20", "-s", "30"])
+        .arg(format!("http://{addr}/ab"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name:?} in {text}"))
+    };
+    assert_eq!(field("Complete requests:"), "2000", "{text}");
+    assert_eq!(field("Failed requests:"), "0", "{text}");
+    assert_eq!(field("Keep-Alive requests:"), "2000", "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
 }

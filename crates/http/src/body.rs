@@ -1,0 +1,187 @@
+//! Bodies: the request's [`Body`] (a [`Read`] over the decoded bytes) and what a handler may
+//! answer with ([`ResponseBody`], made from the types that implement [`IntoBody`]).
+
+use crate::conn::Conn;
+use crate::upgrade::Upgraded;
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+/// A request body, decoded (`Content-Length` or chunked) and read lazily from the connection
+/// as the handler asks for it; `Expect: 100-continue` is answered on the first read. A body
+/// cut short by the client makes the read fail (`UnexpectedEof`), a malformed chunk
+/// `InvalidData`.
+///
+/// ```
+/// use std::io::Read;
+/// let server = gevent_http::Server::builder()
+///     .addr("127.0.0.1:0")
+///     .serve(|req: http::Request<gevent_http::Body>| {
+///         let mut body = String::new();
+///         req.into_body().read_to_string(&mut body).unwrap();
+///         http::Response::new(body.to_uppercase())
+///     })
+///     .unwrap();
+/// # use std::io::Write;
+/// let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+/// c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").unwrap();
+/// let mut answer = String::new();
+/// c.read_to_string(&mut answer).unwrap();
+/// assert!(answer.ends_with("\r\n\r\nHI"));
+/// # server.stop(None);
+/// ```
+pub struct Body {
+    pub(crate) conn: Rc<RefCell<Conn>>,
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body").finish_non_exhaustive()
+    }
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.conn.borrow_mut().read_body(buf)
+    }
+}
+
+/// A closure that writes a response body into the connection.
+pub type WriteFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+
+/// A closure that takes over the connection after a `101 Switching Protocols` answer.
+pub type UpgradeFn = Box<dyn FnOnce(Upgraded)>;
+
+/// A response body as the server sends it.
+///
+/// Bytes of a known length go out with `Content-Length`; a reader or a writing closure of
+/// unknown length with `Transfer-Encoding: chunked` (to an HTTP/1.0 client: unframed, and the
+/// connection closes after it). [`ResponseBody::Upgrade`] answers `101` and hands the raw
+/// connection to a closure.
+///
+/// ```
+/// use gevent_http::{IntoBody, ResponseBody};
+/// assert!(matches!("ab".into_body(), ResponseBody::Full(b) if b == b"ab"));
+/// ```
+pub enum ResponseBody {
+    /// All the bytes, sent with `Content-Length`.
+    Full(Vec<u8>),
+    /// Read until it returns 0, sent chunked. A read error ends the connection.
+    Stream(Box<dyn Read>),
+    /// Called with a writer into the connection, sent chunked (each write one chunk, batched
+    /// into large writes). An error it returns ends the connection.
+    Write(WriteFn),
+    /// With status `101 Switching Protocols`: after the head is sent, the closure gets the
+    /// connection as an [`Upgraded`] stream and the server forgets it.
+    Upgrade(UpgradeFn),
+}
+
+impl ResponseBody {
+    /// A body written by `f` into the connection (see [`ResponseBody::Write`]).
+    ///
+    /// ```
+    /// let body = gevent_http::ResponseBody::writer(|w| w.write_all(b"written"));
+    /// # drop(body);
+    /// ```
+    pub fn writer(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + 'static) -> ResponseBody {
+        ResponseBody::Write(Box::new(f))
+    }
+
+    /// An upgrade: answer with this body and status `101`, and `f` runs on the raw connection
+    /// (see [`ResponseBody::Upgrade`] and the [`upgrade`](crate::upgrade) module).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let body = gevent_http::ResponseBody::upgrade(|mut io| {
+    ///     let _ = io.write_all(b"raw bytes");
+    /// });
+    /// # drop(body);
+    /// ```
+    pub fn upgrade(f: impl FnOnce(Upgraded) + 'static) -> ResponseBody {
+        ResponseBody::Upgrade(Box::new(f))
+    }
+
+    /// The length, when known before sending.
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            ResponseBody::Full(b) => Some(b.len() as u64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
+            ResponseBody::Stream(_) => f.write_str("Stream(..)"),
+            ResponseBody::Write(_) => f.write_str("Write(..)"),
+            ResponseBody::Upgrade(_) => f.write_str("Upgrade(..)"),
+        }
+    }
+}
+
+/// What a handler's response body can be: `Vec<u8>`, `String`, `&'static str`,
+/// `&'static [u8]`, `()`, a [`StreamBody`] around a [`Read`], or a [`ResponseBody`].
+///
+/// ```
+/// use gevent_http::{IntoBody, ResponseBody};
+/// assert!(matches!(String::from("ab").into_body(), ResponseBody::Full(b) if b == b"ab"));
+/// ```
+pub trait IntoBody {
+    /// The body as the server sends it.
+    ///
+    /// ```
+    /// use gevent_http::{IntoBody, ResponseBody};
+    /// assert!(matches!(vec![1u8].into_body(), ResponseBody::Full(b) if b == [1]));
+    /// ```
+    fn into_body(self) -> ResponseBody;
+}
+
+impl IntoBody for ResponseBody {
+    fn into_body(self) -> ResponseBody {
+        self
+    }
+}
+impl IntoBody for Vec<u8> {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self)
+    }
+}
+impl IntoBody for String {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.into_bytes())
+    }
+}
+impl IntoBody for &'static str {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.as_bytes().to_vec())
+    }
+}
+impl IntoBody for &'static [u8] {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(self.to_vec())
+    }
+}
+impl IntoBody for () {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Full(Vec::new())
+    }
+}
+
+/// A response body streamed from a reader, chunked.
+///
+/// ```
+/// use gevent_http::{IntoBody, ResponseBody, StreamBody};
+/// let body = StreamBody(std::io::Cursor::new(b"streamed".to_vec()));
+/// assert!(matches!(body.into_body(), ResponseBody::Stream(_)));
+/// ```
+#[derive(Debug)]
+pub struct StreamBody<R>(pub R);
+
+impl<R: Read + 'static> IntoBody for StreamBody<R> {
+    fn into_body(self) -> ResponseBody {
+        ResponseBody::Stream(Box::new(self.0))
+    }
+}

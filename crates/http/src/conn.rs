@@ -1,0 +1,629 @@
+//! One connection: read heads with [`crate::parse`], bodies with [`crate::decode`], call the
+//! handler, write with [`crate::encode`] (hyper's `proto/h1/{io,conn}.rs`). Responses to
+//! pipelined requests that are already buffered go out together in one write.
+
+use crate::body::{Body, ResponseBody};
+use crate::decode::Decoder;
+use crate::encode::{self, BodyFraming, Persist};
+use crate::parse::{self, Framing, HeadLimits};
+use crate::transport::{SharedTcp, Transport};
+use crate::upgrade::Upgraded;
+use gevent_io::net::TcpStream;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The read buffer's first size; it grows (to the head limit) only for larger heads.
+const INITIAL_BUF: usize = 8 * 1024;
+/// Responses are written out once this much is buffered, even mid-batch.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Settings shared by a server's connections.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) limits: HeadLimits,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) max_drain: u64,
+    pub(crate) server_header: Option<String>,
+    pub(crate) access_log: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+/// A live connection as the server sees it when it stops.
+struct Entry {
+    tcp: Rc<TcpStream>,
+    /// Waiting for the first byte of its next request (nothing buffered, nothing in flight).
+    idle: Cell<bool>,
+}
+
+/// One server's state, shared by its connections: the settings and the live connections.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    stopping: Cell<bool>,
+    conns: RefCell<HashMap<u64, Rc<Entry>>>,
+    next_id: Cell<u64>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("stopping", &self.stopping.get())
+            .field("connections", &self.conns.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Shared {
+        Shared {
+            config,
+            stopping: Cell::new(false),
+            conns: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        }
+    }
+
+    /// Begin a graceful stop: every connection closes after the response it is working on,
+    /// and the idle ones now (their read side is shut, so their wait ends at once).
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.set(true);
+        for e in self.conns.borrow().values() {
+            if e.idle.get() {
+                let _ = e.tcp.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    fn register(&self, tcp: Rc<TcpStream>) -> Registration<'_> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let entry = Rc::new(Entry {
+            tcp,
+            idle: Cell::new(false),
+        });
+        self.conns.borrow_mut().insert(id, entry.clone());
+        Registration {
+            shared: self,
+            id,
+            entry,
+        }
+    }
+}
+
+/// A connection's place in [`Shared`], removed when the connection ends.
+struct Registration<'a> {
+    shared: &'a Shared,
+    id: u64,
+    entry: Rc<Entry>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.shared.conns.borrow_mut().remove(&self.id);
+    }
+}
+
+/// The connection's state, shared with the request's [`Body`] and an [`Upgraded`] stream.
+pub(crate) struct Conn {
+    pub(crate) transport: Transport,
+    /// Read buffer: bytes `pos..end` are received and not consumed yet.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) pos: usize,
+    pub(crate) end: usize,
+    /// Responses not written yet (pipelined responses go out in one write).
+    out: Vec<u8>,
+    decoder: Decoder,
+    /// Body data decoded but not handed out yet (a range of `buf`).
+    pending: Range<usize>,
+    expect_pending: bool,
+    body_error: Option<&'static str>,
+    eof: bool,
+    body_timeout: Duration,
+}
+
+impl Conn {
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.transport.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Read more bytes into `buf`, waiting at most `timeout`. `Ok(0)` at EOF.
+    fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
+        if self.pos > 0 && self.pending.is_empty() {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            let len = (self.buf.len() * 2).max(INITIAL_BUF);
+            self.buf.resize(len, 0);
+        }
+        self.transport
+            .tcp()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let n = self.transport.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+
+    /// Next body bytes into `out` (0 at the end of the body).
+    pub(crate) fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.body_error {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        if self.expect_pending {
+            self.expect_pending = false;
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        loop {
+            if !self.pending.is_empty() {
+                let n = out.len().min(self.pending.len());
+                let start = self.pending.start;
+                out[..n].copy_from_slice(&self.buf[start..start + n]);
+                self.pending.start += n;
+                return Ok(n);
+            }
+            if self.decoder.is_done() {
+                return Ok(0);
+            }
+            match self.decoder.decode(&self.buf[self.pos..self.end]) {
+                Err(e) => {
+                    self.body_error = Some(e.0);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e.0));
+                }
+                Ok((n, data)) => {
+                    self.pending = self.pos + data.start..self.pos + data.end;
+                    self.pos += n;
+                    if n > 0 {
+                        continue;
+                    }
+                }
+            }
+            self.flush()?;
+            let filled = if self.eof {
+                Ok(0)
+            } else {
+                self.fill(self.body_timeout)
+            };
+            match filled {
+                Ok(0) => {
+                    self.body_error = Some("connection closed in the body");
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.body_error = Some("the body did not arrive in time");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Close gracefully: stop writing, then read (and discard) what the client still sends
+    /// for a moment, so that our last response is not lost to a reset.
+    fn linger_close(&mut self) {
+        let _ = self.flush();
+        self.transport.close_write();
+        let tcp = self.transport.tcp();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut sink = [0u8; 4096];
+        let mut total = 0;
+        while total < 256 * 1024 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match (&*tcp).read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    }
+}
+
+/// A writer of body bytes into the connection's output, chunked or raw, flushed in large
+/// writes.
+struct BodyWriter<'a> {
+    conn: &'a RefCell<Conn>,
+    chunked: bool,
+}
+
+impl Write for BodyWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut c = self.conn.borrow_mut();
+        if self.chunked {
+            c.out
+                .extend_from_slice(format!("{:x}\r\n", buf.len()).as_bytes());
+        }
+        c.out.extend_from_slice(buf);
+        if self.chunked {
+            c.out.extend_from_slice(b"\r\n");
+        }
+        if c.out.len() >= FLUSH_AT {
+            c.flush()?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.borrow_mut().flush()
+    }
+}
+
+impl BodyWriter<'_> {
+    fn finish(self) {
+        if self.chunked {
+            self.conn.borrow_mut().out.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+}
+
+/// Copy a reader into the connection as the response body.
+fn copy_body(r: &mut dyn Read, w: &mut BodyWriter<'_>) -> io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => w.write_all(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What identifies a request in the logs.
+struct RequestLine {
+    method: Method,
+    uri: Uri,
+    version: Version,
+}
+
+impl fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {:?}", self.method, self.uri, self.version)
+    }
+}
+
+/// How one request ended for the connection.
+enum Next {
+    KeepAlive,
+    Close,
+    /// The connection was handed to an upgrade closure or closed already.
+    Done,
+}
+
+/// Serve requests on `stream` until the client or an error ends the connection.
+pub(crate) fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    handler: &dyn Fn(Request<Body>) -> Response<ResponseBody>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let _ = stream.set_nodelay(true);
+    let tcp = Rc::new(stream);
+    let registration = shared.register(tcp.clone());
+    let transport = match make_transport(config, tcp)? {
+        Some(t) => t,
+        None => return Ok(()),
+    };
+    let conn = Rc::new(RefCell::new(Conn {
+        transport,
+        buf: Vec::new(),
+        pos: 0,
+        end: 0,
+        out: Vec::new(),
+        decoder: Decoder::length(0),
+        pending: 0..0,
+        expect_pending: false,
+        body_error: None,
+        eof: false,
+        body_timeout: config.keep_alive_timeout,
+    }));
+    let server = config.server_header.as_deref();
+    let mut first = true;
+    loop {
+        // Read a head: the idle timeout until its first byte (the header timeout for the first
+        // request), then the header timeout for the whole head.
+        let mut head_deadline = None;
+        let parsed = loop {
+            let mut c = conn.borrow_mut();
+            let c = &mut *c;
+            let buffered = c.pos < c.end;
+            if buffered || first {
+                head_deadline.get_or_insert_with(|| Instant::now() + config.header_read_timeout);
+            }
+            if buffered {
+                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits) {
+                    Ok(parse::Status::Complete(p)) => break *p,
+                    Ok(parse::Status::Incomplete) => {}
+                    Err(e) => {
+                        log::debug!("refused a request from {peer}: {}", e.reason);
+                        encode::error_response(&mut c.out, e.status, server);
+                        c.linger_close();
+                        return Ok(());
+                    }
+                }
+            }
+            c.flush()?;
+            if c.eof {
+                return Ok(());
+            }
+            let timeout = match head_deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => config.keep_alive_timeout,
+            };
+            if timeout.is_zero() {
+                return Ok(());
+            }
+            let idle = !buffered && !first;
+            if idle && shared.stopping.get() {
+                return Ok(());
+            }
+            registration.entry.idle.set(idle);
+            let filled = c.fill(timeout);
+            registration.entry.idle.set(false);
+            match filled {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    log::debug!("closing a connection from {peer}: no complete request in time");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        first = false;
+        match answer(&conn, parsed, peer, shared, handler)? {
+            Next::KeepAlive if !shared.stopping.get() => {}
+            Next::KeepAlive | Next::Close => {
+                conn.borrow_mut().linger_close();
+                return Ok(());
+            }
+            Next::Done => return Ok(()),
+        }
+    }
+}
+
+/// The transport for a new connection: TLS if configured. `None` if the connection is to be
+/// dropped.
+fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Transport>> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        let session = match rustls::ServerConnection::new(tls.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("cannot start a TLS session: {e}");
+                return Ok(None);
+            }
+        };
+        return Ok(Some(Transport::Tls(Box::new(rustls::StreamOwned::new(
+            session,
+            SharedTcp(tcp),
+        )))));
+    }
+    let _ = config;
+    Ok(Some(Transport::Plain(SharedTcp(tcp))))
+}
+
+/// Run the handler for one parsed request and queue (or stream) its response.
+fn answer(
+    conn: &Rc<RefCell<Conn>>,
+    parsed: parse::Parsed,
+    peer: SocketAddr,
+    shared: &Shared,
+    handler: &dyn Fn(Request<Body>) -> Response<ResponseBody>,
+) -> io::Result<Next> {
+    let config = &shared.config;
+    let server = config.server_header.as_deref();
+    let started = config.access_log.then(Instant::now);
+    let mut keep_alive = parsed.keep_alive;
+    {
+        let mut c = conn.borrow_mut();
+        c.pos += parsed.consumed;
+        c.decoder = match parsed.body_framing {
+            Framing::None => Decoder::length(0),
+            Framing::Length(n) => Decoder::length(n),
+            Framing::Chunked => Decoder::chunked(),
+        };
+        c.pending = c.pos..c.pos;
+        c.expect_pending = parsed.expect_continue && !c.decoder.is_done();
+        c.body_error = None;
+    }
+    let line = RequestLine {
+        method: parsed.head.method.clone(),
+        uri: parsed.head.uri.clone(),
+        version: parsed.head.version,
+    };
+    let request = Request::from_parts(parsed.head, Body { conn: conn.clone() });
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
+    let mut c = conn.borrow_mut();
+    let response = match outcome {
+        Ok(r) => Some(r),
+        Err(_) => {
+            log::error!("handler panicked on \"{line}\" from {peer}; answering 500");
+            None
+        }
+    };
+    let refuse = |c: &mut Conn, status: StatusCode| {
+        encode::error_response(&mut c.out, status, server);
+        log_access(config, started, peer, &line, status, Some(0));
+        Next::Close
+    };
+    if c.body_error.is_some() {
+        return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+    }
+    // The body the handler did not read: drained up to the limit, else close. A body still
+    // awaiting its 100 Continue is never sent by a well-behaved client: close.
+    if c.expect_pending {
+        keep_alive = false;
+    } else if keep_alive {
+        let mut drained = 0u64;
+        let mut sink = [0u8; 8192];
+        loop {
+            if drained > config.max_drain {
+                keep_alive = false;
+                break;
+            }
+            match c.read_body(&mut sink) {
+                Ok(0) => break,
+                Ok(n) => drained += n as u64,
+                Err(_) => {
+                    keep_alive = false;
+                    break;
+                }
+            }
+        }
+        if c.body_error.is_some() {
+            return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+        }
+    }
+    let Some(response) = response else {
+        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    };
+    let (parts, body) = response.into_parts();
+    let upgrade = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    if upgrade != matches!(body, ResponseBody::Upgrade(_)) {
+        log::error!(
+            "handler's response to \"{line}\" pairs status {} with a {body:?} body \
+             (101 goes with ResponseBody::upgrade and only with it); answering 500",
+            parts.status
+        );
+        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    let len = body.len();
+    let mut framing = encode::framing(&line.method, parts.status, len);
+    if framing == BodyFraming::Chunked && line.version == Version::HTTP_10 {
+        framing = BodyFraming::UntilClose;
+    }
+    if framing == BodyFraming::UntilClose || shared.stopping.get() {
+        keep_alive = false;
+    }
+    let start = c.out.len();
+    if encode::write_head(
+        &mut c.out,
+        parts.status,
+        &parts.headers,
+        framing,
+        match (keep_alive, line.version) {
+            (false, _) => Persist::Close,
+            (true, Version::HTTP_10) => Persist::KeepAlive10,
+            (true, _) => Persist::KeepAlive,
+        },
+        server,
+    )
+    .is_err()
+    {
+        log::error!(
+            "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"
+        );
+        c.out.truncate(start);
+        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    let status = parts.status;
+    let chunked = framing == BodyFraming::Chunked;
+    let streamed = |c: std::cell::RefMut<'_, Conn>,
+                    f: &mut dyn FnMut(&mut BodyWriter<'_>) -> io::Result<()>|
+     -> io::Result<()> {
+        drop(c);
+        let mut w = BodyWriter {
+            conn,
+            chunked,
+        };
+        f(&mut w)?;
+        w.finish();
+        Ok(())
+    };
+    match body {
+        ResponseBody::Full(b) => {
+            if matches!(framing, BodyFraming::Length(_)) {
+                c.out.extend_from_slice(&b);
+            }
+            log_access(config, started, peer, &line, status, len);
+        }
+        ResponseBody::Stream(mut r) => {
+            if !matches!(framing, BodyFraming::Empty(_)) {
+                if let Err(e) = streamed(c, &mut |w| copy_body(&mut *r, w)) {
+                    log::error!("streaming the response to \"{line}\" failed: {e}");
+                    return Ok(Next::Done);
+                }
+            }
+            log_access(config, started, peer, &line, status, None);
+        }
+        ResponseBody::Write(f) => {
+            if !matches!(framing, BodyFraming::Empty(_)) {
+                let mut f = Some(f);
+                let r = streamed(c, &mut |w| match f.take() {
+                    Some(f) => f(w),
+                    None => Ok(()),
+                });
+                if let Err(e) = r {
+                    log::error!("writing the response to \"{line}\" failed: {e}");
+                    return Ok(Next::Done);
+                }
+            }
+            log_access(config, started, peer, &line, status, None);
+        }
+        ResponseBody::Upgrade(f) => {
+            c.flush()?;
+            let tcp = c.transport.tcp();
+            tcp.set_read_timeout(None)?;
+            tcp.set_write_timeout(None)?;
+            drop(c);
+            log_access(config, started, peer, &line, status, None);
+            f(Upgraded { conn: conn.clone() });
+            return Ok(Next::Done);
+        }
+    }
+    Ok(if keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    })
+}
+
+/// One line per answered request, at `info` level on the `gevent_http::access` target:
+/// peer, request line, status, body bytes (`-` when streamed), time taken.
+fn log_access(
+    config: &Config,
+    started: Option<Instant>,
+    peer: SocketAddr,
+    line: &RequestLine,
+    status: StatusCode,
+    len: Option<u64>,
+) {
+    let Some(started) = started.filter(|_| config.access_log) else {
+        return;
+    };
+    if log::log_enabled!(target: "gevent_http::access", log::Level::Info) {
+        let len = len.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        log::info!(
+            target: "gevent_http::access",
+            "{peer} \"{line}\" {} {len} {:.6}",
+            status.as_u16(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}

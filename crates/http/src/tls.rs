@@ -1,0 +1,94 @@
+//! HTTPS (feature `tls`): TLS with [`rustls`] over each cooperative connection — gevent's
+//! `ssl` module's role. Give [`Builder::tls`](crate::Builder::tls) a `rustls::ServerConfig`
+//! (or make one from PEM files with [`server_config_from_pem`]); handlers see the same
+//! requests as over plain TCP.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::sync::Arc;
+//!
+//! // A certificate for "localhost", made on the spot.
+//! let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+//! let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+//!
+//! let config = gevent_http::tls::server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+//! let server = gevent_http::Server::builder()
+//!     .addr("127.0.0.1:0")
+//!     .tls(config)
+//!     .serve(|_req| http::Response::new("secret\n"))
+//!     .unwrap();
+//!
+//! // A TLS client is rustls over the cooperative stream, like over any Read + Write.
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(cert.cert.der().clone()).unwrap();
+//! let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+//!     rustls::crypto::ring::default_provider(),
+//! ))
+//! .with_safe_default_protocol_versions()
+//! .unwrap()
+//! .with_root_certificates(roots)
+//! .with_no_client_auth();
+//! let session = rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap()).unwrap();
+//! let tcp = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+//! let mut tls = rustls::StreamOwned::new(session, tcp);
+//! tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+//! let mut answer = String::new();
+//! tls.read_to_string(&mut answer).unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(answer.ends_with("\r\n\r\nsecret\n"));
+//! server.stop(None);
+//! ```
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::io;
+use std::sync::Arc;
+
+pub use rustls;
+
+/// A server configuration from a PEM certificate chain (leaf first) and a PEM private key:
+/// rustls's safe defaults (TLS 1.2 and 1.3) with the `ring` provider, no client
+/// certificates, ALPN `http/1.1`.
+///
+/// # Errors
+/// `InvalidData` when the PEM does not parse, holds no certificate, or the key does not fit
+/// the certificate.
+///
+/// ```
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+/// let config = gevent_http::tls::server_config_from_pem(
+///     cert.cert.pem().as_bytes(),
+///     cert.key_pair.serialize_pem().as_bytes(),
+/// )
+/// .unwrap();
+/// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+/// assert!(gevent_http::tls::server_config_from_pem(b"", b"").is_err());
+/// ```
+pub fn server_config_from_pem(
+    cert_chain_pem: &[u8],
+    key_pem: &[u8],
+) -> io::Result<Arc<rustls::ServerConfig>> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_slice_iter(cert_chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("certificate PEM", &e))?;
+    if certs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no certificate in the PEM",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| invalid("private key PEM", &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid("TLS versions", &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| invalid("certificate and key", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,94 @@
+//! The byte stream under a connection: plain TCP, or TLS over it (with the `tls` feature).
+//!
+//! The TCP stream is shared (`Rc`) so that the server can shut an idle connection's read side
+//! from another greenlet when it stops, and so that timeouts are set on the socket whichever
+//! layer reads it.
+
+use gevent_io::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::rc::Rc;
+
+/// A shared TCP stream that reads and writes through `&TcpStream`.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedTcp(pub(crate) Rc<TcpStream>);
+
+impl Read for SharedTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a connection reads requests from and writes responses to.
+pub(crate) enum Transport {
+    Plain(SharedTcp),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, SharedTcp>>),
+}
+
+impl Transport {
+    /// The TCP stream underneath.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => &s.0,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => &s.sock.0,
+        }
+    }
+
+    /// End our direction: TLS `close_notify` first, then the TCP half-close.
+    pub(crate) fn close_write(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Transport::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        let _ = self.tcp().shutdown(Shutdown::Write);
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.write_all(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => {
+                s.write_all(buf)?;
+                s.flush()
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}

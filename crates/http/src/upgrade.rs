@@ -1,0 +1,126 @@
+//! Protocol upgrades (`Upgrade` / `101 Switching Protocols`): the handler answers `101` with
+//! a [`ResponseBody::upgrade`](crate::ResponseBody::upgrade) body, and once the head is sent its
+//! closure owns the connection as an [`Upgraded`] stream — WebSocket, for example, with any
+//! WebSocket crate that runs over `Read + Write`.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use http::{header, Response, StatusCode};
+//! use gevent_http::ResponseBody;
+//!
+//! // A toy protocol: after the upgrade the server echoes one line back.
+//! let server = gevent_http::Server::builder()
+//!     .addr("127.0.0.1:0")
+//!     .serve(|_req| {
+//!         Response::builder()
+//!             .status(StatusCode::SWITCHING_PROTOCOLS)
+//!             .header(header::CONNECTION, "upgrade")
+//!             .header(header::UPGRADE, "echo")
+//!             .body(ResponseBody::upgrade(|mut io| {
+//!                 let mut line = [0u8; 6];
+//!                 if io.read_exact(&mut line).is_ok() {
+//!                     let _ = io.write_all(&line);
+//!                 }
+//!             }))
+//!             .unwrap()
+//!     })
+//!     .unwrap();
+//! let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+//! // The first bytes of the new protocol may travel with the request itself.
+//! c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nhello\n").unwrap();
+//! let mut answer = String::new();
+//! c.read_to_string(&mut answer).unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+//! assert!(answer.ends_with("\r\n\r\nhello\n"));
+//! server.stop(None);
+//! ```
+
+use crate::conn::Conn;
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The connection after a `101 Switching Protocols` answer: reads first return the bytes the
+/// client sent after its request head (already buffered by the server), then the socket's;
+/// writes go straight to the client (through TLS if the server uses it). Closed when dropped.
+///
+/// The server's header and idle timeouts no longer apply: the stream starts without read or
+/// write timeouts.
+pub struct Upgraded {
+    pub(crate) conn: Rc<RefCell<Conn>>,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upgraded {
+    /// The client's address.
+    ///
+    /// # Errors
+    /// As [`TcpStream::peer_addr`](gevent_io::net::TcpStream::peer_addr).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.borrow().transport.tcp().peer_addr()
+    }
+
+    /// Time limit for each wait in `read` (`None`: none).
+    ///
+    /// # Errors
+    /// `InvalidInput` for `Some(Duration::ZERO)`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.conn.borrow().transport.tcp().set_read_timeout(timeout)
+    }
+
+    /// Time limit for each wait in `write` (`None`: none).
+    ///
+    /// # Errors
+    /// `InvalidInput` for `Some(Duration::ZERO)`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.conn
+            .borrow()
+            .transport
+            .tcp()
+            .set_write_timeout(timeout)
+    }
+
+    /// Shut down one or both directions of the TCP connection.
+    ///
+    /// # Errors
+    /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.conn.borrow().transport.tcp().shutdown(how)
+    }
+}
+
+impl Read for Upgraded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut c = self.conn.borrow_mut();
+        let c = &mut *c;
+        if c.pos < c.end {
+            let n = buf.len().min(c.end - c.pos);
+            buf[..n].copy_from_slice(&c.buf[c.pos..c.pos + n]);
+            c.pos += n;
+            return Ok(n);
+        }
+        c.transport.read(buf)
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut c = self.conn.borrow_mut();
+        let n = c.transport.write(buf)?;
+        c.transport.flush()?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.borrow_mut().transport.flush()
+    }
+}

@@ -1,0 +1,141 @@
+//! HTTPS: the server with a rustls configuration for a certificate made by rcgen, driven by
+//! curl (which checks the certificate against `--cacert`) and by raw plaintext.
+
+mod clients;
+#[path = "../../greenlet/tests/support/mod.rs"]
+mod support;
+
+use clients::{curl, have};
+use gevent_http::{Body, Server};
+use http::{Request, Response};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+use support::generous;
+
+fn app(req: Request<Body>) -> Response<Vec<u8>> {
+    if req.uri().path() == "/echo" {
+        let mut body = Vec::new();
+        req.into_body().read_to_end(&mut body).unwrap();
+        return Response::new(body);
+    }
+    Response::new(format!("{} {}", req.method(), req.uri()).into_bytes())
+}
+
+/// An HTTPS server for "localhost" on its own thread; its address and the CA file (the
+/// self-signed certificate) for curl.
+fn start() -> (SocketAddr, std::path::PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let pem = cert.cert.pem();
+    let config = gevent_http::tls::server_config_from_pem(
+        pem.as_bytes(),
+        cert.key_pair.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .header_read_timeout(generous(Duration::from_secs(10)))
+            .tls(config)
+            .serve(app)
+            .unwrap();
+        tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let addr = rx.recv().unwrap();
+    let ca = std::env::temp_dir().join(format!(
+        "gevent-http-ca-{}-{}.pem",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::write(&ca, pem).unwrap();
+    (addr, ca)
+}
+
+#[test]
+fn curl_over_tls_with_the_ca_certificate_keep_alive_and_upload() {
+    if !have("curl", "--version") {
+        return;
+    }
+    let (addr, ca) = start();
+    let port = addr.port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let base = format!("https://localhost:{port}");
+    let ca_arg = ca.to_str().unwrap();
+    // Two requests on one TLS connection.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-v",
+            "--max-time",
+            "30",
+            "--cacert",
+            ca_arg,
+            "--resolve",
+            &resolve,
+        ])
+        .args([format!("{base}/a"), format!("{base}/b")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "GET /aGET /b");
+    assert!(err.contains("SSL connection using TLS"), "{err}");
+    assert!(
+        err.contains("Re-using existing") || err.contains("existing connection"),
+        "{err}"
+    );
+    // An upload (Expect: 100-continue and a 200 KB body) comes back whole.
+    let file = std::env::temp_dir().join(format!("gevent-http-tls-upload-{}", std::process::id()));
+    let data: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let back = curl(&[
+        "--cacert",
+        ca_arg,
+        "--resolve",
+        &resolve,
+        "-T",
+        file.to_str().unwrap(),
+        &format!("{base}/echo"),
+    ]);
+    assert_eq!(back.as_bytes(), &data[..]);
+    // Without the CA the certificate is refused (curl's exit code 60).
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--resolve",
+            &resolve,
+            &format!("{base}/a"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(60),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(file).unwrap();
+    std::fs::remove_file(ca).unwrap();
+}
+
+#[test]
+fn plaintext_to_the_tls_port_is_closed_not_served() {
+    let (addr, ca) = start();
+    std::fs::remove_file(ca).unwrap();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(generous(Duration::from_secs(10))))
+        .unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    // Closed (maybe after a TLS alert), never answered in HTTP and never left hanging.
+    match c.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(!got.starts_with(b"HTTP/"), "{got:?}");
+}
