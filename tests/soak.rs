@@ -5,6 +5,11 @@
 //! be left behind on either thread: live greenlets, watchers (existing and active), open file
 //! descriptors (`/proc/self/fd`) all return to their figures before the wave.
 //!
+//! Every other wave is HTTP: 2,000 concurrent clients of a `gevent::http` server on the same
+//! thread, keep-alive and pipelined requests, fixed-length and chunked uploads echoed back and
+//! checked, and clients that give up in the middle of a head or a body (closing or resetting);
+//! the same figures must come back after each of those waves too.
+//!
 //! The test is alone in its binary so that the descriptor count sees nothing but the soak.
 
 use gevent::net::TcpStream;
@@ -18,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CONNS: usize = 5000;
+/// Concurrent clients of an HTTP wave.
+const HTTP_CONNS: usize = 2000;
 const MAX_MESSAGE: usize = 64 * 1024;
 /// No connection may take longer than this to finish (a hang is a failure, not a stuck test).
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -128,6 +135,9 @@ struct Tally {
     /// Resets and broken pipes seen by clients (server resets) and by the server (client aborts).
     client_saw_abort: AtomicU64,
     server_saw_abort: AtomicU64,
+    /// HTTP requests answered and checked, and HTTP clients that gave up on purpose.
+    http_requests: AtomicU64,
+    http_aborts: AtomicU64,
 }
 
 impl Tally {
@@ -349,6 +359,208 @@ fn client(addr: SocketAddr, seed: u64, tally: Arc<Tally>) {
     // The last `Rc` goes here: the connection closes (or resets).
 }
 
+/// The HTTP wave's application: `POST /echo/SEED` checks the body against the payload of
+/// `SEED` and answers it back; `GET /bytes/SEED/LEN` answers `LEN` payload bytes.
+fn http_app(
+    req: gevent::http::http::Request<gevent::http::Body>,
+    tally: &Tally,
+) -> gevent::http::http::Response<Vec<u8>> {
+    use gevent::http::http::{Response, StatusCode};
+    let path = req.uri().path().to_owned();
+    let parts: Vec<&str> = path.split('/').collect();
+    let num = |i: usize| parts.get(i).and_then(|p| u64::from_str_radix(p, 16).ok());
+    match (parts.get(1).copied(), num(2), num(3)) {
+        (Some("echo"), Some(seed), _) => {
+            let mut body = Vec::new();
+            if let Err(e) = req.into_body().read_to_end(&mut body) {
+                if aborted(&e) || e.kind() == ErrorKind::UnexpectedEof {
+                    tally.server_saw_abort.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tally.fail(format!("http server {seed:x}: body: {e}"));
+                }
+                return Response::builder().status(400).body(Vec::new()).unwrap();
+            }
+            if let Some(at) = first_mismatch(seed, 0, &body) {
+                tally.fail(format!("http server {seed:x}: body byte {at} wrong"));
+            }
+            tally
+                .server_checked
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            Response::new(body)
+        }
+        (Some("bytes"), Some(seed), Some(len)) => {
+            let mut body = vec![0u8; len as usize];
+            fill(seed, 0, &mut body);
+            Response::new(body)
+        }
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Vec::new())
+            .unwrap(),
+    }
+}
+
+/// How an HTTP client behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HttpMode {
+    /// A few requests one after another on one connection.
+    KeepAlive,
+    /// A few requests written at once, then the responses read in order.
+    Pipelined,
+    /// One upload with `Transfer-Encoding: chunked` in chunks of random sizes.
+    Chunked,
+    /// Gives up in the middle of a request head (closing), or of a body (resetting).
+    AbortHead,
+    AbortBody,
+}
+
+/// One request of an HTTP client: the bytes to send, and the seed and length of the body to
+/// expect back.
+fn http_request(rng: &mut Rng, seed: u64, chunked: bool) -> (Vec<u8>, u64, usize) {
+    let bits = rng.below(15);
+    let len = rng.below(1 << bits) as usize;
+    if rng.below(2) == 0 && !chunked {
+        let head = format!("GET /bytes/{seed:x}/{len:x} HTTP/1.1\r\nHost: soak\r\n\r\n");
+        return (head.into_bytes(), seed, len);
+    }
+    let mut body = vec![0u8; len];
+    fill(seed, 0, &mut body);
+    let mut req = if chunked {
+        format!("POST /echo/{seed:x} HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes()
+    } else {
+        format!("POST /echo/{seed:x} HTTP/1.1\r\nHost: soak\r\nContent-Length: {len}\r\n\r\n")
+            .into_bytes()
+    };
+    if chunked {
+        let mut rest = &body[..];
+        while !rest.is_empty() {
+            let n = (1 + rng.below(4096) as usize).min(rest.len());
+            req.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            req.extend_from_slice(&rest[..n]);
+            req.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(&body);
+    }
+    (req, seed, len)
+}
+
+/// Read one `Content-Length`-framed response from `conn` (with `buf` holding what was read
+/// past the previous one): its status and body.
+fn http_response(mut conn: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |what: &str| std::io::Error::new(ErrorKind::InvalidData, what.to_owned());
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut r = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(n) = r.parse(buf).map_err(|_| bad("bad response"))? {
+            let status = r.code.unwrap_or(0);
+            let len: usize = r
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
+                .ok_or_else(|| bad("no content-length"))?;
+            while buf.len() < n + len {
+                let got = conn.read(&mut chunk)?;
+                if got == 0 {
+                    return Err(bad("EOF in a response body"));
+                }
+                buf.extend_from_slice(&chunk[..got]);
+            }
+            let body = buf[n..n + len].to_vec();
+            buf.drain(..n + len);
+            return Ok((status, body));
+        }
+        let got = conn.read(&mut chunk)?;
+        if got == 0 {
+            return Err(bad("EOF before a response"));
+        }
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+fn http_client(addr: SocketAddr, seed: u64, tally: Arc<Tally>) {
+    let mut rng = Rng(seed);
+    let mode = match rng.below(10) {
+        0..=3 => HttpMode::KeepAlive,
+        4..=5 => HttpMode::Pipelined,
+        6..=7 => HttpMode::Chunked,
+        8 => HttpMode::AbortHead,
+        _ => HttpMode::AbortBody,
+    };
+    let conn = match TcpStream::connect(addr) {
+        Ok(c) => Rc::new(c),
+        Err(e) => return tally.fail(format!("http client {seed:x}: connect: {e}")),
+    };
+    conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    conn.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    let requests: Vec<(Vec<u8>, u64, usize)> = (0..1 + rng.below(6))
+        .map(|i| http_request(&mut rng, mix(seed ^ i), mode == HttpMode::Chunked))
+        .collect();
+    let check = |got: std::io::Result<(u16, Vec<u8>)>, want_seed: u64, want_len: usize| match got {
+        Ok((200, body)) if body.len() == want_len => {
+            if let Some(at) = first_mismatch(want_seed, 0, &body) {
+                tally.fail(format!("http client {seed:x}: response byte {at} wrong"));
+            }
+            tally
+                .client_checked
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            tally.http_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        other => tally.fail(format!(
+            "http client {seed:x} {mode:?}: wanted 200 with {want_len} bytes, got {:?}",
+            other.map(|(s, b)| (s, b.len()))
+        )),
+    };
+    let mut buf = Vec::new();
+    match mode {
+        HttpMode::KeepAlive | HttpMode::Chunked => {
+            for (req, s, len) in &requests {
+                if let Err(e) = (&*conn).write_all(req) {
+                    return tally.fail(format!("http client {seed:x}: write: {e}"));
+                }
+                check(http_response(&conn, &mut buf), *s, *len);
+            }
+        }
+        HttpMode::Pipelined => {
+            let all: Vec<u8> = requests.iter().flat_map(|r| r.0.clone()).collect();
+            // Written by a greenlet of its own: the responses may fill the socket buffers
+            // before all the requests are sent.
+            let writer = {
+                let w = conn.clone();
+                spawn(move || (&*w).write_all(&all))
+            };
+            for (_, s, len) in &requests {
+                check(http_response(&conn, &mut buf), *s, *len);
+            }
+            if let Err(e) = writer.join().unwrap() {
+                tally.fail(format!("http client {seed:x}: pipelined write: {e}"));
+            }
+        }
+        HttpMode::AbortHead | HttpMode::AbortBody => {
+            let (req, _, _) = &requests[0];
+            let head_end = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let cut = if mode == HttpMode::AbortHead || head_end == req.len() {
+                1 + rng.below(head_end as u64 - 1) as usize
+            } else {
+                head_end + rng.below((req.len() - head_end) as u64) as usize
+            };
+            if let Err(e) = (&*conn).write_all(&req[..cut]) {
+                return tally.fail(format!("http client {seed:x}: write: {e}"));
+            }
+            if rng.below(2) == 0 {
+                conn.set_linger(Some(Duration::ZERO)).unwrap();
+            }
+            tally.http_aborts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    tally.connections.fetch_add(1, Ordering::Relaxed);
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -434,7 +646,17 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
             let server = StreamServer::new("127.0.0.1:0", move |conn, _| serve(conn, &t));
             server.start().unwrap();
             let server = Rc::new(server);
+            let t = tally.clone();
+            let http = Rc::new(
+                gevent::http::Server::builder()
+                    .addr("127.0.0.1:0")
+                    .access_log(false)
+                    .header_read_timeout(IO_TIMEOUT)
+                    .serve(move |req| http_app(req, &t))
+                    .unwrap(),
+            );
             let s = server.clone();
+            let h = http.clone();
             let v = view.clone();
             let publisher = spawn(move || {
                 loop {
@@ -442,7 +664,8 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
                     v.greenlets.store(a.greenlets, Ordering::Release);
                     v.watchers.store(a.watchers, Ordering::Release);
                     v.active.store(a.active, Ordering::Release);
-                    v.handlers.store(s.connections(), Ordering::Release);
+                    v.handlers
+                        .store(s.connections() + h.connections(), Ordering::Release);
                     v.rounds.fetch_add(1, Ordering::AcqRel);
                     if gevent::sleep(Duration::from_millis(5)).is_err() {
                         return;
@@ -450,15 +673,20 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
                 }
             });
             addr_tx
-                .send((server.local_addr().unwrap(), stop.setter()))
+                .send((
+                    server.local_addr().unwrap(),
+                    http.local_addr().unwrap(),
+                    stop.setter(),
+                ))
                 .unwrap();
             let _ = stop.wait(None);
-            let left = server.stop(Some(Duration::from_secs(5)));
+            let left =
+                server.stop(Some(Duration::from_secs(5))) + http.stop(Some(Duration::from_secs(5)));
             publisher.kill();
             left
         })
     };
-    let (addr, remote_stop) = addr_rx.recv().unwrap();
+    let (addr, http_addr, remote_stop) = addr_rx.recv().unwrap();
 
     // Wait until the server has published its resting figures from a greenlet woken by its
     // timer (the second round: the first runs right after the spawn), then take every baseline.
@@ -482,12 +710,20 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let mut waves = 0u64;
-    while waves == 0 || Instant::now() < deadline {
-        let clients: Vec<_> = (0..conns as u64)
+    let mut expected = 0u64;
+    while waves < 2 || Instant::now() < deadline {
+        let http_wave = waves % 2 == 1;
+        let n = if http_wave { HTTP_CONNS } else { conns };
+        expected += n as u64;
+        let clients: Vec<_> = (0..n as u64)
             .map(|i| {
                 let tally = tally.clone();
                 let seed = mix((waves << 32) | i);
-                spawn(move || client(addr, seed, tally))
+                if http_wave {
+                    spawn(move || http_client(http_addr, seed, tally))
+                } else {
+                    spawn(move || client(addr, seed, tally))
+                }
             })
             .collect();
         for c in clients {
@@ -523,18 +759,21 @@ fn soak_5000_connections_random_payloads_closes_and_resets_leak_nothing() {
     assert_eq!(server_thread.join().unwrap(), 0, "handlers left at stop");
     let elapsed = start.elapsed();
     let done = tally.connections.load(Ordering::Relaxed);
-    assert_eq!(done, waves * conns as u64);
+    assert_eq!(done, expected);
     let (client_aborts, server_aborts) = (
         tally.client_saw_abort.load(Ordering::Relaxed),
         tally.server_saw_abort.load(Ordering::Relaxed),
     );
     eprintln!(
-        "soak: {waves} waves of {conns} connections in {elapsed:.1?}; {} MiB checked by \
+        "soak: {waves} waves (of {conns} echo or {HTTP_CONNS} HTTP connections) in {elapsed:.1?}; {} MiB checked by \
          clients, {} MiB by the server; resets seen: {client_aborts} by clients, \
-         {server_aborts} by the server",
+         {server_aborts} by the server; {} HTTP requests answered, {} HTTP clients gave up",
         tally.client_checked.load(Ordering::Relaxed) >> 20,
         tally.server_checked.load(Ordering::Relaxed) >> 20,
+        tally.http_requests.load(Ordering::Relaxed),
+        tally.http_aborts.load(Ordering::Relaxed),
     );
+    assert!(tally.http_requests.load(Ordering::Relaxed) > 0);
     // The early ends really happened: each side saw the other reset connections.
     assert!(client_aborts > 0 && server_aborts > 0);
 }
