@@ -1120,6 +1120,33 @@ impl<T> fmt::Debug for UnstartedGreenlet<T> {
     }
 }
 
+/// Whether `payload`, caught by [`std::panic::catch_unwind`], is a kill unwinding the current
+/// greenlet ([`Greenlet::kill`], [`killall`], a server stopping) rather than a panic. Code
+/// that catches panics around code that may block — a server that answers 500 when a handler
+/// panics — must let a kill go on with [`std::panic::resume_unwind`], or the greenlet would
+/// survive its kill.
+///
+/// ```
+/// use std::panic::{self, AssertUnwindSafe};
+/// use std::time::Duration;
+/// let g = greenlet::spawn(|| {
+///     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+///         greenlet::sleep(Duration::from_secs(60)).unwrap();
+///     }));
+///     if let Err(p) = caught {
+///         assert!(greenlet::is_kill(&*p));
+///         panic::resume_unwind(p); // the kill goes on
+///     }
+/// });
+/// greenlet::yield_now().unwrap();
+/// g.kill();
+/// assert!(g.was_killed());
+/// assert!(!greenlet::is_kill(&"an ordinary panic"));
+/// ```
+pub fn is_kill(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<KillSignal>()
+}
+
 /// Kill every greenlet of `greenlets` and wait, at most `timeout` (forever with `None`), for
 /// them to die (gevent's `killall`). Returns whether all are dead. Never fails.
 ///

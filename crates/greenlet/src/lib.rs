@@ -56,8 +56,8 @@ mod waitlist;
 pub use error::{Error, JoinError, LoopError, Result, TimeoutId};
 pub use event::{AsyncError, AsyncResult, AsyncSetter, Event};
 pub use greenlet::{
-    Builder, Greenlet, JoinAll, LinkHandle, Outcome, UnstartedGreenlet, getcurrent_name, joinall,
-    joinall_with, killall, spawn, spawn_later,
+    Builder, Greenlet, JoinAll, LinkHandle, Outcome, UnstartedGreenlet, getcurrent_name, is_kill,
+    joinall, joinall_with, killall, spawn, spawn_later,
 };
 pub use hub::{
     HubStats, hub_loop, hub_stats, idle, run_callback, set_switch_interval, sleep, switch_interval,

@@ -16,7 +16,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -462,6 +462,7 @@ fn answer(
     let mut c = conn.borrow_mut();
     let response = match outcome {
         Ok(r) => Some(r),
+        Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
         Err(_) => {
             log::error!("handler panicked on \"{line}\" from {peer}; answering 500");
             None
@@ -548,11 +549,12 @@ fn answer(
                     f: &mut dyn FnMut(&mut BodyWriter<'_>) -> io::Result<()>|
      -> io::Result<()> {
         drop(c);
-        let mut w = BodyWriter {
-            conn,
-            chunked,
-        };
-        f(&mut w)?;
+        let mut w = BodyWriter { conn, chunked };
+        match catch_unwind(AssertUnwindSafe(|| f(&mut w))) {
+            Ok(r) => r?,
+            Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
+            Err(_) => return Err(io::Error::other("the body's reader or writer panicked")),
+        }
         w.finish();
         Ok(())
     };
@@ -593,7 +595,12 @@ fn answer(
             tcp.set_write_timeout(None)?;
             drop(c);
             log_access(config, started, peer, &line, status, None);
-            f(Upgraded { conn: conn.clone() });
+            let upgraded = Upgraded { conn: conn.clone() };
+            match catch_unwind(AssertUnwindSafe(|| f(upgraded))) {
+                Ok(()) => {}
+                Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
+                Err(_) => log::error!("the upgrade after \"{line}\" from {peer} panicked"),
+            }
             return Ok(Next::Done);
         }
     }

@@ -43,6 +43,13 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
                 .body(ResponseBody::Full(Vec::new()))
                 .unwrap();
         }
+        "/panic-midway" => {
+            return Response::new(ResponseBody::writer(|w| {
+                w.write_all(b"begun")?;
+                w.flush()?;
+                panic!("a body writer panics after the head went out");
+            }));
+        }
         "/thread" => {
             let name = std::thread::current().name().unwrap_or("?").to_owned();
             return Response::new(name.into_body());
@@ -758,4 +765,56 @@ fn apache_bench_keep_alive_http10() {
     assert_eq!(field("Failed requests:"), "0", "{text}");
     assert_eq!(field("Keep-Alive requests:"), "2000", "{text}");
     assert!(!text.contains("Non-2xx"), "{text}");
+}
+
+#[test]
+fn a_panic_after_the_head_went_out_closes_the_connection() {
+    let addr = start();
+    let mut s = connect(addr);
+    s.write_all(
+        b"GET /panic-midway HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    // The 200 head and the first chunk, then the end: no terminating chunk, no second answer.
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n5\r\nbegun\r\n"), "{text}");
+    // The server goes on serving.
+    let all = exchange(
+        addr,
+        b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(all[0].text(), "GET /again");
+}
+
+#[test]
+fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
+    let (tx, rx) = mpsc::channel();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let server_thread = std::thread::spawn(move || {
+        let stop_now = greenlet::AsyncResult::<()>::new();
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(move |_req| {
+                entered_tx.send(()).unwrap();
+                let _ = greenlet::sleep(Duration::from_secs(3600));
+                Response::new("never")
+            })
+            .unwrap();
+        tx.send((server.local_addr().unwrap(), stop_now.setter()))
+            .unwrap();
+        stop_now.get().unwrap();
+        server.stop(Some(Duration::from_millis(100)))
+    });
+    let (addr, stop_now) = rx.recv().unwrap();
+    let mut c = connect(addr);
+    c.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    entered.recv().unwrap();
+    stop_now.set(());
+    assert_eq!(server_thread.join().unwrap(), 1);
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "", "a killed handler's connection just closes");
 }
