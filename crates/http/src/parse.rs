@@ -3,6 +3,7 @@
 
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
 
 /// Limits on a request head.
 #[derive(Debug, Clone, Copy)]
@@ -160,6 +161,9 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
     Ok(true)
 }
 
+/// Header fields parsed without allocating: hyper's default limit.
+const STACK_HEADERS: usize = 100;
+
 /// Parse one request head at the start of `buf`.
 pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, ParseError> {
     // The request line's length, whether or not it is complete yet.
@@ -167,9 +171,18 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
     if line_end.unwrap_or(buf.len()) > limits.max_request_line {
         return Err(err(StatusCode::URI_TOO_LONG, "request line too long"));
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let consumed = match req.parse(buf) {
+    // Room for the header fields: on the stack up to the default limit (no allocation per
+    // request), on the heap beyond it.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let room: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut on_heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let consumed = match req.parse_with_uninit_headers(buf, room) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_head_bytes {
