@@ -18,6 +18,7 @@ fn main() {
     for (name, env_name) in [
         ("echo_server", "GEVENT_C_ECHO_SERVER"),
         ("echo_client", "GEVENT_C_ECHO_CLIENT"),
+        ("http_hello", "GEVENT_C_HTTP_SERVER"),
     ] {
         let src = PathBuf::from(format!("csrc/{name}.c"));
         println!("cargo:rerun-if-changed={}", src.display());

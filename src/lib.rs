@@ -102,6 +102,16 @@ pub mod c_reference {
     /// assert!(std::path::Path::new(gevent::c_reference::ECHO_CLIENT).exists());
     /// ```
     pub const ECHO_CLIENT: &str = env!("GEVENT_C_ECHO_CLIENT");
+
+    /// Path of the callback-only libev HTTP/1.1 server written in C (`csrc/http_hello.c`),
+    /// the floor of the HTTP benchmarks: run it with a `HOST:PORT` argument like
+    /// [`ECHO_SERVER`]; it answers every request head, keep-alive and pipelined, with
+    /// `200 OK` and `Hello, World!`.
+    ///
+    /// ```
+    /// assert!(std::path::Path::new(gevent::c_reference::HTTP_SERVER).exists());
+    /// ```
+    pub const HTTP_SERVER: &str = env!("GEVENT_C_HTTP_SERVER");
 }
 
 /// The README's code blocks, compiled and run as doctests.
