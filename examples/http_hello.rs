@@ -1,75 +1,61 @@
-//! HTTP/1.1 hello world with keep-alive: one greenlet per connection, requests parsed with
-//! httparse, written in blocking style.
+//! The TechEmpower hello world on `gevent::http`: HTTP/1.1 with keep-alive and pipelining, one
+//! greenlet per connection.
 //!
-//! `cargo run --release --example http_hello -- 127.0.0.1:8080`
+//! * `GET /plaintext`: `Hello, World!` as `text/plain`;
+//! * `GET /json`: `{"message":"Hello, World!"}` as `application/json`, serialized for every
+//!   request;
+//! * anything else: `404 Not Found`.
 //!
-//! Prints one line when it listens, then runs until killed. `curl http://127.0.0.1:8080/`.
+//! Every response carries `Server: gevent` (and the `Date` the server adds).
+//!
+//! ```sh
+//! cargo run --release --example http_hello -- 127.0.0.1:8080
+//! curl -i http://127.0.0.1:8080/plaintext
+//! curl -i http://127.0.0.1:8080/json
+//! ```
+//!
+//! It takes the address to listen on as its first argument (default `127.0.0.1:8080`, port 0
+//! picks a free one), prints `listening on ADDR` once it listens, then serves until killed.
 
-use gevent::net::TcpStream;
-use gevent::server::StreamServer;
-use std::io::{self, Read, Write};
+use gevent::http::http::{Request, Response, StatusCode, header};
+use serde::Serialize;
 
-const BODY: &[u8] = b"Hello, world!\n";
-
-/// Serve requests on one connection until the client closes it or asks to.
-fn serve(mut conn: TcpStream) -> io::Result<()> {
-    let mut buf = vec![0u8; 8192];
-    let mut filled = 0;
-    loop {
-        // Parse whatever is buffered; read more while the request head is incomplete.
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        let parsed = match req.parse(&buf[..filled]) {
-            Ok(httparse::Status::Complete(n)) => Some(n),
-            Ok(httparse::Status::Partial) => None,
-            Err(_) => {
-                conn.write_all(
-                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )?;
-                return Ok(());
-            }
-        };
-        let Some(head_len) = parsed else {
-            if filled == buf.len() {
-                conn.write_all(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
-                return Ok(());
-            }
-            let n = conn.read(&mut buf[filled..])?;
-            if n == 0 {
-                return Ok(());
-            }
-            filled += n;
-            continue;
-        };
-        let close = req.version == Some(0)
-            || req.headers.iter().any(|h| {
-                h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
-            });
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n",
-            BODY.len(),
-            if close { "connection: close\r\n" } else { "" }
-        );
-        conn.write_all(head.as_bytes())?;
-        conn.write_all(BODY)?;
-        // Keep any pipelined bytes after this request's head (bodies are not expected).
-        buf.copy_within(head_len..filled, 0);
-        filled -= head_len;
-        if close {
-            return Ok(());
-        }
-    }
+/// The `/json` answer, serialized afresh for every request.
+#[derive(Serialize)]
+struct Message {
+    message: &'static str,
 }
 
-fn main() -> io::Result<()> {
+fn handle(req: Request<gevent::http::Body>) -> Response<Vec<u8>> {
+    let (status, content_type, body) = match req.uri().path() {
+        "/plaintext" => (StatusCode::OK, "text/plain", b"Hello, World!".to_vec()),
+        "/json" => (
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_vec(&Message {
+                message: "Hello, World!",
+            })
+            .expect("a struct of one string serializes"),
+        ),
+        _ => (StatusCode::NOT_FOUND, "text/plain", b"Not Found".to_vec()),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let server = StreamServer::try_new(&addr, |conn, _peer| {
-        conn.set_nodelay(true).ok();
-        let _ = serve(conn);
-    })?;
-    server.start()?;
+    let server = gevent::http::Server::builder()
+        .addr(addr.as_str())
+        .server_header(Some("gevent".into()))
+        .serve(handle)?;
     println!("listening on {}", server.local_addr()?);
     server.serve_forever()
 }

@@ -1,7 +1,7 @@
-//! The server examples and the C reference echo server, run as real processes the way the
+//! The server examples and the C reference servers, run as real processes the way the
 //! README runs them: each takes its listen address as the first argument, prints one line when
 //! it listens, and serves until killed. (`cargo test` builds the examples next to this test
-//! binary; `build.rs` builds the C server.)
+//! binary; `build.rs` builds the C servers.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -71,38 +71,79 @@ fn echo_server_example_echoes() {
 #[test]
 fn http_hello_answers_curl_and_a_keep_alive_client() {
     let server = start("http_hello");
-    let url = format!("http://{}/", server.1);
+    let url = format!("http://{}/plaintext", server.1);
     // curl, twice on one connection.
     if let Ok(out) = Command::new("curl").args(["-s", "-v", &url, &url]).output() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "curl failed: {stderr}");
-        assert_eq!(stdout, "Hello, world!\nHello, world!\n");
+        assert_eq!(stdout, "Hello, World!Hello, World!");
         assert!(stderr.contains("Re-using existing connection"), "{stderr}");
     } else if std::env::var_os("CI").is_some() {
         panic!("curl is not installed (.ci/run installs it)");
     } else {
         eprintln!("SKIPPED the curl part: curl is not installed (apt-get install curl)");
     }
-    // A keep-alive client sending three requests (two pipelined) on one connection.
+    // A keep-alive client sending four requests (three pipelined) on one connection.
     let mut c = TcpStream::connect(&server.1).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let one = read_response(&mut c);
-    assert!(one.starts_with("HTTP/1.1 200 OK"), "{one}");
-    c.write_all(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let two = read_response(&mut c);
-    let three = read_response(&mut c);
+    let one = read_response(&mut c);
+    assert!(one.starts_with("HTTP/1.1 200 OK\r\n"), "{one}");
+    assert!(one.contains("\r\nserver: gevent\r\n"), "{one}");
+    assert!(one.contains("\r\ncontent-type: text/plain\r\n"), "{one}");
+    assert!(one.ends_with("\r\n\r\nHello, World!"), "{one}");
+    c.write_all(
+        b"GET /json HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let json = read_response(&mut c);
+    let missing = read_response(&mut c);
+    let last = read_response(&mut c);
     assert!(
-        two.ends_with("Hello, world!\n") && three.contains("connection: close"),
-        "{two}{three}"
+        json.contains("\r\ncontent-type: application/json\r\n")
+            && json.ends_with("\r\n\r\n{\"message\":\"Hello, World!\"}"),
+        "{json}"
+    );
+    assert!(
+        missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{missing}"
+    );
+    assert!(
+        last.ends_with("Hello, World!") && last.contains("connection: close"),
+        "{last}"
     );
     assert_eq!(
         c.read(&mut [0u8; 1]).unwrap(),
         0,
         "server closes after Connection: close"
     );
+}
+
+#[test]
+fn c_http_server_answers_pipelined_requests_in_order() {
+    let server = start_program(gevent::c_reference::HTTP_SERVER);
+    let mut c = TcpStream::connect(&server.1).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // One head in two writes (split inside its terminator), then 16 at once.
+    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    c.write_all(b"\n").unwrap();
+    let one = read_response(&mut c);
+    assert!(one.starts_with("HTTP/1.1 200 OK\r\n"), "{one}");
+    assert!(
+        one.contains("\r\ndate: ") || one.contains("\r\nDate: "),
+        "{one}"
+    );
+    assert!(one.ends_with("\r\n\r\nHello, World!"), "{one}");
+    c.write_all(&b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n".repeat(16))
+        .unwrap();
+    for _ in 0..16 {
+        assert!(read_response(&mut c).ends_with("Hello, World!"));
+    }
 }
 
 /// Read one response with a content-length body.
@@ -116,7 +157,10 @@ fn read_response(c: &mut TcpStream) -> String {
     let head = String::from_utf8(data.clone()).unwrap();
     let len: usize = head
         .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
+        .find_map(|l| {
+            let (name, value) = l.split_once(": ")?;
+            name.eq_ignore_ascii_case("content-length").then_some(value)
+        })
         .unwrap()
         .trim()
         .parse()
