@@ -59,7 +59,7 @@ pub(crate) fn raise_fd_limit() {
 }
 
 /// Start `cmd` pinned to `cpu` (when the machine has more than one).
-fn pinned(mut cmd: Command, cpu: usize) -> Command {
+pub(crate) fn pinned(mut cmd: Command, cpu: usize) -> Command {
     use std::os::unix::process::CommandExt;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
         // SAFETY: the closure runs in the forked child before exec and only calls
@@ -91,6 +91,19 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// The CPU time the server has used so far (user and system).
+    pub(crate) fn cpu_time(&self) -> Duration {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the server's /proc/PID/stat");
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let rest = &s[s.rfind(')').expect("a /proc/PID/stat line") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_nanos(ticks * 1_000_000_000 / hz)
+    }
+
     /// The server's resident memory, in bytes.
     pub(crate) fn rss_bytes(&self) -> usize {
         let s = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id()))
@@ -102,7 +115,7 @@ impl Running {
 
 /// Start `server` on a free loopback port, pinned to the first core.
 pub(crate) fn start(server: Server) -> Running {
-    let mut cmd = match server {
+    let cmd = match server {
         Server::C => Command::new(gevent::c_reference::ECHO_SERVER),
         Server::Gevent | Server::Tokio | Server::Monkey => {
             let mut c = Command::new(std::env::current_exe().expect("the bench program's path"));
@@ -110,15 +123,23 @@ pub(crate) fn start(server: Server) -> Running {
             c
         }
     };
+    start_command(cmd, &format!("the {server:?} echo server"))
+}
+
+/// Start the server program `cmd` with a `127.0.0.1:0` argument, pinned to the first core,
+/// and read the address from its `listening on ADDR` line.
+pub(crate) fn start_command(mut cmd: Command, what: &str) -> Running {
     cmd.arg("127.0.0.1:0").stdout(Stdio::piped());
-    let mut child = pinned(cmd, 0).spawn().expect("start an echo server");
+    let mut child = pinned(cmd, 0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from the {server:?} server: {line:?}"))
+        .unwrap_or_else(|| panic!("unexpected first line from {what}: {line:?}"))
         .parse()
         .unwrap();
     Running {

@@ -2,12 +2,14 @@
 //! Every greenlet figure is printed next to the floor measured in the same run (the raw
 //! `context` resume round trip).
 //!
-//! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only | --growth-only]]`
+//! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only | --growth-only |
+//! --http-only]]`
 
 use gevent::{Builder, Event, StackMode, yield_now};
 use std::time::{Duration, Instant};
 
 mod echo;
+mod http;
 mod ops;
 
 fn report(name: &str, value: f64, unit: &str) {
@@ -44,6 +46,10 @@ fn main() {
         }
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--serve-http") {
+        http::serve_gevent(args.get(i + 1).map_or("127.0.0.1:0", String::as_str));
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     echo::raise_fd_limit();
     if args.iter().any(|a| a == "--echo-only") {
@@ -52,6 +58,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--growth-only") {
         growth_figures(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "--http-only") {
+        http_figures(quick);
         return;
     }
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
@@ -136,6 +146,7 @@ fn main() {
 
     growth_figures(quick);
     echo_figures(quick);
+    http_figures(quick);
 
     // A million parked greenlets on canary-mode stacks (one mapping per 4096 stacks).
     let million = if quick { 50_000 } else { 1_000_000 };
@@ -295,6 +306,35 @@ fn echo_figures(quick: bool) {
     report("idle_conn_rss_tokio_bytes", tokio, "bytes");
     report("idle_conn_rss_c_bytes", c, "bytes");
     report("idle_conn_rss_ratio_vs_tokio", rust / tokio, "x");
+}
+
+/// Plaintext requests per second over 50 keep-alive connections, one request in flight per
+/// connection and then 16 pipelined, this runtime's HTTP server against the C libev one in
+/// alternating runs, the best of three.
+fn http_figures(quick: bool) {
+    use http::Server;
+    let dur = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(2)
+    };
+    for (depth, prefix) in [(1, "http_rps"), (16, "http_pipelined_rps")] {
+        let mut best = [0f64; 2];
+        for _ in 0..3 {
+            for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
+                let m = http::throughput(server, 50, depth, dur);
+                eprintln!(
+                    "{prefix} {server:?}: {:.0} requests/s, server busy {:.0}%",
+                    m.rps,
+                    m.server_busy * 100.0
+                );
+                best[i] = best[i].max(m.rps);
+            }
+        }
+        report(&format!("{prefix}_c"), best[0], "req/s");
+        report(prefix, best[1], "req/s");
+        report(&format!("{prefix}_ratio_vs_c"), best[1] / best[0], "x");
+    }
 }
 
 /// How each cost grows with what is alive: the same figures with 1k, 10k and 100k other
