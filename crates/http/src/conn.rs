@@ -25,6 +25,15 @@ const INITIAL_BUF: usize = 8 * 1024;
 /// Responses are written out once this much is buffered, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// The `log` target of the access log.
+const ACCESS_LOG: &str = "gevent_http::access";
+
+/// Seconds since the epoch for the `Date` header: the hub loop's cached time (refreshed at
+/// every poll, so at most one batch old), not a clock read per response.
+fn clock_secs() -> u64 {
+    greenlet::hub_loop().now() as u64
+}
+
 /// Settings shared by a server's connections.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -250,8 +259,8 @@ impl Write for BodyWriter<'_> {
         }
         let mut c = self.conn.borrow_mut();
         if self.chunked {
-            c.out
-                .extend_from_slice(format!("{:x}\r\n", buf.len()).as_bytes());
+            encode::push_hex(&mut c.out, buf.len() as u64);
+            c.out.extend_from_slice(b"\r\n");
         }
         c.out.extend_from_slice(buf);
         if self.chunked {
@@ -347,16 +356,13 @@ pub(crate) fn serve_connection(
             let mut c = conn.borrow_mut();
             let c = &mut *c;
             let buffered = c.pos < c.end;
-            if buffered || first {
-                head_deadline.get_or_insert_with(|| Instant::now() + config.header_read_timeout);
-            }
             if buffered {
                 match parse::parse_head(&c.buf[c.pos..c.end], &config.limits) {
                     Ok(parse::Status::Complete(p)) => break *p,
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
-                        encode::error_response(&mut c.out, e.status, server);
+                        encode::error_response(&mut c.out, e.status, server, clock_secs());
                         c.linger_close();
                         return Ok(());
                     }
@@ -365,6 +371,10 @@ pub(crate) fn serve_connection(
             c.flush()?;
             if c.eof {
                 return Ok(());
+            }
+            // The clock is read only when a read has to wait, not per pipelined request.
+            if buffered || first {
+                head_deadline.get_or_insert_with(|| Instant::now() + config.header_read_timeout);
             }
             let timeout = match head_deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -438,7 +448,8 @@ fn answer(
 ) -> io::Result<Next> {
     let config = &shared.config;
     let server = config.server_header.as_deref();
-    let started = config.access_log.then(Instant::now);
+    let started = (config.access_log && log::log_enabled!(target: ACCESS_LOG, log::Level::Info))
+        .then(Instant::now);
     let mut keep_alive = parsed.keep_alive;
     {
         let mut c = conn.borrow_mut();
@@ -469,7 +480,7 @@ fn answer(
         }
     };
     let refuse = |c: &mut Conn, status: StatusCode| {
-        encode::error_response(&mut c.out, status, server);
+        encode::error_response(&mut c.out, status, server, clock_secs());
         log_access(config, started, peer, &line, status, Some(0));
         Next::Close
     };
@@ -480,9 +491,9 @@ fn answer(
     // awaiting its 100 Continue is never sent by a well-behaved client: close.
     if c.expect_pending {
         keep_alive = false;
-    } else if keep_alive {
+    } else if keep_alive && !(c.decoder.is_done() && c.pending.is_empty()) {
         let mut drained = 0u64;
-        let mut sink = [0u8; 8192];
+        let mut sink = vec![0u8; 8192];
         loop {
             if drained > config.max_drain {
                 keep_alive = false;
@@ -534,6 +545,7 @@ fn answer(
             (true, _) => Persist::KeepAlive,
         },
         server,
+        clock_secs(),
     )
     .is_err()
     {
@@ -624,10 +636,10 @@ fn log_access(
     let Some(started) = started.filter(|_| config.access_log) else {
         return;
     };
-    if log::log_enabled!(target: "gevent_http::access", log::Level::Info) {
+    {
         let len = len.map_or_else(|| "-".to_owned(), |n| n.to_string());
         log::info!(
-            target: "gevent_http::access",
+            target: ACCESS_LOG,
             "{peer} \"{line}\" {} {len} {:.6}",
             status.as_u16(),
             started.elapsed().as_secs_f64()

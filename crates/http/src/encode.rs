@@ -4,7 +4,6 @@
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode};
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How the response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +65,7 @@ pub(crate) fn write_head(
     framing: BodyFraming,
     persist: Persist,
     server: Option<&str>,
+    now: u64,
 ) -> Result<(), EncodeError> {
     let start = out.len();
     let reason = status.canonical_reason().unwrap_or("");
@@ -104,11 +104,13 @@ pub(crate) fn write_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"date: ");
-    with_date(|d| out.extend_from_slice(d.as_bytes()));
+    with_date(now, |d| out.extend_from_slice(d.as_bytes()));
     out.extend_from_slice(b"\r\n");
     match framing {
         BodyFraming::Empty(Some(n)) | BodyFraming::Length(n) => {
-            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+            out.extend_from_slice(b"content-length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Empty(None) | BodyFraming::UntilClose => {}
         BodyFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -124,8 +126,43 @@ pub(crate) fn write_head(
     Ok(())
 }
 
+/// `n` in decimal, without formatting machinery.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// `n` in lower-case hexadecimal (a chunk size).
+pub(crate) fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// A whole response with an empty body, for errors the server answers itself.
-pub(crate) fn error_response(out: &mut Vec<u8>, status: StatusCode, server: Option<&str>) {
+pub(crate) fn error_response(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    server: Option<&str>,
+    now: u64,
+) {
     let framing = BodyFraming::Length(0);
     let _ = write_head(
         out,
@@ -134,17 +171,16 @@ pub(crate) fn error_response(out: &mut Vec<u8>, status: StatusCode, server: Opti
         framing,
         Persist::Close,
         server,
+        now,
     );
 }
 
-/// Call `f` with the current IMF-fixdate, formatted at most once a second per thread.
-pub(crate) fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
+/// Call `f` with the IMF-fixdate of `now` (seconds since the epoch), formatted at most once a
+/// second per thread.
+pub(crate) fn with_date<R>(now: u64, f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != now {
@@ -202,9 +238,21 @@ mod tests {
                 Persist::Close
             },
             None,
+            0,
         )
         .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_without_format() {
+        for n in [0u64, 7, 10, 13, 999, 1_000_000, u64::MAX] {
+            let (mut d, mut h) = (Vec::new(), Vec::new());
+            push_decimal(&mut d, n);
+            push_hex(&mut h, n);
+            assert_eq!(d, n.to_string().into_bytes());
+            assert_eq!(h, format!("{n:x}").into_bytes());
+        }
     }
 
     #[test]
@@ -212,7 +260,12 @@ mod tests {
         assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(imf_fixdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(imf_fixdate(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
-        let a = with_date(str::to_owned);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let a = with_date(now, str::to_owned);
+        assert_eq!(a, imf_fixdate(now));
         assert_eq!(a.len(), 29);
         assert!(a.ends_with(" GMT"));
     }
@@ -250,6 +303,7 @@ mod tests {
             BodyFraming::Length(0),
             Persist::KeepAlive,
             Some("gevent"),
+            0,
         )
         .unwrap();
         assert!(
@@ -266,7 +320,8 @@ mod tests {
                 &h,
                 BodyFraming::Length(0),
                 Persist::KeepAlive,
-                Some("a\r\nb")
+                Some("a\r\nb"),
+                0
             ),
             Err(EncodeError)
         );
@@ -287,6 +342,7 @@ mod tests {
             BodyFraming::Length(0),
             Persist::KeepAlive,
             None,
+            0,
         )
         .unwrap();
         assert!(out.starts_with(b"keepHTTP/1.1 200 OK\r\nx-ok: a\tb\r\n"));
@@ -303,6 +359,7 @@ mod tests {
             BodyFraming::Length(0),
             Persist::KeepAlive10,
             None,
+            0,
         )
         .unwrap();
         assert!(
@@ -355,7 +412,7 @@ mod tests {
     #[test]
     fn error_response_closes() {
         let mut out = Vec::new();
-        error_response(&mut out, StatusCode::BAD_REQUEST, None);
+        error_response(&mut out, StatusCode::BAD_REQUEST, None, 0);
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(s.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"));
