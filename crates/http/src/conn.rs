@@ -9,7 +9,7 @@ use crate::parse::{self, Framing, HeadLimits};
 use crate::transport::{SharedTcp, Transport};
 use crate::upgrade::Upgraded;
 use gevent_io::net::TcpStream;
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -297,16 +297,17 @@ fn copy_body(r: &mut dyn Read, w: &mut BodyWriter<'_>) -> io::Result<()> {
     }
 }
 
-/// What identifies a request in the logs.
-struct RequestLine {
+/// What identifies a request in the logs: its request line as received (visible ASCII:
+/// the parser has checked it), and what the response depends on.
+struct RequestLine<'a> {
     method: Method,
-    uri: Uri,
     version: Version,
+    text: &'a str,
 }
 
-impl fmt::Display for RequestLine {
+impl fmt::Display for RequestLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {:?}", self.method, self.uri, self.version)
+        f.write_str(self.text)
     }
 }
 
@@ -348,6 +349,7 @@ pub(crate) fn serve_connection(
     }));
     let server = config.server_header.as_deref();
     let mut first = true;
+    let mut line_text = String::new();
     loop {
         // Read a head: the idle timeout until its first byte (the header timeout for the first
         // request), then the header timeout for the whole head.
@@ -358,7 +360,7 @@ pub(crate) fn serve_connection(
             let buffered = c.pos < c.end;
             if buffered {
                 match parse::parse_head(&c.buf[c.pos..c.end], &config.limits) {
-                    Ok(parse::Status::Complete(p)) => break *p,
+                    Ok(parse::Status::Complete(p)) => break p,
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
@@ -406,7 +408,7 @@ pub(crate) fn serve_connection(
             }
         };
         first = false;
-        match answer(&conn, parsed, peer, shared, handler)? {
+        match answer(&conn, parsed, peer, shared, handler, &mut line_text)? {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
                 conn.borrow_mut().linger_close();
@@ -445,6 +447,7 @@ fn answer(
     peer: SocketAddr,
     shared: &Shared,
     handler: &dyn Fn(Request<Body>) -> Response<ResponseBody>,
+    line_text: &mut String,
 ) -> io::Result<Next> {
     let config = &shared.config;
     let server = config.server_header.as_deref();
@@ -453,6 +456,11 @@ fn answer(
     let mut keep_alive = parsed.keep_alive;
     {
         let mut c = conn.borrow_mut();
+        // The request line, kept for the logs (a copy into a buffer the connection reuses).
+        let head = &c.buf[c.pos..c.pos + parsed.consumed];
+        let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
+        line_text.clear();
+        line_text.push_str(std::str::from_utf8(&head[..end]).unwrap_or("(not UTF-8)"));
         c.pos += parsed.consumed;
         c.decoder = match parsed.body_framing {
             Framing::None => Decoder::length(0),
@@ -465,8 +473,8 @@ fn answer(
     }
     let line = RequestLine {
         method: parsed.head.method.clone(),
-        uri: parsed.head.uri.clone(),
         version: parsed.head.version,
+        text: line_text,
     };
     let request = Request::from_parts(parsed.head, Body { conn: conn.clone() });
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));

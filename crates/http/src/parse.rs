@@ -50,8 +50,12 @@ pub(crate) struct Parsed {
 
 /// The outcome of [`parse_head`] when nothing is wrong.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once per request; a box would cost an allocation per request"
+)]
 pub(crate) enum Status {
-    Complete(Box<Parsed>),
+    Complete(Parsed),
     /// More bytes are needed.
     Incomplete,
 }
@@ -239,6 +243,9 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
         Some(1) => Version::HTTP_11,
         _ => return Err(bad("bad HTTP version")),
     };
+    // Which of the fields that decide framing and persistence are present, noted on the way
+    // so that absent ones cost no look-up.
+    let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
     let mut map = HeaderMap::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -252,25 +259,36 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
             return Err(bad("control byte in a header value"));
         }
         let name = HeaderName::from_bytes(name).map_err(|_| bad("bad header name"))?;
+        if name == HOST {
+            hosts += 1;
+        } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            framing_fields = true;
+        } else if name == CONNECTION {
+            connection = true;
+        } else if name == EXPECT {
+            expect = true;
+        }
         let value = HeaderValue::from_bytes(h.value).map_err(|_| bad("bad header value"))?;
         map.append(name, value);
     }
-    let hosts = map.get_all(HOST).iter().count();
     if hosts > 1 {
         return Err(bad("repeated Host"));
     }
     if hosts == 0 && version == Version::HTTP_11 {
         return Err(bad("missing Host"));
     }
-    let length = content_length(&map)?;
-    let chunked = transfer_encoding(&map)?;
+    let (length, chunked) = if framing_fields {
+        (content_length(&map)?, transfer_encoding(&map)?)
+    } else {
+        (None, false)
+    };
     if chunked && version == Version::HTTP_10 {
         return Err(bad("Transfer-Encoding on HTTP/1.0"));
     }
-    let mut keep_alive = if has_token(&map, &CONNECTION, "close") {
+    let mut keep_alive = if connection && has_token(&map, &CONNECTION, "close") {
         false
     } else if version == Version::HTTP_10 {
-        has_token(&map, &CONNECTION, "keep-alive")
+        connection && has_token(&map, &CONNECTION, "keep-alive")
     } else {
         true
     };
@@ -287,6 +305,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
         }
     };
     let expect_continue = version == Version::HTTP_11
+        && expect
         && map
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -296,13 +315,13 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
     *request.version_mut() = version;
     *request.headers_mut() = map;
     let (head, ()) = request.into_parts();
-    Ok(Status::Complete(Box::new(Parsed {
+    Ok(Status::Complete(Parsed {
         head,
         body_framing,
         keep_alive,
         expect_continue,
         consumed,
-    })))
+    }))
 }
 
 /// RFC 9110 `tchar`.
@@ -320,7 +339,7 @@ mod tests {
 
     fn ok(raw: &[u8]) -> Parsed {
         match parse(raw) {
-            Ok(Status::Complete(p)) => *p,
+            Ok(Status::Complete(p)) => p,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
         }
     }
