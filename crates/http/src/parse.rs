@@ -324,9 +324,36 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
     }))
 }
 
-/// RFC 9110 `tchar`.
+/// RFC 9110 `tchar`, one table look-up.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    const TABLE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            t[i] = b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                );
+            i += 1;
+        }
+        t
+    };
+    TABLE[b as usize]
 }
 
 #[cfg(test)]
@@ -496,6 +523,23 @@ mod tests {
         }
         // HTAB and obs-text are allowed
         ok(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\tb\xe9\r\n\r\n");
+    }
+
+    #[test]
+    fn tchar_table_is_rfc_9110() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), want, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn crlf_check() {
+        assert!(lines_are_crlf(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!lines_are_crlf(b"GET / HTTP/1.1\nHost: a\r\n\r\n"));
+        assert!(!lines_are_crlf(b"\nGET"));
+        assert!(!lines_are_crlf(b"GET /\r HTTP/1.1\r\n"));
+        assert!(!lines_are_crlf(b"GET / HTTP/1.1\r"));
     }
 
     #[test]
