@@ -3,7 +3,7 @@
 //! `context` resume round trip).
 //!
 //! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only | --growth-only |
-//! --http-only]]`
+//! --http-only | --rss-only]]`
 
 use gevent::{Builder, Event, StackMode, yield_now};
 use std::time::{Duration, Instant};
@@ -62,6 +62,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--http-only") {
         http_figures(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "--rss-only") {
+        idle_rss_figures(quick);
         return;
     }
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
@@ -295,7 +299,13 @@ fn echo_figures(quick: bool) {
             report("monkey_std_echo_ratio_vs_c", best[3] / best[0], "x");
         }
     }
+    idle_rss_figures(quick);
+}
 
+/// The resident memory of an idle connection, for each server (also printed by the echo
+/// figures; alone with `--rss-only`).
+fn idle_rss_figures(quick: bool) {
+    use echo::Server;
     let conns = if quick { 1_000 } else { 10_000 };
     let buf = echo::BUF_SIZE as f64;
     let rust = echo::idle_rss_per_conn(Server::Gevent, conns);
