@@ -18,7 +18,7 @@
 
 use crate::error::{Error, JoinError, Result};
 use crate::hub::{
-    self, Callback, GlCore, KillSignal, Link, Outcome as CoreOutcome, Reason, Waiter, Waker,
+    self, Body, Callback, GlCore, KillSignal, Link, Outcome as CoreOutcome, Reason, Waiter, Waker,
 };
 use crate::stack::{DEFAULT_STACK_SIZE, StackMode};
 use ev_loop::Timer;
@@ -211,8 +211,9 @@ impl Builder {
     /// # Safety
     /// The greenlet must be dead before `'a` ends. The hub holds `f` (through the greenlet's
     /// body) only until the greenlet runs it or is killed before starting, and holds nothing
-    /// of `T` (the result goes to the slot shared with the returned handle, whose type keeps
-    /// `T`'s lifetime); so once the greenlet is dead nothing of `'a` is left in the hub.
+    /// of `T` once the greenlet is dead (its record lets go of the shared body and result when
+    /// it runs or drops the body); so once the greenlet is dead nothing of `'a` is left in the
+    /// hub.
     #[track_caller]
     unsafe fn create_unchecked<'a, F, T>(self, f: F) -> Result<Greenlet<T>>
     where
@@ -221,41 +222,24 @@ impl Builder {
     {
         let location = panic::Location::caller();
         let h = hub::hub();
-        let slot: Rc<RefCell<Option<std::result::Result<T, JoinError>>>> =
-            Rc::new(RefCell::new(None));
-        let s = slot.clone();
-        let name_for_log = self.name.clone();
-        let body = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            let (value, outcome) = match result {
-                Ok(v) => (Ok(v), CoreOutcome::Success),
-                Err(p) if p.is::<KillSignal>() => (Err(JoinError::Killed), CoreOutcome::Killed),
-                Err(p) => {
-                    let name = name_for_log.unwrap_or_else(crate::getcurrent_name);
-                    log::error!(
-                        "greenlet {name} panicked: {}",
-                        crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
-                    );
-                    (Err(JoinError::Panicked(p)), CoreOutcome::Panicked)
-                }
-            };
-            *s.borrow_mut() = Some(value);
-            // With every handle dropped, the value dies here; its destructor is user code and
-            // must not unwind into the greenlet's entry (which cannot unwind).
-            let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(s)));
-            if let Err(p) = dropped {
-                log::error!(
-                    "the result of a greenlet nobody joined panicked when dropped: {}",
-                    crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
-                );
-                crate::error::drop_payload(p);
-            }
-            outcome
+        let shared = Rc::new(Shared {
+            stage: RefCell::new(Stage::Body(f)),
         });
-        let body: Box<dyn FnOnce() -> CoreOutcome + 'a> = body;
-        // SAFETY: only the lifetime bound of the trait object changes (same layout); the
-        // caller guarantees that the greenlet, and with it this box, is gone before `'a` ends.
-        let body: Box<dyn FnOnce() -> CoreOutcome + 'static> = unsafe { std::mem::transmute(body) };
+        let body: Rc<dyn Body + 'a> = shared.clone();
+        let slot: Rc<dyn ResultSlot<T> + 'a> = shared;
+        // SAFETY: only the lifetime bound of the trait objects changes (same layout). The
+        // caller guarantees that the greenlet is dead before `'a` ends, and with it the hub's
+        // `body`. The handle's `slot` may outlive `'a`, but by then it holds no `F` (a dead
+        // greenlet's body was run or dropped, see `Stage`): only a result of type `T`, whose
+        // lifetime the handle's type keeps.
+        let (body, slot) = unsafe {
+            (
+                std::mem::transmute::<Rc<dyn Body + 'a>, Rc<dyn Body + 'static>>(body),
+                std::mem::transmute::<Rc<dyn ResultSlot<T> + 'a>, Rc<dyn ResultSlot<T> + 'static>>(
+                    slot,
+                ),
+            )
+        };
         let core = h.create_greenlet(
             self.name,
             self.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
@@ -269,6 +253,82 @@ impl Builder {
             slot,
             _not_send: PhantomData,
         })
+    }
+}
+
+/// What a greenlet's record and its handles share, in one allocation: the body until the
+/// greenlet runs it, then what it ended with.
+struct Shared<F, T> {
+    stage: RefCell<Stage<F, T>>,
+}
+
+enum Stage<F, T> {
+    /// Not started yet.
+    Body(F),
+    /// Running (the body was moved to the greenlet's stack).
+    Running,
+    /// Finished: its value, or why there is none.
+    Done(std::result::Result<T, JoinError>),
+    /// The result was taken, or the body dropped unrun.
+    Empty,
+}
+
+/// The typed side of [`Shared`], for the handles.
+trait ResultSlot<T> {
+    /// The result, if the greenlet finished and nobody took it yet.
+    fn take(&self) -> Option<std::result::Result<T, JoinError>>;
+}
+
+impl<F, T> ResultSlot<T> for Shared<F, T> {
+    fn take(&self) -> Option<std::result::Result<T, JoinError>> {
+        let mut stage = self.stage.borrow_mut();
+        if !matches!(*stage, Stage::Done(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *stage, Stage::Empty) {
+            Stage::Done(r) => Some(r),
+            _ => unreachable!("checked above"),
+        }
+    }
+}
+
+impl<F: FnOnce() -> T, T> Body for Shared<F, T> {
+    fn run(self: Rc<Self>) -> CoreOutcome {
+        let f = match std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Running) {
+            Stage::Body(f) => f,
+            _ => unreachable!("a greenlet's body runs once"),
+        };
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let (value, outcome) = match result {
+            Ok(v) => (Ok(v), CoreOutcome::Success),
+            Err(p) if p.is::<KillSignal>() => (Err(JoinError::Killed), CoreOutcome::Killed),
+            Err(p) => {
+                log::error!(
+                    "greenlet {} panicked: {}",
+                    crate::getcurrent_name(),
+                    crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+                );
+                (Err(JoinError::Panicked(p)), CoreOutcome::Panicked)
+            }
+        };
+        *self.stage.borrow_mut() = Stage::Done(value);
+        // With every handle dropped, the value dies here; its destructor is user code and
+        // must not unwind into the greenlet's entry (which cannot unwind).
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(self)));
+        if let Err(p) = dropped {
+            log::error!(
+                "the result of a greenlet nobody joined panicked when dropped: {}",
+                crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>")
+            );
+            crate::error::drop_payload(p);
+        }
+        outcome
+    }
+
+    fn discard(self: Rc<Self>) {
+        let stage = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Empty);
+        // The body's destructor runs here, in the caller (it may block or panic).
+        drop(stage);
     }
 }
 
@@ -365,7 +425,7 @@ where
 /// ```
 pub struct Greenlet<T> {
     pub(crate) core: Rc<GlCore>,
-    slot: Rc<RefCell<Option<std::result::Result<T, JoinError>>>>,
+    slot: Rc<dyn ResultSlot<T>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -492,7 +552,7 @@ impl<T> Greenlet<T> {
     fn take(&self) -> std::result::Result<T, JoinError> {
         // Whatever it was: a scope need not report a panic that someone took (see `scope`).
         self.core.result_taken.set(true);
-        match self.slot.borrow_mut().take() {
+        match self.slot.take() {
             Some(r) => r,
             None if self.core.outcome.get() == CoreOutcome::Killed => Err(JoinError::Killed),
             None => Err(JoinError::AlreadyTaken),

@@ -40,7 +40,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// This greenlet's slots, created on first use. `None` while the greenlet's locals are being
 /// dropped (at its end).
 fn slots(g: &GlCore) -> Option<Rc<Slots>> {
-    let mut locals = g.locals.try_borrow_mut().ok()?;
+    let mut locals = g.rare().locals.try_borrow_mut().ok()?;
     let map = locals.get_or_insert_with(HashMap::new);
     let entry = map
         .entry(TypeId::of::<Slots>())

@@ -252,7 +252,7 @@ pub fn run_info() -> Vec<GreenletInfo> {
                 GreenletKind::Spawned
             },
             spawned_at: g.spawned_at,
-            parent: g.parent,
+            parent: g.parent(),
         })
         .collect()
 }

@@ -183,25 +183,35 @@ impl Arena {
 enum Kind {
     Guarded(Guarded),
     Slot {
-        /// The `context` view of the slot (plain pointers).
+        /// The `context` view of the slot (plain pointers). Its arena's base follows from its
+        /// bottom, its index and its size (see `arena_base`).
         stack: Stack,
-        arena_base: usize,
-        index: usize,
+        index: u32,
     },
 }
 
-/// A stack owned by one greenlet; returned to the pool when dropped.
+/// A stack owned by one greenlet; returned to the pool when dropped. Kept small: every
+/// greenlet's record holds one.
 pub(crate) struct GreenletStack {
-    size: usize,
+    /// The usable size (whole pages; `round_to_pages` keeps it below 4 GiB).
+    size: u32,
+    /// valgrind's id for this stack (see `crate::valgrind`; meaningless outside valgrind;
+    /// valgrind numbers its stacks with C `unsigned`s).
+    valgrind_id: u32,
     kind: Option<Kind>,
-    /// valgrind's id for this stack (see `crate::valgrind`; meaningless outside valgrind).
-    valgrind_id: usize,
+}
+
+/// The base of the arena that holds the slot `index` of `size` bytes whose bottom is `bottom`
+/// (the inverse of `slot_bottom`).
+fn arena_base(bottom: usize, size: usize, index: usize) -> usize {
+    bottom + CANARY_SHIFT - page_size() - index * size
 }
 
 fn round_to_pages(size: usize) -> usize {
     let page = page_size();
     size.max(Stack::min_size())
         .min(Stack::max_size())
+        .min(u32::MAX as usize - page)
         .div_ceil(page)
         * page
 }
@@ -215,12 +225,12 @@ impl GreenletStack {
             StackMode::Canary => Self::slot(size)?,
         };
         let mut stack = GreenletStack {
-            size,
-            kind: Some(kind),
+            size: size as u32,
             valgrind_id: 0,
+            kind: Some(kind),
         };
         let (lo, hi) = stack.bounds();
-        stack.valgrind_id = crate::valgrind::stack_register(lo, hi);
+        stack.valgrind_id = crate::valgrind::stack_register(lo, hi) as u32;
         Ok(stack)
     }
 
@@ -280,8 +290,7 @@ impl GreenletStack {
                     // SAFETY: top > bottom, both inside one mapping that outlives the stack
                     // (arenas are never unmapped while the thread lives).
                     stack: unsafe { Stack::new(top as *mut _, bottom as *mut _) },
-                    arena_base: arena.base,
-                    index,
+                    index: index as u32,
                 })
             })
             .map_err(|_| "the thread is shutting down".to_string())?
@@ -340,20 +349,20 @@ pub(crate) fn page_size() -> usize {
 
 impl Drop for GreenletStack {
     fn drop(&mut self) {
-        crate::valgrind::stack_deregister(self.valgrind_id);
+        crate::valgrind::stack_deregister(self.valgrind_id as usize);
         match self.kind.take() {
             Some(Kind::Guarded(s)) => {
                 // During thread teardown the pool may be gone already; then it is unmapped.
                 let _ = GUARDED_POOL.try_with(|p| {
                     let mut pool = p.borrow_mut();
                     if pool.len() < POOL_LIMIT {
-                        pool.push((self.size, s));
+                        pool.push((self.size as usize, s));
                     }
                 });
             }
-            Some(Kind::Slot {
-                arena_base, index, ..
-            }) => {
+            Some(Kind::Slot { stack, index }) => {
+                let index = index as usize;
+                let arena_base = arena_base(stack.bottom() as usize, self.size as usize, index);
                 let _ = ARENAS.try_with(|arenas| {
                     if let Some(a) = arenas
                         .borrow_mut()

@@ -5,7 +5,7 @@
 use super::park::PARKED;
 use crate::stack::GreenletStack;
 use context::Context;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::panic;
@@ -18,6 +18,16 @@ pub(crate) enum Outcome {
     Success,
     Panicked,
     Killed,
+}
+
+/// A greenlet's body as its record holds it (the handles share the allocation, for the
+/// result): run once, or dropped unrun when the greenlet is killed before it starts.
+pub(crate) trait Body {
+    /// Run the body (it catches its own panics, the kill signal included) and keep what it
+    /// returned for the handles.
+    fn run(self: Rc<Self>) -> Outcome;
+    /// Drop the body unrun; its destructor runs in the caller.
+    fn discard(self: Rc<Self>);
 }
 
 /// A callback waiting for the greenlet to finish.
@@ -35,18 +45,19 @@ pub(crate) enum Link {
 /// What the scheduler knows about one greenlet (the hub and the thread's root included).
 pub(crate) struct GlCore {
     pub(crate) id: u64,
-    /// Given at creation, or made from the id when first asked for (see `name`): formatting
-    /// `Greenlet-N` for every spawn cost a tenth of spawning and joining a greenlet.
-    pub(super) name: std::cell::OnceCell<String>,
+    /// What few greenlets need, allocated on first use (see [`Rare`]): a greenlet that is
+    /// never named, asked for its name nor given greenlet-local values does without.
+    pub(super) rare: OnceCell<Box<Rare>>,
     pub(crate) spawned_at: Option<&'static panic::Location<'static>>,
-    /// The id of the greenlet that spawned this one (`None` for the hub and the root): set
-    /// once at spawn, for the spawn tree of `monitor::run_info_tree`.
-    pub(crate) parent: Option<u64>,
+    /// The id of the greenlet that spawned this one ([`NO_PARENT`] for the hub and the root):
+    /// set once at spawn, for the spawn tree of `monitor::run_info_tree`. Read it with
+    /// [`parent`](GlCore::parent).
+    pub(super) parent_id: u64,
     /// The saved context while the greenlet is switched out.
     pub(super) ctx: Cell<Option<Context>>,
     pub(super) stack: RefCell<Option<GreenletStack>>,
     /// The body, until the greenlet starts.
-    pub(super) body: Cell<Option<Box<dyn FnOnce() -> Outcome>>>,
+    pub(super) body: Cell<Option<Rc<dyn Body>>>,
     pub(crate) started: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
     /// Its result was taken by a join (a scope then need not report its panic).
@@ -65,10 +76,10 @@ pub(crate) struct GlCore {
     pub(crate) waits_on: Cell<&'static str>,
     /// Set through `set_kill_requested` (which keeps `attention` up to date).
     pub(super) kill_requested: Cell<bool>,
-    /// A `Timeout` scope expired while the greenlet was not blocked. Set through
-    /// `set_pending_timeout`.
-    pub(super) pending_timeout: Cell<Option<u64>>,
-    /// `is_hub || is_dead() || kill_requested || pending_timeout.is_some() || unpark_token`:
+    /// The id of a `Timeout` scope that expired while the greenlet was not blocked (0: none;
+    /// timeout ids start at 1). Set through `set_pending_timeout`.
+    pub(super) pending_timeout: Cell<u64>,
+    /// `is_hub || is_dead() || kill_requested || pending_timeout != 0 || unpark_token`:
     /// whether a switch must take the slow path, in one flag for the direct switch to test.
     pub(super) attention: Cell<bool>,
     /// The id of the timeout the greenlet is being switched in for (see `switch_from`).
@@ -82,6 +93,21 @@ pub(crate) struct GlCore {
     pub(super) guard: Cell<(usize, usize)>,
     /// The canary word of a canary-mode stack (0: none).
     pub(super) canary: Cell<usize>,
+}
+
+/// [`GlCore::parent_id`] of a greenlet that no greenlet spawned (ids count up from 0, the
+/// hub's, and never reach this).
+const NO_PARENT: u64 = u64::MAX;
+
+/// The parts of a greenlet's record that few greenlets use, kept out of line so that the
+/// record of every other greenlet (an idle connection's, say) stays small.
+#[derive(Default)]
+pub(crate) struct Rare {
+    /// Given at creation, or made from the id when first asked for (see `GlCore::name`):
+    /// formatting `Greenlet-N` for every spawn cost a tenth of spawning and joining a
+    /// greenlet.
+    name: OnceCell<String>,
+    /// The greenlet-local values (`local.rs`).
     pub(crate) locals: RefCell<Option<HashMap<std::any::TypeId, Box<dyn std::any::Any>>>>,
 }
 
@@ -89,9 +115,17 @@ impl GlCore {
     pub(super) fn new(id: u64, name: Option<String>, is_hub: bool) -> GlCore {
         GlCore {
             id,
-            name: name.map(std::cell::OnceCell::from).unwrap_or_default(),
+            rare: name
+                .map(|n| {
+                    Box::new(Rare {
+                        name: OnceCell::from(n),
+                        ..Rare::default()
+                    })
+                })
+                .map(OnceCell::from)
+                .unwrap_or_default(),
             spawned_at: None,
-            parent: None,
+            parent_id: NO_PARENT,
             ctx: Cell::new(None),
             stack: RefCell::new(None),
             body: Cell::new(None),
@@ -102,7 +136,7 @@ impl GlCore {
             waiting: Cell::new(0),
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
-            pending_timeout: Cell::new(None),
+            pending_timeout: Cell::new(0),
             attention: Cell::new(is_hub),
             timeout_in: Cell::new(0),
             unpark_token: Cell::new(false),
@@ -110,7 +144,30 @@ impl GlCore {
             is_hub,
             guard: Cell::new((0, 0)),
             canary: Cell::new(0),
-            locals: RefCell::new(None),
+        }
+    }
+
+    /// The out-of-line part of the record, allocated on first use.
+    pub(crate) fn rare(&self) -> &Rare {
+        self.rare.get_or_init(Box::default)
+    }
+
+    /// The id of the greenlet that spawned this one (`None` for the hub and the root).
+    pub(crate) fn parent(&self) -> Option<u64> {
+        (self.parent_id != NO_PARENT).then_some(self.parent_id)
+    }
+
+    /// The name given at creation or made already, if any (for the overflow report, which
+    /// must not allocate).
+    pub(super) fn name_if_set(&self) -> Option<&str> {
+        self.rare.get()?.name.get().map(String::as_str)
+    }
+
+    /// Drop the greenlet-local values (at the greenlet's end; their destructors run in the
+    /// caller).
+    pub(super) fn drop_locals(&self) {
+        if let Some(rare) = self.rare.get() {
+            drop(rare.locals.borrow_mut().take());
         }
     }
 
@@ -120,14 +177,16 @@ impl GlCore {
 
     /// The greenlet's name: the one it was given, or `Greenlet-<id>`.
     pub(crate) fn name(&self) -> &str {
-        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
+        self.rare()
+            .name
+            .get_or_init(|| format!("Greenlet-{}", self.id))
     }
 
     /// [`name`](GlCore::name) as an owned string, without making and keeping the default
     /// name in the record (for listings of every greenlet).
     pub(crate) fn name_owned(&self) -> String {
-        match self.name.get() {
-            Some(n) => n.clone(),
+        match self.name_if_set() {
+            Some(n) => n.to_owned(),
             None => format!("Greenlet-{}", self.id),
         }
     }
@@ -138,7 +197,7 @@ impl GlCore {
     }
 
     pub(super) fn set_pending_timeout(&self, id: Option<u64>) {
-        self.pending_timeout.set(id);
+        self.pending_timeout.set(id.unwrap_or(0));
         self.update_attention();
     }
 
@@ -151,7 +210,7 @@ impl GlCore {
         let a = self.is_hub
             || self.is_dead()
             || self.kill_requested.get()
-            || self.pending_timeout.get().is_some()
+            || self.pending_timeout.get() != 0
             || self.unpark_token.get();
         self.attention.set(a);
     }

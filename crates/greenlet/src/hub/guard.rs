@@ -19,7 +19,7 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
     let g = unsafe { &*p };
     let (lo, hi) = g.guard.get();
     if addr >= lo && addr < hi {
-        let name = g.name.get().map(|n| {
+        let name = g.name_if_set().map(|n| {
             // SAFETY: a name, once set, lives as long as the GlCore and never changes; the
             // caller aborts right after printing it.
             unsafe { std::mem::transmute::<&[u8], &'static [u8]>(n.as_bytes()) }

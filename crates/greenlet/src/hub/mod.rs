@@ -64,7 +64,7 @@ mod switch;
 mod tls;
 mod wait;
 
-pub(crate) use self::core::{GlCore, Link, Outcome};
+pub(crate) use self::core::{Body, GlCore, Link, Outcome};
 pub(crate) use guard::guard_hit;
 pub(crate) use park::{park, switch_to_parked, unpark};
 pub(crate) use queue::Callback;
@@ -200,13 +200,13 @@ impl HubInner {
         stack_size: usize,
         stack_mode: StackMode,
         spawned_at: &'static panic::Location<'static>,
-        body: Box<dyn FnOnce() -> Outcome>,
+        body: Rc<dyn Body>,
     ) -> Result<Rc<GlCore>> {
         let stack = GreenletStack::new(stack_size, stack_mode).map_err(Error::Spawn)?;
         let id = self.next_id();
         let mut core = GlCore::new(id, name, false);
         core.spawned_at = Some(spawned_at);
-        core.parent = Some(self.current_id());
+        core.parent_id = self.current_id();
         core.started.set(false);
         // SAFETY: the stack is stored in the same GlCore and released only after the greenlet
         // finished and switched away for good.

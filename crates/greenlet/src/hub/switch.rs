@@ -214,12 +214,14 @@ pub(super) extern "C" fn greenlet_entry(t: Transfer) -> ! {
         let me = unsafe { &*me_ptr };
         let body = me.body.take();
         let outcome = if reason == Reason::Kill || me.kill_requested.get() {
-            drop(body);
+            if let Some(body) = body {
+                body.discard();
+            }
             Outcome::Killed
         } else {
             match body {
                 // The body catches its own panics (including the kill signal).
-                Some(body) => body(),
+                Some(body) => body.run(),
                 None => Outcome::Killed,
             }
         };
@@ -244,7 +246,7 @@ pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
         h.monitor.on_finish(me.id);
     }
     // Greenlet-local values die with the greenlet (their destructors run here, on its stack).
-    drop(me.locals.borrow_mut().take());
+    me.drop_locals();
     let links = std::mem::take(&mut *me.links.borrow_mut());
     for link in links {
         match link {

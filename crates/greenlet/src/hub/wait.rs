@@ -226,7 +226,7 @@ impl Waiter {
         } else if kill_pending(&me) {
             return Err(Error::Killed);
         }
-        if let Some(id) = me.pending_timeout.get() {
+        if let id @ 1.. = me.pending_timeout.get() {
             me.set_pending_timeout(None);
             return Err(Error::Timeout(TimeoutId(id)));
         }
@@ -401,7 +401,11 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
         // Never ran: it never will. Its stack goes back to the pool right away.
         g.started.set(true);
         g.dropping_body.set(true);
-        let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(g.body.take())));
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(body) = g.body.take() {
+                body.discard();
+            }
+        }));
         g.dropping_body.set(false);
         g.ctx.take();
         drop(g.stack.borrow_mut().take());
@@ -438,7 +442,7 @@ pub(crate) fn deliver_timeout_later(id: u64) {
 }
 
 pub(crate) fn clear_pending_timeout(g: &GlCore, id: u64) {
-    if g.pending_timeout.get() == Some(id) {
+    if g.pending_timeout.get() == id {
         g.set_pending_timeout(None);
     }
 }
