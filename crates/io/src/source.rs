@@ -16,7 +16,7 @@ use ev_loop::{Events, Io};
 use greenlet::Error;
 use greenlet::hub::{Waiter, Waker};
 use socket2::Socket;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -35,15 +35,41 @@ pub(crate) fn closed() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
-/// One direction of a socket: its io watcher and the greenlet waiting on it.
+/// The greenlet waiting in one direction, shared by the direction and its watcher.
+type WaiterSlot = RefCell<Option<Waker>>;
+
+/// One direction of a socket: its io watcher and the greenlet waiting on it. Both are made at
+/// the first wait in this direction (many sockets never wait to write) and kept until the
+/// socket is closed.
 pub(crate) struct Direction {
     events: Events,
     /// Whether a kill while waiting unwinds the greenlet (`false` for borrowed sources).
     unwind: bool,
-    io: RefCell<Option<Io>>,
-    waiter: Rc<RefCell<Option<Waker>>>,
+    /// Its token is the address of the slot in `waiter` (see `on_ready`). Declared before
+    /// `waiter`, so dropped before it.
+    io: Cell<Option<Io>>,
+    waiter: OnceCell<Rc<WaiterSlot>>,
     /// How long one wait in this direction may last (the socket's read or write timeout).
     pub(crate) timeout: Cell<Option<Duration>>,
+}
+
+/// The callback of every direction's watcher: wake the waiting greenlet. It captures nothing
+/// (a boxed closure of no size is no allocation): the watcher's token leads to the slot.
+fn on_ready(io: &Io, _: Events) {
+    // SAFETY: the token is the address of the slot inside the direction's `waiter` Rc, set
+    // when the direction made this watcher. The direction keeps that Rc for as long as it
+    // keeps the watcher (it drops the watcher first), and a watcher's callback runs only
+    // while the watcher exists.
+    let slot = unsafe { &*(io.token() as *const WaiterSlot) };
+    if let Some(t) = slot.borrow_mut().take() {
+        t.wake();
+    }
+    // One-shot: the woken greenlet may not run before the next poll (with thousands of
+    // connections ready, most do not), and a watcher left active on a socket that is still
+    // readable would be reported again at every poll until it does — each poll would cost as
+    // much as every ready socket, not as much as the new ones. The greenlet re-arms it if it
+    // has to wait again.
+    io.stop();
 }
 
 impl Direction {
@@ -51,10 +77,14 @@ impl Direction {
         Direction {
             events,
             unwind,
-            io: RefCell::new(None),
-            waiter: Rc::new(RefCell::new(None)),
+            io: Cell::new(None),
+            waiter: OnceCell::new(),
             timeout: Cell::new(None),
         }
+    }
+
+    fn slot(&self) -> &Rc<WaiterSlot> {
+        self.waiter.get_or_init(|| Rc::new(RefCell::new(None)))
     }
 
     /// Wait until the fd is ready in this direction (or the socket is closed).
@@ -62,7 +92,7 @@ impl Direction {
         if fd < 0 {
             return Err(closed());
         }
-        if let Some(other) = self.waiter.borrow().as_ref() {
+        if let Some(other) = self.waiter.get().and_then(|s| s.borrow().clone()) {
             if other.is_waiting() {
                 return Err(io::Error::new(
                     io::ErrorKind::ResourceBusy,
@@ -79,26 +109,18 @@ impl Direction {
             Waiter::new_no_unwind(what)
         }
         .map_err(wait_error)?;
-        {
-            let mut io = self.io.borrow_mut();
-            if io.is_none() {
-                let slot = self.waiter.clone();
-                let watcher = Io::new(&greenlet::hub_loop(), fd, self.events, move |io, _| {
-                    if let Some(t) = slot.borrow_mut().take() {
-                        t.wake();
-                    }
-                    // One-shot: the woken greenlet may not run before the next poll (with
-                    // thousands of connections ready, most do not), and a watcher left active
-                    // on a socket that is still readable would be reported again at every poll
-                    // until it does — each poll would cost as much as every ready socket, not
-                    // as much as the new ones. The greenlet re-arms it if it has to wait again.
-                    io.stop();
-                })?;
-                *io = Some(watcher);
+        let slot = self.slot();
+        let io = match self.io.take() {
+            Some(io) => io,
+            None => {
+                let io = Io::new(&greenlet::hub_loop(), fd, self.events, on_ready)?;
+                io.set_token(Rc::as_ptr(slot) as usize);
+                io
             }
-            io.as_ref().expect("created above").start();
-        }
-        *self.waiter.borrow_mut() = Some(w.waker());
+        };
+        io.start();
+        self.io.set(Some(io));
+        *slot.borrow_mut() = Some(w.waker());
         let timeout = self.timeout.get();
         // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io
         // watcher left active would keep the hub's loop alive and keep firing for nobody.
@@ -117,10 +139,10 @@ impl Direction {
 
     /// Wake the waiter (the socket is being closed) and drop the watcher.
     fn close(&self) {
-        if let Some(t) = self.waiter.borrow_mut().take() {
+        if let Some(t) = self.waiter.get().and_then(|s| s.borrow_mut().take()) {
             t.wake();
         }
-        self.io.borrow_mut().take();
+        drop(self.io.take());
     }
 }
 
@@ -133,14 +155,15 @@ struct Disarm<'a> {
 
 impl Drop for Disarm<'_> {
     fn drop(&mut self) {
-        let mut slot = self.dir.waiter.borrow_mut();
+        let mut slot = self.dir.slot().borrow_mut();
         if slot.as_ref().is_some_and(|t| *t != self.waker) {
             return;
         }
         slot.take();
         drop(slot);
-        if let Some(io) = self.dir.io.borrow().as_ref() {
+        if let Some(io) = self.dir.io.take() {
             io.stop();
+            self.dir.io.set(Some(io));
         }
     }
 }
