@@ -41,10 +41,9 @@ type WaiterSlot = RefCell<Option<Waker>>;
 /// One direction of a socket: its io watcher and the greenlet waiting on it. Both are made at
 /// the first wait in this direction (many sockets never wait to write) and kept until the
 /// socket is closed.
+/// What it waits for and how (whether a kill unwinds the waiter) comes from its source
+/// ([`Source::wait`]), so as not to be kept twice per socket.
 pub(crate) struct Direction {
-    events: Events,
-    /// Whether a kill while waiting unwinds the greenlet (`false` for borrowed sources).
-    unwind: bool,
     /// Its token is the address of the slot in `waiter` (see `on_ready`). Declared before
     /// `waiter`, so dropped before it.
     io: Cell<Option<Io>>,
@@ -73,10 +72,8 @@ fn on_ready(io: &Io, _: Events) {
 }
 
 impl Direction {
-    fn new(events: Events, unwind: bool) -> Direction {
+    fn new() -> Direction {
         Direction {
-            events,
-            unwind,
             io: Cell::new(None),
             waiter: OnceCell::new(),
             timeout: Cell::new(None),
@@ -87,8 +84,9 @@ impl Direction {
         self.waiter.get_or_init(|| Rc::new(RefCell::new(None)))
     }
 
-    /// Wait until the fd is ready in this direction (or the socket is closed).
-    pub(crate) fn wait(&self, fd: RawFd, what: &'static str) -> io::Result<()> {
+    /// Wait until the fd is ready for `events` (this direction's) or the socket is closed;
+    /// `unwind`: a kill while waiting unwinds the greenlet (see `Source::borrow_raw`).
+    fn wait(&self, fd: RawFd, what: &'static str, events: Events, unwind: bool) -> io::Result<()> {
         if fd < 0 {
             return Err(closed());
         }
@@ -103,7 +101,7 @@ impl Direction {
                 ));
             }
         }
-        let w = if self.unwind {
+        let w = if unwind {
             Waiter::new(what)
         } else {
             Waiter::new_no_unwind(what)
@@ -113,7 +111,7 @@ impl Direction {
         let io = match self.io.take() {
             Some(io) => io,
             None => {
-                let io = Io::new(&greenlet::hub_loop(), fd, self.events, on_ready)?;
+                let io = Io::new(&greenlet::hub_loop(), fd, events, on_ready)?;
                 io.set_token(Rc::as_ptr(slot) as usize);
                 io
             }
@@ -193,8 +191,8 @@ pub struct Source {
     pub(crate) write: Direction,
     /// The last read of a stream returned less than asked: it emptied the socket's buffer.
     drained: Cell<bool>,
-    /// Closes the descriptor when closed or dropped (`false`: borrowed, see
-    /// [`Source::borrow_raw`]).
+    /// Closes the descriptor when closed or dropped, and a kill unwinds a greenlet waiting on
+    /// it (`false`: borrowed, see [`Source::borrow_raw`]).
     owned: bool,
 }
 
@@ -222,8 +220,8 @@ impl Source {
         }
         Ok(Source {
             fd: Cell::new(fd),
-            read: Direction::new(Events::READ, true),
-            write: Direction::new(Events::WRITE, true),
+            read: Direction::new(),
+            write: Direction::new(),
             drained: Cell::new(false),
             owned: true,
         })
@@ -255,8 +253,8 @@ impl Source {
     pub fn borrow_raw(fd: RawFd) -> Source {
         Source {
             fd: Cell::new(fd),
-            read: Direction::new(Events::READ, false),
-            write: Direction::new(Events::WRITE, false),
+            read: Direction::new(),
+            write: Direction::new(),
             drained: Cell::new(false),
             owned: false,
         }
@@ -358,13 +356,20 @@ impl Source {
             }
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EAGAIN) => {
-                    let dir = if write { &self.write } else { &self.read };
-                    dir.wait(fd, what)?;
-                }
+                Some(libc::EAGAIN) => self.wait(write, fd, what)?,
                 Some(libc::EINTR) => {}
                 _ => return Err(e),
             }
+        }
+    }
+
+    /// Wait until `fd` (this source's) is writable (`write`) or readable, or the source is
+    /// closed.
+    pub(crate) fn wait(&self, write: bool, fd: RawFd, what: &'static str) -> io::Result<()> {
+        if write {
+            self.write.wait(fd, what, Events::WRITE, self.owned)
+        } else {
+            self.read.wait(fd, what, Events::READ, self.owned)
         }
     }
 
@@ -382,7 +387,7 @@ impl Source {
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         if self.drained.replace(false) && !buf.is_empty() {
             let fd = self.fd()?;
-            self.read.wait(fd, "read")?;
+            self.wait(false, fd, "read")?;
         }
         let n = self.io_loop(
             false,

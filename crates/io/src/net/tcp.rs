@@ -84,7 +84,7 @@ impl TcpStream {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 let fd = stream.sock.fd()?;
                 stream.sock.write.timeout.set(timeout);
-                let waited = stream.sock.write.wait(fd, "connect");
+                let waited = stream.sock.wait(true, fd, "connect");
                 stream.sock.write.timeout.set(None);
                 waited?;
                 if let Some(e) = stream.sock.socket()?.take_error()? {

@@ -51,7 +51,7 @@ impl UnixStream {
                     || e.raw_os_error() == Some(libc::EAGAIN) =>
             {
                 let fd = stream.sock.fd()?;
-                stream.sock.write.wait(fd, "connect")?;
+                stream.sock.wait(true, fd, "connect")?;
                 match stream.sock.socket()?.take_error()? {
                     Some(e) => Err(e),
                     None => Ok(stream),
