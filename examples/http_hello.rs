@@ -17,6 +17,7 @@
 //! It takes the address to listen on as its first argument (default `127.0.0.1:8080`, port 0
 //! picks a free one), prints `listening on ADDR` once it listens, then serves until killed.
 
+use gevent::http::ResponseBody;
 use gevent::http::http::{Request, Response, StatusCode, header};
 use serde::Serialize;
 
@@ -26,18 +27,29 @@ struct Message {
     message: &'static str,
 }
 
-fn handle(req: Request<gevent::http::Body>) -> Response<Vec<u8>> {
+/// The answer to one request (also compiled into the bench program).
+pub(crate) fn handle(req: Request<gevent::http::Body>) -> Response<ResponseBody> {
     let (status, content_type, body) = match req.uri().path() {
-        "/plaintext" => (StatusCode::OK, "text/plain", b"Hello, World!".to_vec()),
+        "/plaintext" => (
+            StatusCode::OK,
+            "text/plain",
+            ResponseBody::Static(b"Hello, World!"),
+        ),
         "/json" => (
             StatusCode::OK,
             "application/json",
-            serde_json::to_vec(&Message {
-                message: "Hello, World!",
-            })
-            .expect("a struct of one string serializes"),
+            ResponseBody::Full(
+                serde_json::to_vec(&Message {
+                    message: "Hello, World!",
+                })
+                .expect("a struct of one string serializes"),
+            ),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", b"Not Found".to_vec()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            ResponseBody::Static(b"Not Found"),
+        ),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;

@@ -307,41 +307,17 @@ fn response_size(buf: &[u8]) -> io::Result<Option<usize>> {
     Ok((buf.len() >= pos + length).then_some(pos + length))
 }
 
+/// The HTTP example, compiled into the bench program for its handler (its `main` is unused).
+#[path = "../../examples/http_hello.rs"]
+#[allow(dead_code)]
+mod example;
+
 /// `--serve-http ADDR`: `gevent::http` with the handler of `examples/http_hello.rs`.
 pub(crate) fn serve_gevent(addr: &str) {
-    use gevent::http::http::{Request, Response, StatusCode, header};
-
-    #[derive(serde::Serialize)]
-    struct Message {
-        message: &'static str,
-    }
-
-    fn handle(req: Request<gevent::http::Body>) -> Response<Vec<u8>> {
-        let (status, content_type, body) = match req.uri().path() {
-            "/plaintext" => (StatusCode::OK, "text/plain", b"Hello, World!".to_vec()),
-            "/json" => (
-                StatusCode::OK,
-                "application/json",
-                serde_json::to_vec(&Message {
-                    message: "Hello, World!",
-                })
-                .expect("a struct of one string serializes"),
-            ),
-            _ => (StatusCode::NOT_FOUND, "text/plain", b"Not Found".to_vec()),
-        };
-        let mut resp = Response::new(body);
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static(content_type),
-        );
-        resp
-    }
-
     let server = gevent::http::Server::builder()
         .addr(addr)
         .server_header(Some("gevent".into()))
-        .serve(handle)
+        .serve(example::handle)
         .expect("bind");
     let mut out = io::stdout();
     writeln!(out, "listening on {}", server.local_addr().unwrap()).unwrap();

@@ -62,11 +62,13 @@ pub type UpgradeFn = Box<dyn FnOnce(Upgraded)>;
 ///
 /// ```
 /// use gevent_http::{IntoBody, ResponseBody};
-/// assert!(matches!("ab".into_body(), ResponseBody::Full(b) if b == b"ab"));
+/// assert!(matches!("ab".into_body(), ResponseBody::Static(b) if b == b"ab"));
 /// ```
 pub enum ResponseBody {
     /// All the bytes, sent with `Content-Length`.
     Full(Vec<u8>),
+    /// Bytes that live forever (a constant), sent with `Content-Length` without a copy.
+    Static(&'static [u8]),
     /// Read until it returns 0, sent chunked. A read error ends the connection.
     Stream(Box<dyn Read>),
     /// Called with a writer into the connection, sent chunked (each write one chunk, batched
@@ -106,6 +108,7 @@ impl ResponseBody {
     pub(crate) fn len(&self) -> Option<u64> {
         match self {
             ResponseBody::Full(b) => Some(b.len() as u64),
+            ResponseBody::Static(b) => Some(b.len() as u64),
             _ => None,
         }
     }
@@ -115,6 +118,7 @@ impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
+            ResponseBody::Static(b) => f.debug_tuple("Static").field(&b.len()).finish(),
             ResponseBody::Stream(_) => f.write_str("Stream(..)"),
             ResponseBody::Write(_) => f.write_str("Write(..)"),
             ResponseBody::Upgrade(_) => f.write_str("Upgrade(..)"),
@@ -156,12 +160,12 @@ impl IntoBody for String {
 }
 impl IntoBody for &'static str {
     fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self.as_bytes().to_vec())
+        ResponseBody::Static(self.as_bytes())
     }
 }
 impl IntoBody for &'static [u8] {
     fn into_body(self) -> ResponseBody {
-        ResponseBody::Full(self.to_vec())
+        ResponseBody::Static(self)
     }
 }
 impl IntoBody for () {

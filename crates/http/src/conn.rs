@@ -47,6 +47,97 @@ pub(crate) struct Config {
     pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
+/// The time limit of whatever a connection waits for (the next request, the rest of a head, a
+/// body read), kept by one timer per connection instead of a timer started and stopped for
+/// every read: the limit moves with every request, the timer only when it fires (and then
+/// either ends the wait or sleeps again until the current limit), libev's recipe for timeouts
+/// that move on every request. A wait that runs out has the socket's read side shut, so the
+/// read ends at once with nothing.
+struct Deadline {
+    timer: ev_loop::Timer,
+    state: Rc<DeadlineState>,
+}
+
+struct DeadlineState {
+    lp: ev_loop::Loop,
+    /// When the current wait must end (loop time); infinite while nothing waits.
+    at: Cell<f64>,
+    /// When the timer fires; infinite while it is stopped.
+    due: Cell<f64>,
+    expired: Cell<bool>,
+    tcp: Rc<TcpStream>,
+}
+
+impl Deadline {
+    fn new(tcp: Rc<TcpStream>) -> Deadline {
+        let lp = greenlet::hub_loop();
+        let state = Rc::new(DeadlineState {
+            lp: lp.clone(),
+            at: Cell::new(f64::INFINITY),
+            due: Cell::new(f64::INFINITY),
+            expired: Cell::new(false),
+            tcp,
+        });
+        let s = state.clone();
+        let timer = ev_loop::Timer::new(&lp, Duration::ZERO, Duration::ZERO, move |t, _| {
+            s.fired(t);
+        });
+        // A time limit alone does not keep the hub running.
+        timer.set_keep_alive(false);
+        Deadline { timer, state }
+    }
+
+    /// The wait that begins now must end within `d`.
+    fn arm(&self, d: Duration) {
+        let s = &self.state;
+        s.lp.update_now();
+        let at = s.lp.now() + d.as_secs_f64();
+        s.at.set(at);
+        if at < s.due.get() {
+            self.timer.stop();
+            self.timer.set(d, Duration::ZERO);
+            self.timer.start();
+            s.due.set(at);
+        }
+    }
+
+    /// The wait is over (the timer, if running, finds nothing to do when it fires).
+    fn disarm(&self) {
+        self.state.at.set(f64::INFINITY);
+    }
+
+    /// No more time limits: the connection is upgraded.
+    fn stop(&self) {
+        self.disarm();
+        self.timer.stop();
+        self.state.due.set(f64::INFINITY);
+    }
+
+    fn expired(&self) -> bool {
+        self.state.expired.get()
+    }
+}
+
+impl DeadlineState {
+    fn fired(&self, t: &ev_loop::Timer) {
+        self.due.set(f64::INFINITY);
+        let at = self.at.get();
+        if at.is_infinite() {
+            return;
+        }
+        let now = self.lp.now();
+        // Half a millisecond of slack for the float arithmetic of loop times.
+        if now + 0.0005 >= at {
+            self.expired.set(true);
+            let _ = self.tcp.shutdown(Shutdown::Read);
+        } else {
+            t.set(Duration::from_secs_f64(at - now), Duration::ZERO);
+            t.start();
+            self.due.set(at);
+        }
+    }
+}
+
 /// A live connection as the server sees it when it stops.
 struct Entry {
     tcp: Rc<TcpStream>,
@@ -124,6 +215,7 @@ impl Drop for Registration<'_> {
 /// The connection's state, shared with the request's [`Body`] and an [`Upgraded`] stream.
 pub(crate) struct Conn {
     pub(crate) transport: Transport,
+    deadline: Deadline,
     /// Read buffer: bytes `pos..end` are received and not consumed yet.
     pub(crate) buf: Vec<u8>,
     pub(crate) pos: usize,
@@ -159,10 +251,14 @@ impl Conn {
             let len = (self.buf.len() * 2).max(INITIAL_BUF);
             self.buf.resize(len, 0);
         }
-        self.transport
-            .tcp()
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let n = self.transport.read(&mut self.buf[self.end..])?;
+        self.deadline.arm(timeout);
+        let r = self.transport.read(&mut self.buf[self.end..]);
+        self.deadline.disarm();
+        if self.deadline.expired() {
+            self.eof = true;
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let n = r?;
         self.end += n;
         if n == 0 {
             self.eof = true;
@@ -330,12 +426,14 @@ pub(crate) fn serve_connection(
     let _ = stream.set_nodelay(true);
     let tcp = Rc::new(stream);
     let registration = shared.register(tcp.clone());
+    let deadline = Deadline::new(tcp.clone());
     let transport = match make_transport(config, tcp)? {
         Some(t) => t,
         None => return Ok(()),
     };
     let conn = Rc::new(RefCell::new(Conn {
         transport,
+        deadline,
         buf: Vec::new(),
         pos: 0,
         end: 0,
@@ -585,6 +683,12 @@ fn answer(
             }
             log_access(config, started, peer, &line, status, len);
         }
+        ResponseBody::Static(b) => {
+            if matches!(framing, BodyFraming::Length(_)) {
+                c.out.extend_from_slice(b);
+            }
+            log_access(config, started, peer, &line, status, len);
+        }
         ResponseBody::Stream(mut r) => {
             if !matches!(framing, BodyFraming::Empty(_)) {
                 if let Err(e) = streamed(c, &mut |w| copy_body(&mut *r, w)) {
@@ -610,9 +714,7 @@ fn answer(
         }
         ResponseBody::Upgrade(f) => {
             c.flush()?;
-            let tcp = c.transport.tcp();
-            tcp.set_read_timeout(None)?;
-            tcp.set_write_timeout(None)?;
+            c.deadline.stop();
             drop(c);
             log_access(config, started, peer, &line, status, None);
             let upgraded = Upgraded { conn: conn.clone() };
