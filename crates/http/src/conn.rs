@@ -28,12 +28,6 @@ const FLUSH_AT: usize = 64 * 1024;
 /// The `log` target of the access log.
 const ACCESS_LOG: &str = "gevent_http::access";
 
-/// Seconds since the epoch for the `Date` header: the hub loop's cached time (refreshed at
-/// every poll, so at most one batch old), not a clock read per response.
-fn clock_secs() -> u64 {
-    greenlet::hub_loop().now() as u64
-}
-
 /// Settings shared by a server's connections.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -232,6 +226,12 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// Seconds since the epoch for the `Date` header: the hub loop's cached time (refreshed at
+    /// every poll, so at most one batch old), not a clock read per response.
+    fn now_secs(&self) -> u64 {
+        self.deadline.state.lp.now() as u64
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             self.transport.write_all(&self.out)?;
@@ -462,7 +462,8 @@ pub(crate) fn serve_connection(
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
-                        encode::error_response(&mut c.out, e.status, server, clock_secs());
+                        let now = c.now_secs();
+                        encode::error_response(&mut c.out, e.status, server, now);
                         c.linger_close();
                         return Ok(());
                     }
@@ -586,7 +587,8 @@ fn answer(
         }
     };
     let refuse = |c: &mut Conn, status: StatusCode| {
-        encode::error_response(&mut c.out, status, server, clock_secs());
+        let now = c.now_secs();
+        encode::error_response(&mut c.out, status, server, now);
         log_access(config, started, peer, &line, status, Some(0));
         Next::Close
     };
@@ -640,6 +642,7 @@ fn answer(
         keep_alive = false;
     }
     let start = c.out.len();
+    let now = c.now_secs();
     if encode::write_head(
         &mut c.out,
         parts.status,
@@ -651,7 +654,7 @@ fn answer(
             (true, _) => Persist::KeepAlive,
         },
         server,
-        clock_secs(),
+        now,
     )
     .is_err()
     {
