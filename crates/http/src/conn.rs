@@ -9,7 +9,7 @@ use crate::parse::{self, Framing, HeadLimits};
 use crate::transport::{SharedTcp, Transport};
 use crate::upgrade::Upgraded;
 use gevent_io::net::TcpStream;
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -216,6 +216,8 @@ pub(crate) struct Conn {
     pub(crate) end: usize,
     /// Responses not written yet (pipelined responses go out in one write).
     out: Vec<u8>,
+    /// The last response's header map, emptied, for the next request's fields.
+    spare_headers: HeaderMap,
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
@@ -438,6 +440,7 @@ pub(crate) fn serve_connection(
         pos: 0,
         end: 0,
         out: Vec::new(),
+        spare_headers: HeaderMap::new(),
         decoder: Decoder::length(0),
         pending: 0..0,
         expect_pending: false,
@@ -457,7 +460,8 @@ pub(crate) fn serve_connection(
             let c = &mut *c;
             let buffered = c.pos < c.end;
             if buffered {
-                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits) {
+                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.spare_headers)
+                {
                     Ok(parse::Status::Complete(p)) => break p,
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
@@ -665,6 +669,12 @@ fn answer(
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     }
     let status = parts.status;
+    // The map goes on to hold the next request's fields (a map grown huge is let go).
+    let mut headers = parts.headers;
+    if headers.capacity() <= 64 {
+        headers.clear();
+        c.spare_headers = headers;
+    }
     let chunked = framing == BodyFraming::Chunked;
     let streamed = |c: std::cell::RefMut<'_, Conn>,
                     f: &mut dyn FnMut(&mut BodyWriter<'_>) -> io::Result<()>|

@@ -169,7 +169,15 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 const STACK_HEADERS: usize = 100;
 
 /// Parse one request head at the start of `buf`.
-pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, ParseError> {
+///
+/// `spare` is a header map to fill (emptied, its capacity kept from an earlier response, so
+/// that a connection does not allocate a map per request); it is taken only for a complete
+/// head.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+    spare: &mut HeaderMap,
+) -> Result<Status, ParseError> {
     // The request line's length, whether or not it is complete yet.
     let line_end = buf.iter().position(|&b| b == b'\n');
     if line_end.unwrap_or(buf.len()) > limits.max_request_line {
@@ -246,7 +254,9 @@ pub(crate) fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Status, Pars
     // Which of the fields that decide framing and persistence are present, noted on the way
     // so that absent ones cost no look-up.
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
-    let mut map = HeaderMap::with_capacity(req.headers.len());
+    let mut map = std::mem::take(spare);
+    map.clear();
+    map.reserve(req.headers.len());
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
@@ -361,7 +371,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<Status, ParseError> {
-        parse_head(raw, &HeadLimits::default())
+        parse_head(raw, &HeadLimits::default(), &mut HeaderMap::new())
     }
 
     fn ok(raw: &[u8]) -> Parsed {
