@@ -1,3 +1,4 @@
+#![cfg(feature = "tls")]
 //! HTTPS: the server with a rustls configuration for a certificate made by rcgen, driven by
 //! curl (which checks the certificate against `--cacert`) and by raw plaintext.
 
