@@ -22,6 +22,7 @@ fn main() {
     ] {
         let src = PathBuf::from(format!("csrc/{name}.c"));
         println!("cargo:rerun-if-changed={}", src.display());
+        println!("cargo:rerun-if-changed=csrc/listen.h");
         let exe = out.join(format!("c_{name}"));
         // Use the C compiler `cc` would use, with the same libev configuration.
         let compiler = cc::Build::new().opt_level(2).get_compiler();

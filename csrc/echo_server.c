@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ev.h"
+#include "listen.h"
 
 #define BUF_SIZE 65536
 
@@ -97,42 +98,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
 }
 
 int main(int argc, char **argv) {
-  const char *addr = argc > 1 ? argv[1] : "127.0.0.1:9000";
-  char host[256];
-  const char *colon = strrchr(addr, ':');
-  if (!colon || (size_t)(colon - addr) >= sizeof host) {
-    fprintf(stderr, "usage: %s HOST:PORT\n", argv[0]);
-    return 2;
-  }
-  memcpy(host, addr, (size_t)(colon - addr));
-  host[colon - addr] = 0;
-  int port = atoi(colon + 1);
-
-  signal(SIGPIPE, SIG_IGN);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sin;
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-    fprintf(stderr, "bad IPv4 address: %s\n", host);
-    return 2;
-  }
-  if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 1024) < 0) {
-    perror("bind/listen");
-    return 1;
-  }
-  socklen_t sl = sizeof sin;
-  getsockname(lfd, (struct sockaddr *)&sin, &sl);
+  int lfd = listen_on(argc > 1 ? argv[1] : "127.0.0.1:9000", argv[0]);
 
   struct ev_loop *loop = ev_default_loop(0);
   ev_io accept_w;
   ev_io_init(&accept_w, accept_cb, lfd, EV_READ);
   ev_io_start(loop, &accept_w);
-  printf("listening on %s:%d\n", host, ntohs(sin.sin_port));
-  fflush(stdout);
   ev_run(loop, 0);
   return 0;
 }
