@@ -78,14 +78,8 @@ static void conn_cb(struct ev_loop *loop, ev_io *w, int revents) {
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)revents;
   for (int i = 0; i < 64; i++) {
-    int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-        perror("accept");
-      return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fd = accept_nodelay(w->fd);
+    if (fd < 0) return;
     struct conn *c = malloc(sizeof *c);
     if (!c) {
       close(fd);

@@ -1,7 +1,7 @@
 /*
  * What the C reference servers share: the listening socket for a HOST:PORT argument (IPv4,
  * non-blocking, SO_REUSEADDR, backlog 1024; port 0 picks a free one), and the
- * "listening on HOST:PORT" line the tests and the bench program wait for.
+ * "listening on HOST:PORT" line the tests and the bench program wait for; accepting.
  */
 #ifndef GEVENT_CSRC_LISTEN_H
 #define GEVENT_CSRC_LISTEN_H
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 /* Listen on `addr` and print where; SIGPIPE is ignored too. Returns the descriptor, or exits
@@ -48,6 +50,20 @@ static int listen_on(const char *addr, const char *prog) {
   printf("listening on %s:%d\n", host, ntohs(sin.sin_port));
   fflush(stdout);
   return lfd;
+}
+
+/* The next pending connection on `lfd`, non-blocking with TCP_NODELAY; -1 when none is left
+ * (an unexpected accept error is printed, and ends this round too). */
+static int accept_nodelay(int lfd) {
+  int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+      perror("accept");
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
 }
 
 #endif
