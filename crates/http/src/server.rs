@@ -11,6 +11,20 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
+
+/// An HTTP server on several OS threads, one hub each, from [`Builder::serve_on_threads`]:
+/// its address, and `stop(timeout)`, which stops every thread's server gracefully (as
+/// [`Server::stop`]) and joins the threads. Dropping it stops it too.
+///
+/// ```
+/// let server = gevent_http::Server::builder()
+///     .addr("127.0.0.1:0")
+///     .serve_on_threads(2, |_req| http::Response::new("hi"))
+///     .unwrap();
+/// assert_eq!(server.threads(), 2);
+/// assert_eq!(server.stop(None).unwrap(), 0);
+/// ```
+pub type ThreadedServer = gevent_io::server::ThreadedServer;
 use std::time::Duration;
 
 /// Default [`Builder::header_read_timeout`]: 30 s (hyper's).
@@ -293,53 +307,17 @@ impl Builder {
     {
         self.check()?;
         let handler = Arc::new(handler);
-        let mut builder = self.reuse_port(true);
-        let mut server = ThreadedServer {
-            addr: None,
-            threads: Vec::new(),
-        };
-        for i in 0..threads.max(1) {
-            let (tx, rx) = std::sync::mpsc::channel();
+        let first = *self
+            .addr
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
+        let builder = self.reuse_port(true);
+        gevent_io::server::spawn_on_threads(first, threads, "http-server", move |addr| {
             let h = handler.clone();
-            let b = builder.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("http-server-{i}"))
-                .spawn(move || -> io::Result<usize> {
-                    let stop: greenlet::AsyncResult<Option<Duration>> =
-                        greenlet::AsyncResult::new();
-                    let s = match b.serve(move |req| h(req)) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                            return Err(e);
-                        }
-                    };
-                    let _ = tx.send(s.local_addr().map(|a| (a, stop.setter())));
-                    let grace = stop
-                        .get()
-                        .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
-                    Ok(s.stop(grace))
-                })?;
-            match rx.recv() {
-                Ok(Ok((a, stop))) => {
-                    // The others bind the port the first one got.
-                    builder.addr = vec![a];
-                    server.addr = Some(a);
-                    server.threads.push((handle, stop));
-                }
-                Ok(Err(e)) => {
-                    let _ = handle.join();
-                    return Err(e);
-                }
-                Err(_) => {
-                    let _ = handle.join();
-                    return Err(io::Error::other(
-                        "an HTTP server thread died while starting",
-                    ));
-                }
-            }
-        }
-        Ok(server)
+            let server = builder.clone().addr(addr).serve(move |req| h(req))?;
+            let bound = server.local_addr()?;
+            Ok((bound, move |grace| server.stop(grace)))
+        })
     }
 
     fn reuse_port(mut self, yes: bool) -> Builder {
@@ -457,101 +435,5 @@ impl Server {
         self.shared.begin_stop();
         self.inner
             .stop(Some(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT)))
-    }
-}
-
-/// What tells one thread of a [`ThreadedServer`] to stop: its grace period.
-type StopSetter = greenlet::AsyncSetter<Option<Duration>>;
-
-/// An HTTP server on several OS threads, one hub each, from [`Builder::serve_on_threads`].
-/// Dropping it stops it (with the default grace period).
-///
-/// ```
-/// let server = gevent_http::Server::builder()
-///     .addr("127.0.0.1:0")
-///     .serve_on_threads(2, |_req| http::Response::new("hi"))
-///     .unwrap();
-/// assert_eq!(server.threads(), 2);
-/// assert_eq!(server.stop(None).unwrap(), 0);
-/// ```
-pub struct ThreadedServer {
-    addr: Option<SocketAddr>,
-    threads: Vec<(std::thread::JoinHandle<io::Result<usize>>, StopSetter)>,
-}
-
-impl fmt::Debug for ThreadedServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadedServer")
-            .field("addr", &self.addr)
-            .field("threads", &self.threads.len())
-            .finish()
-    }
-}
-
-impl ThreadedServer {
-    /// The address every thread listens on.
-    ///
-    /// ```
-    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
-    ///     .serve_on_threads(1, |_| http::Response::new("")).unwrap();
-    /// assert!(s.local_addr().port() > 0);
-    /// # s.stop(None).unwrap();
-    /// ```
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr.expect("a started server has an address")
-    }
-
-    /// How many threads serve.
-    ///
-    /// ```
-    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
-    ///     .serve_on_threads(3, |_| http::Response::new("")).unwrap();
-    /// assert_eq!(s.threads(), 3);
-    /// # s.stop(None).unwrap();
-    /// ```
-    pub fn threads(&self) -> usize {
-        self.threads.len()
-    }
-
-    /// Stop every thread's server gracefully (as [`Server::stop`], all at once) and join the
-    /// threads. Returns how many connections had to be killed in all.
-    ///
-    /// # Errors
-    /// The first error a thread ended with; `Other` if one panicked.
-    ///
-    /// ```
-    /// let s = gevent_http::Server::builder().addr("127.0.0.1:0")
-    ///     .serve_on_threads(2, |_| http::Response::new("")).unwrap();
-    /// assert_eq!(s.stop(Some(std::time::Duration::from_secs(1))).unwrap(), 0);
-    /// ```
-    pub fn stop(mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        self.stop_all(timeout)
-    }
-
-    fn stop_all(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let threads = std::mem::take(&mut self.threads);
-        for (_, stop) in &threads {
-            stop.set(timeout);
-        }
-        let mut killed = 0;
-        let mut first_error = None;
-        for (handle, _) in threads {
-            match handle.join() {
-                Ok(Ok(n)) => killed += n,
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(io::Error::other("an HTTP server thread panicked"));
-                }
-            }
-        }
-        first_error.map_or(Ok(killed), Err)
-    }
-}
-
-impl Drop for ThreadedServer {
-    fn drop(&mut self) {
-        let _ = self.stop_all(None);
     }
 }

@@ -431,10 +431,11 @@ pub fn serve_on_threads(
 /// What tells one server thread of a [`ThreadedServer`] to stop: the handlers' grace period.
 type StopSetter = greenlet::AsyncSetter<Option<Duration>>;
 
-/// A [`StreamServer`] running on several OS threads, from [`start_on_threads`]: the bound
-/// address, and [`stop`](ThreadedServer::stop), which stops every thread's server gracefully
-/// (as [`StreamServer::stop`]) and joins the threads. Dropping it stops it too (with the
-/// default grace period).
+/// A server running on several OS threads, one hub each, from [`start_on_threads`] (a
+/// [`StreamServer`] per thread) or [`spawn_on_threads`] (any server): the bound address, and
+/// [`stop`](ThreadedServer::stop), which stops every thread's server gracefully (as
+/// [`StreamServer::stop`]) and joins the threads. Dropping it stops it too (with the default
+/// grace period).
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -567,33 +568,82 @@ pub fn start_on_threads(
     handler: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<ThreadedServer> {
     let handler = std::sync::Arc::new(handler);
+    spawn_on_threads(resolve(addr)?[0], threads, "server", move |addr| {
+        let h = handler.clone();
+        let s = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
+        s.start()?;
+        let bound = s.local_addr()?;
+        Ok((bound, move |grace| s.stop(grace)))
+    })
+}
+
+/// Run a server of any kind on each of `threads` OS threads (at least 1), one hub each, and
+/// return a [`ThreadedServer`] that stops them all and joins them — what
+/// [`start_on_threads`] does for a [`StreamServer`], for servers built on it (an HTTP server,
+/// say).
+///
+/// `start(addr)` runs on each new thread (named `NAME-0`, `NAME-1`, …): it binds (with
+/// `SO_REUSEPORT`, so that the threads share the port) and starts serving on that thread's hub,
+/// and returns the address it bound and what stops it gracefully within a grace period
+/// (returning how many handlers had to be killed). The first thread binds `addr`, the others
+/// the address the first one got (so port 0 picks one free port for all). Each thread then
+/// serves until [`ThreadedServer::stop`].
+///
+/// # Errors
+/// The first thread's error that `start` returned (the threads started before it are stopped
+/// and joined).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+/// let s = gevent_io::server::spawn_on_threads(addr, 2, "echo", |addr| {
+///     let server = gevent_io::server::StreamServer::new(addr, |_, _| {}).reuse_port(true);
+///     server.start()?;
+///     let bound = server.local_addr()?;
+///     Ok((bound, move |grace| server.stop(grace)))
+/// })
+/// .unwrap();
+/// assert_eq!(s.threads(), 2);
+/// assert_eq!(s.stop(None).unwrap(), 0);
+/// ```
+pub fn spawn_on_threads<S>(
+    addr: SocketAddr,
+    threads: usize,
+    name: &str,
+    start: impl Fn(SocketAddr) -> io::Result<(SocketAddr, S)> + Send + Sync + 'static,
+) -> io::Result<ThreadedServer>
+where
+    S: FnOnce(Option<Duration>) -> usize + 'static,
+{
+    let start = std::sync::Arc::new(start);
     let mut server = ThreadedServer {
-        addr: resolve(addr)?[0],
+        addr,
         threads: Vec::new(),
     };
     for i in 0..threads.max(1) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let h = handler.clone();
+        let start = start.clone();
         let addr = server.addr;
         let handle = std::thread::Builder::new()
-            .name(format!("server-{i}"))
+            .name(format!("{name}-{i}"))
             .spawn(move || -> io::Result<usize> {
-                let s = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
-                let stop: greenlet::AsyncResult<Option<Duration>> = greenlet::AsyncResult::new();
-                match s.start().and_then(|_| s.local_addr()) {
-                    Ok(a) => {
-                        let _ = tx.send(Ok((a, stop.setter())));
+                let stop_signal: greenlet::AsyncResult<Option<Duration>> =
+                    greenlet::AsyncResult::new();
+                let stop = match start(addr) {
+                    Ok((bound, stop)) => {
+                        let _ = tx.send(Ok((bound, stop_signal.setter())));
+                        stop
                     }
                     Err(e) => {
                         let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
                         return Err(e);
                     }
-                }
-                // Serves (the accept loop and the handlers are greenlets of this hub) until told.
-                let grace = stop
+                };
+                // Serves (the server's greenlets run on this hub) until told to stop.
+                let grace = stop_signal
                     .get()
                     .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
-                Ok(s.stop(grace))
+                Ok(stop(grace))
             })?;
         match rx.recv() {
             Ok(Ok((a, stop))) => {
