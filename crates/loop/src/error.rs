@@ -55,6 +55,9 @@ pub enum Error {
     InvalidPid(i32),
     /// The operation is only possible on the default loop (child watchers).
     NotDefaultLoop(&'static str),
+    /// The watcher belongs to another loop (an [`RcIo`](crate::RcIo) is bound to the loop of
+    /// its first start).
+    OtherLoop,
 }
 
 impl fmt::Display for Error {
@@ -94,6 +97,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidPid(p) => write!(f, "invalid pid {p}: expected a pid or 0 for any child"),
             Error::NotDefaultLoop(what) => write!(f, "{what} only work on the default loop"),
+            Error::OtherLoop => write!(f, "the watcher belongs to another loop"),
         }
     }
 }

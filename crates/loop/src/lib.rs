@@ -52,11 +52,13 @@
 
 mod error;
 mod event_loop;
+mod rc_io;
 mod watcher;
 mod watchers;
 
 pub use error::{Error, Result};
 pub use event_loop::{Backend, Break, Loop, LoopBuilder};
+pub use rc_io::{IoHandler, RcIo};
 pub use watcher::{Events, Kind, Watcher};
 pub use watchers::{
     Async, AsyncSender, Check, Child, Idle, Io, Periodic, Prepare, Signal, Timer, kind,

@@ -275,7 +275,7 @@ simple_new! {
     Idle, "idle";
 }
 
-fn check_fd(fd: RawFd) -> Result<()> {
+pub(crate) fn check_fd(fd: RawFd) -> Result<()> {
     if fd < 0 {
         return Err(Error::BadFd {
             fd,
@@ -292,7 +292,7 @@ fn check_fd(fd: RawFd) -> Result<()> {
     Ok(())
 }
 
-fn check_events(events: Events) -> Result<c_int> {
+pub(crate) fn check_events(events: Events) -> Result<c_int> {
     let bits = events.bits();
     if bits == 0 || bits & !(sys::EV_READ | sys::EV_WRITE) != 0 {
         return Err(Error::InvalidEvents(bits));
