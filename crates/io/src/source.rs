@@ -1,6 +1,7 @@
 //! The fd-readiness core of the sockets (the role of mio's `IoSource` and async-io's
-//! `Async<T>`): a non-blocking descriptor with one io watcher per direction, kept for the
-//! descriptor's whole life and armed only while a greenlet waits in that direction.
+//! `Async<T>`): a non-blocking descriptor with one io watcher, in the same allocation as the
+//! rest of the source's state (an [`RcIo`]), kept for the descriptor's whole life and armed
+//! only for the directions a greenlet waits in.
 //!
 //! An operation tries the system call first and waits for readiness only on `EAGAIN`
 //! ([`Source::read_with`], [`Source::write_with`]), except right after a stream read that
@@ -12,15 +13,14 @@
 //! a second gets an error of kind `ResourceBusy` (gevent's `ConcurrentObjectUseError`) instead
 //! of silently stealing the wake-up. [`Source::close`] wakes the waiters with `EBADF`.
 
-use ev_loop::{Events, Io};
+use ev_loop::{Events, IoHandler, RcIo};
 use greenlet::Error;
 use greenlet::hub::{Waiter, Waker};
 use socket2::Socket;
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
 pub(crate) fn wait_error(e: Error) -> io::Error {
@@ -35,140 +35,148 @@ pub(crate) fn closed() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
-/// The greenlet waiting in one direction, shared by the direction and its watcher.
-type WaiterSlot = RefCell<Option<Waker>>;
-
-/// One direction of a socket: its io watcher and the greenlet waiting on it. Both are made at
-/// the first wait in this direction (many sockets never wait to write) and kept until the
-/// socket is closed.
+/// One direction of a socket: the greenlet waiting in it, and the whole seconds of how long
+/// one wait may last (the socket's read or write timeout; its nanoseconds are in [`State`],
+/// where they fill what would be padding).
 /// What it waits for and how (whether a kill unwinds the waiter) comes from its source
 /// ([`Source::wait`]), so as not to be kept twice per socket.
-pub(crate) struct Direction {
-    /// Its token is the address of the slot in `waiter` (see `on_ready`). Declared before
-    /// `waiter`, so dropped before it.
-    io: Cell<Option<Io>>,
-    waiter: OnceCell<Rc<WaiterSlot>>,
-    /// How long one wait in this direction may last (the socket's read or write timeout).
-    pub(crate) timeout: Cell<Option<Duration>>,
-}
-
-/// The callback of every direction's watcher: wake the waiting greenlet. It captures nothing
-/// (a boxed closure of no size is no allocation): the watcher's token leads to the slot.
-fn on_ready(io: &Io, _: Events) {
-    // SAFETY: the token is the address of the slot inside the direction's `waiter` Rc, set
-    // when the direction made this watcher. The direction keeps that Rc for as long as it
-    // keeps the watcher (it drops the watcher first), and a watcher's callback runs only
-    // while the watcher exists.
-    let slot = unsafe { &*(io.token() as *const WaiterSlot) };
-    if let Some(t) = slot.borrow_mut().take() {
-        t.wake();
-    }
-    // One-shot: the woken greenlet may not run before the next poll (with thousands of
-    // connections ready, most do not), and a watcher left active on a socket that is still
-    // readable would be reported again at every poll until it does — each poll would cost as
-    // much as every ready socket, not as much as the new ones. The greenlet re-arms it if it
-    // has to wait again.
-    io.stop();
+struct Direction {
+    waiter: Cell<Option<Waker>>,
+    timeout_secs: Cell<u64>,
 }
 
 impl Direction {
     fn new() -> Direction {
         Direction {
-            io: Cell::new(None),
-            waiter: OnceCell::new(),
-            timeout: Cell::new(None),
+            waiter: Cell::new(None),
+            timeout_secs: Cell::new(0),
         }
     }
 
-    fn slot(&self) -> &Rc<WaiterSlot> {
-        self.waiter.get_or_init(|| Rc::new(RefCell::new(None)))
-    }
-
-    /// Wait until the fd is ready for `events` (this direction's) or the socket is closed;
-    /// `unwind`: a kill while waiting unwinds the greenlet (see `Source::borrow_raw`).
-    fn wait(&self, fd: RawFd, what: &'static str, events: Events, unwind: bool) -> io::Result<()> {
-        if fd < 0 {
-            return Err(closed());
+    /// Wake the waiting greenlet, if any.
+    fn wake(&self) {
+        if let Some(w) = self.waiter.take() {
+            w.wake();
         }
-        if let Some(other) = self.waiter.get().and_then(|s| s.borrow().clone()) {
-            if other.is_waiting() {
-                return Err(io::Error::new(
-                    io::ErrorKind::ResourceBusy,
-                    format!(
-                        "another greenlet ({}) is already waiting to {what} this socket",
-                        other.greenlet_name()
-                    ),
-                ));
-            }
-        }
-        let w = if unwind {
-            Waiter::new(what)
-        } else {
-            Waiter::new_no_unwind(what)
-        }
-        .map_err(wait_error)?;
-        let slot = self.slot();
-        let io = match self.io.take() {
-            Some(io) => io,
-            None => {
-                let io = Io::new(&greenlet::hub_loop(), fd, events, on_ready)?;
-                io.set_token(Rc::as_ptr(slot) as usize);
-                io
-            }
-        };
-        io.start();
-        self.io.set(Some(io));
-        *slot.borrow_mut() = Some(w.waker());
-        let timeout = self.timeout.get();
-        // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io
-        // watcher left active would keep the hub's loop alive and keep firing for nobody.
-        let disarm = Disarm {
-            dir: self,
-            waker: w.waker(),
-        };
-        let r = w.wait(timeout);
-        drop(disarm);
-        match r {
-            Ok(()) => Ok(()),
-            Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
-            Err(e) => Err(wait_error(e)),
-        }
-    }
-
-    /// Wake the waiter (the socket is being closed) and drop the watcher.
-    fn close(&self) {
-        if let Some(t) = self.waiter.get().and_then(|s| s.borrow_mut().take()) {
-            t.wake();
-        }
-        drop(self.io.take());
     }
 }
 
-/// Ends a [`Direction::wait`]: forgets its waiter and stops the io watcher, unless another
-/// greenlet already waits in its place (it came in after this one was woken).
+/// The nanoseconds of a timeout that is not set (a real one has fewer than 10^9).
+const NO_TIMEOUT: u32 = u32::MAX;
+
+/// What a source keeps, in one allocation with its io watcher (see [`RcIo`]): an idle
+/// connection's socket is one block of memory.
+struct State {
+    fd: Cell<RawFd>,
+    /// The nanoseconds of the read and the write timeout ([`NO_TIMEOUT`]: none).
+    read_nanos: Cell<u32>,
+    write_nanos: Cell<u32>,
+    /// The last read of a stream returned less than asked: it emptied the socket's buffer.
+    drained: Cell<bool>,
+    /// Closes the descriptor when closed or dropped, and a kill unwinds a greenlet waiting on
+    /// it (`false`: borrowed, see [`Source::borrow_raw`]).
+    owned: bool,
+    read: Direction,
+    write: Direction,
+}
+
+impl State {
+    fn dir(&self, write: bool) -> &Direction {
+        if write { &self.write } else { &self.read }
+    }
+
+    fn nanos(&self, write: bool) -> &Cell<u32> {
+        if write {
+            &self.write_nanos
+        } else {
+            &self.read_nanos
+        }
+    }
+
+    fn timeout(&self, write: bool) -> Option<Duration> {
+        let nanos = self.nanos(write).get();
+        (nanos != NO_TIMEOUT).then(|| Duration::new(self.dir(write).timeout_secs.get(), nanos))
+    }
+
+    fn set_timeout(&self, write: bool, timeout: Option<Duration>) {
+        self.dir(write)
+            .timeout_secs
+            .set(timeout.map_or(0, |d| d.as_secs()));
+        self.nanos(write)
+            .set(timeout.map_or(NO_TIMEOUT, |d| d.subsec_nanos()));
+    }
+}
+
+fn dir_events(write: bool) -> Events {
+    if write { Events::WRITE } else { Events::READ }
+}
+
+/// `a` without the bits of `b`.
+fn without(a: Events, b: Events) -> Events {
+    Events::from_bits(a.bits() & !b.bits())
+}
+
+/// Point `io` at `events` of its fd, or stop it for none.
+fn arm(io: &RcIo<State>, fd: RawFd, events: Events) {
+    match io.event_loop() {
+        Some(lp) if events.bits() != 0 => {
+            if io.start(lp, fd, events).is_err() {
+                io.stop();
+            }
+        }
+        _ => io.stop(),
+    }
+}
+
+impl IoHandler for State {
+    /// Wake the greenlets waiting for what is ready. One-shot: the woken greenlet may not run
+    /// before the next poll (with thousands of connections ready, most do not), and a watcher
+    /// left active on a socket that is still readable would be reported again at every poll
+    /// until it does — each poll would cost as much as every ready socket, not as much as the
+    /// new ones. The watcher goes on waiting only for a direction nobody was woken in; a
+    /// greenlet re-arms it if it has to wait again.
+    fn on_io(io: &RcIo<State>, events: Events) {
+        let mut rest = io.events();
+        for write in [false, true] {
+            let e = dir_events(write);
+            if events.is_error() || events.contains(e) {
+                io.dir(write).wake();
+                rest = without(rest, e);
+            }
+        }
+        arm(io, io.fd.get(), rest);
+    }
+}
+
+/// Ends a [`Source::wait`]: forgets its waiter and takes its direction out of the watcher's
+/// events, unless another greenlet already waits in its place (it came in after this one was
+/// woken).
 struct Disarm<'a> {
-    dir: &'a Direction,
+    io: &'a RcIo<State>,
+    write: bool,
     waker: Waker,
 }
 
 impl Drop for Disarm<'_> {
     fn drop(&mut self) {
-        let mut slot = self.dir.slot().borrow_mut();
-        if slot.as_ref().is_some_and(|t| *t != self.waker) {
-            return;
+        let dir = self.io.dir(self.write);
+        if let Some(w) = dir.waiter.take() {
+            if w != self.waker {
+                dir.waiter.set(Some(w));
+                return;
+            }
         }
-        slot.take();
-        drop(slot);
-        if let Some(io) = self.dir.io.take() {
-            io.stop();
-            self.dir.io.set(Some(io));
+        let e = dir_events(self.write);
+        if self.io.is_active() && self.io.events().contains(e) {
+            arm(self.io, self.io.fd.get(), without(self.io.events(), e));
         }
     }
 }
 
 /// A non-blocking descriptor that greenlets read and write cooperatively: the core of every
 /// socket type of this crate, usable for descriptors of other kinds too (pipes, ttys, event
-/// fds). It owns the descriptor and closes it when dropped; `!Send`.
+/// fds). It owns the descriptor and closes it when its last clone is dropped (clones share
+/// it, so that one greenlet can read while another writes); `!Send`.
 ///
 /// ```
 /// use gevent_io::source::Source;
@@ -186,14 +194,7 @@ impl Drop for Disarm<'_> {
 /// assert_eq!(reader.join().unwrap(), b"hello");
 /// ```
 pub struct Source {
-    pub(crate) fd: Cell<RawFd>,
-    pub(crate) read: Direction,
-    pub(crate) write: Direction,
-    /// The last read of a stream returned less than asked: it emptied the socket's buffer.
-    drained: Cell<bool>,
-    /// Closes the descriptor when closed or dropped, and a kill unwinds a greenlet waiting on
-    /// it (`false`: borrowed, see [`Source::borrow_raw`]).
-    owned: bool,
+    io: RcIo<State>,
 }
 
 impl Source {
@@ -218,13 +219,7 @@ impl Source {
                 return Err(e);
             }
         }
-        Ok(Source {
-            fd: Cell::new(fd),
-            read: Direction::new(),
-            write: Direction::new(),
-            drained: Cell::new(false),
-            owned: true,
-        })
+        Ok(Source::with_state(fd, true))
     }
 
     /// A source for a descriptor owned elsewhere, left exactly as it is: not made non-blocking
@@ -251,12 +246,20 @@ impl Source {
     /// assert_eq!(b.peer_addr().is_ok(), true);
     /// ```
     pub fn borrow_raw(fd: RawFd) -> Source {
+        Source::with_state(fd, false)
+    }
+
+    fn with_state(fd: RawFd, owned: bool) -> Source {
         Source {
-            fd: Cell::new(fd),
-            read: Direction::new(),
-            write: Direction::new(),
-            drained: Cell::new(false),
-            owned: false,
+            io: RcIo::new(State {
+                fd: Cell::new(fd),
+                read_nanos: Cell::new(NO_TIMEOUT),
+                write_nanos: Cell::new(NO_TIMEOUT),
+                drained: Cell::new(false),
+                owned,
+                read: Direction::new(),
+                write: Direction::new(),
+            }),
         }
     }
 
@@ -272,8 +275,13 @@ impl Source {
     /// assert_eq!(s.fd().unwrap_err().raw_os_error(), Some(libc::EBADF));
     /// ```
     pub fn fd(&self) -> io::Result<RawFd> {
-        let fd = self.fd.get();
+        let fd = self.io.fd.get();
         if fd < 0 { Err(closed()) } else { Ok(fd) }
+    }
+
+    /// The descriptor, -1 once closed.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.io.fd.get()
     }
 
     /// Run `op`, a system call on the descriptor that returns a count or -1 with `errno` set
@@ -326,7 +334,18 @@ impl Source {
     /// assert_eq!(s.read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
-        self.read.timeout.set(timeout);
+        self.io.set_timeout(false, timeout);
+    }
+
+    /// The read timeout (see [`set_read_timeout`](Source::set_read_timeout)).
+    ///
+    /// ```
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(a.into()).unwrap();
+    /// assert_eq!(s.read_timeout(), None);
+    /// ```
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.io.timeout(false)
     }
 
     /// How long one wait for writability may last (`None`: no limit).
@@ -337,7 +356,19 @@ impl Source {
     /// s.set_write_timeout(None);
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) {
-        self.write.timeout.set(timeout);
+        self.io.set_timeout(true, timeout);
+    }
+
+    /// The write timeout (see [`set_write_timeout`](Source::set_write_timeout)).
+    ///
+    /// ```
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(a.into()).unwrap();
+    /// s.set_write_timeout(Some(std::time::Duration::from_secs(2)));
+    /// assert_eq!(s.write_timeout(), Some(std::time::Duration::from_secs(2)));
+    /// ```
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.io.timeout(true)
     }
 
     /// Retry `op` until it does not report EAGAIN, waiting in `dir` in between.
@@ -366,10 +397,53 @@ impl Source {
     /// Wait until `fd` (this source's) is writable (`write`) or readable, or the source is
     /// closed.
     pub(crate) fn wait(&self, write: bool, fd: RawFd, what: &'static str) -> io::Result<()> {
-        if write {
-            self.write.wait(fd, what, Events::WRITE, self.owned)
+        if fd < 0 {
+            return Err(closed());
+        }
+        let io = &self.io;
+        let dir = io.dir(write);
+        if let Some(other) = dir.waiter.take() {
+            let busy = other.is_waiting().then(|| {
+                io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!(
+                        "another greenlet ({}) is already waiting to {what} this socket",
+                        other.greenlet_name()
+                    ),
+                )
+            });
+            dir.waiter.set(Some(other));
+            if let Some(e) = busy {
+                return Err(e);
+            }
+        }
+        let w = if io.owned {
+            Waiter::new(what)
         } else {
-            self.read.wait(fd, what, Events::READ, self.owned)
+            Waiter::new_no_unwind(what)
+        }
+        .map_err(wait_error)?;
+        let e = dir_events(write);
+        let events = if io.is_active() { io.events() | e } else { e };
+        match io.event_loop() {
+            Some(lp) => io.start(lp, fd, events),
+            None => io.start(&greenlet::hub_loop(), fd, events),
+        }?;
+        dir.waiter.set(Some(w.waker()));
+        let timeout = io.timeout(write);
+        // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io
+        // watcher left active would keep the hub's loop alive and keep firing for nobody.
+        let disarm = Disarm {
+            io,
+            write,
+            waker: w.waker(),
+        };
+        let r = w.wait(timeout);
+        drop(disarm);
+        match r {
+            Ok(()) => Ok(()),
+            Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
+            Err(e) => Err(wait_error(e)),
         }
     }
 
@@ -385,7 +459,7 @@ impl Source {
     /// assert_eq!(s.read(&mut [0u8; 8]).unwrap(), 0); // end of stream
     /// ```
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.drained.replace(false) && !buf.is_empty() {
+        if self.io.drained.replace(false) && !buf.is_empty() {
             let fd = self.fd()?;
             self.wait(false, fd, "read")?;
         }
@@ -396,7 +470,7 @@ impl Source {
             |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
             |n| n as usize,
         )?;
-        self.drained.set(n > 0 && n < buf.len());
+        self.io.drained.set(n > 0 && n < buf.len());
         Ok(n)
     }
 
@@ -443,16 +517,15 @@ impl Source {
     }
 
     /// Detach the descriptor (the socket no longer closes it).
-    pub(crate) fn into_raw(self: Rc<Self>) -> io::Result<RawFd> {
-        let sock = Rc::try_unwrap(self).map_err(|_| {
-            io::Error::new(
+    pub(crate) fn into_raw(self) -> io::Result<RawFd> {
+        if RcIo::handles(&self.io) != 1 {
+            return Err(io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 "other clones of this socket exist",
-            )
-        })?;
-        let fd = sock.fd.replace(-1);
-        sock.read.close();
-        sock.write.close();
+            ));
+        }
+        let fd = self.io.fd.replace(-1);
+        self.io.stop();
         if fd < 0 { Err(closed()) } else { Ok(fd) }
     }
 
@@ -467,13 +540,15 @@ impl Source {
     /// s.close();
     /// ```
     pub fn close(&self) {
-        let fd = self.fd.replace(-1);
+        let io = &self.io;
+        let fd = io.fd.replace(-1);
         if fd >= 0 {
-            // Watchers go first (they reference the fd), then waiters are woken and see it
+            // The watcher goes first (it references the fd), then waiters are woken and see it
             // closed.
-            self.read.close();
-            self.write.close();
-            if self.owned {
+            io.stop();
+            io.read.wake();
+            io.write.wake();
+            if io.owned {
                 // SAFETY: we owned `fd` and nothing else uses it any more (fd is now -1 here).
                 unsafe { libc::close(fd) };
             }
@@ -492,13 +567,35 @@ impl Source {
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Source")
-            .field("fd", &self.fd.get())
+            .field("fd", &self.io.fd.get())
             .finish()
     }
 }
 
-impl Drop for Source {
+impl Clone for Source {
+    /// Another handle on the same descriptor (and the same watcher and waiters).
+    ///
+    /// ```
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(a.into()).unwrap();
+    /// let t = s.clone();
+    /// drop(s);
+    /// assert!(t.fd().is_ok()); // open until the last clone goes
+    /// ```
+    fn clone(&self) -> Source {
+        Source {
+            io: self.io.clone(),
+        }
+    }
+}
+
+impl Drop for State {
+    /// The last clone of the source is gone (its watcher is stopped already).
     fn drop(&mut self) {
-        self.close();
+        let fd = self.fd.replace(-1);
+        if fd >= 0 && self.owned {
+            // SAFETY: we owned `fd`, and no clone of the source is left to use it.
+            unsafe { libc::close(fd) };
+        }
     }
 }

@@ -73,7 +73,7 @@ macro_rules! raw_fd {
     ($t:ty) => {
         impl AsRawFd for $t {
             fn as_raw_fd(&self) -> RawFd {
-                self.sock.fd.get()
+                self.sock.raw_fd()
             }
         }
         impl FromRawFd for $t {
@@ -85,7 +85,7 @@ macro_rules! raw_fd {
                 // SAFETY: the caller hands us ownership of an open descriptor.
                 let owned = unsafe { OwnedFd::from_raw_fd(fd) };
                 Self {
-                    sock: Rc::new(Sock::new(owned).expect("make the descriptor non-blocking")),
+                    sock: Sock::new(owned).expect("make the descriptor non-blocking"),
                     _not_send: PhantomData,
                 }
             }
@@ -100,7 +100,7 @@ macro_rules! raw_fd {
         impl fmt::Debug for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($t))
-                    .field("fd", &self.sock.fd.get())
+                    .field("fd", &self.sock.raw_fd())
                     .finish()
             }
         }

@@ -9,7 +9,6 @@ use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// A cooperative TCP connection, like `std::net::TcpStream`; `!Send`. Clones share the
@@ -24,7 +23,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct TcpStream {
-    sock: Rc<Sock>,
+    sock: Sock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -83,9 +82,9 @@ impl TcpStream {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 let fd = stream.sock.fd()?;
-                stream.sock.write.timeout.set(timeout);
+                stream.sock.set_write_timeout(timeout);
                 let waited = stream.sock.wait(true, fd, "connect");
-                stream.sock.write.timeout.set(None);
+                stream.sock.set_write_timeout(None);
                 waited?;
                 if let Some(e) = stream.sock.socket()?.take_error()? {
                     return Err(e);
@@ -98,7 +97,7 @@ impl TcpStream {
 
     fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            sock: Rc::new(Sock::new(fd)?),
+            sock: Sock::new(fd)?,
             _not_send: PhantomData,
         })
     }
@@ -163,7 +162,7 @@ impl TcpStream {
     /// assert_eq!(s.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(check_timeout(timeout)?);
+        self.sock.set_read_timeout(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -180,7 +179,7 @@ impl TcpStream {
     /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.write.timeout.set(check_timeout(timeout)?);
+        self.sock.set_write_timeout(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -195,7 +194,7 @@ impl TcpStream {
     /// assert_eq!(s.read_timeout().unwrap(), None);
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.read.timeout.get())
+        Ok(self.sock.read_timeout())
     }
 
     /// The write timeout.
@@ -209,7 +208,7 @@ impl TcpStream {
     /// assert_eq!(s.write_timeout().unwrap(), None);
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.write.timeout.get())
+        Ok(self.sock.write_timeout())
     }
 
     /// Shut down one or both directions (a half-close with `Shutdown::Write`).
@@ -314,7 +313,7 @@ raw_fd!(TcpStream);
 /// assert!(l.local_addr().unwrap().port() > 0);
 /// ```
 pub struct TcpListener {
-    sock: Rc<Sock>,
+    sock: Sock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -368,7 +367,7 @@ impl TcpListener {
 
     fn from_owned(fd: OwnedFd) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            sock: Rc::new(Sock::new(fd)?),
+            sock: Sock::new(fd)?,
             _not_send: PhantomData,
         })
     }

@@ -9,7 +9,6 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// A cooperative UDP socket, like `std::net::UdpSocket`; `!Send`. Clones share the socket.
@@ -25,7 +24,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct UdpSocket {
-    sock: Rc<Sock>,
+    sock: Sock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -59,7 +58,7 @@ impl UdpSocket {
     /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            sock: Rc::new(Sock::new(socket.into())?),
+            sock: Sock::new(socket.into())?,
             _not_send: PhantomData,
         })
     }
@@ -140,7 +139,7 @@ impl UdpSocket {
     /// s.set_read_timeout(None).unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(check_timeout(timeout)?);
+        self.sock.set_read_timeout(check_timeout(timeout)?);
         Ok(())
     }
 

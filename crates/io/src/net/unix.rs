@@ -8,7 +8,6 @@ use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// A cooperative Unix stream socket, like `std::os::unix::net::UnixStream`; `!Send`. Clones
@@ -25,7 +24,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct UnixStream {
-    sock: Rc<Sock>,
+    sock: Sock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -81,7 +80,7 @@ impl UnixStream {
     /// ```
     pub fn from_std(stream: impl Into<OwnedFd>) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            sock: Rc::new(Sock::new(stream.into())?),
+            sock: Sock::new(stream.into())?,
             _not_send: PhantomData,
         })
     }
@@ -98,7 +97,7 @@ impl UnixStream {
     /// assert_eq!(a.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.read.timeout.set(check_timeout(timeout)?);
+        self.sock.set_read_timeout(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -112,7 +111,7 @@ impl UnixStream {
     /// a.set_write_timeout(None).unwrap();
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.write.timeout.set(check_timeout(timeout)?);
+        self.sock.set_write_timeout(check_timeout(timeout)?);
         Ok(())
     }
 
@@ -155,7 +154,7 @@ impl UnixStream {
 /// std::fs::remove_file(&path).unwrap();
 /// ```
 pub struct UnixListener {
-    sock: Rc<Sock>,
+    sock: Sock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -175,7 +174,7 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<std::path::Path>) -> io::Result<UnixListener> {
         let l = std::os::unix::net::UnixListener::bind(path)?;
         Ok(UnixListener {
-            sock: Rc::new(Sock::new(l.into())?),
+            sock: Sock::new(l.into())?,
             _not_send: PhantomData,
         })
     }
