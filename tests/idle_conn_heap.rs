@@ -139,8 +139,8 @@ fn an_idle_echo_connection_holds_few_small_blocks() {
     );
     println!("{}", lines.join("\n"));
     drop(clients);
-    // Today: the greenlet's record, its body-and-result, the socket, its read watcher and the
-    // read waiter's slot (5 blocks, about 544 B of chunks).
-    assert!(blocks < 5.5, "{blocks:.2} blocks per connection");
-    assert!(malloc_bytes < 600.0, "{malloc_bytes:.0} B per connection");
+    // Today: the greenlet's record (192 B of chunk), its body-and-result (48 B) and the
+    // socket, its io watcher and waiters included (144 B): 3 blocks, about 384 B of chunks.
+    assert!(blocks < 3.5, "{blocks:.2} blocks per connection");
+    assert!(malloc_bytes < 420.0, "{malloc_bytes:.0} B per connection");
 }

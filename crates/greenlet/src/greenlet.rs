@@ -22,7 +22,7 @@ use crate::hub::{
 };
 use crate::stack::{DEFAULT_STACK_SIZE, StackMode};
 use ev_loop::Timer;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -223,7 +223,7 @@ impl Builder {
         let location = panic::Location::caller();
         let h = hub::hub();
         let shared = Rc::new(Shared {
-            stage: RefCell::new(Stage::Body(f)),
+            stage: Cell::new(Stage::Body(f)),
         });
         let body: Rc<dyn Body + 'a> = shared.clone();
         let slot: Rc<dyn ResultSlot<T> + 'a> = shared;
@@ -259,7 +259,8 @@ impl Builder {
 /// What a greenlet's record and its handles share, in one allocation: the body until the
 /// greenlet runs it, then what it ended with.
 struct Shared<F, T> {
-    stage: RefCell<Stage<F, T>>,
+    /// Only ever replaced whole (a `Cell`, not a `RefCell`: a word less per greenlet).
+    stage: Cell<Stage<F, T>>,
 }
 
 enum Stage<F, T> {
@@ -281,20 +282,19 @@ trait ResultSlot<T> {
 
 impl<F, T> ResultSlot<T> for Shared<F, T> {
     fn take(&self) -> Option<std::result::Result<T, JoinError>> {
-        let mut stage = self.stage.borrow_mut();
-        if !matches!(*stage, Stage::Done(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut *stage, Stage::Empty) {
+        match self.stage.replace(Stage::Empty) {
             Stage::Done(r) => Some(r),
-            _ => unreachable!("checked above"),
+            other => {
+                self.stage.set(other);
+                None
+            }
         }
     }
 }
 
 impl<F: FnOnce() -> T, T> Body for Shared<F, T> {
     fn run(self: Rc<Self>) -> CoreOutcome {
-        let f = match std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Running) {
+        let f = match self.stage.replace(Stage::Running) {
             Stage::Body(f) => f,
             _ => unreachable!("a greenlet's body runs once"),
         };
@@ -311,7 +311,7 @@ impl<F: FnOnce() -> T, T> Body for Shared<F, T> {
                 (Err(JoinError::Panicked(p)), CoreOutcome::Panicked)
             }
         };
-        *self.stage.borrow_mut() = Stage::Done(value);
+        self.stage.set(Stage::Done(value));
         // With every handle dropped, the value dies here; its destructor is user code and
         // must not unwind into the greenlet's entry (which cannot unwind).
         let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(self)));
@@ -326,7 +326,7 @@ impl<F: FnOnce() -> T, T> Body for Shared<F, T> {
     }
 
     fn discard(self: Rc<Self>) {
-        let stage = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Empty);
+        let stage = self.stage.replace(Stage::Empty);
         // The body's destructor runs here, in the caller (it may block or panic).
         drop(stage);
     }
@@ -350,7 +350,7 @@ fn schedule_later(core: &Rc<GlCore>, delay: Duration) {
     *slot.borrow_mut() = Some(t);
     // If the greenlet is killed before the timer fires, the timer must not keep the loop
     // alive: it goes with the greenlet's links.
-    core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+    core.links.push(Link::Raw(Box::new(move || {
         slot.borrow_mut().take();
     })));
 }
@@ -365,9 +365,7 @@ pub(crate) fn wait_finished(core: &Rc<GlCore>, timeout: Option<Duration>) -> Res
         return Err(Error::JoinSelf);
     }
     let w = Waiter::new("join")?;
-    core.links
-        .borrow_mut()
-        .push(Link::Wake(w.me.clone(), w.serial));
+    core.links.push(Link::Wake(w.me.clone(), w.serial));
     w.wait_for(timeout).map(|woken| woken || core.is_dead())
 }
 
@@ -533,16 +531,16 @@ impl<T> Greenlet<T> {
     pub(crate) fn add_waiter(&self, token: &Waker) {
         self.core
             .links
-            .borrow_mut()
             .push(Link::Wake(token.g.clone(), token.serial));
     }
 
     /// Undo [`add_waiter`](Greenlet::add_waiter) for the waiter with `serial`.
     pub(crate) fn remove_waiter(&self, serial: u64) {
-        self.core
+        let removed = self
+            .core
             .links
-            .borrow_mut()
-            .retain(|l| !matches!(l, Link::Wake(_, s) if *s == serial));
+            .remove(|l| matches!(l, Link::Wake(_, s) if *s == serial), true);
+        drop(removed);
     }
 
     fn wait_dead(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -733,7 +731,7 @@ impl<T> Greenlet<T> {
             k.set(key + 1);
             key
         });
-        self.core.links.borrow_mut().push(Link::Keyed(key, f));
+        self.core.links.push(Link::Keyed(key, f));
         LinkHandle {
             core: self.core.clone(),
             key,
@@ -844,15 +842,12 @@ impl LinkHandle {
     /// assert!(!h.unlink()); // it ran
     /// ```
     pub fn unlink(self) -> bool {
-        let removed = {
-            let mut links = self.core.links.borrow_mut();
-            links
-                .iter()
-                .position(|l| matches!(l, Link::Keyed(k, _) if *k == self.key))
-                .map(|i| links.remove(i))
-        };
-        // Dropped outside the borrow: the callback's captures are user code.
-        removed.is_some()
+        let mut removed = self
+            .core
+            .links
+            .remove(|l| matches!(l, Link::Keyed(k, _) if *k == self.key), false);
+        // Dropped once the list is back in place: the callback's captures are user code.
+        removed.next().is_some()
     }
 }
 
@@ -1016,7 +1011,7 @@ pub fn joinall_with<T>(handles: &[Greenlet<T>], opts: JoinAll) -> Result<Vec<usi
     for (i, g) in handles.iter().enumerate() {
         if !g.is_dead() {
             let (order, token) = (order.clone(), token.clone());
-            g.core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+            g.core.links.push(Link::Raw(Box::new(move || {
                 order.borrow_mut().push(i);
                 if let Some(t) = token.borrow().as_ref() {
                     t.wake();

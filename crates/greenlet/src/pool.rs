@@ -86,7 +86,7 @@ impl Set {
             let set = Rc::downgrade(self);
             let id = core.id;
             // Runs in the finishing greenlet, right when it finishes; it does not block.
-            core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+            core.links.push(Link::Raw(Box::new(move || {
                 if let Some(set) = set.upgrade() {
                     set.left(id);
                 }
@@ -982,7 +982,7 @@ where
         let f = self.f.clone();
         let g = self.pool.spawn(move || f(item))?;
         let (finished, waker, id) = (self.finished.clone(), self.waker.clone(), g.id());
-        g.core.links.borrow_mut().push(Link::Raw(Box::new(move || {
+        g.core.links.push(Link::Raw(Box::new(move || {
             finished.borrow_mut().push_back(id);
             if let Some(t) = waker.borrow().as_ref() {
                 t.wake();

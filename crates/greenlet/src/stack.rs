@@ -309,14 +309,12 @@ impl GreenletStack {
         (s.bottom() as usize, s.top() as usize)
     }
 
-    /// The guard page below the stack (`[lo, hi)`), empty for canary stacks.
-    pub(crate) fn guard(&self) -> (usize, usize) {
+    /// The top of the guard page below the stack (the stack's lowest address); 0 for canary
+    /// stacks, which have none.
+    pub(crate) fn guard_top(&self) -> usize {
         match self.kind.as_ref() {
-            Some(Kind::Guarded(_)) => {
-                let (bottom, _) = self.bounds();
-                (bottom - page_size(), bottom)
-            }
-            _ => (0, 0),
+            Some(Kind::Guarded(_)) => self.bounds().0,
+            _ => 0,
         }
     }
 

@@ -55,7 +55,8 @@ pub(crate) struct GlCore {
     pub(super) parent_id: u64,
     /// The saved context while the greenlet is switched out.
     pub(super) ctx: Cell<Option<Context>>,
-    pub(super) stack: RefCell<Option<GreenletStack>>,
+    /// Only ever set and taken whole (a `Cell`: a word less than a `RefCell`).
+    pub(super) stack: Cell<Option<GreenletStack>>,
     /// The body, until the greenlet starts.
     pub(super) body: Cell<Option<Rc<dyn Body>>>,
     pub(crate) started: Cell<bool>,
@@ -87,12 +88,100 @@ pub(crate) struct GlCore {
     /// An `unpark` arrived while the greenlet was not parked: its next park returns at once.
     /// Set through `set_unpark_token`.
     pub(super) unpark_token: Cell<bool>,
-    pub(crate) links: RefCell<Vec<Link>>,
+    pub(crate) links: Links,
     pub(crate) is_hub: bool,
-    /// The guard page below the stack, `[lo, hi)` (empty for the root greenlet).
-    pub(super) guard: Cell<(usize, usize)>,
+    /// The top of the guard page below a guard-paged stack (its bottom is a page lower; 0:
+    /// no guard page, as for the root greenlet and canary-mode stacks).
+    pub(super) guard_top: Cell<usize>,
     /// The canary word of a canary-mode stack (0: none).
     pub(super) canary: Cell<usize>,
+}
+
+/// The links of a greenlet: a list of boxed nodes, newest first, so that the record of a
+/// greenlet nobody links to spends one word on them (a `RefCell<Vec>` took four). Only
+/// [`Links`]' own methods reach the list, and none runs code of the caller's while it holds
+/// the list out of its cell (removed links are handed back to be dropped afterwards).
+#[derive(Default)]
+pub(crate) struct Links(Cell<Option<Box<LinkNode>>>);
+
+pub(crate) struct LinkNode {
+    link: Link,
+    next: Option<Box<LinkNode>>,
+}
+
+/// Links taken out of a greenlet's list, in the order they were added; what is not iterated
+/// is dropped with it (one node at a time: a recursive drop of a long list could overflow a
+/// greenlet's stack).
+pub(crate) struct LinkChain(Option<Box<LinkNode>>);
+
+/// Reverse a list of nodes.
+fn reversed(mut cur: Option<Box<LinkNode>>) -> Option<Box<LinkNode>> {
+    let mut out = None;
+    while let Some(mut n) = cur {
+        cur = n.next.take();
+        n.next = out;
+        out = Some(n);
+    }
+    out
+}
+
+impl Links {
+    pub(crate) fn push(&self, link: Link) {
+        let next = self.0.take();
+        self.0.set(Some(Box::new(LinkNode { link, next })));
+    }
+
+    /// Take every link, oldest first.
+    pub(crate) fn take_all(&self) -> LinkChain {
+        LinkChain(reversed(self.0.take()))
+    }
+
+    /// Take out the links `pred` picks (only the oldest of them unless `all`); the others stay
+    /// in their order.
+    pub(crate) fn remove(&self, mut pred: impl FnMut(&Link) -> bool, all: bool) -> LinkChain {
+        let mut kept = None;
+        let mut removed = None;
+        let mut cur = reversed(self.0.take());
+        let mut done = false;
+        while let Some(mut n) = cur {
+            cur = n.next.take();
+            if !done && pred(&n.link) {
+                n.next = removed;
+                removed = Some(n);
+                done = !all;
+            } else {
+                n.next = kept;
+                kept = Some(n);
+            }
+        }
+        self.0.set(kept);
+        LinkChain(reversed(removed))
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        drop(LinkChain(self.0.take()));
+    }
+}
+
+impl Iterator for LinkChain {
+    type Item = Link;
+
+    fn next(&mut self) -> Option<Link> {
+        let n = *self.0.take()?;
+        self.0 = n.next;
+        Some(n.link)
+    }
+}
+
+impl Drop for LinkChain {
+    fn drop(&mut self) {
+        let mut cur = self.0.take();
+        while let Some(mut n) = cur {
+            cur = n.next.take();
+        }
+    }
 }
 
 /// [`GlCore::parent_id`] of a greenlet that no greenlet spawned (ids count up from 0, the
@@ -127,7 +216,7 @@ impl GlCore {
             spawned_at: None,
             parent_id: NO_PARENT,
             ctx: Cell::new(None),
-            stack: RefCell::new(None),
+            stack: Cell::new(None),
             body: Cell::new(None),
             started: Cell::new(true),
             outcome: Cell::new(Outcome::Pending),
@@ -140,9 +229,9 @@ impl GlCore {
             attention: Cell::new(is_hub),
             timeout_in: Cell::new(0),
             unpark_token: Cell::new(false),
-            links: RefCell::new(Vec::new()),
+            links: Links::default(),
             is_hub,
-            guard: Cell::new((0, 0)),
+            guard_top: Cell::new(0),
             canary: Cell::new(0),
         }
     }
@@ -232,9 +321,9 @@ impl GlCore {
     }
 
     pub(super) fn set_stack(&self, stack: GreenletStack) {
-        self.guard.set(stack.guard());
+        self.guard_top.set(stack.guard_top());
         self.canary.set(stack.canary().unwrap_or(0));
-        *self.stack.borrow_mut() = Some(stack);
+        self.stack.set(Some(stack));
     }
 }
 

@@ -17,8 +17,8 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
     // SAFETY: CURRENT points at the running greenlet's live GlCore (see `current`); its guard
     // range and name are never modified after creation.
     let g = unsafe { &*p };
-    let (lo, hi) = g.guard.get();
-    if addr >= lo && addr < hi {
+    let hi = g.guard_top.get();
+    if hi != 0 && addr >= hi - crate::stack::page_size() && addr < hi {
         let name = g.name_if_set().map(|n| {
             // SAFETY: a name, once set, lives as long as the GlCore and never changes; the
             // caller aborts right after printing it.

@@ -198,7 +198,7 @@ fn release_finished(from: &GlCore, t: Transfer) {
     // It will never run again: forget its context (a plain pointer) and return its stack to
     // the pool. We are on another stack now, so this is safe.
     let _ = t.context;
-    let stack = from.stack.borrow_mut().take();
+    let stack = from.stack.take();
     let id = from.id;
     drop(stack);
     if let Some(hub) = try_hub() {
@@ -247,7 +247,7 @@ pub(crate) fn finish(me: &GlCore, outcome: Outcome) {
     }
     // Greenlet-local values die with the greenlet (their destructors run here, on its stack).
     me.drop_locals();
-    let links = std::mem::take(&mut *me.links.borrow_mut());
+    let links = me.links.take_all();
     for link in links {
         match link {
             Link::Wake(g, serial) => {

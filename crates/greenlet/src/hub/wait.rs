@@ -408,7 +408,7 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
         }));
         g.dropping_body.set(false);
         g.ctx.take();
-        drop(g.stack.borrow_mut().take());
+        drop(g.stack.take());
         finish(g, Outcome::Killed);
         hub().live.borrow_mut().remove(&g.id);
         if let Err(p) = dropped {
