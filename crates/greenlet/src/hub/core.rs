@@ -90,11 +90,10 @@ pub(crate) struct GlCore {
     pub(super) unpark_token: Cell<bool>,
     pub(crate) links: Links,
     pub(crate) is_hub: bool,
-    /// The top of the guard page below a guard-paged stack (its bottom is a page lower; 0:
-    /// no guard page, as for the root greenlet and canary-mode stacks).
-    pub(super) guard_top: Cell<usize>,
-    /// The canary word of a canary-mode stack (0: none).
-    pub(super) canary: Cell<usize>,
+    /// The stack's overflow check, in one word (see [`CANARY_BIT`](super::guard::CANARY_BIT)):
+    /// the top of the guard page below a guard-paged stack, or the address of a canary-mode
+    /// stack's canary word with bit 0 set; 0 for neither (the root greenlet).
+    pub(super) stack_check: Cell<usize>,
 }
 
 /// The links of a greenlet: a list of boxed nodes, newest first, so that the record of a
@@ -231,8 +230,7 @@ impl GlCore {
             unpark_token: Cell::new(false),
             links: Links::default(),
             is_hub,
-            guard_top: Cell::new(0),
-            canary: Cell::new(0),
+            stack_check: Cell::new(0),
         }
     }
 
@@ -321,8 +319,13 @@ impl GlCore {
     }
 
     pub(super) fn set_stack(&self, stack: GreenletStack) {
-        self.guard_top.set(stack.guard_top());
-        self.canary.set(stack.canary().unwrap_or(0));
+        self.stack_check.set(match stack.canary() {
+            Some(addr) => {
+                debug_assert_eq!(addr & super::guard::CANARY_BIT, 0, "an odd canary address");
+                addr | super::guard::CANARY_BIT
+            }
+            None => stack.guard_top(),
+        });
         self.stack.set(Some(stack));
     }
 }

@@ -5,6 +5,10 @@
 use super::core::GlCore;
 use super::tls::CURRENT;
 
+/// Set in `GlCore::stack_check` when it holds a canary word's address rather than a guard
+/// page's top (both are at least word-aligned, so bit 0 is free).
+pub(super) const CANARY_BIT: usize = 1;
+
 /// If `addr` is in the guard page of the current greenlet, its name (for the overflow
 /// report). Called from a signal handler: reads only plain fields, allocates nothing.
 /// Returns the name if the greenlet was given one (or it was made already), else its id (the
@@ -17,8 +21,8 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
     // SAFETY: CURRENT points at the running greenlet's live GlCore (see `current`); its guard
     // range and name are never modified after creation.
     let g = unsafe { &*p };
-    let hi = g.guard_top.get();
-    if hi != 0 && addr >= hi - crate::stack::page_size() && addr < hi {
+    let hi = g.stack_check.get();
+    if hi != 0 && hi & CANARY_BIT == 0 && addr >= hi - crate::stack::page_size() && addr < hi {
         let name = g.name_if_set().map(|n| {
             // SAFETY: a name, once set, lives as long as the GlCore and never changes; the
             // caller aborts right after printing it.
@@ -32,18 +36,19 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
 
 /// Abort with the greenlet's name if its canary-mode stack overflowed: either its stack
 /// pointer `sp` (when it switched out) is below the stack, or the canary word at the bottom was
-/// overwritten. Guard-page stacks (canary 0) pay one load and one branch.
+/// overwritten. Guard-page stacks pay one load and one branch.
 #[inline(always)]
 pub(super) fn check_canary(g: &GlCore, sp: usize) {
-    let addr = g.canary.get();
-    if addr != 0 {
-        check_canary_slot(g, addr, sp);
+    let v = g.stack_check.get();
+    if v & CANARY_BIT != 0 {
+        check_canary_slot(g, v & !CANARY_BIT, sp);
     }
 }
 
 #[inline(never)]
 fn check_canary_slot(g: &GlCore, addr: usize, sp: usize) {
-    // SAFETY: a non-zero `canary` is the canary word of that greenlet's live stack.
+    // SAFETY: a `stack_check` with the canary bit holds the canary word of that greenlet's
+    // live stack.
     if sp < addr + 64 || !unsafe { crate::stack::canary_intact(addr) } {
         canary_smashed(g);
     }
