@@ -397,10 +397,12 @@ impl Source {
     /// Wait until `fd` (this source's) is writable (`write`) or readable, or the source is
     /// closed.
     pub(crate) fn wait(&self, write: bool, fd: RawFd, what: &'static str) -> io::Result<()> {
-        if fd < 0 {
+        let io = &self.io;
+        // The caller read `fd` before running an operation that may have switched greenlets;
+        // if another clone closed the source meanwhile, its number may be stale (or reused).
+        if fd < 0 || io.fd.get() != fd {
             return Err(closed());
         }
-        let io = &self.io;
         let dir = io.dir(write);
         if let Some(other) = dir.waiter.take() {
             let busy = other.is_waiting().then(|| {

@@ -38,11 +38,13 @@ pub trait IoHandler: Sized + 'static {
     fn on_io(io: &RcIo<Self>, events: Events);
 }
 
+// Fields drop in order: `value` before `lp`, so that the owner's value still has the loop it
+// may need (the watcher is stopped in `Drop` before either goes).
 struct RcIoInner<T: IoHandler> {
     ev: UnsafeCell<sys::ev_io>,
+    value: T,
     /// The loop of the first start.
     lp: OnceCell<Loop>,
-    value: T,
 }
 
 /// An io watcher sharing one `Rc` allocation with `value`, a `T` of its owner's; clones share
@@ -76,6 +78,11 @@ pub struct RcIo<T: IoHandler> {
     inner: Rc<RcIoInner<T>>,
 }
 
+/// libev's callback for every `RcIo<T>`.
+///
+/// # Safety
+/// Called by libev only, with `w` a started or pending watcher of an `RcIoInner<T>` (its
+/// `data` holds the allocation's address, bit 0 aside).
 unsafe extern "C" fn trampoline<T: IoHandler>(
     _lp: *mut sys::ev_loop,
     w: *mut sys::ev_io,
@@ -84,7 +91,10 @@ unsafe extern "C" fn trampoline<T: IoHandler>(
     // SAFETY: `data` was set to the `RcIoInner<T>` allocation holding `*w` when it was
     // created, and that allocation is alive: libev calls back only an active or pending
     // watcher, and `RcIoInner::drop` stops the watcher before the memory goes.
-    let ptr = (unsafe { (*w).data } as usize & !COUNTED) as *const RcIoInner<T>;
+    let ptr = unsafe { (*w).data }
+        .map_addr(|a| a & !COUNTED)
+        .cast::<RcIoInner<T>>()
+        .cast_const();
     // SAFETY: a strong count of the trampoline's own, so that the handler may drop every
     // other handle; the `RcIo` made from it owns it and gives it back when dropped.
     let io = unsafe {
@@ -146,6 +156,10 @@ impl<T: IoHandler> RcIo<T> {
     /// which every later start must name again. Starting an active watcher for the same `fd`
     /// and `events` does nothing; for others, it is stopped first (dropping a pending event),
     /// then started with them.
+    ///
+    /// A start with the same `fd` as the last one keeps libev's record of that descriptor
+    /// (only the events change): it is for the same open file. A descriptor closed in between
+    /// and its number reused for a new file needs a new `RcIo`.
     ///
     /// # Errors
     /// [`Error::BadFd`] for a negative fd, or a closed one (looked at when the fd differs from
@@ -310,8 +324,10 @@ impl<T: IoHandler> RcIoInner<T> {
         // SAFETY: reading and writing the `data` field of our own watcher on its thread;
         // libev never reads it, and the trampoline masks the bit off.
         unsafe {
-            let word = (*ev).data as usize;
-            (*ev).data = ((word & !COUNTED) | usize::from(counted)) as *mut _;
+            let word = (*ev).data.addr();
+            (*ev).data = (*ev)
+                .data
+                .map_addr(|a| (a & !COUNTED) | usize::from(counted));
             word & COUNTED != 0
         }
     }
