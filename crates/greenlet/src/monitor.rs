@@ -234,13 +234,15 @@ pub fn run_info() -> Vec<GreenletInfo> {
     let h = hub::hub();
     let current = hub::current();
     let queued = h.queued_ids();
-    // Sorted by the map's keys, so that sorting does not visit every record.
-    let mut all: Vec<(u64, Rc<GlCore>)> =
-        vec![(h.gl.id, h.gl.clone()), (h.root.id, h.root.clone())];
-    all.extend(h.live.borrow().iter().map(|(id, g)| (*id, g.clone())));
+    // Sorted by the map's keys, so that sorting does not visit every record, and the records
+    // are not touched (no reference count taken) before they are visited in id order, which
+    // is about the order they were allocated in.
+    let live = h.live.borrow();
+    let mut all: Vec<(u64, &Rc<GlCore>)> = vec![(h.gl.id, &h.gl), (h.root.id, &h.root)];
+    all.extend(live.iter().map(|(id, g)| (*id, g)));
     all.sort_unstable_by_key(|(id, _)| *id);
     all.iter()
-        .map(|(_, g)| GreenletInfo {
+        .map(|&(_, g)| GreenletInfo {
             id: g.id,
             name: g.name_owned(),
             state: state_of(g, &current, &queued),
