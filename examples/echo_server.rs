@@ -5,7 +5,7 @@
 //! Prints one line when it listens, then runs until killed.
 //!
 //! What a connection costs: its greenlet (one touched stack page plus the runtime's
-//! bookkeeping, about 5 KB resident in all while idle; BENCHMARKS.md measures it at 10,000
+//! bookkeeping, about 4.6 KB resident in all while idle; BENCHMARKS.md measures it at 10,000
 //! connections) and the buffer below. The buffer is 4 KiB, as in tokio's and mio's examples:
 //! a 64-byte echo touches one page of it, and a bigger buffer only helps bulk transfers.
 
