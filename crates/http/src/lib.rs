@@ -3,7 +3,7 @@
 //!
 //! A handler is `Fn(Request<Body>) -> Response<B>`: [`Body`] is a [`Read`](std::io::Read) over
 //! the decoded request body, `B` anything [`IntoBody`] (bytes, a reader streamed out chunked,
-//! a closure writing into the connection, or an [upgrade](upgrade) to another protocol).
+//! a closure writing into the connection, or an [`upgrade`] to another protocol).
 //! Handlers may block on anything cooperative; a handler that panics gets its client a 500.
 //!
 //! Strict against request smuggling: a request two parsers could read two ways (bare LF,
