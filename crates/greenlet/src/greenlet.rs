@@ -227,11 +227,11 @@ impl Builder {
         });
         let body: Rc<dyn Body + 'a> = shared.clone();
         let slot: Rc<dyn ResultSlot<T> + 'a> = shared;
-        // SAFETY: only the lifetime bound of the trait objects changes (same layout). The
-        // caller guarantees that the greenlet is dead before `'a` ends, and with it the hub's
-        // `body`. The handle's `slot` may outlive `'a`, but by then it holds no `F` (a dead
-        // greenlet's body was run or dropped, see `Stage`): only a result of type `T`, whose
-        // lifetime the handle's type keeps.
+        // The caller guarantees that the greenlet is dead before `'a` ends, and with it the
+        // hub's `body`. The handle's `slot` may outlive `'a`, but by then it holds no `F` (a
+        // dead greenlet's body was run or dropped, see `Stage`): only a result of type `T`,
+        // whose lifetime the handle's type keeps.
+        // SAFETY: only the lifetime bound of the trait objects changes (same layout); see above.
         let (body, slot) = unsafe {
             (
                 std::mem::transmute::<Rc<dyn Body + 'a>, Rc<dyn Body + 'static>>(body),

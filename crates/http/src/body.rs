@@ -104,11 +104,11 @@ impl ResponseBody {
         ResponseBody::Upgrade(Box::new(f))
     }
 
-    /// The length, when known before sending.
-    pub(crate) fn len(&self) -> Option<u64> {
+    /// All the bytes, when they are known before sending (their length goes in the head).
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match self {
-            ResponseBody::Full(b) => Some(b.len() as u64),
-            ResponseBody::Static(b) => Some(b.len() as u64),
+            ResponseBody::Full(b) => Some(b),
+            ResponseBody::Static(b) => Some(b),
             _ => None,
         }
     }

@@ -2,7 +2,7 @@
 //! handler, write with [`crate::encode`] (hyper's `proto/h1/{io,conn}.rs`). Responses to
 //! pipelined requests that are already buffered go out together in one write.
 
-use crate::body::{Body, ResponseBody};
+use crate::body::{Body, ResponseBody, WriteFn};
 use crate::decode::Decoder;
 use crate::encode::{self, BodyFraming, Persist};
 use crate::parse::{self, Framing, HeadLimits};
@@ -382,19 +382,6 @@ impl BodyWriter<'_> {
     }
 }
 
-/// Copy a reader into the connection as the response body.
-fn copy_body(r: &mut dyn Read, w: &mut BodyWriter<'_>) -> io::Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => w.write_all(&buf[..n])?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// What identifies a request in the logs: its request line as received (visible ASCII:
 /// the parser has checked it), and what the response depends on.
 struct RequestLine<'a> {
@@ -593,7 +580,7 @@ fn answer(
     let refuse = |c: &mut Conn, status: StatusCode| {
         let now = c.now_secs();
         encode::error_response(&mut c.out, status, server, now);
-        log_access(config, started, peer, &line, status, Some(0));
+        log_access(started, peer, &line, status, Some(0));
         Next::Close
     };
     if c.body_error.is_some() {
@@ -637,7 +624,7 @@ fn answer(
         );
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     }
-    let len = body.len();
+    let len = body.bytes().map(|b| b.len() as u64);
     let mut framing = encode::framing(&line.method, parts.status, len);
     if framing == BodyFraming::Chunked && line.version == Version::HTTP_10 {
         framing = BodyFraming::UntilClose;
@@ -675,61 +662,25 @@ fn answer(
         headers.clear();
         c.spare_headers = headers;
     }
-    let chunked = framing == BodyFraming::Chunked;
-    let streamed = |c: std::cell::RefMut<'_, Conn>,
-                    f: &mut dyn FnMut(&mut BodyWriter<'_>) -> io::Result<()>|
-     -> io::Result<()> {
-        drop(c);
-        let mut w = BodyWriter { conn, chunked };
-        match catch_unwind(AssertUnwindSafe(|| f(&mut w))) {
-            Ok(r) => r?,
-            Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
-            Err(_) => return Err(io::Error::other("the body's reader or writer panicked")),
-        }
-        w.finish();
-        Ok(())
-    };
-    match body {
-        ResponseBody::Full(b) => {
-            if matches!(framing, BodyFraming::Length(_)) {
-                c.out.extend_from_slice(&b);
-            }
-            log_access(config, started, peer, &line, status, len);
-        }
-        ResponseBody::Static(b) => {
-            if matches!(framing, BodyFraming::Length(_)) {
+    let written: WriteFn = match body {
+        ResponseBody::Full(_) | ResponseBody::Static(_) => {
+            if let (Some(b), BodyFraming::Length(_)) = (body.bytes(), framing) {
                 c.out.extend_from_slice(b);
             }
-            log_access(config, started, peer, &line, status, len);
+            log_access(started, peer, &line, status, len);
+            return Ok(if keep_alive {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            });
         }
-        ResponseBody::Stream(mut r) => {
-            if !matches!(framing, BodyFraming::Empty(_)) {
-                if let Err(e) = streamed(c, &mut |w| copy_body(&mut *r, w)) {
-                    log::error!("streaming the response to \"{line}\" failed: {e}");
-                    return Ok(Next::Done);
-                }
-            }
-            log_access(config, started, peer, &line, status, None);
-        }
-        ResponseBody::Write(f) => {
-            if !matches!(framing, BodyFraming::Empty(_)) {
-                let mut f = Some(f);
-                let r = streamed(c, &mut |w| match f.take() {
-                    Some(f) => f(w),
-                    None => Ok(()),
-                });
-                if let Err(e) = r {
-                    log::error!("writing the response to \"{line}\" failed: {e}");
-                    return Ok(Next::Done);
-                }
-            }
-            log_access(config, started, peer, &line, status, None);
-        }
+        ResponseBody::Stream(mut r) => Box::new(move |w| io::copy(&mut *r, w).map(drop)),
+        ResponseBody::Write(f) => f,
         ResponseBody::Upgrade(f) => {
             c.flush()?;
             c.deadline.stop();
             drop(c);
-            log_access(config, started, peer, &line, status, None);
+            log_access(started, peer, &line, status, None);
             let upgraded = Upgraded { conn: conn.clone() };
             match catch_unwind(AssertUnwindSafe(|| f(upgraded))) {
                 Ok(()) => {}
@@ -738,7 +689,25 @@ fn answer(
             }
             return Ok(Next::Done);
         }
+    };
+    if !matches!(framing, BodyFraming::Empty(_)) {
+        drop(c);
+        let mut w = BodyWriter {
+            conn,
+            chunked: framing == BodyFraming::Chunked,
+        };
+        let r = match catch_unwind(AssertUnwindSafe(|| written(&mut w))) {
+            Ok(r) => r,
+            Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
+            Err(_) => Err(io::Error::other("the body's reader or writer panicked")),
+        };
+        if let Err(e) = r {
+            log::error!("sending the response body to \"{line}\" failed: {e}");
+            return Ok(Next::Done);
+        }
+        w.finish();
     }
+    log_access(started, peer, &line, status, None);
     Ok(if keep_alive {
         Next::KeepAlive
     } else {
@@ -749,23 +718,20 @@ fn answer(
 /// One line per answered request, at `info` level on the `gevent_http::access` target:
 /// peer, request line, status, body bytes (`-` when streamed), time taken.
 fn log_access(
-    config: &Config,
     started: Option<Instant>,
     peer: SocketAddr,
     line: &RequestLine,
     status: StatusCode,
     len: Option<u64>,
 ) {
-    let Some(started) = started.filter(|_| config.access_log) else {
+    let Some(started) = started else {
         return;
     };
-    {
-        let len = len.map_or_else(|| "-".to_owned(), |n| n.to_string());
-        log::info!(
-            target: ACCESS_LOG,
-            "{peer} \"{line}\" {} {len} {:.6}",
-            status.as_u16(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let len = len.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    log::info!(
+        target: ACCESS_LOG,
+        "{peer} \"{line}\" {} {len} {:.6}",
+        status.as_u16(),
+        started.elapsed().as_secs_f64()
+    );
 }
