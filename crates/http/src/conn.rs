@@ -9,7 +9,7 @@ use crate::parse::{self, Framing, HeadLimits};
 use crate::transport::{SharedTcp, Transport};
 use crate::upgrade::Upgraded;
 use gevent_io::net::TcpStream;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, StatusCode, Version};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -216,8 +216,8 @@ pub(crate) struct Conn {
     pub(crate) end: usize,
     /// Responses not written yet (pipelined responses go out in one write).
     out: Vec<u8>,
-    /// The last response's header map, emptied, for the next request's fields.
-    spare_headers: HeaderMap,
+    /// What the last request head leaves for the next one's parsing.
+    reuse: parse::Reuse,
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
@@ -382,17 +382,18 @@ impl BodyWriter<'_> {
     }
 }
 
-/// What identifies a request in the logs: its request line as received (visible ASCII:
-/// the parser has checked it), and what the response depends on.
+/// What identifies a request in the logs: its request line as received (a copy into a
+/// buffer the connection reuses, shown as UTF-8 only when logged), and what the response
+/// depends on.
 struct RequestLine<'a> {
     method: Method,
     version: Version,
-    text: &'a str,
+    text: &'a [u8],
 }
 
 impl fmt::Display for RequestLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text)
+        f.write_str(&String::from_utf8_lossy(self.text))
     }
 }
 
@@ -404,12 +405,15 @@ enum Next {
     Done,
 }
 
+/// The handler as a connection calls it: the response already split into its head and body.
+pub(crate) type Handler = dyn Fn(Request<Body>) -> (http::response::Parts, ResponseBody);
+
 /// Serve requests on `stream` until the client or an error ends the connection.
 pub(crate) fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
-    handler: &dyn Fn(Request<Body>) -> Response<ResponseBody>,
+    handler: &Handler,
 ) -> io::Result<()> {
     let config = &shared.config;
     let _ = stream.set_nodelay(true);
@@ -427,7 +431,7 @@ pub(crate) fn serve_connection(
         pos: 0,
         end: 0,
         out: Vec::new(),
-        spare_headers: HeaderMap::new(),
+        reuse: parse::Reuse::default(),
         decoder: Decoder::length(0),
         pending: 0..0,
         expect_pending: false,
@@ -437,7 +441,7 @@ pub(crate) fn serve_connection(
     }));
     let server = config.server_header.as_deref();
     let mut first = true;
-    let mut line_text = String::new();
+    let mut line_text = Vec::new();
     loop {
         // Read a head: the idle timeout until its first byte (the header timeout for the first
         // request), then the header timeout for the whole head.
@@ -447,8 +451,7 @@ pub(crate) fn serve_connection(
             let c = &mut *c;
             let buffered = c.pos < c.end;
             if buffered {
-                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.spare_headers)
-                {
+                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse) {
                     Ok(parse::Status::Complete(p)) => break p,
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
@@ -536,8 +539,8 @@ fn answer(
     parsed: parse::Parsed,
     peer: SocketAddr,
     shared: &Shared,
-    handler: &dyn Fn(Request<Body>) -> Response<ResponseBody>,
-    line_text: &mut String,
+    handler: &Handler,
+    line_text: &mut Vec<u8>,
 ) -> io::Result<Next> {
     let config = &shared.config;
     let server = config.server_header.as_deref();
@@ -550,7 +553,7 @@ fn answer(
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
         let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
         line_text.clear();
-        line_text.push_str(std::str::from_utf8(&head[..end]).unwrap_or("(not UTF-8)"));
+        line_text.extend_from_slice(&head[..end]);
         c.pos += parsed.consumed;
         c.decoder = match parsed.body_framing {
             Framing::None => Decoder::length(0),
@@ -614,7 +617,7 @@ fn answer(
     let Some(response) = response else {
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     };
-    let (parts, body) = response.into_parts();
+    let (parts, body) = response;
     let upgrade = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     if upgrade != matches!(body, ResponseBody::Upgrade(_)) {
         log::error!(
@@ -656,12 +659,8 @@ fn answer(
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     }
     let status = parts.status;
-    // The map goes on to hold the next request's fields (a map grown huge is let go).
-    let mut headers = parts.headers;
-    if headers.capacity() <= 64 {
-        headers.clear();
-        c.spare_headers = headers;
-    }
+    // The map goes on to hold the next request's fields.
+    c.reuse.recycle(parts.headers);
     let written: WriteFn = match body {
         ResponseBody::Full(_) | ResponseBody::Static(_) => {
             if let (Some(b), BodyFraming::Length(_)) = (body.bytes(), framing) {

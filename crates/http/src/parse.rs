@@ -76,13 +76,16 @@ fn bad(reason: &'static str) -> ParseError {
 }
 
 /// Whether the head's line terminators are all CRLF (a bare LF is accepted by httparse, but
-/// other parsers read it differently).
+/// other parsers read it differently): every CR is followed by an LF and every LF follows a
+/// CR, checked on every pair of neighbouring bytes without branching, so that it vectorizes.
 fn lines_are_crlf(head: &[u8]) -> bool {
-    head.iter().enumerate().all(|(i, &b)| match b {
-        b'\n' => i > 0 && head[i - 1] == b'\r',
-        b'\r' => head.get(i + 1) == Some(&b'\n'),
-        _ => true,
-    })
+    let (Some(&first), Some(&last)) = (head.first(), head.last()) else {
+        return true;
+    };
+    let mismatched = head.iter().zip(&head[1..]).fold(0u8, |acc, (&a, &b)| {
+        acc | u8::from((a == b'\r') != (b == b'\n'))
+    });
+    mismatched == 0 && first != b'\n' && last != b'\r'
 }
 
 /// After httparse's `Version` error: `HTTP/<digit>.<digit>` with another major version is
@@ -168,15 +171,75 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 /// Header fields parsed without allocating: hyper's default limit.
 const STACK_HEADERS: usize = 100;
 
-/// Parse one request head at the start of `buf`.
-///
-/// `spare` is a header map to fill (emptied, its capacity kept from an earlier response, so
-/// that a connection does not allocate a map per request); it is taken only for a complete
-/// head.
+/// What a connection keeps from one request head to the next, so that parsing allocates and
+/// validates less.
+#[derive(Debug, Default)]
+pub(crate) struct Reuse {
+    /// A header map to fill: an answered response's, emptied, its capacity kept.
+    spare: HeaderMap,
+    /// The last origin-form target, as parsed.
+    target: Option<Uri>,
+    /// The last head's fields, as converted, in order. A keep-alive client repeats most of
+    /// them (`Host`, `User-Agent`, `Accept`, cookies: what HPACK is built on); a field equal
+    /// to the one at the same place in the last head is cloned (a reference count) instead of
+    /// validated and copied again.
+    fields: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reuse {
+    /// Keep `map` (an answered response's) to hold the next request's fields; a map grown
+    /// huge is let go.
+    pub(crate) fn recycle(&mut self, mut map: HeaderMap) {
+        if map.capacity() <= 64 {
+            map.clear();
+            self.spare = map;
+        }
+    }
+
+    /// The parsed `target`, cloned when it repeats the last one.
+    fn uri(&mut self, target: &str) -> Result<Uri, ParseError> {
+        if let Some(last) = &self.target
+            && last.path_and_query().map(|p| p.as_str()) == Some(target)
+        {
+            return Ok(last.clone());
+        }
+        let uri: Uri = target.parse().map_err(|_| bad("bad request target"))?;
+        if target.starts_with('/') {
+            self.target = Some(uri.clone());
+        }
+        Ok(uri)
+    }
+
+    /// Field `i` of the head, converted, or cloned when it repeats field `i` of the last one.
+    fn field(
+        &mut self,
+        i: usize,
+        name: &str,
+        value: &[u8],
+    ) -> Result<(HeaderName, HeaderValue), ParseError> {
+        if let Some((n, v)) = self.fields.get(i)
+            && n.as_str().eq_ignore_ascii_case(name)
+            && v.as_bytes() == value
+        {
+            return Ok((n.clone(), v.clone()));
+        }
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad header name"))?;
+        let v = HeaderValue::from_bytes(value).map_err(|_| bad("bad header value"))?;
+        if i < self.fields.len() {
+            self.fields[i] = (n.clone(), v.clone());
+        } else if i == self.fields.len() {
+            self.fields.push((n.clone(), v.clone()));
+        }
+        Ok((n, v))
+    }
+}
+
+/// Parse one request head at the start of `buf`, with what the connection's last head left
+/// in `reuse`.
 pub(crate) fn parse_head(
     buf: &[u8],
     limits: &HeadLimits,
-    spare: &mut HeaderMap,
+    reuse: &mut Reuse,
 ) -> Result<Status, ParseError> {
     // The request line's length, whether or not it is complete yet.
     let line_end = buf.iter().position(|&b| b == b'\n');
@@ -234,7 +297,7 @@ pub(crate) fn parse_head(
     let method = req.method.ok_or_else(|| bad("no method"))?;
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
     let target = req.path.ok_or_else(|| bad("no target"))?;
-    let uri: Uri = target.parse().map_err(|_| bad("bad request target"))?;
+    let uri = reuse.uri(target)?;
     if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
         // absolute-form is allowed, authority-form only for CONNECT
         if uri.scheme().is_none() {
@@ -254,14 +317,13 @@ pub(crate) fn parse_head(
     // Which of the fields that decide framing and persistence are present, noted on the way
     // so that absent ones cost no look-up.
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
-    let mut map = std::mem::take(spare);
-    map.clear();
+    let mut map = std::mem::take(&mut reuse.spare);
     map.reserve(req.headers.len());
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
     // refused here too.
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("bad header name"))?;
+    for (i, h) in req.headers.iter().enumerate() {
+        let (name, value) = reuse.field(i, h.name, h.value)?;
         if name == HOST {
             hosts += 1;
         } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
@@ -271,9 +333,9 @@ pub(crate) fn parse_head(
         } else if name == EXPECT {
             expect = true;
         }
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad("bad header value"))?;
         map.append(name, value);
     }
+    reuse.fields.truncate(req.headers.len());
     if hosts > 1 {
         return Err(bad("repeated Host"));
     }
@@ -364,7 +426,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<Status, ParseError> {
-        parse_head(raw, &HeadLimits::default(), &mut HeaderMap::new())
+        parse_head(raw, &HeadLimits::default(), &mut Reuse::default())
     }
 
     fn ok(raw: &[u8]) -> Parsed {
@@ -661,5 +723,45 @@ mod tests {
         assert!(ok(raw).expect_continue);
         let raw = b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
         assert!(!ok(raw).expect_continue);
+    }
+
+    #[test]
+    fn repeated_fields_and_target_are_reused_changed_ones_parsed_anew() {
+        let mut reuse = Reuse::default();
+        let mut parse = |raw: &[u8]| match parse_head(raw, &HeadLimits::default(), &mut reuse) {
+            Ok(Status::Complete(p)) => Ok(p),
+            Ok(Status::Incomplete) => panic!("incomplete"),
+            Err(e) => Err(e.status.as_u16()),
+        };
+        let a = parse(b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n").unwrap();
+        let b = parse(b"GET /a HTTP/1.1\r\nhost: x\r\nX-A: 1\r\n\r\n").unwrap();
+        assert_eq!(a.head.uri, b.head.uri);
+        assert_eq!(b.head.headers[HOST], "x");
+        // the value is shared with the last request's, not a copy
+        assert_eq!(
+            a.head.headers["x-a"].as_bytes().as_ptr(),
+            b.head.headers["x-a"].as_bytes().as_ptr()
+        );
+        let c = parse(b"GET /b HTTP/1.1\r\nHost: x\r\nX-A: 2\r\nX-B: 3\r\n\r\n").unwrap();
+        assert_eq!(c.head.uri, "/b");
+        assert_eq!(c.head.headers["x-a"], "2");
+        assert_eq!(c.head.headers["x-b"], "3");
+        // fields move, are dropped, or turn bad: each is checked and converted again
+        let d = parse(b"GET /b HTTP/1.1\r\nX-B: 3\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(d.head.headers.len(), 2);
+        assert_eq!(d.head.headers["x-b"], "3");
+        assert_eq!(
+            parse(b"GET /b HTTP/1.1\r\nX-B: 3\x01\r\nHost: x\r\n\r\n").unwrap_err(),
+            400
+        );
+        assert_eq!(
+            parse(b"GET /b HTTP/1.1\r\nX-B: 3\r\n\r\n").unwrap_err(),
+            400
+        );
+        let e = parse(b"GET http://y/b HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
+        assert_eq!(e.head.uri.host(), Some("y"));
+        let f = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
+        assert_eq!(f.head.uri, "/b?q");
+        assert_eq!(f.head.uri.query(), Some("q"));
     }
 }

@@ -1,8 +1,8 @@
 //! The server: a [`Builder`] for the options, a [`Server`] on one hub, a [`ThreadedServer`]
 //! with one hub per thread; each connection is one greenlet running [`crate::conn`].
 
-use crate::body::{Body, IntoBody, ResponseBody};
-use crate::conn::{Config, Shared, serve_connection};
+use crate::body::{Body, IntoBody};
+use crate::conn::{Config, Handler, Shared, serve_connection};
 use crate::parse::HeadLimits;
 use gevent_io::server::StreamServer;
 use http::{Request, Response};
@@ -264,10 +264,14 @@ impl Builder {
             #[cfg(feature = "tls")]
             tls: self.tls,
         }));
-        let handler = move |req| handler(req).map(IntoBody::into_body);
+        // The response split once, here, where its body type is known.
+        let handler = move |req| {
+            let (parts, body) = handler(req).into_parts();
+            (parts, body.into_body())
+        };
         let state = shared.clone();
         let mut inner = StreamServer::try_new(&self.addr[..], move |stream, peer| {
-            let handler: &dyn Fn(Request<Body>) -> Response<ResponseBody> = &handler;
+            let handler: &Handler = &handler;
             if let Err(e) = serve_connection(stream, peer, &state, handler) {
                 log::debug!("connection from {peer}: {e}");
             }
