@@ -551,9 +551,8 @@ fn answer(
         let mut c = conn.borrow_mut();
         // The request line, kept for the logs (a copy into a buffer the connection reuses).
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
-        let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
         line_text.clear();
-        line_text.extend_from_slice(&head[..end]);
+        line_text.extend_from_slice(&head[..parsed.line_len]);
         c.pos += parsed.consumed;
         c.decoder = match parsed.body_framing {
             Framing::None => Decoder::length(0),

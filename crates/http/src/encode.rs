@@ -68,12 +68,18 @@ pub(crate) fn write_head(
     now: u64,
 ) -> Result<(), EncodeError> {
     let start = out.len();
-    let reason = status.canonical_reason().unwrap_or("");
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    out.reserve(256);
+    if status == StatusCode::OK {
+        // the common line as one constant
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        let reason = status.canonical_reason().unwrap_or("");
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in headers {
         if [&CONTENT_LENGTH, &TRANSFER_ENCODING, &DATE].contains(&name)
@@ -94,18 +100,11 @@ pub(crate) fn write_head(
         out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(s) = server {
-        if s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            out.truncate(start);
-            return Err(EncodeError);
-        }
-        out.extend_from_slice(b"server: ");
-        out.extend_from_slice(s.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    if server.is_some_and(|s| s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)) {
+        out.truncate(start);
+        return Err(EncodeError);
     }
-    out.extend_from_slice(b"date: ");
-    with_date(now, |d| out.extend_from_slice(d.as_bytes()));
-    out.extend_from_slice(b"\r\n");
+    with_date(now, server, |fields| out.extend_from_slice(fields));
     match framing {
         BodyFraming::Empty(Some(n)) | BodyFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");
@@ -175,18 +174,36 @@ pub(crate) fn error_response(
     );
 }
 
-/// Call `f` with the IMF-fixdate of `now` (seconds since the epoch), formatted at most once a
-/// second per thread.
-pub(crate) fn with_date<R>(now: u64, f: impl FnOnce(&str) -> R) -> R {
+/// Call `f` with the `server` (if any) and `date` fields of a response sent at `now` (seconds
+/// since the epoch), each with its CRLF: formatted at most once a second per thread (and again
+/// when another server name is asked for), then copied as one piece.
+pub(crate) fn with_date<R>(now: u64, server: Option<&str>, f: impl FnOnce(&[u8]) -> R) -> R {
+    struct Fields {
+        now: u64,
+        server: Option<String>,
+        text: Vec<u8>,
+    }
     thread_local! {
-        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static CACHE: RefCell<Fields> = const {
+            RefCell::new(Fields { now: u64::MAX, server: None, text: Vec::new() })
+        };
     }
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.0 != now {
-            *c = (now, imf_fixdate(now));
+        if c.now != now || c.server.as_deref() != server {
+            c.now = now;
+            c.server = server.map(str::to_owned);
+            c.text.clear();
+            if let Some(s) = server {
+                c.text.extend_from_slice(b"server: ");
+                c.text.extend_from_slice(s.as_bytes());
+                c.text.extend_from_slice(b"\r\n");
+            }
+            c.text.extend_from_slice(b"date: ");
+            c.text.extend_from_slice(imf_fixdate(now).as_bytes());
+            c.text.extend_from_slice(b"\r\n");
         }
-        f(&c.1)
+        f(&c.text)
     })
 }
 
@@ -264,10 +281,19 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let a = with_date(now, str::to_owned);
-        assert_eq!(a, imf_fixdate(now));
-        assert_eq!(a.len(), 29);
-        assert!(a.ends_with(" GMT"));
+        let a = with_date(now, None, <[u8]>::to_vec);
+        assert_eq!(a, format!("date: {}\r\n", imf_fixdate(now)).as_bytes());
+        assert_eq!(a.len(), 8 + 29);
+        // another server name, then none again: each formatted anew
+        let b = with_date(now, Some("x"), <[u8]>::to_vec);
+        assert_eq!(
+            b,
+            format!("server: x\r\ndate: {}\r\n", imf_fixdate(now)).as_bytes()
+        );
+        assert_eq!(with_date(now, None, <[u8]>::to_vec), a);
+        // another second
+        let c = with_date(now + 1, None, <[u8]>::to_vec);
+        assert_eq!(c, format!("date: {}\r\n", imf_fixdate(now + 1)).as_bytes());
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(crate) struct Parsed {
     pub(crate) body_framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// Bytes of the request line (without its CRLF).
+    pub(crate) line_len: usize,
     /// Bytes of the buffer the head took.
     pub(crate) consumed: usize,
 }
@@ -241,11 +243,13 @@ pub(crate) fn parse_head(
     limits: &HeadLimits,
     reuse: &mut Reuse,
 ) -> Result<Status, ParseError> {
-    // The request line's length, whether or not it is complete yet.
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    if line_end.unwrap_or(buf.len()) > limits.max_request_line {
-        return Err(err(StatusCode::URI_TOO_LONG, "request line too long"));
-    }
+    // The request line's length before its LF, whether or not it is complete yet (for a head
+    // that is not complete or not valid: a complete one's is known from its parts).
+    let line_too_long = || {
+        let line_end = buf.iter().position(|&b| b == b'\n');
+        line_end.unwrap_or(buf.len()) > limits.max_request_line
+    };
+    let long_line = || err(StatusCode::URI_TOO_LONG, "request line too long");
     // Room for the header fields: on the stack up to the default limit (no allocation per
     // request), on the heap beyond it.
     let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
@@ -260,6 +264,9 @@ pub(crate) fn parse_head(
     let consumed = match req.parse_with_uninit_headers(buf, room) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
+            if line_too_long() {
+                return Err(long_line());
+            }
             if buf.len() > limits.max_head_bytes {
                 return Err(err(
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -273,6 +280,7 @@ pub(crate) fn parse_head(
             }
             return Ok(Status::Incomplete);
         }
+        Err(_) if line_too_long() => return Err(long_line()),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(err(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -295,8 +303,13 @@ pub(crate) fn parse_head(
         return Err(bad("bare LF or CR in the head"));
     }
     let method = req.method.ok_or_else(|| bad("no method"))?;
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
     let target = req.path.ok_or_else(|| bad("no target"))?;
+    // httparse takes exactly one space between method, target and `HTTP/1.x`.
+    let line_len = method.len() + target.len() + 10;
+    if line_len + 1 > limits.max_request_line {
+        return Err(long_line());
+    }
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
     let uri = reuse.uri(target)?;
     if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
         // absolute-form is allowed, authority-form only for CONNECT
@@ -385,6 +398,7 @@ pub(crate) fn parse_head(
         body_framing,
         keep_alive,
         expect_continue,
+        line_len,
         consumed,
     }))
 }
@@ -458,6 +472,7 @@ mod tests {
         assert!(p.keep_alive);
         assert!(!p.expect_continue);
         assert_eq!(p.consumed, raw.len() - 4);
+        assert_eq!(&raw[..p.line_len], b"GET /a?b=c HTTP/1.1");
     }
 
     #[test]
@@ -479,6 +494,24 @@ mod tests {
         assert_eq!(status(&raw), 414); // even before the line ends
         raw.extend(b" HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(status(&raw), 414);
+        // the limit counts the line with its CR, complete or not
+        let line = |len: usize| {
+            let mut l = b"GET /".to_vec();
+            l.extend(std::iter::repeat_n(b'a', len - 14));
+            l.extend(b" HTTP/1.1\r");
+            assert_eq!(l.len(), len + 1);
+            l
+        };
+        let max = HeadLimits::default().max_request_line;
+        let mut at_limit = line(max - 1);
+        assert!(matches!(parse(&at_limit), Ok(Status::Incomplete)));
+        at_limit.extend(b"\nHost: x\r\n\r\n");
+        ok(&at_limit);
+        let mut over = line(max);
+        over.push(b'\n');
+        assert_eq!(status(&over), 414);
+        over.extend(b"Host: x\r\n\r\n");
+        assert_eq!(status(&over), 414);
     }
 
     #[test]
