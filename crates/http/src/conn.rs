@@ -451,7 +451,9 @@ pub(crate) fn serve_connection(
             let c = &mut *c;
             let buffered = c.pos < c.end;
             if buffered {
-                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse) {
+                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse, || {
+                    Body { conn: conn.clone() }
+                }) {
                     Ok(parse::Status::Complete(p)) => break p,
                     Ok(parse::Status::Incomplete) => {}
                     Err(e) => {
@@ -536,7 +538,7 @@ fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Tran
 /// Run the handler for one parsed request and queue (or stream) its response.
 fn answer(
     conn: &Rc<RefCell<Conn>>,
-    parsed: parse::Parsed,
+    parsed: parse::Parsed<Body>,
     peer: SocketAddr,
     shared: &Shared,
     handler: &Handler,
@@ -564,11 +566,11 @@ fn answer(
         c.body_error = None;
     }
     let line = RequestLine {
-        method: parsed.head.method.clone(),
-        version: parsed.head.version,
+        method: parsed.head.method().clone(),
+        version: parsed.head.version(),
         text: line_text,
     };
-    let request = Request::from_parts(parsed.head, Body { conn: conn.clone() });
+    let request = parsed.head;
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
     let mut c = conn.borrow_mut();
     let response = match outcome {

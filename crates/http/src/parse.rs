@@ -39,8 +39,9 @@ pub(crate) enum Framing {
 
 /// A complete, valid request head.
 #[derive(Debug)]
-pub(crate) struct Parsed {
-    pub(crate) head: http::request::Parts,
+pub(crate) struct Parsed<B> {
+    /// The request, with the body the caller made for it.
+    pub(crate) head: Request<B>,
     pub(crate) body_framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
@@ -56,8 +57,8 @@ pub(crate) struct Parsed {
     clippy::large_enum_variant,
     reason = "moved once per request; a box would cost an allocation per request"
 )]
-pub(crate) enum Status {
-    Complete(Parsed),
+pub(crate) enum Status<B> {
+    Complete(Parsed<B>),
     /// More bytes are needed.
     Incomplete,
 }
@@ -238,11 +239,12 @@ impl Reuse {
 
 /// Parse one request head at the start of `buf`, with what the connection's last head left
 /// in `reuse`.
-pub(crate) fn parse_head(
+pub(crate) fn parse_head<B>(
     buf: &[u8],
     limits: &HeadLimits,
     reuse: &mut Reuse,
-) -> Result<Status, ParseError> {
+    body: impl FnOnce() -> B,
+) -> Result<Status<B>, ParseError> {
     // The request line's length before its LF, whether or not it is complete yet (for a head
     // that is not complete or not valid: a complete one's is known from its parts).
     let line_too_long = || {
@@ -387,12 +389,13 @@ pub(crate) fn parse_head(
         && map
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    *request.headers_mut() = map;
-    let (head, ()) = request.into_parts();
+    // Built in place, the body included: the request is not taken apart and put together
+    // again on its way to the handler.
+    let mut head = Request::new(body());
+    *head.method_mut() = method;
+    *head.uri_mut() = uri;
+    *head.version_mut() = version;
+    *head.headers_mut() = map;
     Ok(Status::Complete(Parsed {
         head,
         body_framing,
@@ -439,11 +442,11 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(raw: &[u8]) -> Result<Status, ParseError> {
-        parse_head(raw, &HeadLimits::default(), &mut Reuse::default())
+    fn parse(raw: &[u8]) -> Result<Status<()>, ParseError> {
+        parse_head(raw, &HeadLimits::default(), &mut Reuse::default(), || ())
     }
 
-    fn ok(raw: &[u8]) -> Parsed {
+    fn ok(raw: &[u8]) -> Parsed<()> {
         match parse(raw) {
             Ok(Status::Complete(p)) => p,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
@@ -464,10 +467,10 @@ mod tests {
     fn simple_get() {
         let raw = b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest";
         let p = ok(raw);
-        assert_eq!(p.head.method, Method::GET);
-        assert_eq!(p.head.uri, "/a?b=c");
-        assert_eq!(p.head.version, Version::HTTP_11);
-        assert_eq!(p.head.headers["x-a"], "1");
+        assert_eq!(p.head.method(), Method::GET);
+        assert_eq!(p.head.uri(), "/a?b=c");
+        assert_eq!(p.head.version(), Version::HTTP_11);
+        assert_eq!(p.head.headers()["x-a"], "1");
         assert_eq!(p.body_framing, Framing::None);
         assert!(p.keep_alive);
         assert!(!p.expect_continue);
@@ -761,28 +764,29 @@ mod tests {
     #[test]
     fn repeated_fields_and_target_are_reused_changed_ones_parsed_anew() {
         let mut reuse = Reuse::default();
-        let mut parse = |raw: &[u8]| match parse_head(raw, &HeadLimits::default(), &mut reuse) {
-            Ok(Status::Complete(p)) => Ok(p),
-            Ok(Status::Incomplete) => panic!("incomplete"),
-            Err(e) => Err(e.status.as_u16()),
-        };
+        let mut parse =
+            |raw: &[u8]| match parse_head(raw, &HeadLimits::default(), &mut reuse, || ()) {
+                Ok(Status::Complete(p)) => Ok(p),
+                Ok(Status::Incomplete) => panic!("incomplete"),
+                Err(e) => Err(e.status.as_u16()),
+            };
         let a = parse(b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n").unwrap();
         let b = parse(b"GET /a HTTP/1.1\r\nhost: x\r\nX-A: 1\r\n\r\n").unwrap();
-        assert_eq!(a.head.uri, b.head.uri);
-        assert_eq!(b.head.headers[HOST], "x");
+        assert_eq!(a.head.uri(), b.head.uri());
+        assert_eq!(b.head.headers()[HOST], "x");
         // the value is shared with the last request's, not a copy
         assert_eq!(
-            a.head.headers["x-a"].as_bytes().as_ptr(),
-            b.head.headers["x-a"].as_bytes().as_ptr()
+            a.head.headers()["x-a"].as_bytes().as_ptr(),
+            b.head.headers()["x-a"].as_bytes().as_ptr()
         );
         let c = parse(b"GET /b HTTP/1.1\r\nHost: x\r\nX-A: 2\r\nX-B: 3\r\n\r\n").unwrap();
-        assert_eq!(c.head.uri, "/b");
-        assert_eq!(c.head.headers["x-a"], "2");
-        assert_eq!(c.head.headers["x-b"], "3");
+        assert_eq!(c.head.uri(), "/b");
+        assert_eq!(c.head.headers()["x-a"], "2");
+        assert_eq!(c.head.headers()["x-b"], "3");
         // fields move, are dropped, or turn bad: each is checked and converted again
         let d = parse(b"GET /b HTTP/1.1\r\nX-B: 3\r\nHost: x\r\n\r\n").unwrap();
-        assert_eq!(d.head.headers.len(), 2);
-        assert_eq!(d.head.headers["x-b"], "3");
+        assert_eq!(d.head.headers().len(), 2);
+        assert_eq!(d.head.headers()["x-b"], "3");
         assert_eq!(
             parse(b"GET /b HTTP/1.1\r\nX-B: 3\x01\r\nHost: x\r\n\r\n").unwrap_err(),
             400
@@ -792,9 +796,9 @@ mod tests {
             400
         );
         let e = parse(b"GET http://y/b HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
-        assert_eq!(e.head.uri.host(), Some("y"));
+        assert_eq!(e.head.uri().host(), Some("y"));
         let f = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
-        assert_eq!(f.head.uri, "/b?q");
-        assert_eq!(f.head.uri.query(), Some("q"));
+        assert_eq!(f.head.uri(), "/b?q");
+        assert_eq!(f.head.uri().query(), Some("q"));
     }
 }
