@@ -200,6 +200,7 @@ impl Reuse {
     }
 
     /// The parsed `target`, cloned when it repeats the last one.
+    #[inline(always)]
     fn uri(&mut self, target: &str) -> Result<Uri, ParseError> {
         if let Some(last) = &self.target
             && last.path_and_query().map(|p| p.as_str()) == Some(target)
@@ -214,6 +215,7 @@ impl Reuse {
     }
 
     /// Field `i` of the head, converted, or cloned when it repeats field `i` of the last one.
+    #[inline(always)]
     fn field(
         &mut self,
         i: usize,
