@@ -3,7 +3,7 @@
 //! `context` resume round trip).
 //!
 //! `cargo run --release -p gevent-bench [-- [--quick] [--echo-only | --growth-only |
-//! --http-only | --rss-only]]`
+//! --http-only | --rss-only | --wait-only]]`
 
 use gevent::{Builder, Event, StackMode, yield_now};
 use std::time::{Duration, Instant};
@@ -62,6 +62,13 @@ fn main() {
     }
     if args.iter().any(|a| a == "--http-only") {
         http_figures(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "--wait-only") {
+        let n: u64 = if quick { 100_000 } else { 1_000_000 };
+        let pingpong = best_ns(5, n / 2, ops::event_pingpong);
+        report("event_pingpong_ns", pingpong, "ns");
+        timed_wait_figures(n, pingpong);
         return;
     }
     if args.iter().any(|a| a == "--rss-only") {
@@ -142,6 +149,7 @@ fn main() {
     // Event ping-pong between two greenlets: one round trip = two sets and two waits.
     let pingpong = best_ns(5, n / 2, ops::event_pingpong);
     report("event_pingpong_ns", pingpong, "ns");
+    timed_wait_figures(n, pingpong);
     report(
         "queue_pingpong_ns",
         best_ns(5, n / 2, ops::queue_pingpong),
@@ -345,6 +353,15 @@ fn http_figures(quick: bool) {
         report(prefix, best[1], "req/s");
         report(&format!("{prefix}_ratio_vs_c"), best[1] / best[0], "x");
     }
+}
+
+/// Timed waits woken before their timeout: the Event ping-pong with a 1 s timeout on every
+/// wait, as a round trip (two timed waits), and what a timed wait costs over an untimed one
+/// (`plain`: the untimed round trip, `event_pingpong_ns`).
+fn timed_wait_figures(n: u64, plain: f64) {
+    let timed = best_ns(5, n / 2, ops::event_pingpong_timed);
+    report("event_pingpong_timed_ns", timed, "ns");
+    report("timed_wait_overhead_ns", (timed - plain) / 2.0, "ns");
 }
 
 /// How each cost grows with what is alive: the same figures with 1k, 10k and 100k other

@@ -100,6 +100,31 @@ pub(crate) fn event_pingpong(iters: u64) -> Duration {
     t
 }
 
+/// [`event_pingpong`] with a timeout on every wait (`wait_timeout(1 s)`), each woken long
+/// before it: what a timed wait costs over an untimed one (its timer armed and disarmed).
+pub(crate) fn event_pingpong_timed(iters: u64) -> Duration {
+    let (ping, pong) = (Event::new(), Event::new());
+    let (pi, po) = (ping.clone(), pong.clone());
+    let second = Duration::from_secs(1);
+    let responder = spawn(move || {
+        for _ in 0..iters {
+            assert!(pi.wait_timeout(second).unwrap());
+            pi.clear();
+            po.set();
+        }
+    });
+    yield_now().unwrap();
+    let start = Instant::now();
+    for _ in 0..iters {
+        ping.set();
+        assert!(pong.wait_timeout(second).unwrap());
+        pong.clear();
+    }
+    let t = start.elapsed();
+    responder.join().unwrap();
+    t
+}
+
 /// Two greenlets, two `Queue`s: one round trip is two puts and two gets.
 pub(crate) fn queue_pingpong(iters: u64) -> Duration {
     let (ping, pong) = (Queue::unbounded(), Queue::unbounded());
