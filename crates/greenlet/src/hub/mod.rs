@@ -47,6 +47,7 @@
 //! * `wait.rs`: the wait protocol ([`Waiter`], [`Waker`], `wake`), kills and `Timeout`
 //!   expiries, and the blocking calls built on it ([`sleep`], [`yield_now`], [`idle`],
 //!   [`wait()`]);
+//! * `timers.rs`: the pool of timers that timed waits take their timeout from;
 //! * `park.rs`: parking and the direct switch between parked greenlets (`switch_to_parked`);
 //! * `guard.rs`: the stack-overflow checks (guard page, canary).
 //!
@@ -61,6 +62,7 @@ mod guard;
 mod park;
 mod queue;
 mod switch;
+mod timers;
 mod tls;
 mod wait;
 
@@ -102,6 +104,8 @@ pub(crate) struct HubInner {
     _prepare: Prepare,
     /// Active while callbacks are queued: keeps the loop alive and the poll non-blocking.
     keepalive: Idle,
+    /// The idle timers of timed waits (`timers.rs`), stopped.
+    wait_timers: timers::TimerPool,
     /// Every greenlet that has been spawned and not yet finished.
     pub(crate) live: RefCell<HashMap<u64, Rc<GlCore>, IdHash>>,
     next_id: Cell<u64>,
@@ -161,6 +165,7 @@ impl HubInner {
             queue: RefCell::new(VecDeque::new()),
             _prepare: prepare,
             keepalive,
+            wait_timers: timers::TimerPool::default(),
             live: RefCell::new(HashMap::default()),
             next_id: Cell::new(2),
             switches: Cell::new(0),
@@ -270,6 +275,8 @@ pub struct HubStats {
     pub pooled_stacks: usize,
     /// Greenlet switches so far.
     pub switches: u64,
+    /// Stopped timers kept for the timeouts of later timed waits (at most 64).
+    pub pooled_timers: usize,
 }
 
 /// See [`HubStats`].
@@ -282,6 +289,7 @@ pub fn hub_stats() -> HubStats {
         queued_callbacks: queued,
         pooled_stacks: crate::stack::pooled(),
         switches: h.switches.get(),
+        pooled_timers: h.wait_timers.idle(),
     }
 }
 

@@ -7,6 +7,7 @@
 use super::core::{GlCore, Outcome};
 use super::queue::Callback;
 use super::switch::{Reason, finish, switch_from};
+use super::timers::Taken;
 use super::tls::{current, current_ptr, next_serial};
 use super::{HubInner, hub};
 use crate::error::{Error, Result, TimeoutId};
@@ -284,21 +285,14 @@ impl Waiter {
     /// ```
     pub fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
         let h = hub();
-        let timer = match timeout {
-            Some(d) => {
-                h.lp.update_now();
-                let token = self.waker();
-                // `Timeout` scope ids come from their own range (from 1 << 62), so this one is
-                // never a scope's.
-                let id = next_serial();
-                let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
-                    wake(&token.g, token.serial, Reason::Timeout(id));
-                });
-                t.start();
-                Some((t, id))
-            }
-            None => None,
-        };
+        // The timeout's timer comes from the hub's pool and goes back to it when the wait
+        // ends (`timers.rs`); it ends this wait only, with `Reason::Timeout(self.serial)`:
+        // wait serials never reach the range of `Timeout` scope ids (from 1 << 62), and a
+        // park's serial (with bit 63) is above every scope id there will ever be.
+        let timer = timeout.map(|d| {
+            h.lp.update_now();
+            h.wait_timers.arm(&h.lp, d, self.waker())
+        });
         let me: *const GlCore = Rc::as_ptr(&self.me);
         let hp: *const HubInner = Rc::as_ptr(&h);
         let ready = h.take_ready();
@@ -306,6 +300,11 @@ impl Waiter {
         drop(h);
         // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run.
         let h = unsafe { &*hp };
+        // Given back however the wait ends, also when a kill unwinds the greenlet from it.
+        let timer = Taken {
+            pool: &h.wait_timers,
+            timer,
+        };
         let reason = match ready {
             // We woke ourselves (a wake-up that came in before the wait, like AsyncResult's
             // re-check after arming): the hub would switch straight back. A `Switch(me)` can
@@ -325,11 +324,13 @@ impl Waiter {
             }
             None => switch_from(Some(h), me, &h.gl, Reason::Wake, false, true),
         };
-        match (reason, timer) {
-            (Reason::Timeout(id), Some((_, own))) if id == own => {
+        let timed = timer.timer.is_some();
+        drop(timer);
+        match reason {
+            Reason::Timeout(id) if timed && id == self.serial => {
                 self.switched_back(Reason::Wake).map(|()| false)
             }
-            (reason, _) => self.switched_back(reason).map(|()| true),
+            reason => self.switched_back(reason).map(|()| true),
         }
     }
 
