@@ -14,8 +14,7 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{Error, Result};
-use crate::hub::{self, Reason, Waiter, Waker};
-use ev_loop::Timer;
+use crate::hub::{Waiter, Waker};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -156,27 +155,14 @@ impl<P> WaitList<P> {
             payload: RefCell::new(payload),
         });
         self.entries.borrow_mut().push_back(entry.clone());
-        // Our own timer (rather than `Waiter::wait`'s) so that its expiry can be told apart
-        // from an enclosing `Timeout` scope's.
-        let fired = Rc::new(Cell::new(false));
-        let _timer = timeout.map(|d| {
-            let h = hub::hub();
-            h.lp.update_now();
-            let (token, fired) = (w.waker(), fired.clone());
-            let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
-                if hub::wake(&token.g, token.serial, Reason::Timeout(0)) {
-                    fired.set(true);
-                }
-            });
-            t.start();
-            t
-        });
         let mut guard = Abandon {
             list: self,
             entry: &entry,
             on_abandon: Some(on_abandon),
         };
-        let r: Result<()> = w.wait(None);
+        // `wait_for`: its own timeout (`Ok(false)`) told apart from an enclosing `Timeout`
+        // scope's (an error).
+        let r: Result<bool> = w.wait_for(timeout);
         // Not unwinding: the grant (if any) is ours to use.
         guard.on_abandon = None;
         drop(guard);
@@ -186,8 +172,8 @@ impl<P> WaitList<P> {
             Woken::Granted
         } else {
             match r {
-                Ok(()) => Woken::Notified,
-                Err(Error::Timeout(_)) if fired.get() => Woken::TimedOut,
+                Ok(true) => Woken::Notified,
+                Ok(false) => Woken::TimedOut,
                 Err(e) => Woken::Failed(e),
             }
         };

@@ -75,7 +75,7 @@ pub(crate) use switch::Reason;
 pub(crate) use tls::{current, current_is_hub};
 pub use tls::{has_hub, in_greenlet};
 pub(crate) use wait::{
-    KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill, timeout_fired, wake,
+    KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill, timeout_fired,
 };
 pub use wait::{Waiter, Waker, idle, sleep, wait, yield_now};
 
