@@ -286,9 +286,9 @@ impl Waiter {
     pub fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
         let h = hub();
         // The timeout's timer comes from the hub's pool and goes back to it when the wait
-        // ends (`timers.rs`); it ends this wait only, with `Reason::Timeout(self.serial)`:
-        // wait serials never reach the range of `Timeout` scope ids (from 1 << 62), and a
-        // park's serial (with bit 63) is above every scope id there will ever be.
+        // ends (`timers.rs`); it ends this wait only, with `Reason::Timeout(self.serial)`,
+        // which is never a `Timeout` scope's id: those count up from 1 << 62, which serials
+        // never reach, and would need 2^62 scopes to reach a park's serial (bit 63 set).
         let timer = timeout.map(|d| {
             h.lp.update_now();
             h.wait_timers.arm(&h.lp, d, self.waker())
