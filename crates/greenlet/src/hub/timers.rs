@@ -42,7 +42,9 @@ pub(super) struct TimerPool {
 
 impl TimerPool {
     /// Start a timer that ends the wait of `waker` after `d` (from the loop's cached time:
-    /// the caller updates it) with `Reason::Timeout(waker.serial)`.
+    /// the caller updates it) with `Reason::Timeout(waker.serial)`. Kept out of line, like
+    /// [`give_back`](TimerPool::give_back), so that untimed waits do not carry its code.
+    #[inline(never)]
     pub(super) fn arm(&self, lp: &Loop, d: Duration, waker: Waker) -> WaitTimer {
         let idle = self.idle.borrow_mut().pop();
         let t = idle.unwrap_or_else(|| {
@@ -62,6 +64,7 @@ impl TimerPool {
     }
 
     /// Stop `t`, disarm it and keep it for the next wait (or drop it if enough are idle).
+    #[inline(never)]
     pub(super) fn give_back(&self, t: WaitTimer) {
         t.timer.stop();
         // Drops the wait's greenlet reference before the timer idles.
