@@ -554,7 +554,7 @@ fn answer(
         // The request line, kept for the logs (a copy into a buffer the connection reuses).
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
         line_text.clear();
-        line_text.extend_from_slice(&head[..parsed.line_len]);
+        line_text.extend_from_slice(&head[parsed.line.clone()]);
         c.pos += parsed.consumed;
         c.decoder = match parsed.body_framing {
             Framing::None => Decoder::length(0),

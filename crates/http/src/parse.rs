@@ -1,7 +1,9 @@
 //! Request heads, sans-I/O: bytes in, [`http::request::Parts`] and the body's framing out
 //! (hyper's `proto/h1/role.rs`). Strict: anything two parsers could read two ways is refused.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
+use http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use std::mem::MaybeUninit;
 
@@ -45,8 +47,9 @@ pub(crate) struct Parsed<B> {
     pub(crate) body_framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
-    /// Bytes of the request line (without its CRLF).
-    pub(crate) line_len: usize,
+    /// Where the request line lies in the head (after the empty lines a client may send
+    /// before it), without its CRLF.
+    pub(crate) line: std::ops::Range<usize>,
     /// Bytes of the buffer the head took.
     pub(crate) consumed: usize,
 }
@@ -185,9 +188,15 @@ pub(crate) struct Reuse {
     /// The last head's fields, as converted, in order. A keep-alive client repeats most of
     /// them (`Host`, `User-Agent`, `Accept`, cookies: what HPACK is built on); a field equal
     /// to the one at the same place in the last head is cloned (a reference count) instead of
-    /// validated and copied again.
-    fields: Vec<(HeaderName, HeaderValue)>,
+    /// validated and copied again. `None` where a field is not kept: credentials, and what
+    /// goes over [`CACHED_VALUE_BYTES`] (an idle connection holds no more than that).
+    fields: Vec<Option<(HeaderName, HeaderValue)>>,
+    /// What is left of [`CACHED_VALUE_BYTES`] for the fields of the head being parsed.
+    budget: usize,
 }
+
+/// How many bytes of field values a connection keeps from its last head at most.
+const CACHED_VALUE_BYTES: usize = 4 * 1024;
 
 impl Reuse {
     /// Keep `map` (an answered response's) to hold the next request's fields; a map grown
@@ -222,18 +231,31 @@ impl Reuse {
         name: &str,
         value: &[u8],
     ) -> Result<(HeaderName, HeaderValue), ParseError> {
-        if let Some((n, v)) = self.fields.get(i)
+        if i == 0 {
+            self.budget = CACHED_VALUE_BYTES;
+        }
+        let fits = value.len() <= self.budget;
+        if fits {
+            self.budget -= value.len();
+        }
+        if let Some(Some((n, v))) = self.fields.get(i)
             && n.as_str().eq_ignore_ascii_case(name)
             && v.as_bytes() == value
         {
-            return Ok((n.clone(), v.clone()));
+            let found = (n.clone(), v.clone());
+            if !fits {
+                self.fields[i] = None;
+            }
+            return Ok(found);
         }
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad header name"))?;
         let v = HeaderValue::from_bytes(value).map_err(|_| bad("bad header value"))?;
+        let keep = (fits && n != AUTHORIZATION && n != PROXY_AUTHORIZATION)
+            .then(|| (n.clone(), v.clone()));
         if i < self.fields.len() {
-            self.fields[i] = (n.clone(), v.clone());
+            self.fields[i] = keep;
         } else if i == self.fields.len() {
-            self.fields.push((n.clone(), v.clone()));
+            self.fields.push(keep);
         }
         Ok((n, v))
     }
@@ -313,6 +335,9 @@ pub(crate) fn parse_head<B>(
     if line_len + 1 > limits.max_request_line {
         return Err(long_line());
     }
+    // httparse skips empty lines before the request line (RFC 9112 §2.2 lets it).
+    let line_start = method.as_ptr() as usize - buf.as_ptr() as usize;
+    let line = line_start..line_start + line_len;
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
     let uri = reuse.uri(target)?;
     if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
@@ -403,7 +428,7 @@ pub(crate) fn parse_head<B>(
         body_framing,
         keep_alive,
         expect_continue,
-        line_len,
+        line,
         consumed,
     }))
 }
@@ -477,7 +502,12 @@ mod tests {
         assert!(p.keep_alive);
         assert!(!p.expect_continue);
         assert_eq!(p.consumed, raw.len() - 4);
-        assert_eq!(&raw[..p.line_len], b"GET /a?b=c HTTP/1.1");
+        assert_eq!(&raw[p.line], b"GET /a?b=c HTTP/1.1");
+        // empty lines before the request line are skipped, and not part of it
+        let raw = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+        let p = ok(raw);
+        assert_eq!(&raw[p.line], b"GET /x HTTP/1.1");
+        assert_eq!(p.consumed, raw.len());
     }
 
     #[test]
@@ -802,5 +832,32 @@ mod tests {
         let f = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
         assert_eq!(f.head.uri(), "/b?q");
         assert_eq!(f.head.uri().query(), Some("q"));
+    }
+
+    #[test]
+    fn credentials_and_values_over_the_budget_are_not_kept() {
+        let mut reuse = Reuse::default();
+        let big = "v".repeat(CACHED_VALUE_BYTES - 10);
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: secret\r\nX-Big: {big}\r\nX-Late: 12345678901\r\n\r\n"
+        );
+        for _ in 0..2 {
+            match parse_head(raw.as_bytes(), &HeadLimits::default(), &mut reuse, || ()) {
+                Ok(Status::Complete(p)) => {
+                    assert_eq!(p.head.headers()[AUTHORIZATION], "secret");
+                    assert_eq!(p.head.headers()["x-late"], "12345678901");
+                }
+                other => panic!("{other:?}"),
+            }
+            let kept: Vec<_> = reuse
+                .fields
+                .iter()
+                .map(|f| f.as_ref().map(|(n, _)| n.as_str()))
+                .collect();
+            // Host and X-Big fit (1 + 4086 bytes); X-Late's 11 do not.
+            assert_eq!(kept, [Some("host"), None, Some("x-big"), None]);
+            let held: usize = reuse.fields.iter().flatten().map(|(_, v)| v.len()).sum();
+            assert!(held <= CACHED_VALUE_BYTES);
+        }
     }
 }
