@@ -570,18 +570,11 @@ fn answer(
         version: parsed.head.version(),
         text: line_text,
     };
-    // The request goes in and the response comes out through places of this frame, not
-    // through the closure and `catch_unwind`'s result (each a copy of a few hundred bytes).
-    let mut request = Some(parsed.head);
-    let mut response = None;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        if let Some(r) = request.take() {
-            response = Some(handler(r));
-        }
-    }));
+    let request = parsed.head;
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
     let mut c = conn.borrow_mut();
     let response = match outcome {
-        Ok(()) => response,
+        Ok(r) => Some(r),
         Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
         Err(_) => {
             log::error!("handler panicked on \"{line}\" from {peer}; answering 500");
