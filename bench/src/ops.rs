@@ -79,36 +79,27 @@ pub(crate) fn switch_via_hub(iters: u64) -> Duration {
 
 /// Two greenlets, two `Event`s: one round trip is two sets and two waits.
 pub(crate) fn event_pingpong(iters: u64) -> Duration {
-    let (ping, pong) = (Event::new(), Event::new());
-    let (pi, po) = (ping.clone(), pong.clone());
-    let responder = spawn(move || {
-        for _ in 0..iters {
-            pi.wait().unwrap();
-            pi.clear();
-            po.set();
-        }
-    });
-    yield_now().unwrap();
-    let start = Instant::now();
-    for _ in 0..iters {
-        ping.set();
-        pong.wait().unwrap();
-        pong.clear();
-    }
-    let t = start.elapsed();
-    responder.join().unwrap();
-    t
+    pingpong(iters, None)
 }
 
 /// [`event_pingpong`] with a timeout on every wait (`wait_timeout(1 s)`), each woken long
 /// before it: what a timed wait costs over an untimed one (its timer armed and disarmed).
 pub(crate) fn event_pingpong_timed(iters: u64) -> Duration {
+    pingpong(iters, Some(Duration::from_secs(1)))
+}
+
+fn pingpong(iters: u64, timeout: Option<Duration>) -> Duration {
+    let wait = move |e: &Event| match timeout {
+        None => {
+            e.wait().unwrap();
+        }
+        Some(d) => assert!(e.wait_timeout(d).unwrap()),
+    };
     let (ping, pong) = (Event::new(), Event::new());
     let (pi, po) = (ping.clone(), pong.clone());
-    let second = Duration::from_secs(1);
     let responder = spawn(move || {
         for _ in 0..iters {
-            assert!(pi.wait_timeout(second).unwrap());
+            wait(&pi);
             pi.clear();
             po.set();
         }
@@ -117,7 +108,7 @@ pub(crate) fn event_pingpong_timed(iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         ping.set();
-        assert!(pong.wait_timeout(second).unwrap());
+        wait(&pong);
         pong.clear();
     }
     let t = start.elapsed();
