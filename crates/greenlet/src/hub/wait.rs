@@ -275,8 +275,8 @@ impl Waiter {
     /// Like [`wait`](Waiter::wait), telling the call's own timeout (`Ok(false)`) apart from an
     /// enclosing `Timeout` scope's (`Err(Error::Timeout)`), which propagates.
     ///
-    /// A timeout allocates nothing: its timer is one of the hub's stopped timers, taken for the
-    /// wait and given back when it ends (the hub keeps up to 64, see
+    /// A timeout's timer is one of the hub's stopped timers, taken for the wait and given back
+    /// when it ends: only a wait that finds none idle makes one (the hub keeps up to 64, see
     /// [`HubStats::pooled_timers`](crate::HubStats::pooled_timers)).
     ///
     /// # Errors
