@@ -302,11 +302,11 @@ impl Waiter {
         let ready = h.take_ready();
         // Not held across the switch: a greenlet that is never resumed must not keep the hub.
         drop(h);
-        // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run. `h` is
-        // also used after the switch (the timer goes back to the hub's pool when this
-        // greenlet resumes or unwinds): a greenlet resumes or unwinds only while the hub is
-        // alive (at thread exit the hub's teardown kills greenlets holding a reference of its
-        // own), and one never resumed never gets here.
+        // `h` is also used after the switch (the timer goes back to the hub's pool when this
+        // greenlet resumes or unwinds); one never resumed never gets there.
+        // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run, and a
+        // greenlet resumes or unwinds only while it is alive (at thread exit the teardown
+        // kills greenlets holding a reference of its own).
         let h = unsafe { &*hp };
         // Given back however the wait ends, also when a kill unwinds the greenlet from it.
         let timer = Taken {
