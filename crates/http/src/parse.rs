@@ -1,4 +1,4 @@
-//! Request heads, sans-I/O: bytes in, [`http::request::Parts`] and the body's framing out
+//! Request heads, sans-I/O: bytes in, an [`http::Request`] and the body's framing out
 //! (hyper's `proto/h1/role.rs`). Strict: anything two parsers could read two ways is refused.
 
 use http::header::{
@@ -191,8 +191,6 @@ pub(crate) struct Reuse {
     /// validated and copied again. `None` where a field is not kept: credentials, and what
     /// goes over [`CACHED_VALUE_BYTES`] (an idle connection holds no more than that).
     fields: Vec<Option<(HeaderName, HeaderValue)>>,
-    /// What is left of [`CACHED_VALUE_BYTES`] for the fields of the head being parsed.
-    budget: usize,
 }
 
 /// How many bytes of field values a connection keeps from its last head at most.
@@ -223,20 +221,19 @@ impl Reuse {
         Ok(uri)
     }
 
-    /// Field `i` of the head, converted, or cloned when it repeats field `i` of the last one.
+    /// Field `i` of the head, converted, or cloned when it repeats field `i` of the last one;
+    /// kept for the next head if its value fits in what is left of the head's `budget`.
     #[inline(always)]
     fn field(
         &mut self,
         i: usize,
         name: &str,
         value: &[u8],
+        budget: &mut usize,
     ) -> Result<(HeaderName, HeaderValue), ParseError> {
-        if i == 0 {
-            self.budget = CACHED_VALUE_BYTES;
-        }
-        let fits = value.len() <= self.budget;
+        let fits = value.len() <= *budget;
         if fits {
-            self.budget -= value.len();
+            *budget -= value.len();
         }
         if let Some(Some((n, v))) = self.fields.get(i)
             && n.as_str().eq_ignore_ascii_case(name)
@@ -364,8 +361,9 @@ pub(crate) fn parse_head<B>(
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
     // refused here too.
+    let mut budget = CACHED_VALUE_BYTES;
     for (i, h) in req.headers.iter().enumerate() {
-        let (name, value) = reuse.field(i, h.name, h.value)?;
+        let (name, value) = reuse.field(i, h.name, h.value, &mut budget)?;
         if name == HOST {
             hosts += 1;
         } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {

@@ -11,6 +11,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An HTTP server on several OS threads, one hub each, from [`Builder::serve_on_threads`]:
 /// its address, and `stop(timeout)`, which stops every thread's server gracefully (as
@@ -25,7 +26,6 @@ use std::sync::Arc;
 /// assert_eq!(server.stop(None).unwrap(), 0);
 /// ```
 pub type ThreadedServer = gevent_io::server::ThreadedServer;
-use std::time::Duration;
 
 /// Default [`Builder::header_read_timeout`]: 30 s (hyper's).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
