@@ -4,7 +4,6 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::watcher::{Events, Kind, Watcher, sealed};
 use libev_sys::{self as sys, macros};
-use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::os::raw::c_int;
 use std::process::ExitStatus;
@@ -105,7 +104,7 @@ macro_rules! kinds {
 }
 
 kinds! {
-    Io => ev_io, ev_io_start, ev_io_stop, Cell<usize>;
+    Io => ev_io, ev_io_start, ev_io_stop, ();
     Timer => ev_timer, ev_timer_start, ev_timer_stop, ();
     Periodic => ev_periodic, ev_periodic_start, ev_periodic_stop, ();
     Signal => ev_signal, ev_signal_start, ev_signal_stop, SignalClaim;
@@ -320,46 +319,10 @@ impl Io {
     ) -> Result<Io> {
         check_fd(fd)?;
         let bits = check_events(events)?;
-        let w = Watcher::with_ffi(lp, Default::default(), Cell::new(0), cb);
+        let w = Watcher::with_ffi(lp, Default::default(), (), cb);
         // SAFETY: a fresh, inactive watcher.
         unsafe { macros::ev_io_set(w.ffi(), fd, bits) };
         Ok(w)
-    }
-
-    /// A word of the owner's, kept in the watcher (0 until set): lets a callback that
-    /// captures nothing (and so costs no allocation of its own) find its owner's state.
-    ///
-    /// ```
-    /// use ev_loop::{Events, Io, Loop};
-    /// use std::os::fd::AsRawFd;
-    /// let lp = Loop::new().unwrap();
-    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// let io = Io::new(&lp, a.as_raw_fd(), Events::WRITE, |io, _| {
-    ///     assert_eq!(io.token(), 7);
-    ///     io.stop();
-    /// })
-    /// .unwrap();
-    /// assert_eq!(io.token(), 0);
-    /// io.set_token(7);
-    /// io.start();
-    /// lp.run();
-    /// ```
-    pub fn token(&self) -> usize {
-        self.extra().get()
-    }
-
-    /// Set the word [`token`](Io::token) returns.
-    ///
-    /// ```
-    /// let lp = ev_loop::Loop::new().unwrap();
-    /// use std::os::fd::AsRawFd;
-    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// let io = ev_loop::Io::new(&lp, a.as_raw_fd(), ev_loop::Events::READ, |_, _| {}).unwrap();
-    /// io.set_token(42);
-    /// assert_eq!(io.token(), 42);
-    /// ```
-    pub fn set_token(&self, token: usize) {
-        self.extra().set(token);
     }
 
     /// Watch another fd and/or other events. An active watcher is restarted with the new
