@@ -15,6 +15,8 @@ fn main() {
     let defines = env::var("DEP_EV_DEFINES").expect("libev-sys must publish DEP_EV_DEFINES");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
+    // The servers' shared listener and accept code.
+    println!("cargo:rerun-if-changed=csrc/listen.h");
     for (name, env_name) in [
         ("echo_server", "GEVENT_C_ECHO_SERVER"),
         ("echo_client", "GEVENT_C_ECHO_CLIENT"),
@@ -22,7 +24,6 @@ fn main() {
     ] {
         let src = PathBuf::from(format!("csrc/{name}.c"));
         println!("cargo:rerun-if-changed={}", src.display());
-        println!("cargo:rerun-if-changed=csrc/listen.h");
         let exe = out.join(format!("c_{name}"));
         // Use the C compiler `cc` would use, with the same libev configuration.
         let compiler = cc::Build::new().opt_level(2).get_compiler();

@@ -183,8 +183,9 @@ impl<T: IoHandler> RcIo<T> {
     pub fn start(&self, lp: &Loop, fd: RawFd, events: Events) -> Result<()> {
         let bits = check_events(events)?;
         let ev = self.inner.ev.get();
-        // SAFETY: reading fields of our own watcher on its thread.
-        let (old_fd, old_bits) = unsafe { ((*ev).fd, (*ev).events & !sys::EV__IOFDSET) };
+        // SAFETY: reading a field of our own watcher on its thread.
+        let old_fd = unsafe { (*ev).fd };
+        let old_bits = self.events().bits();
         match self.inner.lp.get() {
             Some(own) if Rc::ptr_eq(&own.inner, &lp.inner) => {}
             Some(_) => return Err(Error::OtherLoop),
@@ -236,12 +237,7 @@ impl<T: IoHandler> RcIo<T> {
     /// lp.run(); // returns at once: nothing active
     /// ```
     pub fn stop(&self) {
-        if let Some(lp) = self.inner.lp.get() {
-            // SAFETY: the watcher was started on `lp` only; stop on an inactive watcher only
-            // clears a pending event, which is always allowed.
-            unsafe { sys::ev_io_stop(lp.as_raw(), self.inner.ev.get()) };
-            self.sync_active();
-        }
+        self.inner.stop();
     }
 
     /// Whether the watcher is started.
@@ -253,8 +249,7 @@ impl<T: IoHandler> RcIo<T> {
     /// assert!(!RcIo::new(Nothing).is_active());
     /// ```
     pub fn is_active(&self) -> bool {
-        // SAFETY: reading a field of our own watcher on its thread.
-        unsafe { macros::ev_is_active(self.inner.ev.get()) }
+        self.inner.is_active()
     }
 
     /// The events of the last start (none before the first).
@@ -266,7 +261,7 @@ impl<T: IoHandler> RcIo<T> {
     /// assert_eq!(RcIo::new(Nothing).events(), Events::default());
     /// ```
     pub fn events(&self) -> Events {
-        // SAFETY: as for `is_active`.
+        // SAFETY: reading a field of our own watcher on its thread.
         Events::from_bits(unsafe { (*self.inner.ev.get()).events } & !sys::EV__IOFDSET)
     }
 
@@ -300,14 +295,7 @@ impl<T: IoHandler> RcIo<T> {
 
     /// Bring the loop's count of active watchers in line with libev's view of this one.
     fn sync_active(&self) {
-        let Some(lp) = self.inner.lp.get() else {
-            return;
-        };
-        let active = self.is_active();
-        if self.inner.replace_counted(active) != active {
-            let n = &lp.inner.active;
-            n.set(if active { n.get() + 1 } else { n.get() - 1 });
-        }
+        self.inner.sync_active();
     }
 }
 
@@ -318,6 +306,34 @@ impl<T: IoHandler> RcIo<T> {
 const COUNTED: usize = 1;
 
 impl<T: IoHandler> RcIoInner<T> {
+    fn is_active(&self) -> bool {
+        // SAFETY: reading a field of our own watcher on its thread.
+        unsafe { macros::ev_is_active(self.ev.get()) }
+    }
+
+    /// Stop watching and drop a pending event (nothing for an inactive watcher).
+    fn stop(&self) {
+        if let Some(lp) = self.lp.get() {
+            // SAFETY: the watcher was started on `lp` only; stop on an inactive watcher only
+            // clears a pending event, which is always allowed. Stop also removes the watcher
+            // from libev's active and pending lists before its memory goes (`drop`).
+            unsafe { sys::ev_io_stop(lp.as_raw(), self.ev.get()) };
+            self.sync_active();
+        }
+    }
+
+    /// Bring the loop's count of active watchers in line with libev's view of this one.
+    fn sync_active(&self) {
+        let Some(lp) = self.lp.get() else {
+            return;
+        };
+        let active = self.is_active();
+        if self.replace_counted(active) != active {
+            let n = &lp.inner.active;
+            n.set(if active { n.get() + 1 } else { n.get() - 1 });
+        }
+    }
+
     /// Set whether the watcher is counted as active; returns whether it was.
     fn replace_counted(&self, counted: bool) -> bool {
         let ev = self.ev.get();
@@ -335,14 +351,8 @@ impl<T: IoHandler> RcIoInner<T> {
 
 impl<T: IoHandler> Drop for RcIoInner<T> {
     fn drop(&mut self) {
+        self.stop();
         if let Some(lp) = self.lp.get() {
-            // SAFETY: as in `RcIo::stop`: stop removes the watcher from libev's active and
-            // pending lists before its memory goes.
-            unsafe { sys::ev_io_stop(lp.as_raw(), self.ev.get()) };
-            if self.replace_counted(false) {
-                let n = &lp.inner.active;
-                n.set(n.get() - 1);
-            }
             let n = &lp.inner.watchers;
             n.set(n.get() - 1);
         }
