@@ -206,23 +206,25 @@ impl Reuse {
         }
     }
 
-    /// The parsed `target`, cloned when it repeats the last one.
+    /// The parsed `target` into `uri`, cloned when it repeats the last one.
     #[inline(always)]
-    fn uri(&mut self, target: &str) -> Result<Uri, ParseError> {
+    fn uri(&mut self, target: &str, uri: &mut Uri) -> Result<(), ParseError> {
         if let Some(last) = &self.target
             && last.path_and_query().map(|p| p.as_str()) == Some(target)
         {
-            return Ok(last.clone());
+            uri.clone_from(last);
+            return Ok(());
         }
-        let uri: Uri = target.parse().map_err(|_| bad("bad request target"))?;
+        *uri = target.parse().map_err(|_| bad("bad request target"))?;
         if target.starts_with('/') {
             self.target = Some(uri.clone());
         }
-        Ok(uri)
+        Ok(())
     }
 
-    /// Field `i` of the head, converted, or cloned when it repeats field `i` of the last one;
-    /// kept for the next head if its value fits in what is left of the head's `budget`.
+    /// Field `i` of the head appended to `map`, converted, or cloned when it repeats field `i`
+    /// of the last one; kept for the next head if its value fits in what is left of the
+    /// head's `budget`. Says which field it was, as far as framing and persistence care.
     #[inline(always)]
     fn field(
         &mut self,
@@ -230,7 +232,8 @@ impl Reuse {
         name: &str,
         value: &[u8],
         budget: &mut usize,
-    ) -> Result<(HeaderName, HeaderValue), ParseError> {
+        map: &mut HeaderMap,
+    ) -> Result<Field, ParseError> {
         let fits = value.len() <= *budget;
         if fits {
             *budget -= value.len();
@@ -239,14 +242,16 @@ impl Reuse {
             && n.as_str().eq_ignore_ascii_case(name)
             && v.as_bytes() == value
         {
-            let found = (n.clone(), v.clone());
+            let kind = Field::of(n);
+            map.append(n.clone(), v.clone());
             if !fits {
                 self.fields[i] = None;
             }
-            return Ok(found);
+            return Ok(kind);
         }
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad header name"))?;
         let v = HeaderValue::from_bytes(value).map_err(|_| bad("bad header value"))?;
+        let kind = Field::of(&n);
         let keep = (fits && n != AUTHORIZATION && n != PROXY_AUTHORIZATION)
             .then(|| (n.clone(), v.clone()));
         if i < self.fields.len() {
@@ -254,7 +259,35 @@ impl Reuse {
         } else if i == self.fields.len() {
             self.fields.push(keep);
         }
-        Ok((n, v))
+        map.append(n, v);
+        Ok(kind)
+    }
+}
+
+/// What a header field means to parsing: the ones that decide framing and persistence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Host,
+    Framing,
+    Connection,
+    Expect,
+    Other,
+}
+
+impl Field {
+    #[inline(always)]
+    fn of(name: &HeaderName) -> Field {
+        if name == HOST {
+            Field::Host
+        } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            Field::Framing
+        } else if name == CONNECTION {
+            Field::Connection
+        } else if name == EXPECT {
+            Field::Expect
+        } else {
+            Field::Other
+        }
     }
 }
 
@@ -336,7 +369,16 @@ pub(crate) fn parse_head<B>(
     let line_start = method.as_ptr() as usize - buf.as_ptr() as usize;
     let line = line_start..line_start + line_len;
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("bad method"))?;
-    let uri = reuse.uri(target)?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(bad("bad HTTP version")),
+    };
+    // Built in place, the body included: the request is not taken apart and put together
+    // again on its way to the handler.
+    let mut head = Request::new(body());
+    reuse.uri(target, head.uri_mut())?;
+    let uri = head.uri();
     if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
         // absolute-form is allowed, authority-form only for CONNECT
         if uri.scheme().is_none() {
@@ -348,32 +390,26 @@ pub(crate) fn parse_head<B>(
     if target == "*" && method != Method::OPTIONS {
         return Err(bad("asterisk-form target without OPTIONS"));
     }
-    let version = match req.version {
-        Some(0) => Version::HTTP_10,
-        Some(1) => Version::HTTP_11,
-        _ => return Err(bad("bad HTTP version")),
-    };
+    *head.method_mut() = method;
+    *head.version_mut() = version;
     // Which of the fields that decide framing and persistence are present, noted on the way
     // so that absent ones cost no look-up.
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
-    let mut map = std::mem::take(&mut reuse.spare);
+    let map = head.headers_mut();
+    std::mem::swap(map, &mut reuse.spare);
     map.reserve(req.headers.len());
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
     // refused here too.
     let mut budget = CACHED_VALUE_BYTES;
     for (i, h) in req.headers.iter().enumerate() {
-        let (name, value) = reuse.field(i, h.name, h.value, &mut budget)?;
-        if name == HOST {
-            hosts += 1;
-        } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
-            framing_fields = true;
-        } else if name == CONNECTION {
-            connection = true;
-        } else if name == EXPECT {
-            expect = true;
+        match reuse.field(i, h.name, h.value, &mut budget, map)? {
+            Field::Host => hosts += 1,
+            Field::Framing => framing_fields = true,
+            Field::Connection => connection = true,
+            Field::Expect => expect = true,
+            Field::Other => {}
         }
-        map.append(name, value);
     }
     reuse.fields.truncate(req.headers.len());
     if hosts > 1 {
@@ -414,13 +450,6 @@ pub(crate) fn parse_head<B>(
         && map
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    // Built in place, the body included: the request is not taken apart and put together
-    // again on its way to the handler.
-    let mut head = Request::new(body());
-    *head.method_mut() = method;
-    *head.uri_mut() = uri;
-    *head.version_mut() = version;
-    *head.headers_mut() = map;
     Ok(Status::Complete(Parsed {
         head,
         body_framing,
