@@ -419,17 +419,17 @@ pub(crate) fn parse_head<B>(
         return Err(bad("missing Host"));
     }
     let (length, chunked) = if framing_fields {
-        (content_length(&map)?, transfer_encoding(&map)?)
+        (content_length(map)?, transfer_encoding(map)?)
     } else {
         (None, false)
     };
     if chunked && version == Version::HTTP_10 {
         return Err(bad("Transfer-Encoding on HTTP/1.0"));
     }
-    let mut keep_alive = if connection && has_token(&map, &CONNECTION, "close") {
+    let mut keep_alive = if connection && has_token(map, &CONNECTION, "close") {
         false
     } else if version == Version::HTTP_10 {
-        connection && has_token(&map, &CONNECTION, "keep-alive")
+        connection && has_token(map, &CONNECTION, "keep-alive")
     } else {
         true
     };
