@@ -224,7 +224,7 @@ impl Builder {
         if self
             .server_header
             .as_deref()
-            .is_some_and(|s| s.bytes().any(|b| b"\r\n\0".contains(&b)))
+            .is_some_and(|s| crate::encode::breaks_line(s.as_bytes()))
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
