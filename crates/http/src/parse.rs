@@ -4,6 +4,7 @@
 use http::header::{
     AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
 };
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use std::mem::MaybeUninit;
 
@@ -184,7 +185,7 @@ pub(crate) struct Reuse {
     /// A header map to fill: an answered response's, emptied, its capacity kept.
     spare: HeaderMap,
     /// The last origin-form target, as parsed.
-    target: Option<Uri>,
+    target: Option<PathAndQuery>,
     /// The last head's fields, as converted, in order. A keep-alive client repeats most of
     /// them (`Host`, `User-Agent`, `Accept`, cookies: what HPACK is built on); a field equal
     /// to the one at the same place in the last head is cloned (a reference count) instead of
@@ -206,18 +207,20 @@ impl Reuse {
         }
     }
 
-    /// The parsed `target` into `uri`, cloned when it repeats the last one.
+    /// The parsed `target` into `uri`, cloned when it repeats the last origin-form one.
     #[inline(always)]
     fn uri(&mut self, target: &str, uri: &mut Uri) -> Result<(), ParseError> {
         if let Some(last) = &self.target
-            && last.path_and_query().map(|p| p.as_str()) == Some(target)
+            && last.as_str() == target
         {
-            uri.clone_from(last);
+            // Only the path and query to clone: the scheme and authority of origin-form are
+            // empty.
+            *uri = Uri::from(last.clone());
             return Ok(());
         }
         *uri = target.parse().map_err(|_| bad("bad request target"))?;
         if target.starts_with('/') {
-            self.target = Some(uri.clone());
+            self.target = uri.path_and_query().cloned();
         }
         Ok(())
     }
@@ -859,6 +862,14 @@ mod tests {
         let f = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
         assert_eq!(f.head.uri(), "/b?q");
         assert_eq!(f.head.uri().query(), Some("q"));
+        // a repeated target is the same URI as a parsed one, query and all
+        let g = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
+        assert_eq!(g.head.uri(), f.head.uri());
+        assert_eq!(
+            (g.head.uri().path(), g.head.uri().query()),
+            ("/b", Some("q"))
+        );
+        assert_eq!((g.head.uri().scheme(), g.head.uri().host()), (None, None));
     }
 
     #[test]
