@@ -18,8 +18,12 @@
 //! picks a free one), prints `listening on ADDR` once it listens, then serves until killed.
 
 use gevent::http::ResponseBody;
-use gevent::http::http::{Request, Response, StatusCode, header};
+use gevent::http::http::{HeaderValue, Request, Response, StatusCode, header};
 use serde::Serialize;
+
+/// The content types, checked once at compile time rather than per response.
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The `/json` answer, serialized afresh for every request.
 #[derive(Serialize)]
@@ -32,12 +36,12 @@ pub(crate) fn handle(req: Request<gevent::http::Body>) -> Response<ResponseBody>
     let (status, content_type, body) = match req.uri().path() {
         "/plaintext" => (
             StatusCode::OK,
-            "text/plain",
+            TEXT_PLAIN,
             ResponseBody::Static(b"Hello, World!"),
         ),
         "/json" => (
             StatusCode::OK,
-            "application/json",
+            APPLICATION_JSON,
             ResponseBody::Full(
                 serde_json::to_vec(&Message {
                     message: "Hello, World!",
@@ -47,16 +51,14 @@ pub(crate) fn handle(req: Request<gevent::http::Body>) -> Response<ResponseBody>
         ),
         _ => (
             StatusCode::NOT_FOUND,
-            "text/plain",
+            TEXT_PLAIN,
             ResponseBody::Static(b"Not Found"),
         ),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
     resp
 }
 
