@@ -400,32 +400,71 @@ pub fn serve_on_threads(
     handler: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<(Vec<std::thread::JoinHandle<io::Result<()>>>, SocketAddr)> {
     let handler = std::sync::Arc::new(handler);
-    let mut addr: SocketAddr = resolve(addr)?[0];
+    let mut addr = resolve(addr)?[0];
     let mut handles = Vec::new();
     for i in 0..threads.max(1) {
-        let (tx, rx) = std::sync::mpsc::channel();
         let h = handler.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("server-{i}"))
-            .spawn(move || {
-                let server = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
-                match server.start().and_then(|_| server.local_addr()) {
-                    Ok(a) => {
-                        let _ = tx.send(Ok(a));
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                        return Err(e);
-                    }
-                }
-                server.serve_forever()
-            })?;
-        addr = rx
-            .recv()
-            .map_err(|_| io::Error::other("server thread died"))??;
-        handles.push(handle);
+        let started = start_thread(addr, &format!("server-{i}"), move |addr, ready| {
+            let server = StreamServer::new(addr, move |c, p| h(c, p)).reuse_port(true);
+            server.start()?;
+            ready.send(server.local_addr()?, ());
+            server.serve_forever()
+        })?;
+        addr = started.bound;
+        handles.push(started.handle);
     }
     Ok((handles, addr))
+}
+
+/// Where a server thread started by [`start_thread`] reports that it serves: the address it
+/// bound and what the starting thread keeps of it.
+struct Ready<T>(std::sync::mpsc::Sender<(SocketAddr, T)>);
+
+impl<T> Ready<T> {
+    fn send(self, bound: SocketAddr, keep: T) {
+        // The starting thread waits for this message, so it is only ever lost if that thread
+        // is gone.
+        let _ = self.0.send((bound, keep));
+    }
+}
+
+/// A server thread that serves, from [`start_thread`].
+struct Started<T, R> {
+    handle: std::thread::JoinHandle<io::Result<R>>,
+    bound: SocketAddr,
+    keep: T,
+}
+
+/// Start an OS thread named `name` that runs `run(addr, ready)`: it binds `addr`, starts
+/// serving on its own hub and says so through `ready` before it goes on; what it returns is
+/// the thread's result. Returns once the thread is serving; the thread's error (joined) if it
+/// returned before that.
+fn start_thread<T, R>(
+    addr: SocketAddr,
+    name: &str,
+    run: impl FnOnce(SocketAddr, Ready<T>) -> io::Result<R> + Send + 'static,
+) -> io::Result<Started<T, R>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || run(addr, Ready(tx)))?;
+    match rx.recv() {
+        Ok((bound, keep)) => Ok(Started {
+            handle,
+            bound,
+            keep,
+        }),
+        // `ready` was dropped unused: the thread ended (or is ending) without serving.
+        Err(_) => Err(match handle.join() {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => io::Error::other("a server thread ended before it served"),
+            Err(_) => io::Error::other("a server thread panicked before it served"),
+        }),
+    }
 }
 
 /// What tells one server thread of a [`ThreadedServer`] to stop: the handlers' grace period.
@@ -621,44 +660,20 @@ where
         threads: Vec::new(),
     };
     for i in 0..threads.max(1) {
-        let (tx, rx) = std::sync::mpsc::channel();
         let start = start.clone();
-        let addr = server.addr;
-        let handle = std::thread::Builder::new()
-            .name(format!("{name}-{i}"))
-            .spawn(move || -> io::Result<usize> {
-                let stop_signal: greenlet::AsyncResult<Option<Duration>> =
-                    greenlet::AsyncResult::new();
-                let stop = match start(addr) {
-                    Ok((bound, stop)) => {
-                        let _ = tx.send(Ok((bound, stop_signal.setter())));
-                        stop
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                        return Err(e);
-                    }
-                };
-                // Serves (the server's greenlets run on this hub) until told to stop.
-                let grace = stop_signal
-                    .get()
-                    .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
-                Ok(stop(grace))
-            })?;
-        match rx.recv() {
-            Ok(Ok((a, stop))) => {
-                server.addr = a;
-                server.threads.push((handle, stop));
-            }
-            Ok(Err(e)) => {
-                let _ = handle.join();
-                return Err(e);
-            }
-            Err(_) => {
-                let _ = handle.join();
-                return Err(io::Error::other("server thread died"));
-            }
-        }
+        // On an error, `server` drops: the threads started before are stopped and joined.
+        let started = start_thread(server.addr, &format!("{name}-{i}"), move |addr, ready| {
+            let stop_signal: greenlet::AsyncResult<Option<Duration>> = greenlet::AsyncResult::new();
+            let (bound, stop) = start(addr)?;
+            ready.send(bound, stop_signal.setter());
+            // Serves (the server's greenlets run on this hub) until told to stop.
+            let grace = stop_signal
+                .get()
+                .map_err(|e| io::Error::other(format!("waiting for stop: {e:?}")))?;
+            Ok(stop(grace))
+        })?;
+        server.addr = started.bound;
+        server.threads.push((started.handle, started.keep));
     }
     Ok(server)
 }

@@ -276,3 +276,34 @@ fn client_roundtrip(addr: std::net::SocketAddr, msg: &[u8]) -> std::io::Result<V
     .join()
     .unwrap()
 }
+
+#[test]
+fn threads_that_cannot_bind_report_the_bind_error() {
+    // A listener without SO_REUSEPORT holds the port: the threads' listeners cannot share it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = gevent_io::server::start_on_threads(addr, 2, echo_handler).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    let err = gevent_io::server::serve_on_threads(addr, 2, echo_handler).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    // What a server's own start reports reaches the caller as it was.
+    type Start = std::io::Result<(std::net::SocketAddr, fn(Option<Duration>) -> usize)>;
+    let err = gevent_io::server::spawn_on_threads(addr, 2, "custom", |_| -> Start {
+        Err(std::io::Error::new(
+            ErrorKind::PermissionDenied,
+            "not today",
+        ))
+    })
+    .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string()),
+        (ErrorKind::PermissionDenied, "not today".into())
+    );
+    // A start that panics is an error too, not a hang.
+    let err = gevent_io::server::spawn_on_threads(addr, 1, "panics", |_| -> Start {
+        panic!("a start that panics")
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Other);
+    drop(taken);
+}
