@@ -378,7 +378,8 @@ pub(crate) fn parse_head<B>(
         _ => return Err(bad("bad HTTP version")),
     };
     // Built in place, the body included: the request is not taken apart and put together
-    // again on its way to the handler.
+    // again on its way to the handler. A head refused from here on drops its body while the
+    // caller still holds the connection, which a body's drop must therefore not touch.
     let mut head = Request::new(body());
     reuse.uri(target, head.uri_mut())?;
     let uri = head.uri();
@@ -865,6 +866,8 @@ mod tests {
         // a repeated target is the same URI as a parsed one, query and all
         let g = parse(b"GET /b?q HTTP/1.1\r\nHost: y\r\n\r\n").unwrap();
         assert_eq!(g.head.uri(), f.head.uri());
+        // shared with the last one, not parsed again
+        assert_eq!(g.head.uri().path().as_ptr(), f.head.uri().path().as_ptr());
         assert_eq!(
             (g.head.uri().path(), g.head.uri().query()),
             ("/b", Some("q"))

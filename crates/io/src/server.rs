@@ -376,7 +376,8 @@ fn spawn_handler(st: &Rc<State>, stream: TcpStream, peer: SocketAddr) {
 /// serve until the process ends: [`start_on_threads`] returns a handle that can stop them.
 ///
 /// # Errors
-/// The first thread's bind error.
+/// The error of the first thread that could not start serving (binding, mostly); the threads
+/// started before it go on serving, detached (use [`start_on_threads`] to have them stopped).
 ///
 /// ```
 /// use std::io::{Read, Write};

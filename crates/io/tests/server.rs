@@ -307,3 +307,37 @@ fn threads_that_cannot_bind_report_the_bind_error() {
     assert_eq!(err.kind(), ErrorKind::Other);
     drop(taken);
 }
+
+#[test]
+fn threads_started_before_one_that_fails_are_stopped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (c, st) = (calls.clone(), stopped.clone());
+    let err = gevent_io::server::spawn_on_threads(
+        "127.0.0.1:0".parse().unwrap(),
+        3,
+        "partial",
+        move |addr| {
+            if c.fetch_add(1, Ordering::SeqCst) > 0 {
+                return Err(std::io::Error::new(ErrorKind::AddrNotAvailable, "second"));
+            }
+            let server = StreamServer::new(addr, echo_handler).reuse_port(true);
+            server.start()?;
+            let bound = server.local_addr()?;
+            let st = st.clone();
+            Ok((bound, move |grace| {
+                let killed = server.stop(grace);
+                st.store(true, Ordering::SeqCst);
+                killed
+            }))
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+    // the third thread was never started; the first one, serving, was stopped and joined
+    // before the error came back
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(stopped.load(Ordering::SeqCst));
+}
