@@ -17,8 +17,7 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{Error, Result, TimeoutId};
-use crate::hub::{self, GlCore};
-use ev_loop::Timer;
+use crate::hub::{self, GlCore, ScopeTimer};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -47,8 +46,8 @@ thread_local! {
 pub struct Timeout {
     id: u64,
     owner: Rc<GlCore>,
-    timer: Option<Timer>,
-    fired: Rc<Cell<bool>>,
+    /// One of the hub's pooled timers, given back when the scope ends.
+    timer: Option<ScopeTimer>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -79,23 +78,11 @@ impl Timeout {
             id
         });
         let owner = hub::current();
-        let fired = Rc::new(Cell::new(false));
-        let timer = d.map(|d| {
-            let h = hub::hub();
-            h.lp.update_now();
-            let (o, f) = (owner.clone(), fired.clone());
-            let t = Timer::new(&h.lp, d, Duration::ZERO, move |_, _| {
-                f.set(true);
-                hub::timeout_fired(&o, id);
-            });
-            t.start();
-            t
-        });
+        let timer = d.map(|d| ScopeTimer::start(d, owner.clone(), id));
         Timeout {
             id,
             owner,
             timer,
-            fired,
             _not_send: PhantomData,
         }
     }
@@ -117,7 +104,7 @@ impl Timeout {
     /// assert!(t.is_armed());
     /// ```
     pub fn is_armed(&self) -> bool {
-        self.timer.as_ref().is_some_and(|t| t.is_active())
+        self.timer.as_ref().is_some_and(ScopeTimer::is_active)
     }
 
     /// Whether it has expired.
@@ -128,7 +115,7 @@ impl Timeout {
     /// assert!(t.expired());
     /// ```
     pub fn expired(&self) -> bool {
-        self.fired.get()
+        self.timer.as_ref().is_some_and(ScopeTimer::fired)
     }
 
     /// Whether `e` is this timeout's expiry.

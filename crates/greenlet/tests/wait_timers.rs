@@ -1,6 +1,7 @@
-//! The timers of timed waits, which the hub keeps in a pool: a timer ends only the wait it was
-//! armed for (an earlier wait's expiry never ends a later one, on the same timer or not), every
-//! timed wait gives its timer back however it ends, and the pool stays bounded.
+//! The timers of timed waits and `Timeout` scopes, which the hub keeps in a pool: a timer ends
+//! only the wait or scope it was armed for (an earlier one's expiry never ends a later one, on
+//! the same timer or not), every timed wait and scope gives its timer back however it ends, and
+//! the pool stays bounded.
 //!
 //! Each test runs on its own thread, so with its own hub and pool.
 
@@ -196,9 +197,14 @@ fn a_timed_wait_ended_by_an_enclosing_timeout_gives_its_timer_back() {
         Err(Error::Timeout(t.id())),
         "the scope's, not the wait's own"
     );
+    assert_eq!(
+        pooled(),
+        1,
+        "the wait's timer is back, the scope's still taken"
+    );
     drop(t);
-    assert_eq!(pooled(), 1);
-    assert_eq!(runs_dry(), Ok(true), "the wait's timer is stopped");
+    assert_eq!(pooled(), 2, "and the scope's too");
+    assert_eq!(runs_dry(), Ok(true), "both are stopped");
 }
 
 /// A running wait timer keeps the loop alive (the wait ends by its timeout, not because
@@ -214,4 +220,88 @@ fn only_a_running_wait_timer_keeps_the_loop_alive() {
     );
     assert_eq!(pooled(), 1);
     assert_eq!(runs_dry(), Ok(true), "the pooled timer keeps nothing alive");
+}
+
+/// A scope takes its timer from the pool and gives it back when it ends, expired or not; an
+/// expired scope's timer, taken next by a timed wait, does not end that wait.
+#[test]
+fn a_timeout_scope_takes_a_pooled_timer_and_gives_it_back() {
+    {
+        let w = Waiter::new("warm").unwrap();
+        let _keep = w.waker();
+        assert_eq!(w.wait_for(Some(ms(1))), Ok(false));
+    }
+    assert_eq!(pooled(), 1);
+    let t = Timeout::start(FOREVER);
+    assert!(t.is_armed());
+    assert_eq!(pooled(), 0, "the scope took the idle timer");
+    drop(t);
+    assert_eq!(pooled(), 1, "back when the scope ended unexpired");
+
+    let t = Timeout::start(ms(5));
+    assert_eq!(pooled(), 0);
+    assert_eq!(
+        Event::new().wait_timeout(FOREVER),
+        Err(Error::Timeout(t.id()))
+    );
+    assert!(t.expired() && !t.is_armed());
+    assert_eq!(pooled(), 1, "the wait's own timer is back");
+    drop(t);
+    assert_eq!(pooled(), 2, "and the scope's, expired");
+
+    // The same timer now ends this wait only by its own timeout.
+    let w = Waiter::new("after").unwrap();
+    let wake = w.waker();
+    let waker = spawn(move || {
+        greenlet::sleep(ms(20)).unwrap();
+        wake.wake()
+    });
+    assert_eq!(w.wait_for(Some(FOREVER)), Ok(true), "woken, not timed out");
+    assert!(waker.join().unwrap());
+    assert_eq!(runs_dry(), Ok(true), "nothing left running");
+}
+
+/// The expiry of a scope that ended is never delivered, neither to a later scope on the same
+/// timer nor to a later wait of the greenlet: the timer due in the same poll as the scope's
+/// end is stopped with it.
+#[test]
+fn an_ended_scope_never_expires_a_later_one() {
+    let first = Timeout::start(ms(5));
+    // Blocks the thread past the first scope's expiry, then the scope ends before the hub
+    // polls: libev has not run its timer.
+    std::thread::sleep(ms(30));
+    assert!(!first.expired());
+    drop(first);
+    assert_eq!(pooled(), 1);
+    let second = Timeout::start(FOREVER);
+    assert_eq!(pooled(), 0, "the same timer, armed anew");
+    let e = Event::new();
+    let e2 = e.clone();
+    let setter = spawn(move || {
+        greenlet::sleep(ms(20)).unwrap();
+        e2.set();
+    });
+    assert_eq!(e.wait_timeout(FOREVER), Ok(true), "set, not expired");
+    setter.join().unwrap();
+    assert!(!second.expired());
+    drop(second);
+    greenlet::sleep(ms(1)).unwrap();
+}
+
+/// A scope dropped on a thread whose hub has gone (a thread-local destroyed after the hub's)
+/// drops its timer without asking for a hub, which could not be made any more.
+#[test]
+fn a_scope_outliving_its_hub_is_dropped_quietly() {
+    std::thread::spawn(|| {
+        thread_local! {
+            static KEPT: std::cell::RefCell<Option<Timeout>> = const { std::cell::RefCell::new(None) };
+        }
+        // Touched before the hub exists, so destroyed after it (in reverse order of first use).
+        KEPT.with(|_| {});
+        let t = Timeout::start(FOREVER);
+        KEPT.with(|k| *k.borrow_mut() = Some(t));
+        assert_eq!(pooled(), 0);
+    })
+    .join()
+    .unwrap();
 }

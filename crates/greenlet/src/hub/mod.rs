@@ -47,7 +47,8 @@
 //! * `wait.rs`: the wait protocol ([`Waiter`], [`Waker`], `wake`), kills and `Timeout`
 //!   expiries, and the blocking calls built on it ([`sleep`], [`yield_now`], [`idle`],
 //!   [`wait()`]);
-//! * `timers.rs`: the pool of timers that timed waits take their timeout from;
+//! * `timers.rs`: the pool of timers that timed waits and `Timeout` scopes take their
+//!   timeout from;
 //! * `park.rs`: parking and the direct switch between parked greenlets (`switch_to_parked`);
 //! * `guard.rs`: the stack-overflow checks (guard page, canary).
 //!
@@ -72,11 +73,10 @@ pub(crate) use park::{park, switch_to_parked, unpark};
 pub(crate) use queue::Callback;
 pub use queue::run_callback;
 pub(crate) use switch::Reason;
+pub(crate) use timers::ScopeTimer;
 pub(crate) use tls::{current, current_is_hub};
 pub use tls::{has_hub, in_greenlet};
-pub(crate) use wait::{
-    KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill, timeout_fired,
-};
+pub(crate) use wait::{KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill};
 pub use wait::{Waiter, Waker, idle, sleep, wait, yield_now};
 
 use self::core::IdHash;
@@ -104,7 +104,7 @@ pub(crate) struct HubInner {
     _prepare: Prepare,
     /// Active while callbacks are queued: keeps the loop alive and the poll non-blocking.
     keepalive: Idle,
-    /// The idle timers of timed waits (`timers.rs`), stopped.
+    /// The idle timers of timed waits and `Timeout` scopes (`timers.rs`), stopped.
     wait_timers: timers::TimerPool,
     /// Every greenlet that has been spawned and not yet finished.
     pub(crate) live: RefCell<HashMap<u64, Rc<GlCore>, IdHash>>,
@@ -275,7 +275,8 @@ pub struct HubStats {
     pub pooled_stacks: usize,
     /// Greenlet switches so far.
     pub switches: u64,
-    /// Stopped timers kept for the timeouts of later timed waits (at most 64).
+    /// Stopped timers kept for the timeouts of later timed waits and `Timeout` scopes (at
+    /// most 64).
     pub pooled_timers: usize,
 }
 

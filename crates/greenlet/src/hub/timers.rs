@@ -1,21 +1,24 @@
-//! The hub's pool of wait timers: the timer of a timed wait ([`Waiter::wait_for`] with a
-//! timeout) is taken from here and given back when the wait ends, so that a timed wait costs
-//! a libev heap insertion and removal, not a watcher's allocation, closure and destruction.
+//! The hub's pool of timers: the timer of a timed wait ([`Waiter::wait_for`] with a timeout)
+//! and of a [`Timeout`] scope is taken from here and given back when the wait or the scope
+//! ends, so that a timeout costs a libev heap insertion and removal, not a watcher's
+//! allocation, closure and destruction.
 //!
-//! Each pooled timer has one callback for its whole life, made when the timer is: it wakes
-//! whatever wait the timer is armed for at the time ([`Armed`]), and nothing once that wait
-//! has taken it off. A timer is always stopped before it is disarmed and given back (which
-//! also drops an event libev has pending for it), so a later wait that is given the same timer
-//! cannot be woken by the expiry of an earlier one; and the wake-up itself is for the armed
-//! wait's serial only, like any [`Waker`]'s.
+//! Each pooled timer has one callback for its whole life, made when the timer is: it ends
+//! whatever the timer is armed for at the time ([`Armed`]: a wait, or a scope's greenlet), and
+//! nothing once that has taken it off. A timer is always stopped before it is disarmed and
+//! given back (which also drops an event libev has pending for it), so a later wait or scope
+//! that is given the same timer cannot be ended by the expiry of an earlier one; and the
+//! wake-up itself is for the armed wait's serial only, like any [`Waker`]'s.
 //!
 //! [`Waiter::wait_for`]: super::Waiter::wait_for
+//! [`Timeout`]: crate::Timeout
 
 use super::switch::Reason;
-use super::wait::{Waker, wake};
+use super::wait::{Waker, timeout_fired, wake};
+use super::{GlCore, HubInner, hub, try_hub};
 use ev_loop::{Loop, Timer};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// How many idle timers a hub keeps at most. A wait hands its timer back as it ends and the
@@ -23,13 +26,27 @@ use std::time::Duration;
 /// turn; the bound keeps a burst of concurrent timed waits from leaving its peak behind.
 pub(crate) const MAX_IDLE_TIMERS: usize = 64;
 
-/// The wait a pooled timer is armed for (`None` while it is idle or once it fired).
-type Armed = Rc<Cell<Option<Waker>>>;
+/// What a pooled timer ends when it fires.
+pub(super) enum Armed {
+    /// A timed wait's own timeout: that wait only, with `Reason::Timeout(serial)`.
+    Wait(Waker),
+    /// A `Timeout` scope: whatever its greenlet waits for then, or else its next wait.
+    Scope { g: Rc<GlCore>, id: u64 },
+}
+
+/// What a pooled timer's callback reads.
+#[derive(Default)]
+struct Slot {
+    /// `None` while the timer is idle, or once it fired.
+    armed: Cell<Option<Armed>>,
+    /// Whether it fired since it was last armed.
+    fired: Cell<bool>,
+}
 
 /// A timer of the pool, with the slot its callback reads.
 pub(super) struct WaitTimer {
     timer: Timer,
-    armed: Armed,
+    slot: Rc<Slot>,
 }
 
 /// The idle timers of one hub. The timers keep the loop alive while they run (as a wait's own
@@ -41,23 +58,31 @@ pub(super) struct TimerPool {
 }
 
 impl TimerPool {
-    /// Start a timer that ends the wait of `waker` after `d` (from the loop's cached time:
-    /// the caller updates it) with `Reason::Timeout(waker.serial)`. Kept out of line, like
-    /// [`give_back`](TimerPool::give_back), so that untimed waits do not carry its code.
+    /// Start a timer that ends what `armed` says after `d` (from the loop's cached time: the
+    /// caller updates it). Kept out of line, like [`give_back`](TimerPool::give_back), so
+    /// that untimed waits do not carry its code.
     #[inline(never)]
-    pub(super) fn arm(&self, lp: &Loop, d: Duration, waker: Waker) -> WaitTimer {
+    pub(super) fn arm(&self, lp: &Loop, d: Duration, armed: Armed) -> WaitTimer {
         let idle = self.idle.borrow_mut().pop();
         let t = idle.unwrap_or_else(|| {
-            let armed: Armed = Rc::new(Cell::new(None));
-            let slot = armed.clone();
+            let slot = Rc::new(Slot::default());
+            let s = slot.clone();
             let timer = Timer::new(lp, Duration::ZERO, Duration::ZERO, move |_, _| {
-                if let Some(w) = slot.take() {
-                    wake(&w.g, w.serial, Reason::Timeout(w.serial));
+                match s.armed.take() {
+                    Some(Armed::Wait(w)) => {
+                        wake(&w.g, w.serial, Reason::Timeout(w.serial));
+                    }
+                    Some(Armed::Scope { g, id }) => {
+                        s.fired.set(true);
+                        timeout_fired(&g, id);
+                    }
+                    None => {}
                 }
             });
-            WaitTimer { timer, armed }
+            WaitTimer { timer, slot }
         });
-        t.armed.set(Some(waker));
+        t.slot.armed.set(Some(armed));
+        t.slot.fired.set(false);
         t.timer.set(d, Duration::ZERO);
         t.timer.start();
         t
@@ -67,8 +92,8 @@ impl TimerPool {
     #[inline(never)]
     pub(super) fn give_back(&self, t: WaitTimer) {
         t.timer.stop();
-        // Drops the wait's greenlet reference before the timer idles.
-        t.armed.set(None);
+        // Drops the wait's or the scope's greenlet reference before the timer idles.
+        t.slot.armed.set(None);
         let mut idle = self.idle.borrow_mut();
         if idle.len() < MAX_IDLE_TIMERS {
             idle.push(t);
@@ -95,6 +120,51 @@ impl Drop for Taken<'_> {
     fn drop(&mut self) {
         if let Some(t) = self.timer.take() {
             self.pool.give_back(t);
+        }
+    }
+}
+
+/// The timer of a [`Timeout`](crate::Timeout) scope: one of its hub's pooled timers, armed to
+/// end the waits of greenlet `g` with the scope's id, and given back to that hub's pool when
+/// dropped (or simply dropped if that hub is gone: a scope does not keep its hub alive).
+pub(crate) struct ScopeTimer {
+    hub: Weak<HubInner>,
+    timer: Option<WaitTimer>,
+}
+
+impl ScopeTimer {
+    /// Start a timer that expires the scope `id` of `g` after `d` from now.
+    pub(crate) fn start(d: Duration, g: Rc<GlCore>, id: u64) -> ScopeTimer {
+        let h = hub();
+        // Counted from now, not from the loop's cached time (which may be a batch old).
+        h.lp.update_now();
+        let timer = h.wait_timers.arm(&h.lp, d, Armed::Scope { g, id });
+        ScopeTimer {
+            hub: Rc::downgrade(&h),
+            timer: Some(timer),
+        }
+    }
+
+    /// Whether it still runs (it has neither fired nor been stopped).
+    pub(crate) fn is_active(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.timer.is_active())
+    }
+
+    /// Whether it fired.
+    pub(crate) fn fired(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.slot.fired.get())
+    }
+}
+
+impl Drop for ScopeTimer {
+    fn drop(&mut self) {
+        let Some(t) = self.timer.take() else {
+            return;
+        };
+        // Only into the pool of the hub it came from, and only while that hub is the thread's.
+        match (self.hub.upgrade(), try_hub()) {
+            (Some(mine), Some(now)) if Rc::ptr_eq(&mine, &now) => mine.wait_timers.give_back(t),
+            _ => drop(t),
         }
     }
 }

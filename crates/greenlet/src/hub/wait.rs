@@ -7,7 +7,7 @@
 use super::core::{GlCore, Outcome};
 use super::queue::Callback;
 use super::switch::{Reason, finish, switch_from};
-use super::timers::Taken;
+use super::timers::{Armed, Taken};
 use super::tls::{current, current_ptr, next_serial};
 use super::{HubInner, hub};
 use crate::error::{Error, Result, TimeoutId};
@@ -295,7 +295,7 @@ impl Waiter {
         // never reach, and would need 2^62 scopes to reach a park's serial (bit 63 set).
         let timer = timeout.map(|d| {
             h.lp.update_now();
-            h.wait_timers.arm(&h.lp, d, self.waker())
+            h.wait_timers.arm(&h.lp, d, Armed::Wait(self.waker()))
         });
         let me: *const GlCore = Rc::as_ptr(&self.me);
         let hp: *const HubInner = Rc::as_ptr(&h);
@@ -434,7 +434,7 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
 }
 
 /// Deliver a `Timeout` scope's expiry to `g`.
-pub(crate) fn timeout_fired(g: &Rc<GlCore>, id: u64) {
+pub(super) fn timeout_fired(g: &Rc<GlCore>, id: u64) {
     if g.is_dead() {
         return;
     }
