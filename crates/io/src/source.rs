@@ -117,10 +117,10 @@ fn without(a: Events, b: Events) -> Events {
 }
 
 /// Point `io` at `events` of its fd, or stop it for none.
-fn arm(io: &RcIo<State>, fd: RawFd, events: Events) {
+fn arm(io: &RcIo<State>, events: Events) {
     match io.event_loop() {
         Some(lp) if events.bits() != 0 => {
-            if io.start(lp, fd, events).is_err() {
+            if io.start(lp, io.fd.get(), events).is_err() {
                 io.stop();
             }
         }
@@ -144,7 +144,7 @@ impl IoHandler for State {
                 rest = without(rest, e);
             }
         }
-        arm(io, io.fd.get(), rest);
+        arm(io, rest);
     }
 }
 
@@ -168,7 +168,7 @@ impl Drop for Disarm<'_> {
         }
         let e = dir_events(self.write);
         if self.io.is_active() && self.io.events().contains(e) {
-            arm(self.io, self.io.fd.get(), without(self.io.events(), e));
+            arm(self.io, without(self.io.events(), e));
         }
     }
 }
