@@ -1,6 +1,5 @@
 //! `greenlet`: spawning, joining, killing and linking greenlets (`spawn`, `spawn_later`,
-//! `Builder`, `joinall`) with gevent's semantics (shared/gevent-semantics.md), against the real
-//! hub.
+//! `Builder`, `joinall`) with gevent's semantics, against the real hub.
 
 use greenlet::*;
 use std::cell::{Cell, RefCell};
