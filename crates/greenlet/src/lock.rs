@@ -525,10 +525,11 @@ struct RLockState {
 /// [`lock`](RLock::lock) returns another [`RLockGuard`]); other greenlets wait (FIFO) until
 /// every guard of the owner is dropped. Clones share the lock; `!Send`.
 ///
-/// Only the owner can release it: releasing happens by dropping a guard, and a guard borrows
-/// the `RLock` handle it came from, so it cannot be moved into another greenlet (spawning
-/// needs `'static` closures; only a leaked `&'static RLock` would get around that). There is no
-/// `release` method that another greenlet could call.
+/// Releasing happens by dropping a guard; there is no `release` method that another greenlet
+/// could call. A guard borrows the `RLock` handle it came from, so the only greenlets it can be
+/// moved into are [scoped](crate::scope()) ones (the others need `'static` closures): dropped
+/// there, it gives up the level it stands for as if its owner had, and the lock stays the
+/// owner's (the scoped greenlet cannot re-enter it) until the owner's last guard is dropped.
 ///
 /// ```
 /// use greenlet::RLock;

@@ -426,3 +426,33 @@ fn killall_returns_false_when_its_timeout_passes_first() {
     assert!(stubborn.was_killed());
     assert!(killall(&gs, None));
 }
+
+/// A `link` callback runs in a greenlet of its own, so it may block; a `rawlink` callback runs
+/// in the finishing greenlet's last moments, where a blocking call fails at once instead.
+#[test]
+fn link_callbacks_may_block_and_rawlink_callbacks_cannot() {
+    let done = Event::new();
+    let d = done.clone();
+    let slept = Rc::new(Cell::new(None));
+    let s = slept.clone();
+    let g = spawn(|| 1);
+    g.link(move || {
+        let t = Instant::now();
+        s.set(Some(sleep(ms(20)).map(|()| t.elapsed())));
+        d.set();
+    });
+    assert!(done.wait_timeout(generous(Duration::from_secs(5))).unwrap());
+    let elapsed = slept.take().unwrap().expect("the link's sleep succeeds");
+    assert!(elapsed >= ms(19), "{elapsed:?}");
+
+    let raw = Rc::new(RefCell::new(None));
+    let r = raw.clone();
+    let g = spawn(|| yield_now());
+    g.rawlink(move || *r.borrow_mut() = Some(sleep(ms(20))));
+    g.join().unwrap().unwrap();
+    let r = raw
+        .borrow_mut()
+        .take()
+        .expect("ran as the greenlet finished");
+    assert_eq!(r, Err(Error::Dead));
+}

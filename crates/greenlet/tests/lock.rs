@@ -196,3 +196,29 @@ fn many_greenlets_queued_on_a_semaphore_are_served_in_linear_time() {
     assert!(took < generous(Duration::from_secs(2)), "{took:?}");
     eprintln!("served {n} waiters in {took:?}");
 }
+
+/// A guard moved into a scoped greenlet (the one way a guard can reach another greenlet) gives
+/// up its level when dropped there; the lock stays its owner's until the owner's last guard
+/// goes, and the scoped greenlet cannot re-enter it.
+#[test]
+fn an_rlock_guard_dropped_in_a_scoped_greenlet_gives_up_its_level() {
+    let lock = RLock::new();
+    let outer = lock.lock().unwrap();
+    let inner = lock.lock().unwrap();
+    let l = &lock;
+    scope(|s| {
+        s.spawn(move || {
+            assert!(!l.is_owned(), "the scoped greenlet is not the owner");
+            assert!(l.try_lock().is_none(), "and cannot re-enter");
+            drop(inner);
+            assert_eq!(l.depth(), 1);
+            assert!(l.is_locked());
+        });
+    });
+    assert!(lock.is_owned());
+    assert_eq!(lock.depth(), 1);
+    drop(outer);
+    assert!(!lock.is_locked());
+    let l = lock.clone();
+    assert!(spawn(move || l.try_lock().is_some()).join().unwrap());
+}

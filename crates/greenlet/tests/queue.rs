@@ -570,3 +570,26 @@ fn iterating_a_queue_ends_at_shutdown_after_the_items_left() {
     sq.shutdown();
     assert_eq!(sq.iter().collect::<Vec<_>>(), [1]);
 }
+
+/// Putters blocked on a full queue are served in the order they blocked, one slot each: the
+/// items come out in that order, whichever putter the scheduler would run first.
+#[test]
+fn blocked_putters_are_served_in_fifo_order() {
+    let q = Queue::bounded(1);
+    q.try_put(0).unwrap();
+    let putters: Vec<_> = (1..=4)
+        .map(|i| {
+            let q = q.clone();
+            spawn(move || q.put(i).unwrap())
+        })
+        .collect();
+    // Each blocks in turn, in spawn order.
+    yield_now().unwrap();
+    assert_eq!(q.len(), 1);
+    let got: Vec<i32> = (0..5).map(|_| q.get().unwrap()).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    for p in putters {
+        p.join().unwrap();
+    }
+    assert!(q.is_empty());
+}
