@@ -447,7 +447,7 @@ fn link_callbacks_may_block_and_rawlink_callbacks_cannot() {
 
     let raw = Rc::new(RefCell::new(None));
     let r = raw.clone();
-    let g = spawn(|| yield_now());
+    let g = spawn(yield_now);
     g.rawlink(move || *r.borrow_mut() = Some(sleep(ms(20))));
     g.join().unwrap().unwrap();
     let r = raw
