@@ -285,7 +285,11 @@ fn an_ended_scope_never_expires_a_later_one() {
     setter.join().unwrap();
     assert!(!second.expired());
     drop(second);
-    greenlet::sleep(ms(1)).unwrap();
+    assert_eq!(
+        pooled(),
+        3,
+        "the timers of the scope, the wait and the setter's sleep are back"
+    );
 }
 
 /// A scope dropped on a thread whose hub has gone (a thread-local destroyed after the hub's)
