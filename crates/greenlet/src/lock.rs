@@ -526,10 +526,12 @@ struct RLockState {
 /// every guard of the owner is dropped. Clones share the lock; `!Send`.
 ///
 /// Releasing happens by dropping a guard; there is no `release` method that another greenlet
-/// could call. A guard borrows the `RLock` handle it came from, so the only greenlets it can be
-/// moved into are [scoped](crate::scope()) ones (the others need `'static` closures): dropped
-/// there, it gives up the level it stands for as if its owner had, and the lock stays the
-/// owner's (the scoped greenlet cannot re-enter it) until the owner's last guard is dropped.
+/// could call. A guard borrows the `RLock` handle it came from, so short of a leaked
+/// `&'static RLock` the only greenlets it can be moved into are [scoped](crate::scope()) ones
+/// (the others need `'static` closures): dropped there (or, if that greenlet is killed before
+/// it starts, in the greenlet that kills it), it gives up the level it stands for as if its
+/// owner had, and the lock stays the owner's (the other greenlet cannot re-enter it) until
+/// the owner's last guard is dropped.
 ///
 /// ```
 /// use greenlet::RLock;

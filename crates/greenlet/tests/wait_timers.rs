@@ -249,7 +249,7 @@ fn a_timeout_scope_takes_a_pooled_timer_and_gives_it_back() {
     drop(t);
     assert_eq!(pooled(), 2, "and the scope's, expired");
 
-    // The same timer now ends this wait only by its own timeout.
+    // A later wait, on one of those timers, is ended by its waker, not by a timeout.
     let w = Waiter::new("after").unwrap();
     let wake = w.waker();
     let waker = spawn(move || {
@@ -261,51 +261,82 @@ fn a_timeout_scope_takes_a_pooled_timer_and_gives_it_back() {
     assert_eq!(runs_dry(), Ok(true), "nothing left running");
 }
 
-/// The expiry of a scope that ended is never delivered, neither to a later scope on the same
-/// timer nor to a later wait of the greenlet: the timer due in the same poll as the scope's
-/// end is stopped with it.
+/// A scope that ends in the same loop iteration as its timer fires (queued by libev, not run
+/// yet) drops that expiry with it: the same timer, given at once to a new scope, does not
+/// make the new scope expire.
 #[test]
-fn an_ended_scope_never_expires_a_later_one() {
-    let first = Timeout::start(ms(5));
-    // Blocks the thread past the first scope's expiry, then the scope ends before the hub
-    // polls: libev has not run its timer.
-    std::thread::sleep(ms(30));
-    assert!(!first.expired());
-    drop(first);
-    assert_eq!(pooled(), 1);
-    let second = Timeout::start(FOREVER);
-    assert_eq!(pooled(), 0, "the same timer, armed anew");
-    let e = Event::new();
-    let e2 = e.clone();
-    let setter = spawn(move || {
-        greenlet::sleep(ms(20)).unwrap();
-        e2.set();
+fn an_expiry_due_when_its_scope_ended_never_reaches_the_next_scope() {
+    type Slot = Rc<std::cell::RefCell<Option<Timeout>>>;
+    let scope: Slot = Rc::new(std::cell::RefCell::new(Some(Timeout::start(ms(5)))));
+    let lp = hub_loop();
+    lp.update_now();
+    let done = Event::new();
+    let (s, d) = (scope.clone(), done.clone());
+    // Due 1 ms from now, the scope's timer 5 ms from now: both have expired at the next poll
+    // (the thread is blocked for 30 ms before it), and libev runs expired timers in the order
+    // they expire, so this one runs first, with the scope's expiry pending behind it.
+    let t0 = Timer::new(&lp, ms(1), Duration::ZERO, move |_, _| {
+        let first = s.borrow_mut().take().expect("the first scope");
+        assert!(!first.expired(), "its expiry has not run yet");
+        drop(first);
+        assert_eq!(pooled(), 1, "its timer is back");
+        // The new scope takes the very timer whose expiry was pending.
+        *s.borrow_mut() = Some(Timeout::start(FOREVER));
+        assert_eq!(pooled(), 0);
+        d.set();
     });
-    assert_eq!(e.wait_timeout(FOREVER), Ok(true), "set, not expired");
-    setter.join().unwrap();
-    assert!(!second.expired());
-    drop(second);
-    assert_eq!(
-        pooled(),
-        3,
-        "the timers of the scope, the wait and the setter's sleep are back"
+    t0.start();
+    let blocker = spawn(|| std::thread::sleep(ms(30)));
+    assert_eq!(done.wait_timeout(FOREVER), Ok(true));
+    blocker.join().unwrap();
+    // Let the rest of that iteration's events run, if any were left.
+    yield_now().unwrap();
+    let second = scope.borrow_mut().take().expect("the second scope");
+    assert!(
+        !second.expired(),
+        "the first scope's expiry reached the second"
     );
+    assert!(second.is_armed());
 }
 
 /// A scope dropped on a thread whose hub has gone (a thread-local destroyed after the hub's)
 /// drops its timer without asking for a hub, which could not be made any more.
 #[test]
 fn a_scope_outliving_its_hub_is_dropped_quietly() {
-    std::thread::spawn(|| {
-        thread_local! {
-            static KEPT: std::cell::RefCell<Option<Timeout>> = const { std::cell::RefCell::new(None) };
+    use std::sync::{Arc, Mutex};
+    /// Drops its scope when the thread's locals are destroyed, noting whether the hub was
+    /// gone by then and whether dropping the scope panicked.
+    struct Kept {
+        scope: Option<Timeout>,
+        seen: Arc<Mutex<Option<(bool, bool)>>>,
+    }
+    impl Drop for Kept {
+        fn drop(&mut self) {
+            let hub_there = greenlet::hub::has_hub();
+            let scope = self.scope.take();
+            let panicked =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(scope))).is_err();
+            *self.seen.lock().unwrap() = Some((hub_there, panicked));
         }
-        // Touched before the hub exists, so destroyed after it (in reverse order of first use).
+    }
+    thread_local! {
+        static KEPT: std::cell::RefCell<Option<Kept>> = const { std::cell::RefCell::new(None) };
+    }
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        // Touched before the hub exists, so destroyed after it (thread-locals are destroyed in
+        // the reverse order of their first use).
         KEPT.with(|_| {});
-        let t = Timeout::start(FOREVER);
-        KEPT.with(|k| *k.borrow_mut() = Some(t));
+        let scope = Some(Timeout::start(FOREVER));
         assert_eq!(pooled(), 0);
+        KEPT.with(|k| *k.borrow_mut() = Some(Kept { scope, seen: s }));
     })
     .join()
     .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((false, false)),
+        "dropped after the hub, without a panic"
+    );
 }

@@ -7,8 +7,9 @@
 //! whatever the timer is armed for at the time ([`Armed`]: a wait, or a scope's greenlet), and
 //! nothing once that has taken it off. A timer is always stopped before it is disarmed and
 //! given back (which also drops an event libev has pending for it), so a later wait or scope
-//! that is given the same timer cannot be ended by the expiry of an earlier one; and the
-//! wake-up itself is for the armed wait's serial only, like any [`Waker`]'s.
+//! that is given the same timer cannot be ended by the expiry of an earlier one. A wait's
+//! wake-up is for that wait's serial only, like any [`Waker`]'s; a scope's expiry goes to its
+//! greenlet, to end whatever it waits for then (or its next wait), as `Timeout` promises.
 //!
 //! [`Waiter::wait_for`]: super::Waiter::wait_for
 //! [`Timeout`]: crate::Timeout
@@ -21,9 +22,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-/// How many idle timers a hub keeps at most. A wait hands its timer back as it ends and the
-/// next wait takes one, so a handful covers even thousands of greenlets doing timed waits in
-/// turn; the bound keeps a burst of concurrent timed waits from leaving its peak behind.
+/// How many idle timers a hub keeps at most. A wait or scope hands its timer back as it ends
+/// and the next one takes it, so a handful covers even thousands of greenlets doing timed
+/// waits in turn; the bound keeps a burst of concurrent ones from leaving its peak behind.
 pub(crate) const MAX_IDLE_TIMERS: usize = 64;
 
 /// What a pooled timer ends when it fires.

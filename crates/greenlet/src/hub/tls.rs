@@ -19,7 +19,7 @@ thread_local! {
     pub(super) static HUB: Cell<*const HubInner> = const { Cell::new(std::ptr::null()) };
     /// The running greenlet's record (null before the hub exists and after it is gone).
     pub(super) static CURRENT: Cell<*const GlCore> = const { Cell::new(std::ptr::null()) };
-    /// Serials of waits and ids of timeouts: unique within the thread, never 0.
+    /// Serials of waits: unique within the thread, never 0.
     pub(super) static NEXT_SERIAL: Cell<u64> = const { Cell::new(1) };
 }
 
