@@ -1,5 +1,5 @@
-//! A StreamServer survives running out of file descriptors (EMFILE): it logs, backs off and
-//! serves the waiting connection once descriptors are free again. In a binary of its own,
+//! A StreamServer survives running out of file descriptors (EMFILE): it logs, backs off (no
+//! busy retrying) and serves the waiting connection once descriptors are free again. In a binary of its own,
 //! because it exhausts the process's descriptors.
 
 use gevent_io::server::StreamServer;
@@ -40,6 +40,20 @@ fn accept_under_emfile_keeps_the_server_up() {
     assert!(
         eventually(Duration::from_secs(20), || server.accept_errors() >= 1),
         "accept did not hit EMFILE"
+    );
+    // It retries, backing off (10 ms, doubling up to 1 s): a few failed accepts in 200 ms of
+    // the hub running, where retrying at every loop iteration would fail thousands of times.
+    assert!(
+        eventually(Duration::from_secs(20), || server.accept_errors() >= 2),
+        "accept was not retried"
+    );
+    let (before, start) = (server.accept_errors(), std::time::Instant::now());
+    greenlet::sleep(Duration::from_millis(200)).unwrap();
+    let (failed, took) = (server.accept_errors() - before, start.elapsed());
+    // (One more per second the sleep overran by on a loaded machine: the back-off's cap.)
+    assert!(
+        failed <= 10 + took.as_secs(),
+        "{failed} failed accepts in {took:?}: no back-off"
     );
     for fd in hogs {
         // SAFETY: closing descriptors we dup'ed above.
