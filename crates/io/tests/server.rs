@@ -341,3 +341,38 @@ fn threads_started_before_one_that_fails_are_stopped() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(stopped.load(Ordering::SeqCst));
 }
+
+/// With many connections waiting, the accept loop lets the other greenlets (the handlers it
+/// spawned, say) run after every 100 in a row, rather than accepting all of them first.
+#[test]
+fn the_accept_loop_yields_after_100_connections_in_a_row() {
+    let seen_by_first: Rc<Cell<Option<usize>>> = Rc::new(Cell::new(None));
+    let server = Rc::new(std::cell::OnceCell::<StreamServer>::new());
+    let (s, srv) = (seen_by_first.clone(), server.clone());
+    let started = StreamServer::new("127.0.0.1:0", move |_, _| {
+        if s.get().is_none() {
+            // The first handler to run: how many connections were accepted by then.
+            s.set(Some(srv.get().unwrap().connections()));
+        }
+    });
+    started.start().unwrap();
+    let addr = started.local_addr().unwrap();
+    let _ = server.set(started);
+    // 120 connections into the listen backlog before the accept loop runs (connecting
+    // blocks this thread, not the hub, so nothing else runs meanwhile; 120 stays under the
+    // smallest `somaxconn` a kernel defaults to, 128).
+    let clients: Vec<_> = (0..120)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    assert!(eventually(Duration::from_secs(20), || seen_by_first
+        .get()
+        .is_some()));
+    assert_eq!(seen_by_first.get(), Some(100));
+    assert!(eventually(Duration::from_secs(20), || server
+        .get()
+        .unwrap()
+        .connections()
+        == 0));
+    drop(clients);
+    server.get().unwrap().stop(None);
+}
