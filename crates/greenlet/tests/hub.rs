@@ -390,3 +390,18 @@ fn each_thread_has_its_own_switch_interval() {
     assert_eq!(other, greenlet::hub::DEFAULT_SWITCH_INTERVAL);
     assert_eq!(greenlet::switch_interval(), ms(1));
 }
+
+/// Callbacks queued with `run_callback` run in the order they were queued, before the next
+/// poll; a queued callback keeps the loop alive, so the hub runs it before it can run dry.
+#[test]
+fn run_callbacks_run_in_order_and_keep_the_loop_alive() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    for i in 0..5 {
+        let o = order.clone();
+        run_callback(move || o.borrow_mut().push(i));
+    }
+    assert!(order.borrow().is_empty(), "queued, not run");
+    // Nothing else is alive: only the queued callbacks keep the loop from running dry.
+    assert!(wait(None).unwrap());
+    assert_eq!(*order.borrow(), [0, 1, 2, 3, 4]);
+}
