@@ -377,3 +377,30 @@ fn a_read_after_a_short_read_still_gets_data_and_eof() {
     assert_eq!(b.read(&mut buf).unwrap(), 0);
     assert_eq!(b.read(&mut buf).unwrap(), 0);
 }
+
+/// A write to a peer that reads nothing ends with `TimedOut` once the send buffers are full
+/// and the write timeout has passed, and so does `wait_writable` on the full socket.
+#[test]
+fn write_timeout_and_wait_writable_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_peer, _) = l.accept().unwrap();
+    let ends_in_time = |took: Duration| took >= ms(200) && took < generous(Duration::from_secs(5));
+    s.set_write_timeout(Some(ms(200))).unwrap();
+    // Fill this side's send buffer and the peer's receive buffer: a write then has to wait.
+    let chunk = vec![0u8; 64 * 1024];
+    let (e, took) = loop {
+        let start = Instant::now();
+        match (&s).write(&chunk) {
+            Ok(_) => continue,
+            Err(e) => break (e, start.elapsed()),
+        }
+    };
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    assert!(ends_in_time(took), "{took:?}");
+    let start = Instant::now();
+    let e = gevent_io::net::wait_writable(s.as_raw_fd(), Some(ms(200))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let took = start.elapsed();
+    assert!(ends_in_time(took), "{took:?}");
+}
