@@ -348,10 +348,12 @@ fn threads_started_before_one_that_fails_are_stopped() {
 fn the_accept_loop_yields_after_100_connections_in_a_row() {
     let seen_by_first: Rc<Cell<Option<usize>>> = Rc::new(Cell::new(None));
     let server = Rc::new(std::cell::OnceCell::<StreamServer>::new());
-    let (s, srv) = (seen_by_first.clone(), server.clone());
+    // Weak: the server holds its handler, which must not keep the server.
+    let (s, srv) = (seen_by_first.clone(), Rc::downgrade(&server));
     let started = StreamServer::new("127.0.0.1:0", move |_, _| {
         if s.get().is_none() {
             // The first handler to run: how many connections were accepted by then.
+            let srv = srv.upgrade().unwrap();
             s.set(Some(srv.get().unwrap().connections()));
         }
     });
