@@ -77,24 +77,33 @@ fn large_transfers_in_both_directions_at_once() {
     server.kill();
 }
 
-#[test]
-fn read_timeout_and_wait_readable_timeout() {
+/// A connected socket and its accepted peer.
+fn connected() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (_peer, _) = l.accept().unwrap();
-    // Never before the timeout; after it, promptly (generously: the machine may be loaded).
-    let ends_in_time = |took: Duration| took >= ms(200) && took < generous(Duration::from_secs(5));
+    let (peer, _) = l.accept().unwrap();
+    (s, peer)
+}
+
+/// `f` fails with `TimedOut`: never before its 200 ms, promptly after them (generously: the
+/// machine may be loaded).
+fn times_out_after_200ms(f: impl FnOnce() -> std::io::Error) {
+    let start = Instant::now();
+    let e = f();
+    let took = start.elapsed();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(
+        took >= ms(200) && took < generous(Duration::from_secs(5)),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn read_timeout_and_wait_readable_timeout() {
+    let (s, _peer) = connected();
     s.set_read_timeout(Some(ms(200))).unwrap();
-    let start = Instant::now();
-    let e = (&s).read(&mut [0u8; 8]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TimedOut);
-    let took = start.elapsed();
-    assert!(ends_in_time(took), "{took:?}");
-    let start = Instant::now();
-    let e = wait_readable(s.as_raw_fd(), Some(ms(200))).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TimedOut);
-    let took = start.elapsed();
-    assert!(ends_in_time(took), "{took:?}");
+    times_out_after_200ms(|| (&s).read(&mut [0u8; 8]).unwrap_err());
+    times_out_after_200ms(|| wait_readable(s.as_raw_fd(), Some(ms(200))).unwrap_err());
 }
 
 #[test]
@@ -382,25 +391,19 @@ fn a_read_after_a_short_read_still_gets_data_and_eof() {
 /// and the write timeout has passed, and so does `wait_writable` on the full socket.
 #[test]
 fn write_timeout_and_wait_writable_timeout() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (_peer, _) = l.accept().unwrap();
-    let ends_in_time = |took: Duration| took >= ms(200) && took < generous(Duration::from_secs(5));
+    let (s, _peer) = connected();
     s.set_write_timeout(Some(ms(200))).unwrap();
-    // Fill this side's send buffer and the peer's receive buffer: a write then has to wait.
+    // Writes fill this side's send buffer and the peer's receive buffer (quickly), until one
+    // has to wait.
     let chunk = vec![0u8; 64 * 1024];
-    let (e, took) = loop {
-        let start = Instant::now();
-        match (&s).write(&chunk) {
-            Ok(_) => continue,
-            Err(e) => break (e, start.elapsed()),
+    times_out_after_200ms(|| {
+        loop {
+            if let Err(e) = (&s).write(&chunk) {
+                return e;
+            }
         }
-    };
-    assert_eq!(e.kind(), ErrorKind::TimedOut);
-    assert!(ends_in_time(took), "{took:?}");
-    let start = Instant::now();
-    let e = gevent_io::net::wait_writable(s.as_raw_fd(), Some(ms(200))).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TimedOut);
-    let took = start.elapsed();
-    assert!(ends_in_time(took), "{took:?}");
+    });
+    times_out_after_200ms(|| {
+        gevent_io::net::wait_writable(s.as_raw_fd(), Some(ms(200))).unwrap_err()
+    });
 }
