@@ -104,7 +104,7 @@ unsafe extern "C" fn trampoline<T: IoHandler>(
         }
     };
     // libev stops an io watcher by itself on a bad descriptor before calling back.
-    io.sync_active();
+    io.inner.sync_active();
     let lp = io
         .inner
         .lp
@@ -218,7 +218,7 @@ impl<T: IoHandler> RcIo<T> {
         // SAFETY: the watcher is initialised, inactive, and bound to `lp` (the only loop it is
         // ever started on); its memory is pinned in the Rc allocation until `drop` stops it.
         unsafe { sys::ev_io_start(lp.as_raw(), ev) };
-        self.sync_active();
+        self.inner.sync_active();
         Ok(())
     }
 
@@ -291,11 +291,6 @@ impl<T: IoHandler> RcIo<T> {
     /// ```
     pub fn handles(this: &RcIo<T>) -> usize {
         Rc::strong_count(&this.inner)
-    }
-
-    /// Bring the loop's count of active watchers in line with libev's view of this one.
-    fn sync_active(&self) {
-        self.inner.sync_active();
     }
 }
 

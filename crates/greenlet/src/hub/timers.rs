@@ -59,11 +59,12 @@ pub(super) struct TimerPool {
 }
 
 impl TimerPool {
-    /// Start a timer that ends what `armed` says after `d` (from the loop's cached time: the
-    /// caller updates it). Kept out of line, like [`give_back`](TimerPool::give_back), so
-    /// that untimed waits do not carry its code.
+    /// Start a timer that ends what `armed` says after `d` from now (the loop's time is
+    /// updated first: its cached time may be a long batch old). Kept out of line, like
+    /// [`give_back`](TimerPool::give_back), so that untimed waits do not carry its code.
     #[inline(never)]
     pub(super) fn arm(&self, lp: &Loop, d: Duration, armed: Armed) -> WaitTimer {
+        lp.update_now();
         let idle = self.idle.borrow_mut().pop();
         let t = idle.unwrap_or_else(|| {
             let slot = Rc::new(Slot::default());
@@ -137,8 +138,6 @@ impl ScopeTimer {
     /// Start a timer that expires the scope `id` of `g` after `d` from now.
     pub(crate) fn start(d: Duration, g: Rc<GlCore>, id: u64) -> ScopeTimer {
         let h = hub();
-        // Counted from now, not from the loop's cached time (which may be a batch old).
-        h.lp.update_now();
         let timer = h.wait_timers.arm(&h.lp, d, Armed::Scope { g, id });
         ScopeTimer {
             hub: Rc::downgrade(&h),

@@ -293,10 +293,7 @@ impl Waiter {
         // ends (`timers.rs`); it ends this wait only, with `Reason::Timeout(self.serial)`,
         // which is never a `Timeout` scope's id: those count up from 1 << 62, which serials
         // never reach, and would need 2^62 scopes to reach a park's serial (bit 63 set).
-        let timer = timeout.map(|d| {
-            h.lp.update_now();
-            h.wait_timers.arm(&h.lp, d, Armed::Wait(self.waker()))
-        });
+        let timer = timeout.map(|d| h.wait_timers.arm(&h.lp, d, Armed::Wait(self.waker())));
         let me: *const GlCore = Rc::as_ptr(&self.me);
         let hp: *const HubInner = Rc::as_ptr(&h);
         let ready = h.take_ready();
