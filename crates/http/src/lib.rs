@@ -7,8 +7,9 @@
 //! Handlers may block on anything cooperative; a handler that panics gets its client a 500.
 //!
 //! Strict against request smuggling: a request two parsers could read two ways (bare LF,
-//! obs-fold, conflicting `Content-Length`, `Transfer-Encoding` with `Content-Length`, odd
-//! chunk sizes…) is refused or closes the connection; a body the handler did not read is
+//! obs-fold, a missing, repeated or malformed `Host`, conflicting `Content-Length`,
+//! `Transfer-Encoding` with `Content-Length`, odd chunk sizes…) is refused or closes the
+//! connection; a body the handler did not read is
 //! drained or the connection closed, never parsed as the next request.
 //!
 //! | module | what |

@@ -255,6 +255,10 @@ impl Reuse {
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad header name"))?;
         let v = HeaderValue::from_bytes(value).map_err(|_| bad("bad header value"))?;
         let kind = Field::of(&n);
+        // Checked here, where a value is new; a repeated one was checked when it was.
+        if kind == Field::Host && !is_host(value) {
+            return Err(bad("invalid Host"));
+        }
         let keep = (fits && n != AUTHORIZATION && n != PROXY_AUTHORIZATION)
             .then(|| (n.clone(), v.clone()));
         if i < self.fields.len() {
@@ -265,6 +269,65 @@ impl Reuse {
         map.append(n, v);
         Ok(kind)
     }
+}
+
+/// Whether `value` is a valid `Host` field value (RFC 9112 §3.2: `uri-host [ ":" port ]`,
+/// the host a reg-name or a bracketed IP literal, the port digits; empty is allowed, for a
+/// target without an authority). A server must refuse any other value with 400; a `Host` the
+/// application would read as another host than a proxy in front did is how requests are
+/// routed around that proxy's rules.
+fn is_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':' || b == b']') {
+        Some(i) if value[i] == b':' => (&value[..i], &value[i + 1..]),
+        _ => (value, &b""[..]),
+    };
+    if !port.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // reg-name: unreserved, sub-delims and percent-encoded octets; an IP literal (IPv6, or
+    // IPvFuture) adds `:` and is bracketed.
+    let (inner, colon_ok) = match host {
+        [b'[', inner @ .., b']'] => (inner, true),
+        _ => (host, false),
+    };
+    if colon_ok && inner.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < inner.len() {
+        let b = inner[i];
+        let ok = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+            || (colon_ok && b == b':');
+        if !ok {
+            if b == b'%'
+                && inner.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && inner.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+            {
+                i += 3;
+                continue;
+            }
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// What a header field means to parsing: the ones that decide framing and persistence.
@@ -605,6 +668,44 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"), 400);
         ok(b"GET / HTTP/1.0\r\n\r\n");
+    }
+
+    #[test]
+    fn host_with_an_invalid_value_is_400() {
+        for good in [
+            "",
+            "a",
+            "a:80",
+            "a:",
+            ":80",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[::1]:443",
+            "[v1.fe]",
+            "[fe80::1%25eth0]:8080",
+            "xn--bcher-kva.example",
+            "a%20b",
+            "a_b-c~d!$&'()*+,;=",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert_eq!(ok(raw.as_bytes()).head.headers()[HOST], good);
+        }
+        for bad in [
+            ":a", "a:8o", "a b", "a@b", "u:p@b", "a/b", "a?b", "a#b", "a\"b", "[::1", "::1",
+            "a:80:90", "[::1]x", "[::1]:x", "[]", "[a]b]", "a%2", "a%zz", "a%", "a[b]", "é",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{bad:?}");
+        }
+        // A value checked once is not taken on trust when it comes back changed: each head
+        // through one connection's cache.
+        let mut reuse = Reuse::default();
+        let mut parse_on =
+            |raw: &[u8]| parse_head(raw, &HeadLimits::default(), &mut reuse, || ()).map(|_| ());
+        assert!(parse_on(b"GET / HTTP/1.1\r\nHost: a:1\r\n\r\n").is_ok());
+        assert!(parse_on(b"GET / HTTP/1.1\r\nHost: a:1\r\n\r\n").is_ok());
+        assert!(parse_on(b"GET / HTTP/1.1\r\nHost: a:x\r\n\r\n").is_err());
+        assert!(parse_on(b"GET / HTTP/1.0\r\nHost: a/\r\n\r\n").is_err());
     }
 
     #[test]
