@@ -27,11 +27,13 @@ needs=(
     "command:ab|apache2-utils"            # ... and ApacheBench's HTTP/1.0 keep-alive (ab -k)
     "libclang|libclang-dev"               # libev-sys regenerates its bindings with bindgen
     "command:redis-server|redis-server"   # gevent-monkey's tests run the redis crate against it
+    "python:h11|python3-h11"              # gevent-http's differential test reads streams with h11
 )
 
 have() {
     case $1 in
     command:*) command -v "${1#command:}" >/dev/null 2>&1 ;;
+    python:*) python3 -c "import ${1#python:}" >/dev/null 2>&1 ;;
     # libclang itself (libclang.so, libclang-NN.so.N), not libclang-cpp, which some images carry.
     libclang)
         for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang-[0-9]*.so*; do

@@ -818,3 +818,61 @@ fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
     c.read_to_string(&mut text).unwrap();
     assert_eq!(text, "", "a killed handler's connection just closes");
 }
+
+/// Every request as the handler reads it: `METHOD TARGET HEX(BODY)`, or 499 if the body
+/// cannot be read in full.
+fn reading(req: Request<Body>) -> Response<Vec<u8>> {
+    let line = format!("{} {}", req.method(), req.uri());
+    let mut body = Vec::new();
+    if req.into_body().read_to_end(&mut body).is_err() {
+        return Response::builder().status(499).body(Vec::new()).unwrap();
+    }
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    Response::new(format!("{line} {hex}").into_bytes())
+}
+
+#[test]
+fn h11_and_the_server_never_read_one_stream_two_ways() {
+    if !have("python3", "--version") {
+        return;
+    }
+    let has_h11 = Command::new("python3")
+        .args(["-c", "import h11"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_h11 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3's h11 is missing and CI is set"
+        );
+        eprintln!("skipping: python3's h11 is missing");
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(reading)
+            .unwrap();
+        tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let addr = rx.recv().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/h11_differential.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .args([addr.ip().to_string(), addr.port().to_string()])
+        .args(["3000", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+}
