@@ -446,12 +446,21 @@ pub(crate) fn parse_head<B>(
     let mut head = Request::new(body());
     reuse.uri(target, head.uri_mut())?;
     let uri = head.uri();
-    if (uri.scheme().is_some() || uri.authority().is_some()) && method != Method::CONNECT {
-        // absolute-form is allowed, authority-form only for CONNECT
-        if uri.scheme().is_none() {
-            return Err(bad("authority-form target without CONNECT"));
+    // RFC 9112 §3.2: origin-form, absolute-form (of an `http` or `https` URI: a scheme this
+    // server could serve), authority-form for CONNECT and only for it, asterisk-form.
+    if method == Method::CONNECT {
+        if uri.scheme().is_some() || uri.authority().is_none() || uri.path_and_query().is_some() {
+            return Err(bad("CONNECT without an authority-form target"));
         }
-    } else if target != "*" && !target.starts_with('/') && method != Method::CONNECT {
+    } else if let Some(scheme) = uri.scheme_str() {
+        if scheme != "http" && scheme != "https" {
+            return Err(bad(
+                "absolute-form target of another scheme than http or https",
+            ));
+        }
+    } else if uri.authority().is_some() {
+        return Err(bad("authority-form target without CONNECT"));
+    } else if target != "*" && !target.starts_with('/') {
         return Err(bad("bad request target"));
     }
     if target == "*" && method != Method::OPTIONS {
@@ -721,6 +730,19 @@ mod tests {
         ok(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
         ok(b"GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n");
         ok(b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
+        // absolute-form of http and https only, in any case; CONNECT with authority-form only
+        for good in ["HTTPS://x/y", "hTtP://x", "http://x?q"] {
+            let raw = format!("GET {good} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(ok(raw.as_bytes()).head.uri().host(), Some("x"), "{good}");
+        }
+        for bad in ["ftp://x/y", "foo://x", "+http://x/", "x:80"] {
+            let raw = format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{bad}");
+        }
+        for bad in ["/x", "http://x:443/", "*", "x:443/y"] {
+            let raw = format!("CONNECT {bad} HTTP/1.1\r\nHost: x:443\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{bad}");
+        }
     }
 
     #[test]

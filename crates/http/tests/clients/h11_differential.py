@@ -84,11 +84,15 @@ def stream(rng):
     return head + body + SECOND
 
 
-def scheme_lowered(target):
-    """An absolute-form target with its scheme in lower case, as the server's `Uri` writes it
-    (a scheme is case-insensitive, RFC 3986 §3.1)."""
-    m = re.match(rb"([A-Za-z][A-Za-z0-9+.-]*)(://.*)", target, re.S)
-    return m.group(1).lower() + m.group(2) if m else target
+def normalized(target):
+    """An absolute-form target as the server's `Uri` writes it: `http` or `https` in lower
+    case (a scheme is case-insensitive, RFC 3986 §3.1) and an empty path as `/` (the same,
+    RFC 9110 §4.2.3)."""
+    m = re.match(rb"(https?)://([^/?#]*)(.*)", target, re.S | re.I)
+    if not m:
+        return target
+    rest = m.group(3) if m.group(3).startswith(b"/") else b"/" + m.group(3)
+    return m.group(1).lower() + b"://" + m.group(2) + rest
 
 
 def h11_reading(data):
@@ -108,7 +112,7 @@ def h11_reading(data):
             elif isinstance(ev, h11.Data):
                 body += ev.data
             elif isinstance(ev, h11.EndOfMessage):
-                read.append(b"%s %s %s" % (req.method, scheme_lowered(req.target), body.hex().encode()))
+                read.append(b"%s %s %s" % (req.method, normalized(req.target), body.hex().encode()))
                 conn.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
                 conn.send(h11.EndOfMessage())
                 if conn.our_state is h11.MUST_CLOSE:
