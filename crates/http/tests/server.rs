@@ -833,19 +833,7 @@ fn reading(req: Request<Body>) -> Response<Vec<u8>> {
 
 #[test]
 fn h11_and_the_server_never_read_one_stream_two_ways() {
-    if !have("python3", "--version") {
-        return;
-    }
-    let has_h11 = Command::new("python3")
-        .args(["-c", "import h11"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_h11 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3's h11 is missing and CI is set"
-        );
-        eprintln!("skipping: python3's h11 is missing");
+    if !have_h11() {
         return;
     }
     let (tx, rx) = mpsc::channel();
@@ -857,22 +845,52 @@ fn h11_and_the_server_never_read_one_stream_two_ways() {
         tx.send(server.local_addr().unwrap()).unwrap();
         server.serve_forever().unwrap();
     });
-    let addr = rx.recv().unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/h11_differential.py"
-    );
+    let out = run_h11_script("h11_differential.py", rx.recv().unwrap(), &["3000", "1"]);
+    eprintln!("{out}");
+}
+
+/// Whether python3 can import h11 (skip without it; fail when `CI` is set: CI installs it).
+fn have_h11() -> bool {
+    if !have("python3", "--version") {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import h11"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3's h11 is missing and CI is set"
+        );
+        eprintln!("skipping: python3's h11 is missing");
+    }
+    ok
+}
+
+/// Run one of the h11 scripts in `tests/clients` against `addr` with `args`; its output.
+fn run_h11_script(name: &str, addr: SocketAddr, args: &[&str]) -> String {
+    let script = format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(script)
         .args([addr.ip().to_string(), addr.port().to_string()])
-        .args(["3000", "1"])
+        .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("{stdout}");
+    stdout
+}
+
+#[test]
+fn h11_reads_every_pipelined_response_as_the_route_sent_it() {
+    if !have_h11() {
+        return;
+    }
+    let out = run_h11_script("h11_client.py", start(), &["300", "1"]);
+    eprintln!("{out}");
 }
