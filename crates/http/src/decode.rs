@@ -247,6 +247,50 @@ mod tests {
     }
 
     #[test]
+    fn a_body_in_two_pieces_decodes_as_it_does_whole() {
+        // Valid chunked bodies with a few edits, each split in two at every place: what the
+        // decoder makes of the whole (data, where it ends, or an error) it makes of the pieces.
+        let bases: [&[u8]; 3] = [
+            VALID,
+            b"3;a=\"q\"\r\nabc\r\n0\r\n\r\nGET",
+            b"000a\r\n0123456789\r\n0;x\r\nA: b\r\nC: d\r\n\r\n",
+        ];
+        let pieces: [&[u8]; 10] = [
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b";",
+            b" ",
+            b"0",
+            b"f",
+            b"\x00",
+            b"\r\n\r\n",
+            b"x: y\r\n",
+        ];
+        let mut rng = crate::testing::Rng(0x2545_f491_4f6c_dd1d);
+        let (mut ok, mut bad) = (0, 0);
+        for _ in 0..2000 {
+            let raw = rng.mutate(&bases, &pieces, b"\r\n;0a ");
+            let whole = chunked(&raw);
+            for i in 0..=raw.len() {
+                let split = feed(Decoder::chunked(), &[&raw[..i], &raw[i..]]);
+                assert_eq!(
+                    split,
+                    whole,
+                    "{:?} split at {i}",
+                    String::from_utf8_lossy(&raw)
+                );
+            }
+            match whole {
+                Ok((_, _, true)) => ok += 1,
+                Err(_) => bad += 1,
+                Ok(_) => {}
+            }
+        }
+        assert!(ok > 200 && bad > 200, "{ok} complete, {bad} refused");
+    }
+
+    #[test]
     fn chunk_size_digits_bounded() {
         assert!(
             chunked(b"000000000000000A\r\n0123456789\r\n0\r\n\r\n")

@@ -45,6 +45,8 @@ mod decode;
 mod encode;
 mod parse;
 mod server;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;

@@ -96,24 +96,32 @@ fn lines_are_crlf(head: &[u8]) -> bool {
 }
 
 /// After httparse's `Version` error: `HTTP/<digit>.<digit>` with another major version is
-/// 505, anything else 400.
-fn version_error(buf: &[u8]) -> ParseError {
-    let line = buf
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .unwrap_or(buf);
-    if let Some(v) = line.rsplit(|&b| b == b' ').next()
-        && let [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = v
-        && major.is_ascii_digit()
-        && minor.is_ascii_digit()
-        && *major != b'1'
-    {
-        return err(
+/// 505, anything else 400; `None` while the request line has not ended and what came of the
+/// version could still become `HTTP/<digit>.<digit>` (so that a head read in pieces is
+/// answered as it would be whole).
+fn version_error(buf: &[u8]) -> Option<ParseError> {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    let v = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
+    let shape = b"HTTP/0.0";
+    let fits = v.len() <= shape.len()
+        && v.iter().zip(shape).all(|(&b, &s)| {
+            if s == b'0' {
+                b.is_ascii_digit()
+            } else {
+                b == s
+            }
+        });
+    if line_end.is_none() && fits {
+        return None;
+    }
+    if fits && v.len() == shape.len() && v[5] != b'1' {
+        return Some(err(
             StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             "unsupported HTTP version",
-        );
+        ));
     }
-    bad("bad HTTP version")
+    Some(bad("bad HTTP version"))
 }
 
 /// Comma-separated list elements of every field `name`, trimmed (RFC 9110 §5.6.1).
@@ -409,7 +417,9 @@ pub(crate) fn parse_head<B>(
                 "too many header fields",
             ));
         }
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => {
+            return version_error(buf).map_or(Ok(Status::Incomplete), Err);
+        }
         Err(httparse::Error::Token) => return Err(bad("bad method")),
         Err(httparse::Error::HeaderName) => return Err(bad("bad header name")),
         Err(httparse::Error::HeaderValue) => return Err(bad("bad header value")),
@@ -625,6 +635,77 @@ mod tests {
         assert_eq!(ok(raw).body_framing, Framing::Length(3));
     }
 
+    /// Valid heads with a few bytes inserted, deleted or changed.
+    fn mutated_heads(n: usize) -> Vec<Vec<u8>> {
+        let bases: [&[u8]; 5] = [
+            b"GET /a?b HTTP/1.1\r\nHost: x:80\r\nAccept: */*\r\n\r\n",
+            b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n",
+            b"PUT /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"GET http://x/y HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"\r\nOPTIONS * HTTP/1.1\r\nHost: [::1]\r\nExpect: 100-continue\r\n\r\n",
+        ];
+        let pieces: [&[u8]; 16] = [
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b":",
+            b",",
+            b"0",
+            b"a",
+            b"\x00",
+            b"\x7f",
+            b"\x80",
+            b"HTTP/1.1",
+            b"\r\n\r\n",
+            b"Host: y\r\n",
+            b"Content-Length: 3\r\n",
+        ];
+        let mut rng = crate::testing::Rng(0x9e37_79b9_7f4a_7c15);
+        (0..n)
+            .map(|_| rng.mutate(&bases, &pieces, b" \t\r\n:a0"))
+            .collect()
+    }
+
+    #[test]
+    fn a_head_in_pieces_reads_as_it_does_whole() {
+        // What is decided on a complete head must not be decided differently, or earlier, on a
+        // part of it: a client's head arrives in as many reads as the network makes of it.
+        let (mut complete, mut refused) = (0, 0);
+        for raw in mutated_heads(3000) {
+            let whole = parse(&raw);
+            for i in 0..raw.len() {
+                let part = parse(&raw[..i]);
+                match (&whole, &part) {
+                    // Before its end a head is incomplete, whatever it turns out to be.
+                    (Ok(Status::Complete(w)), Ok(Status::Incomplete)) if i < w.consumed => {}
+                    (Ok(Status::Incomplete) | Err(_), Ok(Status::Incomplete)) => {}
+                    // Past it (what follows is the body), the same head.
+                    (Ok(Status::Complete(w)), Ok(Status::Complete(p)))
+                        if (p.consumed, p.body_framing, p.head.uri())
+                            == (w.consumed, w.body_framing, w.head.uri()) => {}
+                    // Refused early: only what the whole head is refused for too.
+                    (Err(w), Err(p)) if w.status == p.status => {}
+                    _ => panic!(
+                        "{:?} is {whole:?}, but its first {i} bytes are {part:?}",
+                        String::from_utf8_lossy(&raw)
+                    ),
+                }
+            }
+            match whole {
+                Ok(Status::Complete(_)) => complete += 1,
+                Err(_) => refused += 1,
+                Ok(Status::Incomplete) => {}
+            }
+        }
+        // Both outcomes are common enough for the check to mean something.
+        assert!(
+            complete > 300 && refused > 300,
+            "{complete} complete, {refused} refused"
+        );
+    }
+
     #[test]
     fn request_line_too_long_is_414() {
         let mut raw = b"GET /".to_vec();
@@ -750,6 +831,12 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
         assert_eq!(status(b"GET / HTTP/0.9\r\n\r\n"), 505);
         assert_eq!(status(b"GET / HTTP/3.1\r\nHost: x\r\n\r\n"), 505);
+        // Decided once the version is there, not on a part of it.
+        assert!(matches!(parse(b"GET / HTTP/2"), Ok(Status::Incomplete)));
+        assert!(matches!(parse(b"GET / HTTP/2.0"), Ok(Status::Incomplete)));
+        assert_eq!(status(b"GET / HTTP/2.0\r"), 505);
+        assert_eq!(status(b"GET / HTTP/2.00"), 400);
+        assert_eq!(status(b"GET / HTTP/x"), 400);
     }
 
     #[test]
