@@ -6,6 +6,7 @@ use crate::upgrade::Upgraded;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// A request body, decoded (`Content-Length` or chunked) and read lazily from the connection
@@ -38,6 +39,143 @@ pub struct Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body").finish_non_exhaustive()
+    }
+}
+
+impl Body {
+    /// The address of the client the request came from (gevent's `REMOTE_ADDR` and
+    /// `REMOTE_PORT`): the TCP peer, as accepted. Behind a proxy that is the proxy; what it
+    /// says of its own client (`Forwarded`, `X-Forwarded-For`) is in the headers, for an
+    /// application that trusts it to read. Also [`RequestExt::peer_addr`].
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// use std::io::{Read, Write};
+    ///
+    /// let server = gevent_http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .serve(|req: http::Request<gevent_http::Body>| {
+    ///         http::Response::new(req.peer_addr().to_string())
+    ///     })
+    ///     .unwrap();
+    /// let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    /// c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// c.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with(&c.local_addr().unwrap().to_string()));
+    /// # server.stop(None);
+    /// ```
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.conn.borrow().peer
+    }
+
+    /// The server's address the request came to (gevent's `SERVER_NAME` and `SERVER_PORT`
+    /// as the socket has them): the local end of the connection, asked of the socket. Also
+    /// [`RequestExt::local_addr`].
+    ///
+    /// # Errors
+    /// What `getsockname` reports (hardly ever: the socket is open while the request is).
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// use std::io::{Read, Write};
+    ///
+    /// let server = gevent_http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .serve(|req: http::Request<gevent_http::Body>| {
+    ///         http::Response::new(req.local_addr().unwrap().to_string())
+    ///     })
+    ///     .unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// let mut c = gevent_io::net::TcpStream::connect(addr).unwrap();
+    /// c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// c.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with(&addr.to_string()));
+    /// # server.stop(None);
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.borrow().transport.tcp().local_addr()
+    }
+
+    /// Whether the request came over TLS (gevent's `wsgi.url_scheme` being `https`). Also
+    /// [`RequestExt::is_tls`].
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// use std::io::{Read, Write};
+    ///
+    /// let server = gevent_http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .serve(|req: http::Request<gevent_http::Body>| {
+    ///         http::Response::new(if req.is_tls() { "https" } else { "http" })
+    ///     })
+    ///     .unwrap();
+    /// let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    /// c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// c.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with("\r\n\r\nhttp"));
+    /// # server.stop(None);
+    /// ```
+    pub fn is_tls(&self) -> bool {
+        self.conn.borrow().transport.is_tls()
+    }
+}
+
+/// What the server knows of the connection a request came on, asked of the request (a
+/// handler's `Request<Body>`): the methods of the same names on its [`Body`], which stay
+/// available after [`into_body`](http::Request::into_body).
+///
+/// ```
+/// use gevent_http::{Body, RequestExt};
+///
+/// fn client(req: &http::Request<Body>) -> String {
+///     format!("{} over {}", req.peer_addr(), if req.is_tls() { "TLS" } else { "TCP" })
+/// }
+/// # let _ = client;
+/// ```
+pub trait RequestExt {
+    /// See [`Body::peer_addr`].
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// let log = |req: &http::Request<gevent_http::Body>| println!("from {}", req.peer_addr());
+    /// # let _ = log;
+    /// ```
+    fn peer_addr(&self) -> SocketAddr;
+
+    /// See [`Body::local_addr`].
+    ///
+    /// # Errors
+    /// What `getsockname` reports.
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// let port = |req: &http::Request<gevent_http::Body>| req.local_addr().map(|a| a.port());
+    /// # let _ = port;
+    /// ```
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// See [`Body::is_tls`].
+    ///
+    /// ```
+    /// use gevent_http::RequestExt;
+    /// let scheme = |req: &http::Request<gevent_http::Body>| if req.is_tls() { "https" } else { "http" };
+    /// # let _ = scheme;
+    /// ```
+    fn is_tls(&self) -> bool;
+}
+
+impl RequestExt for http::Request<Body> {
+    fn peer_addr(&self) -> SocketAddr {
+        self.body().peer_addr()
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.body().local_addr()
+    }
+    fn is_tls(&self) -> bool {
+        self.body().is_tls()
     }
 }
 

@@ -209,6 +209,8 @@ impl Drop for Registration<'_> {
 /// The connection's state, shared with the request's [`Body`] and an [`Upgraded`] stream.
 pub(crate) struct Conn {
     pub(crate) transport: Transport,
+    /// The client's address, as accepted.
+    pub(crate) peer: SocketAddr,
     deadline: Deadline,
     /// Read buffer: bytes `pos..end` are received and not consumed yet.
     pub(crate) buf: Vec<u8>,
@@ -426,6 +428,7 @@ pub(crate) fn serve_connection(
     };
     let conn = Rc::new(RefCell::new(Conn {
         transport,
+        peer,
         deadline,
         buf: Vec::new(),
         pos: 0,

@@ -16,6 +16,7 @@
 //! |---|---|
 //! | [`Server`], [`Builder`], [`ThreadedServer`] | options, one hub or one hub per thread, graceful stop |
 //! | [`Body`], [`ResponseBody`], [`IntoBody`], [`StreamBody`] | request and response bodies |
+//! | [`RequestExt`] | the connection a request came on: the client's address, the server's, TLS |
 //! | [`upgrade`] | `101 Switching Protocols`: the raw connection for WebSocket and the like |
 //! | `tls` | HTTPS with rustls (feature `tls`), and TLS clients over the cooperative stream |
 //!
@@ -52,7 +53,7 @@ pub mod tls;
 mod transport;
 pub mod upgrade;
 
-pub use body::{Body, IntoBody, ResponseBody, StreamBody, UpgradeFn, WriteFn};
+pub use body::{Body, IntoBody, RequestExt, ResponseBody, StreamBody, UpgradeFn, WriteFn};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_DRAIN,
     DEFAULT_STOP_TIMEOUT, Server, ThreadedServer,

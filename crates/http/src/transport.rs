@@ -45,6 +45,15 @@ impl Transport {
         }
     }
 
+    /// Whether the connection is TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Transport::Tls(_) => true,
+        }
+    }
+
     /// End our direction: TLS `close_notify` first, then the TCP half-close.
     pub(crate) fn close_write(&mut self) {
         #[cfg(feature = "tls")]

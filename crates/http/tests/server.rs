@@ -6,7 +6,7 @@ mod clients;
 mod support;
 
 use clients::{curl, have};
-use gevent_http::{Body, Builder, IntoBody, ResponseBody, Server, StreamBody};
+use gevent_http::{Body, Builder, IntoBody, RequestExt, ResponseBody, Server, StreamBody};
 use http::{Request, Response, StatusCode};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -72,6 +72,15 @@ fn bytes_routes(req: Request<Body>) -> Response<Vec<u8>> {
             Response::new(body)
         }
         "/panic" => panic!("handler panics on purpose"),
+        "/conn" => {
+            let (peer, local) = (req.peer_addr(), req.local_addr().unwrap());
+            Response::new(format!("{peer} {local} {}", req.is_tls()).into_bytes())
+        }
+        "/conn-body" => {
+            let body = req.into_body();
+            let (peer, local) = (body.peer_addr(), body.local_addr().unwrap());
+            Response::new(format!("{peer} {local} {}", body.is_tls()).into_bytes())
+        }
         "/empty" => Response::builder()
             .status(StatusCode::NO_CONTENT)
             .body(Vec::new())
@@ -224,6 +233,26 @@ fn keep_alive_and_pipelining_in_order() {
         ("GET /d", Some("close"))
     );
     assert!(r.next(false).is_none());
+}
+
+#[test]
+fn the_handler_knows_the_peer_the_local_address_and_that_it_is_not_tls() {
+    let addr = start();
+    let mut r = Reader::new(connect(addr));
+    let me = r.s.local_addr().unwrap();
+    r.send(b"GET /conn HTTP/1.1\r\nHost: a\r\n\r\nGET /conn-body HTTP/1.1\r\nHost: a\r\n\r\n");
+    let want = format!("{me} {addr} false");
+    assert_eq!(r.next(false).unwrap().text(), want);
+    assert_eq!(r.next(false).unwrap().text(), want);
+    // Another connection is another peer.
+    let mut other = Reader::new(connect(addr));
+    other.send(b"GET /conn HTTP/1.0\r\n\r\n");
+    let theirs = other.s.local_addr().unwrap();
+    assert_ne!(theirs, me);
+    assert_eq!(
+        other.next(false).unwrap().text(),
+        format!("{theirs} {addr} false")
+    );
 }
 
 #[test]

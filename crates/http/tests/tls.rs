@@ -7,7 +7,7 @@ mod clients;
 mod support;
 
 use clients::{curl, have};
-use gevent_http::{Body, Server};
+use gevent_http::{Body, RequestExt, Server};
 use http::{Request, Response};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +16,10 @@ use std::time::Duration;
 use support::generous;
 
 fn app(req: Request<Body>) -> Response<Vec<u8>> {
+    if req.uri().path() == "/conn" {
+        let scheme = if req.is_tls() { "https" } else { "http" };
+        return Response::new(format!("{scheme} {}", req.peer_addr().ip()).into_bytes());
+    }
     if req.uri().path() == "/echo" {
         let mut body = Vec::new();
         req.into_body().read_to_end(&mut body).unwrap();
@@ -83,6 +87,15 @@ fn curl_over_tls_with_the_ca_certificate_keep_alive_and_upload() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "GET /aGET /b");
+    // The handler knows the request came over TLS, and from whom.
+    let conn = curl(&[
+        "--cacert",
+        ca_arg,
+        "--resolve",
+        &resolve,
+        &format!("{base}/conn"),
+    ]);
+    assert_eq!(conn, "https 127.0.0.1");
     assert!(err.contains("SSL connection using TLS"), "{err}");
     assert!(
         err.contains("Re-using existing") || err.contains("existing connection"),
