@@ -641,7 +641,7 @@ fn answer(
     }
     let start = c.out.len();
     let now = c.now_secs();
-    if encode::write_head(
+    match encode::write_head(
         &mut c.out,
         parts.status,
         &parts.headers,
@@ -653,14 +653,17 @@ fn answer(
         },
         server,
         now,
-    )
-    .is_err()
-    {
-        log::error!(
-            "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"
-        );
-        c.out.truncate(start);
-        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    ) {
+        // The handler said `Connection: close`.
+        Ok(Persist::Close) => keep_alive = false,
+        Ok(_) => {}
+        Err(_) => {
+            log::error!(
+                "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"
+            );
+            c.out.truncate(start);
+            return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        }
     }
     let status = parts.status;
     // The map goes on to hold the next request's fields.

@@ -57,7 +57,9 @@ pub(crate) fn framing(method: &Method, status: StatusCode, len: Option<u64>) -> 
 
 /// Write the head of a response into `out`. Handler headers that the server owns
 /// (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) are replaced, except that a
-/// `101 Switching Protocols` keeps the handler's `Connection` (`upgrade`).
+/// `101 Switching Protocols` keeps the handler's `Connection` (`upgrade`). A handler's
+/// `Connection: close` is kept as the server's own: the head then says `close` whatever
+/// `persist` was, and so does what this returns (the connection's future as sent).
 pub(crate) fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
@@ -66,8 +68,9 @@ pub(crate) fn write_head(
     persist: Persist,
     server: Option<&str>,
     now: u64,
-) -> Result<(), EncodeError> {
+) -> Result<Persist, EncodeError> {
     let start = out.len();
+    let mut persist = persist;
     out.reserve(256);
     if status == StatusCode::OK {
         // the common line as one constant
@@ -82,9 +85,17 @@ pub(crate) fn write_head(
     }
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in headers {
-        if [&CONTENT_LENGTH, &TRANSFER_ENCODING, &DATE].contains(&name)
-            || (name == CONNECTION && !upgrade)
-        {
+        if [&CONTENT_LENGTH, &TRANSFER_ENCODING, &DATE].contains(&name) {
+            continue;
+        }
+        if name == CONNECTION && !upgrade {
+            let close = value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            if close {
+                persist = Persist::Close;
+            }
             continue;
         }
         if name == SERVER && server.is_some() {
@@ -120,7 +131,7 @@ pub(crate) fn write_head(
         }
     }
     out.extend_from_slice(b"\r\n");
-    Ok(())
+    Ok(persist)
 }
 
 /// Whether `v` holds CR, LF or NUL, which would end or cut a header line: one pass without
@@ -415,6 +426,47 @@ mod tests {
         // Elsewhere the handler's Connection is the server's to write.
         let s = head(200, &h, BodyFraming::Length(0), true);
         assert!(!s.contains("connection"), "{s}");
+    }
+
+    #[test]
+    fn a_handlers_connection_close_is_kept_and_said() {
+        let write = |value: &'static str, persist: Persist| {
+            let mut h = HeaderMap::new();
+            h.insert("connection", HeaderValue::from_static(value));
+            let mut out = Vec::new();
+            let sent = write_head(
+                &mut out,
+                StatusCode::OK,
+                &h,
+                BodyFraming::Length(0),
+                persist,
+                None,
+                0,
+            )
+            .unwrap();
+            (sent, String::from_utf8(out).unwrap())
+        };
+        for value in ["close", "Close", "foo, CLOSE ", "close,keep-alive"] {
+            for persist in [Persist::KeepAlive, Persist::KeepAlive10, Persist::Close] {
+                let (sent, s) = write(value, persist);
+                assert_eq!(sent, Persist::Close, "{value:?}");
+                assert!(
+                    s.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"),
+                    "{s}"
+                );
+                assert_eq!(s.matches("onnection").count(), 1, "{s}");
+            }
+        }
+        // Anything else is not the handler's to decide: what the server chose goes out.
+        for (value, persist) in [
+            ("keep-alive", Persist::Close),
+            ("closed", Persist::KeepAlive),
+            ("keep-alive", Persist::KeepAlive10),
+        ] {
+            let (sent, s) = write(value, persist);
+            assert_eq!(sent, persist, "{value:?}");
+            assert!(!s.contains(value) || persist == Persist::KeepAlive10, "{s}");
+        }
     }
 
     #[test]

@@ -237,6 +237,11 @@ impl Builder {
     /// Bind and start serving on the current thread's hub with `handler`, one greenlet per
     /// connection; returns the running server.
     ///
+    /// The framing headers of a response are the server's: a handler's `Content-Length`,
+    /// `Transfer-Encoding` and `Date` are replaced by what the server sends, and its
+    /// `Connection` too, except that `Connection: close` is honoured (the connection closes
+    /// after that response) and that a `101` keeps the handler's `Connection: upgrade`.
+    ///
     /// # Errors
     /// Binding errors; an address that did not resolve; `InvalidInput` if the
     /// [`server_header`](Builder::server_header) holds CR, LF or NUL.

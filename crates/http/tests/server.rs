@@ -72,6 +72,10 @@ fn bytes_routes(req: Request<Body>) -> Response<Vec<u8>> {
             Response::new(body)
         }
         "/panic" => panic!("handler panics on purpose"),
+        "/close" => Response::builder()
+            .header("connection", "close")
+            .body(b"closing".to_vec())
+            .unwrap(),
         "/conn" => {
             let (peer, local) = (req.peer_addr(), req.local_addr().unwrap());
             Response::new(format!("{peer} {local} {}", req.is_tls()).into_bytes())
@@ -253,6 +257,28 @@ fn the_handler_knows_the_peer_the_local_address_and_that_it_is_not_tls() {
         other.next(false).unwrap().text(),
         format!("{theirs} {addr} false")
     );
+}
+
+#[test]
+fn a_handler_that_says_connection_close_has_the_connection_closed() {
+    let addr = start();
+    // Pipelined: the request after the one answered with `close` is never answered.
+    let all = exchange(
+        addr,
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let texts: Vec<String> = all.iter().map(Resp::text).collect();
+    assert_eq!(texts, ["GET /a", "closing"]);
+    assert_eq!(all[0].header("connection"), None);
+    assert_eq!(all[1].header("connection"), Some("close"));
+    // An HTTP/1.0 client that asked for keep-alive is told close instead.
+    let all = exchange(
+        addr,
+        b"GET /close HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+    );
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].header("connection"), Some("close"));
 }
 
 #[test]
