@@ -193,10 +193,11 @@ pub type UpgradeFn = Box<dyn FnOnce(Upgraded)>;
 
 /// A response body as the server sends it.
 ///
-/// Bytes of a known length go out with `Content-Length`; a reader or a writing closure of
+/// Bytes, and a reader of a known length ([`ResponseBody::Sized`], a
+/// [`File`](std::fs::File)), go out with `Content-Length`; a reader or a writing closure of
 /// unknown length with `Transfer-Encoding: chunked` (to an HTTP/1.0 client: unframed, and the
-/// connection closes after it). [`ResponseBody::Upgrade`] answers `101` and hands the raw
-/// connection to a closure.
+/// connection closes after it). [`ResponseBody::Upgrade`] answers `101` and hands the raw connection to a
+/// closure.
 ///
 /// ```
 /// use gevent_http::{IntoBody, ResponseBody};
@@ -207,10 +208,19 @@ pub enum ResponseBody {
     Full(Vec<u8>),
     /// Bytes that live forever (a constant), sent with `Content-Length` without a copy.
     Static(&'static [u8]),
-    /// Read until it returns 0, sent chunked. A read error ends the connection.
+    /// Read until it returns 0, sent chunked. A read error (or a panic) ends the connection,
+    /// after a `500` in place of the response if none of it has been sent yet (the server
+    /// sends in large writes: a body that fails early is all still buffered).
     Stream(Box<dyn Read>),
+    /// Exactly this many bytes read from the reader, sent with `Content-Length` as they are
+    /// read (a file, a body fetched from elsewhere of a known size). What the reader has
+    /// after them is not read; a reader that ends early, or fails, ends the connection as a
+    /// [`Stream`](ResponseBody::Stream)'s failing reader does (the client gets a `500` or a
+    /// body cut short, never a wrong one).
+    Sized(Box<dyn Read>, u64),
     /// Called with a writer into the connection, sent chunked (each write one chunk, batched
-    /// into large writes). An error it returns ends the connection.
+    /// into large writes). An error it returns ends the connection as a
+    /// [`Stream`](ResponseBody::Stream)'s failing reader does.
     Write(WriteFn),
     /// With status `101 Switching Protocols`: after the head is sent, the closure gets the
     /// connection as an [`Upgraded`] stream and the server forgets it.
@@ -242,6 +252,36 @@ impl ResponseBody {
         ResponseBody::Upgrade(Box::new(f))
     }
 
+    /// `len` bytes read from `reader`, sent with `Content-Length` (see
+    /// [`ResponseBody::Sized`]).
+    ///
+    /// ```
+    /// let data = std::io::Cursor::new(vec![7u8; 1000]);
+    /// let body = gevent_http::ResponseBody::sized(data, 1000);
+    /// assert_eq!(body.len(), Some(1000));
+    /// ```
+    pub fn sized(reader: impl Read + 'static, len: u64) -> ResponseBody {
+        ResponseBody::Sized(Box::new(reader), len)
+    }
+
+    /// The body's length when it is known before sending (it then goes out with
+    /// `Content-Length`): bytes and [`Sized`](ResponseBody::Sized) readers.
+    ///
+    /// ```
+    /// use gevent_http::{IntoBody, ResponseBody, StreamBody};
+    /// assert_eq!("four".into_body().len(), Some(4));
+    /// assert_eq!(StreamBody(std::io::empty()).into_body().len(), None);
+    /// ```
+    #[expect(clippy::len_without_is_empty, reason = "a length that may be unknown")]
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            ResponseBody::Full(b) => Some(b.len() as u64),
+            ResponseBody::Static(b) => Some(b.len() as u64),
+            ResponseBody::Sized(_, n) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// All the bytes, when they are known before sending (their length goes in the head).
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match self {
@@ -258,6 +298,7 @@ impl fmt::Debug for ResponseBody {
             ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
             ResponseBody::Static(b) => f.debug_tuple("Static").field(&b.len()).finish(),
             ResponseBody::Stream(_) => f.write_str("Stream(..)"),
+            ResponseBody::Sized(_, n) => f.debug_tuple("Sized").field(n).finish(),
             ResponseBody::Write(_) => f.write_str("Write(..)"),
             ResponseBody::Upgrade(_) => f.write_str("Upgrade(..)"),
         }
@@ -265,7 +306,8 @@ impl fmt::Debug for ResponseBody {
 }
 
 /// What a handler's response body can be: `Vec<u8>`, `String`, `&'static str`,
-/// `&'static [u8]`, `()`, a [`StreamBody`] around a [`Read`], or a [`ResponseBody`].
+/// `&'static [u8]`, `()`, a [`File`](std::fs::File), a [`StreamBody`] around a [`Read`], or a
+/// [`ResponseBody`].
 ///
 /// ```
 /// use gevent_http::{IntoBody, ResponseBody};
@@ -309,6 +351,27 @@ impl IntoBody for &'static [u8] {
 impl IntoBody for () {
     fn into_body(self) -> ResponseBody {
         ResponseBody::Full(Vec::new())
+    }
+}
+
+/// A file, sent with `Content-Length` from its size when it is opened (a
+/// [`Sized`](ResponseBody::Sized) body; chunked if its size cannot be had). A file that shrinks
+/// while it is sent ends the connection; what it grows by is not sent.
+///
+/// ```
+/// use gevent_http::IntoBody;
+/// let path = std::env::temp_dir().join(format!("gevent-http-doc-{}", std::process::id()));
+/// std::fs::write(&path, b"on disk").unwrap();
+/// let body = std::fs::File::open(&path).unwrap().into_body();
+/// assert_eq!(body.len(), Some(7));
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+impl IntoBody for std::fs::File {
+    fn into_body(self) -> ResponseBody {
+        match self.metadata() {
+            Ok(m) if m.is_file() => ResponseBody::Sized(Box::new(self), m.len()),
+            _ => ResponseBody::Stream(Box::new(self)),
+        }
     }
 }
 

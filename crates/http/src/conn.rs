@@ -218,6 +218,8 @@ pub(crate) struct Conn {
     pub(crate) end: usize,
     /// Responses not written yet (pipelined responses go out in one write).
     out: Vec<u8>,
+    /// How many times `out` was written out: whether any of a response left.
+    flushes: u64,
     /// What the last request head leaves for the next one's parsing.
     reuse: parse::Reuse,
     decoder: Decoder,
@@ -238,6 +240,7 @@ impl Conn {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
+            self.flushes += 1;
             self.transport.write_all(&self.out)?;
             self.out.clear();
         }
@@ -434,6 +437,7 @@ pub(crate) fn serve_connection(
         pos: 0,
         end: 0,
         out: Vec::new(),
+        flushes: 0,
         reuse: parse::Reuse::default(),
         decoder: Decoder::length(0),
         pending: 0..0,
@@ -631,7 +635,7 @@ fn answer(
         );
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     }
-    let len = body.bytes().map(|b| b.len() as u64);
+    let len = body.len();
     let mut framing = encode::framing(&line.method, parts.status, len);
     if framing == BodyFraming::Chunked && line.version == Version::HTTP_10 {
         framing = BodyFraming::UntilClose;
@@ -681,6 +685,16 @@ fn answer(
             });
         }
         ResponseBody::Stream(mut r) => Box::new(move |w| io::copy(&mut *r, w).map(drop)),
+        ResponseBody::Sized(r, n) => Box::new(move |w| {
+            let sent = io::copy(&mut r.take(n), w)?;
+            if sent < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the body's reader ended after {sent} of its {n} bytes"),
+                ));
+            }
+            Ok(())
+        }),
         ResponseBody::Write(f) => f,
         ResponseBody::Upgrade(f) => {
             c.flush()?;
@@ -697,6 +711,7 @@ fn answer(
         }
     };
     if !matches!(framing, BodyFraming::Empty(_)) {
+        let flushes = c.flushes;
         drop(c);
         let mut w = BodyWriter {
             conn,
@@ -708,12 +723,19 @@ fn answer(
             Err(_) => Err(io::Error::other("the body's reader or writer panicked")),
         };
         if let Err(e) = r {
+            let mut c = conn.borrow_mut();
+            if c.flushes == flushes {
+                // Nothing of this response has left: it becomes a 500.
+                log::error!("the response body to \"{line}\" failed: {e}; answering 500");
+                c.out.truncate(start);
+                return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+            }
             log::error!("sending the response body to \"{line}\" failed: {e}");
             return Ok(Next::Done);
         }
         w.finish();
     }
-    log_access(started, peer, &line, status, None);
+    log_access(started, peer, &line, status, len);
     Ok(if keep_alive {
         Next::KeepAlive
     } else {
@@ -722,7 +744,7 @@ fn answer(
 }
 
 /// One line per answered request, at `info` level on the `gevent_http::access` target:
-/// peer, request line, status, body bytes (`-` when streamed), time taken.
+/// peer, request line, status, body bytes (`-` when streamed of unknown length), time taken.
 fn log_access(
     started: Option<Instant>,
     peer: SocketAddr,

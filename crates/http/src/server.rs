@@ -196,7 +196,7 @@ impl Builder {
     /// Log one line per request at `info` level on the `gevent_http::access` target
     /// (default on; the log facade's filter decides whether it is written):
     /// `127.0.0.1:50000 "GET / HTTP/1.1" 200 13 0.000021` — peer, request line, status, body
-    /// bytes (`-` when streamed), seconds taken.
+    /// bytes (`-` when streamed of unknown length), seconds taken.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().access_log(false);

@@ -35,6 +35,28 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
                 w.write_all(b"two")
             }));
         }
+        "/sized" => {
+            let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+            return Response::new(ResponseBody::sized(std::io::Cursor::new(data), 100_000));
+        }
+        // A reader with more than it says (only what it says is sent), or less (the
+        // connection ends with the body cut short).
+        "/sized-long" => {
+            return Response::new(ResponseBody::sized(&b"twenty bytes or more"[..], 6));
+        }
+        "/sized-short" => return Response::new(ResponseBody::sized(&b"ten bytes."[..], 100)),
+        "/sized-cut" => {
+            let data = std::io::Cursor::new(vec![b'x'; 200_000]);
+            return Response::new(ResponseBody::sized(data, 1_000_000));
+        }
+        "/file" => {
+            let path =
+                std::env::temp_dir().join(format!("gevent-http-file-{}", std::process::id()));
+            std::fs::write(&path, b"a file's bytes").unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            return Response::new(file.into_body());
+        }
         // 200 with an upgrade body, or 101 without one: the handler's mistake, answered 500.
         "/bad-upgrade" => return Response::new(ResponseBody::upgrade(|_| {})),
         "/bad-101" => {
@@ -279,6 +301,60 @@ fn a_handler_that_says_connection_close_has_the_connection_closed() {
     );
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].header("connection"), Some("close"));
+}
+
+#[test]
+fn a_reader_of_known_length_goes_out_with_content_length() {
+    let addr = start();
+    let want: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut r = Reader::new(connect(addr));
+    r.send(b"GET /sized HTTP/1.1\r\nHost: a\r\n\r\nHEAD /sized HTTP/1.1\r\nHost: a\r\n\r\n");
+    let get = r.next(false).unwrap();
+    assert_eq!(get.header("content-length"), Some("100000"));
+    assert_eq!(get.header("transfer-encoding"), None);
+    assert!(get.body == want);
+    let head = r.next(true).unwrap();
+    assert_eq!(head.header("content-length"), Some("100000"));
+    // What the reader has past its length is not sent; the connection goes on.
+    r.send(b"GET /sized-long HTTP/1.1\r\nHost: a\r\n\r\nGET /file HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().text(), "twenty");
+    let file = r.next(false).unwrap();
+    assert_eq!(file.header("content-length"), Some("14"));
+    assert_eq!(file.text(), "a file's bytes");
+    // An HTTP/1.0 client gets it framed too, so keep-alive holds.
+    r.send(
+        b"GET /sized HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let old = r.next(false).unwrap();
+    assert_eq!(old.header("connection"), Some("keep-alive"));
+    assert!(old.body == want);
+    assert_eq!(r.next(false).unwrap().text(), "GET /a");
+    // A reader that ends early: a 500 while nothing of the response has left, and the
+    // connection closed (the answer after it is never sent) ...
+    let all = exchange(
+        addr,
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /sized-short HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let statuses: Vec<u16> = all.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 500]);
+    assert_eq!(all[1].header("connection"), Some("close"));
+    // ... or, once some of it has, the connection ends with the body cut short, never padded
+    // or followed by another response.
+    let mut s = connect(addr);
+    s.write_all(b"GET /sized-cut HTTP/1.1\r\nHost: a\r\n\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&got[..end]);
+    assert!(head.contains("content-length: 1000000"), "{head}");
+    let body = &got[end + 4..];
+    assert!(
+        body.len() < 1_000_000 && body.iter().all(|&b| b == b'x'),
+        "{}",
+        body.len()
+    );
 }
 
 #[test]
