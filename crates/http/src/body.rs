@@ -268,7 +268,7 @@ impl ResponseBody {
     /// `Content-Length`): bytes and [`Sized`](ResponseBody::Sized) readers.
     ///
     /// ```
-    /// use gevent_http::{IntoBody, ResponseBody, StreamBody};
+    /// use gevent_http::{IntoBody, StreamBody};
     /// assert_eq!("four".into_body().len(), Some(4));
     /// assert_eq!(StreamBody(std::io::empty()).into_body().len(), None);
     /// ```
