@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) limits: HeadLimits,
     pub(crate) header_read_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) max_drain: u64,
     pub(crate) server_header: Option<String>,
     pub(crate) access_log: bool,
@@ -422,6 +423,8 @@ pub(crate) fn serve_connection(
 ) -> io::Result<()> {
     let config = &shared.config;
     let _ = stream.set_nodelay(true);
+    // Each wait for room to write is limited, so a client that stopped reading is let go.
+    stream.set_write_timeout(Some(config.write_timeout))?;
     let tcp = Rc::new(stream);
     let registration = shared.register(tcp.clone());
     let deadline = Deadline::new(tcp.clone());

@@ -31,6 +31,8 @@ pub type ThreadedServer = gevent_io::server::ThreadedServer;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`Builder::keep_alive_timeout`]: 75 s.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Default [`Builder::write_timeout`]: 60 s (nginx's `send_timeout`; hyper has none).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`Builder::max_drain`]: 64 KiB.
 pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
 /// Default grace period of [`Server::stop`] and [`ThreadedServer::stop`]: 1 s.
@@ -41,7 +43,7 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Defaults: address `127.0.0.1:8000`; request line at most 8 KiB (longer: 414); at most 100
 /// header fields (hyper's default) and a head of at most 64 KiB (more: 431); header read
 /// timeout [`DEFAULT_HEADER_READ_TIMEOUT`]; idle keep-alive timeout
-/// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
+/// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]; write timeout [`DEFAULT_WRITE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
 /// (beyond that the connection is closed); no connection limit; no `Server` header; an access
 /// log line per request (at `info` on the `gevent_http::access` target); plain TCP.
 ///
@@ -55,6 +57,7 @@ pub struct Builder {
     limits: HeadLimits,
     header_read_timeout: Duration,
     keep_alive_timeout: Duration,
+    write_timeout: Duration,
     max_drain: u64,
     server_header: Option<String>,
     max_connections: Option<usize>,
@@ -72,6 +75,7 @@ impl fmt::Debug for Builder {
             .field("limits", &self.limits)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("write_timeout", &self.write_timeout)
             .field("max_drain", &self.max_drain)
             .field("server_header", &self.server_header)
             .field("max_connections", &self.max_connections)
@@ -170,6 +174,20 @@ impl Builder {
         self
     }
 
+    /// How long a response may wait for the client to take more of it: each wait for the
+    /// socket to be writable is limited to this (a slow client that goes on reading is not cut
+    /// off; one that stopped reading is, and its connection closed). A zero duration makes
+    /// [`serve`](Builder::serve) fail with `InvalidInput`.
+    ///
+    /// ```
+    /// let b = gevent_http::Server::builder().write_timeout(std::time::Duration::from_secs(10));
+    /// # drop(b);
+    /// ```
+    pub fn write_timeout(mut self, d: Duration) -> Builder {
+        self.write_timeout = d;
+        self
+    }
+
     /// The `Server` header sent with every response (`None`: none; a handler's own is kept).
     ///
     /// ```
@@ -221,6 +239,12 @@ impl Builder {
         if let Some((kind, msg)) = &self.addr_error {
             return Err(io::Error::new(*kind, msg.clone()));
         }
+        if self.write_timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero write timeout",
+            ));
+        }
         if self
             .server_header
             .as_deref()
@@ -263,6 +287,7 @@ impl Builder {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout,
             keep_alive_timeout: self.keep_alive_timeout,
+            write_timeout: self.write_timeout,
             max_drain: self.max_drain,
             server_header: self.server_header,
             access_log: self.access_log,
@@ -379,6 +404,7 @@ impl Server {
             limits: HeadLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_drain: DEFAULT_MAX_DRAIN,
             server_header: None,
             max_connections: None,

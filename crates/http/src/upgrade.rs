@@ -47,8 +47,9 @@ use std::time::Duration;
 /// client sent after its request head (already buffered by the server), then the socket's;
 /// writes go straight to the client (through TLS if the server uses it). Closed when dropped.
 ///
-/// The server's header and idle timeouts no longer apply: the stream starts without read or
-/// write timeouts.
+/// The server's header and idle timeouts no longer apply: the stream starts without a read
+/// timeout, and with the server's [`write_timeout`](crate::Builder::write_timeout) (lift it with
+/// [`set_write_timeout(None)`](Upgraded::set_write_timeout)).
 pub struct Upgraded {
     pub(crate) conn: Rc<RefCell<Conn>>,
 }

@@ -358,6 +358,61 @@ fn a_reader_of_known_length_goes_out_with_content_length() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_let_go_after_the_write_timeout() {
+    // The response never ends; the client never reads it. The server's write fails once the
+    // socket buffers are full and the write timeout has passed: the writer reports how.
+    let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .write_timeout(Duration::from_millis(200))
+            .serve(move |_req| {
+                let tx = tx.clone();
+                Response::new(ResponseBody::writer(move |w| {
+                    let chunk = vec![b'z'; 64 * 1024];
+                    let e = loop {
+                        if let Err(e) = w.write_all(&chunk) {
+                            break e;
+                        }
+                    };
+                    tx.send(e.kind()).unwrap();
+                    Err(e)
+                }))
+            })
+            .unwrap();
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let mut s = connect(addr_rx.recv().unwrap());
+    s.write_all(b"GET /forever HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let kind = rx.recv_timeout(generous(Duration::from_secs(30))).unwrap();
+    assert_eq!(kind, std::io::ErrorKind::TimedOut);
+    // And the connection is closed: what was sent can be read, then it ends.
+    s.set_read_timeout(Some(generous(Duration::from_secs(30))))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match s.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+                break;
+            }
+        }
+    }
+    // A zero write timeout is refused up front.
+    let e = Server::builder()
+        .addr("127.0.0.1:0")
+        .write_timeout(Duration::ZERO)
+        .serve(|_req| Response::new("x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
 fn http10_closes_unless_keep_alive_asked() {
     let addr = start();
     let all = exchange(addr, b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
