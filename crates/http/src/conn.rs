@@ -680,6 +680,11 @@ fn answer(
             if let (Some(b), BodyFraming::Length(_)) = (body.bytes(), framing) {
                 c.out.extend_from_slice(b);
             }
+            // Pipelined answers are sent together, but not hoarded: a client that pipelines
+            // many requests for large bodies and reads none holds at most about this much.
+            if c.out.len() >= FLUSH_AT {
+                c.flush()?;
+            }
             log_access(started, peer, &line, status, len);
             return Ok(if keep_alive {
                 Next::KeepAlive

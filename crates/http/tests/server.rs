@@ -413,6 +413,46 @@ fn a_client_that_stops_reading_is_let_go_after_the_write_timeout() {
 }
 
 #[test]
+fn pipelined_answers_are_not_hoarded_for_a_client_that_reads_none() {
+    // 200 pipelined requests for 1 MiB each, none of it read: the server writes as it
+    // answers, so it stops answering once the socket buffers are full (and lets the client
+    // go after its write timeout) instead of building 200 MiB of answers first.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let answered = Arc::new(AtomicUsize::new(0));
+    let a = answered.clone();
+    let server = Server::builder()
+        .addr("127.0.0.1:0")
+        .write_timeout(Duration::from_millis(200))
+        .access_log(false)
+        .serve(move |_req| {
+            a.fetch_add(1, Ordering::Relaxed);
+            Response::new(vec![b'b'; 1 << 20])
+        })
+        .unwrap();
+    let client = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let requests = b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n".repeat(200);
+    (&client).write_all(&requests).unwrap();
+    let start = Instant::now();
+    while (server.connections() > 0 || answered.load(Ordering::Relaxed) == 0)
+        && start.elapsed() < generous(Duration::from_secs(30))
+    {
+        greenlet::sleep(Duration::from_millis(10)).unwrap();
+    }
+    assert_eq!(
+        server.connections(),
+        0,
+        "the connection outlived its write timeout"
+    );
+    let n = answered.load(Ordering::Relaxed);
+    assert!(
+        (1..100).contains(&n),
+        "{n} of 200 answered before the first write"
+    );
+    server.stop(None);
+}
+
+#[test]
 fn http10_closes_unless_keep_alive_asked() {
     let addr = start();
     let all = exchange(addr, b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
