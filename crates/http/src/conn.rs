@@ -248,6 +248,20 @@ impl Conn {
         Ok(())
     }
 
+    /// Let go of buffers that a large head or response grew, before waiting for the next
+    /// request with nothing buffered: an idle connection holds no more than a fresh one, so
+    /// that many clients idling after large requests do not pin large buffers.
+    fn shed(&mut self) {
+        if self.buf.len() > INITIAL_BUF && self.pos == self.end {
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.end = 0;
+        }
+        if self.out.is_empty() && self.out.capacity() > INITIAL_BUF {
+            self.out = Vec::new();
+        }
+    }
+
     /// Read more bytes into `buf`, waiting at most `timeout`. `Ok(0)` at EOF.
     fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
         if self.pos > 0 && self.pending.is_empty() {
@@ -493,6 +507,9 @@ pub(crate) fn serve_connection(
             let idle = !buffered && !first;
             if idle && shared.stopping.get() {
                 return Ok(());
+            }
+            if idle {
+                c.shed();
             }
             registration.entry.idle.set(idle);
             let filled = c.fill(timeout);
