@@ -470,16 +470,30 @@ pub(crate) fn serve_connection(
         // Read a head: the idle timeout until its first byte (the header timeout for the first
         // request), then the header timeout for the whole head.
         let mut head_deadline = None;
+        // A head that comes in many small reads is not parsed again from its start after each
+        // of them (which costs the square of its length): after a first try, only once the
+        // end of a head may have come (`\r\n\r\n` among the new bytes, looked for in those
+        // only) or what is buffered has doubled (so that a head over the limits, or one that
+        // is bad from its first bytes, is still refused early).
+        let (mut tried, mut scanned) = (0usize, 0usize);
         let parsed = loop {
             let mut c = conn.borrow_mut();
             let c = &mut *c;
             let buffered = c.pos < c.end;
-            if buffered {
+            let len = c.end - c.pos;
+            let worth = tried == 0 || len >= 2 * tried || {
+                let from = c.pos + scanned.saturating_sub(3);
+                scanned = len;
+                c.buf[from..c.end].windows(4).any(|w| w == b"\r\n\r\n")
+            };
+            if buffered && worth {
+                #[cfg(test)]
+                tests::PARSES.with(|n| n.set(n.get() + 1));
                 match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse, || {
                     Body { conn: conn.clone() }
                 }) {
                     Ok(parse::Status::Complete(p)) => break p,
-                    Ok(parse::Status::Incomplete) => {}
+                    Ok(parse::Status::Incomplete) => (tried, scanned) = (len, len),
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
                         let now = c.now_secs();
@@ -787,4 +801,59 @@ fn log_access(
         status.as_u16(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+
+    thread_local! {
+        /// How many times this thread's connections parsed a head (whole or not).
+        pub(crate) static PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    #[test]
+    fn a_head_in_many_small_reads_is_not_parsed_again_after_each() {
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|_req| http::Response::new("done"))
+            .unwrap();
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        c.set_nodelay(true).unwrap();
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "p".repeat(4000)
+        );
+        let before = PARSES.with(Cell::get);
+        // One byte at a time, each read by the server before the next is sent.
+        for b in head.as_bytes() {
+            c.write_all(std::slice::from_ref(b)).unwrap();
+            greenlet::sleep(std::time::Duration::from_micros(1)).unwrap();
+        }
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert!(answer.ends_with("\r\n\r\ndone"), "{answer}");
+        let parses = PARSES.with(Cell::get) - before;
+        // About one per doubling (a dozen) and one at the end; once per read would be 4,000.
+        assert!(parses < 40, "{parses} parses of one head");
+        // The limits still hold for a head that comes in pieces: a request line over 8 KiB,
+        // sent 1 KiB at a time, is refused with 414.
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        c.write_all(b"GET /").unwrap();
+        let mut sent = 0;
+        while sent < 40 * 1024 && c.write_all(&[b'a'; 1024]).is_ok() {
+            sent += 1024;
+            greenlet::sleep(std::time::Duration::from_micros(1)).unwrap();
+        }
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        assert!(
+            answer.starts_with(b"HTTP/1.1 414 "),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        server.stop(None);
+    }
 }
