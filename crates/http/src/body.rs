@@ -208,7 +208,10 @@ pub enum ResponseBody {
     Full(Vec<u8>),
     /// Bytes that live forever (a constant), sent with `Content-Length` without a copy.
     Static(&'static [u8]),
-    /// Read until it returns 0, sent chunked. A read error (or a panic) ends the connection,
+    /// Read until it returns 0, sent chunked. The reader may be the request's own [`Body`]
+    /// (an echo, a proxy): a body sent as it is produced gets the request body as the client
+    /// sends it (its `100 Continue` before the final head), and what it leaves of it is
+    /// drained after it, as for any unread body. A read error (or a panic) ends the connection,
     /// after a `500` in place of the response if none of it has been sent yet (the server
     /// sends in large writes: a body that fails early is all still buffered).
     Stream(Box<dyn Read>),

@@ -226,6 +226,9 @@ pub(crate) struct Conn {
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
+    /// Bytes of the connection the body decoder has taken so far (data and framing: what a
+    /// drain of an unread body is limited by).
+    body_taken: u64,
     expect_pending: bool,
     body_error: Option<&'static str>,
     eof: bool,
@@ -246,6 +249,33 @@ impl Conn {
             self.out.clear();
         }
         Ok(())
+    }
+
+    /// Whether the request's body has been read to its end.
+    fn body_done(&self) -> bool {
+        self.decoder.is_done() && self.pending.is_empty()
+    }
+
+    /// Read and discard the rest of the request's body, taking at most `limit` bytes of the
+    /// connection for it (its framing counts: chunk extensions and trailers are not free);
+    /// whether it was read to its end.
+    fn drain(&mut self, limit: u64) -> bool {
+        let start = self.body_taken;
+        let mut sink = [0u8; 4096];
+        while !self.body_done() {
+            if self.body_taken - start > limit || self.read_body(&mut sink).is_err() {
+                return false;
+            }
+        }
+        self.body_taken - start <= limit
+    }
+
+    /// Queue `100 Continue` if the client waits for it before sending the body.
+    fn send_continue(&mut self) {
+        if self.expect_pending {
+            self.expect_pending = false;
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
     }
 
     /// Let go of buffers that a large head or response grew, before waiting for the next
@@ -293,10 +323,7 @@ impl Conn {
         if let Some(e) = self.body_error {
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
-        if self.expect_pending {
-            self.expect_pending = false;
-            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
+        self.send_continue();
         loop {
             if !self.pending.is_empty() {
                 let n = out.len().min(self.pending.len());
@@ -316,6 +343,7 @@ impl Conn {
                 Ok((n, data)) => {
                     self.pending = self.pos + data.start..self.pos + data.end;
                     self.pos += n;
+                    self.body_taken += n as u64;
                     if n > 0 {
                         continue;
                     }
@@ -458,6 +486,7 @@ pub(crate) fn serve_connection(
         reuse: parse::Reuse::default(),
         decoder: Decoder::length(0),
         pending: 0..0,
+        body_taken: 0,
         expect_pending: false,
         body_error: None,
         eof: false,
@@ -606,6 +635,7 @@ fn answer(
         c.expect_pending = parsed.expect_continue && !c.decoder.is_done();
         c.body_error = None;
     }
+    let asked_upgrade = parsed.upgrade;
     let line = RequestLine {
         method: parsed.head.method().clone(),
         version: parsed.head.version(),
@@ -631,31 +661,6 @@ fn answer(
     if c.body_error.is_some() {
         return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
     }
-    // The body the handler did not read: drained up to the limit, else close. A body still
-    // awaiting its 100 Continue is never sent by a well-behaved client: close.
-    if c.expect_pending {
-        keep_alive = false;
-    } else if keep_alive && !(c.decoder.is_done() && c.pending.is_empty()) {
-        let mut drained = 0u64;
-        let mut sink = vec![0u8; 8192];
-        loop {
-            if drained > config.max_drain {
-                keep_alive = false;
-                break;
-            }
-            match c.read_body(&mut sink) {
-                Ok(0) => break,
-                Ok(n) => drained += n as u64,
-                Err(_) => {
-                    keep_alive = false;
-                    break;
-                }
-            }
-        }
-        if c.body_error.is_some() {
-            return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
-        }
-    }
     let Some(response) = response else {
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
     };
@@ -668,6 +673,55 @@ fn answer(
             parts.status
         );
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    if upgrade && !asked_upgrade {
+        log::error!(
+            "handler answered 101 to \"{line}\", which asks for no upgrade (no Upgrade field, \
+             or HTTP/1.0, where it is ignored); answering 500"
+        );
+        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    if parts.status.is_informational() && !upgrade {
+        log::error!(
+            "handler answered \"{line}\" with {}, which is not a final status; answering 500",
+            parts.status
+        );
+        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    // A 2xx to CONNECT makes the connection a tunnel (RFC 9112 §6.3): what follows is not
+    // requests. There is no tunnel here: the connection closes after the response.
+    if line.method == Method::CONNECT && parts.status.is_success() {
+        keep_alive = false;
+    }
+    // A body sent as it is produced may read the request's body (an echo, a proxy): that is
+    // left for it, and what it leaves is drained after it. Its client gets its 100 Continue
+    // now, before the final head.
+    let streamed = matches!(
+        body,
+        ResponseBody::Stream(_) | ResponseBody::Sized(..) | ResponseBody::Write(_)
+    );
+    if streamed {
+        c.send_continue();
+    } else if upgrade {
+        // The new protocol starts after the whole request (RFC 9110 §7.8): its body is read
+        // first (after the 100 Continue its client waits for), or the switch is refused.
+        c.send_continue();
+        if !c.drain(config.max_drain) {
+            log::error!(
+                "the body of \"{line}\" could not be read to its end before switching \
+                 protocols; answering 500"
+            );
+            return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    } else if c.expect_pending {
+        // A body still awaiting its 100 Continue is never sent by a well-behaved client.
+        keep_alive = false;
+    } else if keep_alive && !c.body_done() {
+        // The body the handler did not read: drained up to the limit, else close.
+        keep_alive = c.drain(config.max_drain);
+        if c.body_error.is_some() {
+            return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+        }
     }
     let len = body.len();
     let mut framing = encode::framing(&line.method, parts.status, len);
@@ -773,7 +827,19 @@ fn answer(
             return Ok(Next::Done);
         }
         w.finish();
+    } else {
+        drop(c);
     }
+    // What the body left of the request's body: drained, or the connection closes (a
+    // malformed one cannot be answered 400 any more: the response is out).
+    let mut c = conn.borrow_mut();
+    if keep_alive && !c.body_done() {
+        keep_alive = c.drain(config.max_drain);
+    }
+    if c.body_error.is_some() {
+        keep_alive = false;
+    }
+    drop(c);
     log_access(started, peer, &line, status, len);
     Ok(if keep_alive {
         Next::KeepAlive

@@ -2,7 +2,8 @@
 //! (hyper's `proto/h1/role.rs`). Strict: anything two parsers could read two ways is refused.
 
 use http::header::{
-    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHORIZATION,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
@@ -48,6 +49,9 @@ pub(crate) struct Parsed<B> {
     pub(crate) body_framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// The request asks to switch protocols (`Upgrade` on HTTP/1.1; on HTTP/1.0 it is
+    /// ignored, RFC 9110 §7.8).
+    pub(crate) upgrade: bool,
     /// Where the request line lies in the head (after the empty lines a client may send
     /// before it), without its CRLF.
     pub(crate) line: std::ops::Range<usize>,
@@ -345,6 +349,7 @@ enum Field {
     Framing,
     Connection,
     Expect,
+    Upgrade,
     Other,
 }
 
@@ -359,6 +364,8 @@ impl Field {
             Field::Connection
         } else if name == EXPECT {
             Field::Expect
+        } else if name == UPGRADE {
+            Field::Upgrade
         } else {
             Field::Other
         }
@@ -481,6 +488,7 @@ pub(crate) fn parse_head<B>(
     // Which of the fields that decide framing and persistence are present, noted on the way
     // so that absent ones cost no look-up.
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
+    let mut upgrade = false;
     let map = head.headers_mut();
     std::mem::swap(map, &mut reuse.spare);
     map.reserve(req.headers.len());
@@ -494,6 +502,7 @@ pub(crate) fn parse_head<B>(
             Field::Framing => framing_fields = true,
             Field::Connection => connection = true,
             Field::Expect => expect = true,
+            Field::Upgrade => upgrade = true,
             Field::Other => {}
         }
     }
@@ -541,6 +550,7 @@ pub(crate) fn parse_head<B>(
         body_framing,
         keep_alive,
         expect_continue,
+        upgrade: upgrade && version == Version::HTTP_11,
         line,
         consumed,
     }))
@@ -1032,6 +1042,13 @@ mod tests {
         assert!(ok(raw).expect_continue);
         let raw = b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
         assert!(!ok(raw).expect_continue);
+    }
+
+    #[test]
+    fn upgrade_is_asked_on_http11_only() {
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n").upgrade);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").upgrade);
+        assert!(!ok(b"GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n").upgrade);
     }
 
     #[test]

@@ -264,7 +264,10 @@ impl Builder {
     /// The framing headers of a response are the server's: a handler's `Content-Length`,
     /// `Transfer-Encoding` and `Date` are replaced by what the server sends, and its
     /// `Connection` too, except that `Connection: close` is honoured (the connection closes
-    /// after that response) and that a `101` keeps the handler's `Connection: upgrade`.
+    /// after that response) and that a `101` keeps the handler's `Connection: upgrade`. The
+    /// status is a final one (a `1xx` other than `101` is answered 500); a `2xx` to `CONNECT`
+    /// closes the connection after it (it would make the connection a tunnel, which this
+    /// server has not).
     ///
     /// # Errors
     /// Binding errors; an address that did not resolve; `InvalidInput` if the

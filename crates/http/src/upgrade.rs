@@ -3,6 +3,12 @@
 //! closure owns the connection as an [`Upgraded`] stream — WebSocket, for example, with any
 //! WebSocket crate that runs over `Read + Write`.
 //!
+//! The new protocol starts after the whole request (RFC 9110 §7.8): a request body the handler
+//! did not read is read first (after a `100 Continue` if the client waits for one), and if it
+//! cannot be (over [`max_drain`](crate::Builder::max_drain), malformed, cut short) the client
+//! gets a 500 instead of the switch. A 101 to a request that asked for no upgrade (no
+//! `Upgrade` field, or HTTP/1.0, where it is ignored) is a 500 too.
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use http::{header, Response, StatusCode};
@@ -44,7 +50,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// The connection after a `101 Switching Protocols` answer: reads first return the bytes the
-/// client sent after its request head (already buffered by the server), then the socket's;
+/// client sent after its request (already buffered by the server), then the socket's;
 /// writes go straight to the client (through TLS if the server uses it). Closed when dropped.
 ///
 /// The server's header and idle timeouts no longer apply: the stream starts without a read

@@ -57,6 +57,33 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             std::fs::remove_file(&path).unwrap();
             return Response::new(file.into_body());
         }
+        // The request's body streamed back as it is read.
+        "/stream-echo" => return Response::new(StreamBody(req.into_body()).into_body()),
+        // Switches to a protocol that echoes one line.
+        "/up" => {
+            return Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "echo")
+                .body(ResponseBody::upgrade(|mut io| {
+                    let mut line = Vec::new();
+                    let mut b = [0u8; 1];
+                    while io.read(&mut b).unwrap_or(0) == 1 {
+                        line.push(b[0]);
+                        if b[0] == b'\n' {
+                            break;
+                        }
+                    }
+                    let _ = io.write_all(&line);
+                }))
+                .unwrap();
+        }
+        "/early-hints" => {
+            return Response::builder()
+                .status(StatusCode::from_u16(103).unwrap())
+                .body(ResponseBody::Full(Vec::new()))
+                .unwrap();
+        }
         // 200 with an upgrade body, or 101 without one: the handler's mistake, answered 500.
         "/bad-upgrade" => return Response::new(ResponseBody::upgrade(|_| {})),
         "/bad-101" => {
@@ -223,6 +250,36 @@ impl Reader {
 
     fn send(&mut self, raw: &[u8]) {
         self.s.write_all(raw).unwrap();
+    }
+
+    /// The next byte of the connection.
+    fn next_byte(&mut self) -> u8 {
+        while self.buf.is_empty() {
+            assert!(self.more() > 0, "EOF");
+        }
+        self.buf.remove(0)
+    }
+
+    /// A chunked body (after its head), decoded.
+    fn chunked_body(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            while !line.ends_with(b"\r\n") {
+                line.push(self.next_byte());
+            }
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&line[..line.len() - 2]).unwrap(), 16)
+                    .unwrap();
+            while self.buf.len() < n + 2 {
+                assert!(self.more() > 0, "EOF in a chunk");
+            }
+            body.extend(self.buf.drain(..n));
+            assert_eq!(self.buf.drain(..2).collect::<Vec<u8>>(), b"\r\n");
+            if n == 0 {
+                return body;
+            }
+        }
     }
 }
 
@@ -792,6 +849,139 @@ fn upgrade_body_and_status_101_go_together_or_500() {
         assert_eq!(all.len(), 1, "{path}: the connection closes after the 500");
         assert_eq!(all[0].status, 500, "{path}");
     }
+}
+
+#[test]
+fn a_response_streamed_from_the_request_body_gets_all_of_it() {
+    let addr = start();
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    // Content-Length and chunked request bodies, each followed by another request: the echo
+    // is the whole body, and the connection goes on.
+    let mut r = Reader::new(connect(addr));
+    let mut raw = format!(
+        "POST /stream-echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    raw.extend_from_slice(
+        b"POST /stream-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    raw.extend_from_slice(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.send(&raw);
+    for want in [&body[..], b"abcde"] {
+        let mut s = Vec::new();
+        while !s.ends_with(b"\r\n\r\n") {
+            s.push(r.next_byte());
+        }
+        let head = String::from_utf8_lossy(&s).to_string();
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        assert_eq!(r.chunked_body(), want);
+    }
+    assert_eq!(r.next(false).unwrap().text(), "GET /a");
+    // With `Expect: 100-continue` the client gets its 100 before the final head, and only then
+    // sends the body.
+    let mut r = Reader::new(connect(addr));
+    r.send(b"PUT /stream-echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    let cont = r.next(false).unwrap();
+    assert_eq!(cont.status, 100);
+    r.send(b"hello");
+    let mut s = Vec::new();
+    while !s.ends_with(b"\r\n\r\n") {
+        s.push(r.next_byte());
+    }
+    assert!(s.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(r.chunked_body(), b"hello");
+    // A streamed response that does not read the body: what it left is drained after it.
+    let mut raw = b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'G', 1000));
+    raw.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut r = Reader::new(connect(addr));
+    r.send(&raw);
+    let mut s = Vec::new();
+    while !s.ends_with(b"\r\n\r\n") {
+        s.push(r.next_byte());
+    }
+    assert_eq!(r.chunked_body(), b"one,two");
+    assert_eq!(r.next(false).unwrap().text(), "GET /next");
+}
+
+#[test]
+fn a_switch_of_protocols_starts_after_the_whole_request() {
+    let addr = start();
+    // The body is read before the switch: the new protocol's first bytes are what follows it.
+    let mut s = connect(addr);
+    s.write_all(
+        b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\
+          Content-Length: 5\r\n\r\nBODY!line\n",
+    )
+    .unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    let (head, rest) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert_eq!(rest, "line\n");
+    // With `Expect: 100-continue`: the 100 first, then the body, then the 101.
+    let mut r = Reader::new(connect(addr));
+    r.send(
+        b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\
+          Expect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    assert_eq!(r.next(false).unwrap().status, 100);
+    r.send(b"BODY!again\n");
+    assert_eq!(r.next(false).unwrap().status, 101);
+    let mut rest = String::new();
+    r.s.read_to_string(&mut rest).unwrap();
+    assert_eq!(String::from_utf8_lossy(&r.buf) + rest.as_str(), "again\n");
+    // A body over the drain limit, a request that asked for no upgrade, HTTP/1.0 (where
+    // Upgrade is ignored): no switch, a 500.
+    let mut big = b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\
+                    Content-Length: 100000\r\n\r\n"
+        .to_vec();
+    big.extend(std::iter::repeat_n(b'B', 100_000));
+    for raw in [
+        &big[..],
+        b"GET /up HTTP/1.1\r\nHost: x\r\n\r\nline\n",
+        b"GET /up HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nline\n",
+    ] {
+        let all = exchange(addr, raw);
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0].status,
+            500,
+            "{}",
+            String::from_utf8_lossy(&raw[..40])
+        );
+    }
+}
+
+#[test]
+fn a_handler_answers_final_statuses_and_no_tunnel() {
+    let addr = start();
+    // An informational status (other than 101) is not an answer: 500, and the connection ends.
+    let all = exchange(
+        addr,
+        b"GET /early-hints HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, 500);
+    // A 2xx to CONNECT would make the connection a tunnel: what follows is never read as
+    // requests, the connection closes after the answer.
+    let all = exchange(
+        addr,
+        b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(
+        all.len(),
+        1,
+        "{:?}",
+        all.iter().map(Resp::text).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (all[0].status, all[0].text().as_str()),
+        (200, "CONNECT x:443")
+    );
+    assert_eq!(all[0].header("connection"), Some("close"));
 }
 
 #[test]
