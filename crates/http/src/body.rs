@@ -1,9 +1,8 @@
 //! Bodies: the request's [`Body`] (a [`Read`] over the decoded bytes) and what a handler may
 //! answer with ([`ResponseBody`], made from the types that implement [`IntoBody`]).
 
-use crate::conn::Conn;
+use crate::conn::Connection;
 use crate::upgrade::Upgraded;
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -33,7 +32,9 @@ use std::rc::Rc;
 /// # server.stop(None);
 /// ```
 pub struct Body {
-    pub(crate) conn: Rc<RefCell<Conn>>,
+    pub(crate) conn: Rc<Connection>,
+    /// Which of the connection's requests this is the body of.
+    pub(crate) request: u64,
 }
 
 impl fmt::Debug for Body {
@@ -66,7 +67,7 @@ impl Body {
     /// # server.stop(None);
     /// ```
     pub fn peer_addr(&self) -> SocketAddr {
-        self.conn.borrow().peer
+        self.conn.peer
     }
 
     /// The server's address the request came to (gevent's `SERVER_NAME` and `SERVER_PORT`
@@ -95,7 +96,7 @@ impl Body {
     /// # server.stop(None);
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.borrow().transport.tcp().local_addr()
+        self.conn.tcp.local_addr()
     }
 
     /// Whether the request came over TLS (gevent's `wsgi.url_scheme` being `https`). Also
@@ -119,7 +120,7 @@ impl Body {
     /// # server.stop(None);
     /// ```
     pub fn is_tls(&self) -> bool {
-        self.conn.borrow().transport.is_tls()
+        self.conn.tls
     }
 }
 
@@ -179,9 +180,17 @@ impl RequestExt for http::Request<Body> {
     }
 }
 
+/// Reads fail (`Other`) once the body's request is over (the connection has gone on to the
+/// next one), and while another greenlet reads the same body.
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.borrow_mut().read_body(buf)
+        if self.conn.request.get() != self.request {
+            return Err(io::Error::other("the request of this body is over"));
+        }
+        let Ok(mut c) = self.conn.try_borrow_mut() else {
+            return Err(io::Error::other("another greenlet is reading this body"));
+        };
+        c.read_body(buf)
     }
 }
 

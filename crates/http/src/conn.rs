@@ -207,11 +207,30 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// The connection's state, shared with the request's [`Body`] and an [`Upgraded`] stream.
-pub(crate) struct Conn {
-    pub(crate) transport: Transport,
+/// A connection as its requests' [`Body`]s and an [`Upgraded`] stream share it: what it is,
+/// fixed when it is accepted and read without borrowing anything, beside its state (which it
+/// derefs to).
+pub(crate) struct Connection {
     /// The client's address, as accepted.
     pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
+    pub(crate) tcp: Rc<TcpStream>,
+    /// Which request the connection is on, counted from 1: a body kept from an earlier one
+    /// reads nothing of a later one's.
+    pub(crate) request: Cell<u64>,
+    state: RefCell<Conn>,
+}
+
+impl std::ops::Deref for Connection {
+    type Target = RefCell<Conn>;
+    fn deref(&self) -> &RefCell<Conn> {
+        &self.state
+    }
+}
+
+/// The connection's state.
+pub(crate) struct Conn {
+    pub(crate) transport: Transport,
     deadline: Deadline,
     /// Read buffer: bytes `pos..end` are received and not consumed yet.
     pub(crate) buf: Vec<u8>,
@@ -468,30 +487,36 @@ pub(crate) fn serve_connection(
     // Each wait for room to write is limited, so a client that stopped reading is let go.
     stream.set_write_timeout(Some(config.write_timeout))?;
     let tcp = Rc::new(stream);
+    let fixed_tcp = tcp.clone();
     let registration = shared.register(tcp.clone());
     let deadline = Deadline::new(tcp.clone());
     let transport = match make_transport(config, tcp)? {
         Some(t) => t,
         None => return Ok(()),
     };
-    let conn = Rc::new(RefCell::new(Conn {
-        transport,
+    let conn = Rc::new(Connection {
         peer,
-        deadline,
-        buf: Vec::new(),
-        pos: 0,
-        end: 0,
-        out: Vec::new(),
-        flushes: 0,
-        reuse: parse::Reuse::default(),
-        decoder: Decoder::length(0),
-        pending: 0..0,
-        body_taken: 0,
-        expect_pending: false,
-        body_error: None,
-        eof: false,
-        body_timeout: config.keep_alive_timeout,
-    }));
+        tls: transport.is_tls(),
+        tcp: fixed_tcp,
+        request: Cell::new(0),
+        state: RefCell::new(Conn {
+            transport,
+            deadline,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            out: Vec::new(),
+            flushes: 0,
+            reuse: parse::Reuse::default(),
+            decoder: Decoder::length(0),
+            pending: 0..0,
+            body_taken: 0,
+            expect_pending: false,
+            body_error: None,
+            eof: false,
+            body_timeout: config.keep_alive_timeout,
+        }),
+    });
     let server = config.server_header.as_deref();
     let mut first = true;
     let mut line_text = Vec::new();
@@ -518,10 +543,17 @@ pub(crate) fn serve_connection(
             if buffered && worth {
                 #[cfg(test)]
                 tests::PARSES.with(|n| n.set(n.get() + 1));
+                let request = conn.request.get() + 1;
                 match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse, || {
-                    Body { conn: conn.clone() }
+                    Body {
+                        conn: conn.clone(),
+                        request,
+                    }
                 }) {
-                    Ok(parse::Status::Complete(p)) => break p,
+                    Ok(parse::Status::Complete(p)) => {
+                        conn.request.set(request);
+                        break p;
+                    }
                     Ok(parse::Status::Incomplete) => (tried, scanned) = (len, len),
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
@@ -607,7 +639,7 @@ fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Tran
 
 /// Run the handler for one parsed request and queue (or stream) its response.
 fn answer(
-    conn: &Rc<RefCell<Conn>>,
+    conn: &Rc<Connection>,
     parsed: parse::Parsed<Body>,
     peer: SocketAddr,
     shared: &Shared,

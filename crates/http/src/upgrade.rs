@@ -41,8 +41,7 @@
 //! server.stop(None);
 //! ```
 
-use crate::conn::Conn;
-use std::cell::RefCell;
+use crate::conn::Connection;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -57,7 +56,7 @@ use std::time::Duration;
 /// timeout, and with the server's [`write_timeout`](crate::Builder::write_timeout) (lift it with
 /// [`set_write_timeout(None)`](Upgraded::set_write_timeout)).
 pub struct Upgraded {
-    pub(crate) conn: Rc<RefCell<Conn>>,
+    pub(crate) conn: Rc<Connection>,
 }
 
 impl fmt::Debug for Upgraded {
@@ -69,12 +68,13 @@ impl fmt::Debug for Upgraded {
 }
 
 impl Upgraded {
-    /// The client's address.
+    /// The client's address, as accepted.
     ///
     /// # Errors
-    /// As [`TcpStream::peer_addr`](gevent_io::net::TcpStream::peer_addr).
+    /// Never (a `Result` as [`TcpStream::peer_addr`](gevent_io::net::TcpStream::peer_addr)
+    /// has, whose shape it keeps).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.borrow().transport.tcp().peer_addr()
+        Ok(self.conn.peer)
     }
 
     /// Time limit for each wait in `read` (`None`: none).

@@ -22,6 +22,10 @@ fn app(req: Request<Body>) -> Response<ResponseBody> {
     Response::from_parts(parts, body.into_body())
 }
 
+thread_local! {
+    static KEPT: std::cell::RefCell<Option<Body>> = const { std::cell::RefCell::new(None) };
+}
+
 fn routes(req: Request<Body>) -> Response<ResponseBody> {
     match req.uri().path() {
         "/stream" => {
@@ -56,6 +60,22 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             let file = std::fs::File::open(&path).unwrap();
             std::fs::remove_file(&path).unwrap();
             return Response::new(file.into_body());
+        }
+        // A body kept past its request, and read during a later one.
+        "/keep" => {
+            KEPT.with(|k| *k.borrow_mut() = Some(req.into_body()));
+            return Response::new("kept".into_body());
+        }
+        "/read-kept" => {
+            let mut kept = KEPT.with(|k| k.borrow_mut().take()).unwrap();
+            let mut got = Vec::new();
+            let text = match kept.read_to_end(&mut got) {
+                Ok(_) => format!("read {:?}", String::from_utf8_lossy(&got)),
+                Err(e) => format!("{e}; from {}", kept.peer_addr()),
+            };
+            let mut own = String::new();
+            req.into_body().read_to_string(&mut own).unwrap();
+            return Response::new(format!("{text}; own {own}").into_body());
         }
         // The request's body streamed back as it is read.
         "/stream-echo" => return Response::new(StreamBody(req.into_body()).into_body()),
@@ -904,6 +924,22 @@ fn a_response_streamed_from_the_request_body_gets_all_of_it() {
     }
     assert_eq!(r.chunked_body(), b"one,two");
     assert_eq!(r.next(false).unwrap().text(), "GET /next");
+}
+
+#[test]
+fn a_body_kept_past_its_request_reads_nothing_of_the_next_one() {
+    let addr = start();
+    let mut r = Reader::new(connect(addr));
+    let me = r.s.local_addr().unwrap();
+    r.send(
+        b"POST /keep HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+          POST /read-kept HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nworld",
+    );
+    assert_eq!(r.next(false).unwrap().text(), "kept");
+    assert_eq!(
+        r.next(false).unwrap().text(),
+        format!("the request of this body is over; from {me}; own world")
+    );
 }
 
 #[test]
