@@ -99,11 +99,19 @@ fn lines_are_crlf(head: &[u8]) -> bool {
     mismatched == 0 && first != b'\n' && last != b'\r'
 }
 
+/// `buf` from its request line on: after the empty lines a client may send before it (RFC
+/// 9112 §2.2), which httparse skips too.
+fn after_empty_lines(buf: &[u8]) -> &[u8] {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+    &buf[start.unwrap_or(buf.len())..]
+}
+
 /// After httparse's `Version` error: `HTTP/<digit>.<digit>` with another major version is
 /// 505, anything else 400; `None` while the request line has not ended and what came of the
 /// version could still become `HTTP/<digit>.<digit>` (so that a head read in pieces is
 /// answered as it would be whole).
 fn version_error(buf: &[u8]) -> Option<ParseError> {
+    let buf = after_empty_lines(buf);
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
     let line = &buf[..line_end.unwrap_or(buf.len())];
     let v = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
@@ -383,8 +391,9 @@ pub(crate) fn parse_head<B>(
     // The request line's length before its LF, whether or not it is complete yet (for a head
     // that is not complete or not valid: a complete one's is known from its parts).
     let line_too_long = || {
-        let line_end = buf.iter().position(|&b| b == b'\n');
-        line_end.unwrap_or(buf.len()) > limits.max_request_line
+        let line = after_empty_lines(buf);
+        let line_end = line.iter().position(|&b| b == b'\n');
+        line_end.unwrap_or(line.len()) > limits.max_request_line
     };
     let long_line = || err(StatusCode::URI_TOO_LONG, "request line too long");
     // Room for the header fields: on the stack up to the default limit (no allocation per
@@ -723,6 +732,10 @@ mod tests {
         assert_eq!(status(&raw), 414); // even before the line ends
         raw.extend(b" HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(status(&raw), 414);
+        // after empty lines too, before the line ends
+        let mut raw = b"\r\n\r\nGET /".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 9000));
+        assert_eq!(status(&raw), 414);
         // the limit counts the line with its CR, complete or not
         let line = |len: usize| {
             let mut l = b"GET /".to_vec();
@@ -847,6 +860,8 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/2.0\r"), 505);
         assert_eq!(status(b"GET / HTTP/2.00"), 400);
         assert_eq!(status(b"GET / HTTP/x"), 400);
+        // after empty lines too
+        assert_eq!(status(b"\r\n\r\nGET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
     }
 
     #[test]
