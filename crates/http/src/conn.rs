@@ -276,17 +276,33 @@ impl Conn {
     }
 
     /// Read and discard the rest of the request's body, taking at most `limit` bytes of the
-    /// connection for it (its framing counts: chunk extensions and trailers are not free);
-    /// whether it was read to its end.
-    fn drain(&mut self, limit: u64) -> bool {
+    /// connection for it (its framing counts: chunk extensions and trailers are not free), in
+    /// at most `within` all told (a client that trickles what it does not need to send is not
+    /// waited for); whether it was read to its end.
+    fn drain(&mut self, limit: u64, within: Duration) -> bool {
         let start = self.body_taken;
+        let deadline = Instant::now() + within;
+        let per_read = self.body_timeout;
         let mut sink = [0u8; 4096];
+        let mut done = true;
         while !self.body_done() {
-            if self.body_taken - start > limit || self.read_body(&mut sink).is_err() {
-                return false;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.body_taken - start > limit {
+                done = false;
+                break;
+            }
+            self.body_timeout = per_read.min(left);
+            if let Err(e) = self.read_body(&mut sink) {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    // Slow, not malformed: the answer stands, the connection closes.
+                    self.body_error = None;
+                }
+                done = false;
+                break;
             }
         }
-        self.body_taken - start <= limit
+        self.body_timeout = per_read;
+        done && self.body_taken - start <= limit
     }
 
     /// Queue `100 Continue` if the client waits for it before sending the body.
@@ -738,7 +754,7 @@ fn answer(
         // The new protocol starts after the whole request (RFC 9110 §7.8): its body is read
         // first (after the 100 Continue its client waits for), or the switch is refused.
         c.send_continue();
-        if !c.drain(config.max_drain) {
+        if !c.drain(config.max_drain, config.header_read_timeout) {
             log::error!(
                 "the body of \"{line}\" could not be read to its end before switching \
                  protocols; answering 500"
@@ -750,7 +766,7 @@ fn answer(
         keep_alive = false;
     } else if keep_alive && !c.body_done() {
         // The body the handler did not read: drained up to the limit, else close.
-        keep_alive = c.drain(config.max_drain);
+        keep_alive = c.drain(config.max_drain, config.header_read_timeout);
         if c.body_error.is_some() {
             return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
         }
@@ -866,7 +882,7 @@ fn answer(
     // malformed one cannot be answered 400 any more: the response is out).
     let mut c = conn.borrow_mut();
     if keep_alive && !c.body_done() {
-        keep_alive = c.drain(config.max_drain);
+        keep_alive = c.drain(config.max_drain, config.header_read_timeout);
     }
     if c.body_error.is_some() {
         keep_alive = false;

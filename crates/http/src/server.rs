@@ -139,7 +139,9 @@ impl Builder {
     }
 
     /// How much of a request body the handler did not read is read and discarded to keep the
-    /// connection alive; a longer rest closes the connection instead.
+    /// connection alive (counted in bytes of the connection, the chunked framing included); a
+    /// longer rest closes the connection instead, and so does one that takes longer than the
+    /// [`header_read_timeout`](Builder::header_read_timeout) to come.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().max_drain(0);
