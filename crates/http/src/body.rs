@@ -180,16 +180,20 @@ impl RequestExt for http::Request<Body> {
     }
 }
 
-/// Reads fail (`Other`) once the body's request is over (the connection has gone on to the
-/// next one), and while another greenlet reads the same body.
+/// A read from another greenlet than the connection's (one the handler spawned) waits while
+/// the connection is in use (reading, or writing the response); reads fail (`Other`) once the
+/// body's request is over (the connection has gone on to the next one).
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let over = || io::Error::other("the request of this body is over");
         if self.conn.request.get() != self.request {
-            return Err(io::Error::other("the request of this body is over"));
+            return Err(over());
         }
-        let Ok(mut c) = self.conn.try_borrow_mut() else {
-            return Err(io::Error::other("another greenlet is reading this body"));
-        };
+        let mut c = self.conn.state()?;
+        // (The connection may have gone on while this waited.)
+        if self.conn.request.get() != self.request {
+            return Err(over());
+        }
         c.read_body(buf)
     }
 }

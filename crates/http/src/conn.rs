@@ -208,8 +208,7 @@ impl Drop for Registration<'_> {
 }
 
 /// A connection as its requests' [`Body`]s and an [`Upgraded`] stream share it: what it is,
-/// fixed when it is accepted and read without borrowing anything, beside its state (which it
-/// derefs to).
+/// fixed when it is accepted and read without waiting for anything, beside its state.
 pub(crate) struct Connection {
     /// The client's address, as accepted.
     pub(crate) peer: SocketAddr,
@@ -218,13 +217,48 @@ pub(crate) struct Connection {
     /// Which request the connection is on, counted from 1: a body kept from an earlier one
     /// reads nothing of a later one's.
     pub(crate) request: Cell<u64>,
+    /// Held by whichever greenlet uses the state: the connection's own, or one the handler
+    /// made that reads the body. Reading may wait for the client, so a second user waits for
+    /// the first (cooperatively) rather than finding the state borrowed.
+    lock: greenlet::Lock,
     state: RefCell<Conn>,
 }
 
-impl std::ops::Deref for Connection {
-    type Target = RefCell<Conn>;
-    fn deref(&self) -> &RefCell<Conn> {
+/// The state of a [`Connection`], for as long as this greenlet holds its lock.
+pub(crate) struct StateGuard<'a> {
+    // Declared first: dropped before the lock is released.
+    state: std::cell::RefMut<'a, Conn>,
+    _lock: greenlet::LockGuard<'a>,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
         &self.state
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.state
+    }
+}
+
+impl Connection {
+    /// The state, once no other greenlet uses it (at once when none does).
+    ///
+    /// # Errors
+    /// What waiting for it may end in: a `Timeout` scope around the caller (`TimedOut`), a
+    /// wait nothing could end.
+    pub(crate) fn state(&self) -> io::Result<StateGuard<'_>> {
+        let lock = match self.lock.try_lock() {
+            Some(g) => g,
+            None => self.lock.lock()?,
+        };
+        Ok(StateGuard {
+            state: self.state.borrow_mut(),
+            _lock: lock,
+        })
     }
 }
 
@@ -429,7 +463,7 @@ impl Conn {
 /// A writer of body bytes into the connection's output, chunked or raw, flushed in large
 /// writes.
 struct BodyWriter<'a> {
-    conn: &'a RefCell<Conn>,
+    conn: &'a Connection,
     chunked: bool,
 }
 
@@ -438,7 +472,7 @@ impl Write for BodyWriter<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut c = self.conn.borrow_mut();
+        let mut c = self.conn.state()?;
         if self.chunked {
             encode::push_hex(&mut c.out, buf.len() as u64);
             c.out.extend_from_slice(b"\r\n");
@@ -453,15 +487,16 @@ impl Write for BodyWriter<'_> {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.borrow_mut().flush()
+        self.conn.state()?.flush()
     }
 }
 
 impl BodyWriter<'_> {
-    fn finish(self) {
+    fn finish(self) -> io::Result<()> {
         if self.chunked {
-            self.conn.borrow_mut().out.extend_from_slice(b"0\r\n\r\n");
+            self.conn.state()?.out.extend_from_slice(b"0\r\n\r\n");
         }
+        Ok(())
     }
 }
 
@@ -515,6 +550,7 @@ pub(crate) fn serve_connection(
         tls: transport.is_tls(),
         tcp: fixed_tcp,
         request: Cell::new(0),
+        lock: greenlet::Lock::new(),
         state: RefCell::new(Conn {
             transport,
             deadline,
@@ -547,7 +583,7 @@ pub(crate) fn serve_connection(
         // is bad from its first bytes, is still refused early).
         let (mut tried, mut scanned) = (0usize, 0usize);
         let parsed = loop {
-            let mut c = conn.borrow_mut();
+            let mut c = conn.state()?;
             let c = &mut *c;
             let buffered = c.pos < c.end;
             let len = c.end - c.pos;
@@ -624,7 +660,9 @@ pub(crate) fn serve_connection(
         match answer(&conn, parsed, peer, shared, handler, &mut line_text)? {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
-                conn.borrow_mut().linger_close();
+                if let Ok(mut c) = conn.state() {
+                    c.linger_close();
+                }
                 return Ok(());
             }
             Next::Done => return Ok(()),
@@ -668,7 +706,7 @@ fn answer(
         .then(Instant::now);
     let mut keep_alive = parsed.keep_alive;
     {
-        let mut c = conn.borrow_mut();
+        let mut c = conn.state()?;
         // The request line, kept for the logs (a copy into a buffer the connection reuses).
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
         line_text.clear();
@@ -691,7 +729,7 @@ fn answer(
     };
     let request = parsed.head;
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
-    let mut c = conn.borrow_mut();
+    let mut c = conn.state()?;
     let response = match outcome {
         Ok(r) => Some(r),
         Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
@@ -864,7 +902,7 @@ fn answer(
             Err(_) => Err(io::Error::other("the body's reader or writer panicked")),
         };
         if let Err(e) = r {
-            let mut c = conn.borrow_mut();
+            let mut c = conn.state()?;
             if c.flushes == flushes {
                 // Nothing of this response has left: it becomes a 500.
                 log::error!("the response body to \"{line}\" failed: {e}; answering 500");
@@ -874,13 +912,13 @@ fn answer(
             log::error!("sending the response body to \"{line}\" failed: {e}");
             return Ok(Next::Done);
         }
-        w.finish();
+        w.finish()?;
     } else {
         drop(c);
     }
     // What the body left of the request's body: drained, or the connection closes (a
     // malformed one cannot be answered 400 any more: the response is out).
-    let mut c = conn.borrow_mut();
+    let mut c = conn.state()?;
     if keep_alive && !c.body_done() {
         keep_alive = c.drain(config.max_drain, config.header_read_timeout);
     }

@@ -82,7 +82,7 @@ impl Upgraded {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.conn.borrow().transport.tcp().set_read_timeout(timeout)
+        self.conn.tcp.set_read_timeout(timeout)
     }
 
     /// Time limit for each wait in `write` (`None`: none).
@@ -90,11 +90,7 @@ impl Upgraded {
     /// # Errors
     /// `InvalidInput` for `Some(Duration::ZERO)`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.conn
-            .borrow()
-            .transport
-            .tcp()
-            .set_write_timeout(timeout)
+        self.conn.tcp.set_write_timeout(timeout)
     }
 
     /// Shut down one or both directions of the TCP connection.
@@ -102,13 +98,13 @@ impl Upgraded {
     /// # Errors
     /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.conn.borrow().transport.tcp().shutdown(how)
+        self.conn.tcp.shutdown(how)
     }
 }
 
 impl Read for Upgraded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut c = self.conn.borrow_mut();
+        let mut c = self.conn.state()?;
         let c = &mut *c;
         if c.pos < c.end {
             let n = buf.len().min(c.end - c.pos);
@@ -122,12 +118,12 @@ impl Read for Upgraded {
 
 impl Write for Upgraded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut c = self.conn.borrow_mut();
+        let mut c = self.conn.state()?;
         let n = c.transport.write(buf)?;
         c.transport.flush()?;
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.borrow_mut().transport.flush()
+        self.conn.state()?.transport.flush()
     }
 }

@@ -24,6 +24,7 @@ fn app(req: Request<Body>) -> Response<ResponseBody> {
 
 thread_local! {
     static KEPT: std::cell::RefCell<Option<Body>> = const { std::cell::RefCell::new(None) };
+    static SPAWNED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 fn routes(req: Request<Body>) -> Response<ResponseBody> {
@@ -76,6 +77,26 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             let mut own = String::new();
             req.into_body().read_to_string(&mut own).unwrap();
             return Response::new(format!("{text}; own {own}").into_body());
+        }
+        // The body read by a greenlet of the handler's, which answers at once; what it read
+        // is asked for by the next request.
+        "/spawn-reader" => {
+            let mut body = req.into_body();
+            greenlet::spawn(move || {
+                let mut got = String::new();
+                let text = match body.read_to_string(&mut got) {
+                    Ok(_) => got,
+                    Err(e) => format!("error: {e}"),
+                };
+                SPAWNED.with(|s| *s.borrow_mut() = Some(text));
+            });
+            // Let it start reading (and wait for the body) before the answer.
+            greenlet::yield_now().unwrap();
+            return Response::new("spawned".into_body());
+        }
+        "/spawned-result" => {
+            let text = SPAWNED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+            return Response::new(text.into_body());
         }
         // The request's body streamed back as it is read.
         "/stream-echo" => return Response::new(StreamBody(req.into_body()).into_body()),
@@ -968,6 +989,21 @@ fn a_body_kept_past_its_request_reads_nothing_of_the_next_one() {
         r.next(false).unwrap().text(),
         format!("the request of this body is over; from {me}; own world")
     );
+}
+
+#[test]
+fn a_body_read_by_a_greenlet_of_the_handler_while_the_answer_goes_out() {
+    // The handler's greenlet waits in its read for the body (the client sends it only after
+    // its 100 Continue) while the connection answers: the connection waits for the read,
+    // neither finds the other in the way.
+    let addr = start();
+    let mut r = Reader::new(connect(addr));
+    r.send(b"POST /spawn-reader HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().status, 100);
+    r.send(b"hello");
+    assert_eq!(r.next(false).unwrap().text(), "spawned");
+    r.send(b"GET /spawned-result HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().text(), "hello");
 }
 
 #[test]
