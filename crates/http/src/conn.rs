@@ -286,6 +286,8 @@ pub(crate) struct Conn {
     body_error: Option<&'static str>,
     eof: bool,
     body_timeout: Duration,
+    /// When a drain of an unread body gives up, all its reads told.
+    body_deadline: Option<Instant>,
 }
 
 impl Conn {
@@ -315,17 +317,14 @@ impl Conn {
     /// waited for); whether it was read to its end.
     fn drain(&mut self, limit: u64, within: Duration) -> bool {
         let start = self.body_taken;
-        let deadline = Instant::now() + within;
-        let per_read = self.body_timeout;
+        self.body_deadline = Some(Instant::now() + within);
         let mut sink = [0u8; 4096];
         let mut done = true;
         while !self.body_done() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.body_taken - start > limit {
+            if self.body_taken - start > limit {
                 done = false;
                 break;
             }
-            self.body_timeout = per_read.min(left);
             if let Err(e) = self.read_body(&mut sink) {
                 if e.kind() == io::ErrorKind::TimedOut {
                     // Slow, not malformed: the answer stands, the connection closes.
@@ -335,7 +334,7 @@ impl Conn {
                 break;
             }
         }
-        self.body_timeout = per_read;
+        self.body_deadline = None;
         done && self.body_taken - start <= limit
     }
 
@@ -419,10 +418,20 @@ impl Conn {
                 }
             }
             self.flush()?;
+            // Each read waits at most the body timeout, and none past the deadline of a drain
+            // (whose reads may be framing only, chunk after chunk).
+            let timeout = match self.body_deadline {
+                Some(d) => self
+                    .body_timeout
+                    .min(d.saturating_duration_since(Instant::now())),
+                None => self.body_timeout,
+            };
             let filled = if self.eof {
                 Ok(0)
+            } else if timeout.is_zero() {
+                Err(io::ErrorKind::TimedOut.into())
             } else {
-                self.fill(self.body_timeout)
+                self.fill(timeout)
             };
             match filled {
                 Ok(0) => {
@@ -567,6 +576,7 @@ pub(crate) fn serve_connection(
             body_error: None,
             eof: false,
             body_timeout: config.keep_alive_timeout,
+            body_deadline: None,
         }),
     });
     let server = config.server_header.as_deref();
