@@ -587,10 +587,11 @@ pub(crate) fn serve_connection(
         // request), then the header timeout for the whole head.
         let mut head_deadline = None;
         // A head that comes in many small reads is not parsed again from its start after each
-        // of them (which costs the square of its length): after a first try, only once the
-        // end of a head may have come (`\r\n\r\n` among the new bytes, looked for in those
-        // only) or what is buffered has doubled (so that a head over the limits, or one that
-        // is bad from its first bytes, is still refused early).
+        // of them (which costs the square of its length): after a first try, only once a line
+        // of it has ended (a CR or LF among the new bytes, looked for in those only: a head
+        // has at most as many lines as fields allowed, and a bad line is refused when it
+        // ends) or what is buffered has doubled (a line that does not end is still refused
+        // for its length).
         let (mut tried, mut scanned) = (0usize, 0usize);
         let parsed = loop {
             let mut c = conn.state()?;
@@ -598,9 +599,9 @@ pub(crate) fn serve_connection(
             let buffered = c.pos < c.end;
             let len = c.end - c.pos;
             let worth = tried == 0 || len >= 2 * tried || {
-                let from = c.pos + scanned.saturating_sub(3);
+                let from = c.pos + scanned;
                 scanned = len;
-                c.buf[from..c.end].windows(4).any(|w| w == b"\r\n\r\n")
+                c.buf[from..c.end].iter().any(|&b| b == b'\n' || b == b'\r')
             };
             if buffered && worth {
                 #[cfg(test)]
@@ -797,7 +798,7 @@ fn answer(
         ResponseBody::Stream(_) | ResponseBody::Sized(..) | ResponseBody::Write(_)
     );
     if streamed {
-        c.send_continue();
+        // Left for later: its 100 Continue, if any, and the drain.
     } else if upgrade {
         // The new protocol starts after the whole request (RFC 9110 §7.8): its body is read
         // first (after the 100 Continue its client waits for), or the switch is refused.
@@ -825,6 +826,16 @@ fn answer(
         framing = BodyFraming::UntilClose;
     }
     if framing == BodyFraming::UntilClose || shared.stopping.get() {
+        keep_alive = false;
+    }
+    // A successful body that is sent as it is produced may be the request's (an echo, a
+    // proxy): its client waiting for a 100 Continue gets it now, before the final head. Not
+    // for an error, nor for a body not sent at all (HEAD, 204, 304).
+    if streamed && parts.status.is_success() && !matches!(framing, BodyFraming::Empty(_)) {
+        c.send_continue();
+    }
+    if c.expect_pending {
+        // A body still awaiting its 100 Continue is never sent by a well-behaved client.
         keep_alive = false;
     }
     let start = c.out.len();
@@ -929,7 +940,10 @@ fn answer(
     // What the body left of the request's body: drained, or the connection closes (a
     // malformed one cannot be answered 400 any more: the response is out).
     let mut c = conn.state()?;
-    if keep_alive && !c.body_done() {
+    if c.expect_pending {
+        // Never invited: a well-behaved client does not send it.
+        keep_alive = false;
+    } else if keep_alive && !c.body_done() {
         keep_alive = c.drain(config.max_drain, config.header_read_timeout);
     }
     if c.body_error.is_some() {
@@ -1013,6 +1027,19 @@ pub(crate) mod tests {
         let _ = c.read_to_end(&mut answer);
         assert!(
             answer.starts_with(b"HTTP/1.1 414 "),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        // A bad line is refused when it ends, not when the head would have.
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        c.set_nodelay(true).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        greenlet::sleep(std::time::Duration::from_millis(1)).unwrap();
+        c.write_all(b"Bad Name: x\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        assert!(
+            answer.starts_with(b"HTTP/1.1 400 "),
             "{}",
             String::from_utf8_lossy(&answer)
         );

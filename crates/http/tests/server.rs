@@ -98,6 +98,13 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             let text = SPAWNED.with(|s| s.borrow_mut().take()).unwrap_or_default();
             return Response::new(text.into_body());
         }
+        // A streamed answer that turns the request down.
+        "/stream-refusal" => {
+            return Response::builder()
+                .status(StatusCode::PAYLOAD_TOO_LARGE)
+                .body(StreamBody(std::io::Cursor::new(b"too large".to_vec())).into_body())
+                .unwrap();
+        }
         // The request's body streamed back as it is read.
         "/stream-echo" => return Response::new(StreamBody(req.into_body()).into_body()),
         // Switches to a protocol that echoes one line.
@@ -968,6 +975,19 @@ fn a_response_streamed_from_the_request_body_gets_all_of_it() {
     }
     assert!(s.starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(r.chunked_body(), b"hello");
+    // A streamed refusal does not invite the body: no 100, and the connection closes after it.
+    let mut r = Reader::new(connect(addr));
+    r.send(b"PUT /stream-refusal HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    let mut s = Vec::new();
+    while !s.ends_with(b"\r\n\r\n") {
+        s.push(r.next_byte());
+    }
+    let head = String::from_utf8_lossy(&s).to_string();
+    assert!(
+        head.starts_with("HTTP/1.1 413 ") && head.contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(r.chunked_body(), b"too large");
     // A streamed response that does not read the body: what it left is drained after it.
     let mut raw = b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".to_vec();
     raw.extend(std::iter::repeat_n(b'G', 1000));
