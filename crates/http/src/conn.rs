@@ -791,8 +791,7 @@ fn answer(
         keep_alive = false;
     }
     // A body sent as it is produced may read the request's body (an echo, a proxy): that is
-    // left for it, and what it leaves is drained after it. Its client gets its 100 Continue
-    // now, before the final head.
+    // left for it, and what it leaves is drained after it.
     let streamed = matches!(
         body,
         ResponseBody::Stream(_) | ResponseBody::Sized(..) | ResponseBody::Write(_)
@@ -810,11 +809,9 @@ fn answer(
             );
             return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
         }
-    } else if c.expect_pending {
-        // A body still awaiting its 100 Continue is never sent by a well-behaved client.
-        keep_alive = false;
-    } else if keep_alive && !c.body_done() {
-        // The body the handler did not read: drained up to the limit, else close.
+    } else if keep_alive && !c.expect_pending && !c.body_done() {
+        // The body the handler did not read: drained up to the limit, else close (one still
+        // awaiting its 100 Continue is not sent by a well-behaved client: below).
         keep_alive = c.drain(config.max_drain, config.header_read_timeout);
         if c.body_error.is_some() {
             return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
@@ -989,6 +986,17 @@ pub(crate) mod tests {
         pub(crate) static PARSES: Cell<usize> = const { Cell::new(0) };
     }
 
+    /// What `c` gets until it closes is an answer with `status`.
+    fn refused_with(mut c: gevent_io::net::TcpStream, status: &str) {
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+    }
+
     #[test]
     fn a_head_in_many_small_reads_is_not_parsed_again_after_each() {
         let server = crate::Server::builder()
@@ -1023,26 +1031,14 @@ pub(crate) mod tests {
             sent += 1024;
             greenlet::sleep(std::time::Duration::from_micros(1)).unwrap();
         }
-        let mut answer = Vec::new();
-        let _ = c.read_to_end(&mut answer);
-        assert!(
-            answer.starts_with(b"HTTP/1.1 414 "),
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
+        refused_with(c, "414");
         // A bad line is refused when it ends, not when the head would have.
         let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         c.set_nodelay(true).unwrap();
         c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
         greenlet::sleep(std::time::Duration::from_millis(1)).unwrap();
         c.write_all(b"Bad Name: x\r\n").unwrap();
-        let mut answer = Vec::new();
-        let _ = c.read_to_end(&mut answer);
-        assert!(
-            answer.starts_with(b"HTTP/1.1 400 "),
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
+        refused_with(c, "400");
         server.stop(None);
     }
 }

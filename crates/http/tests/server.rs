@@ -300,6 +300,15 @@ impl Reader {
         self.s.write_all(raw).unwrap();
     }
 
+    /// Send `request` (method and target) with `Expect: 100-continue` and a `body` of 5
+    /// bytes, which goes out once the 100 Continue is back.
+    fn send_after_continue(&mut self, request: &[u8], body: &[u8; 5]) {
+        self.send(request);
+        self.send(b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(self.next(false).unwrap().status, 100);
+        self.send(body);
+    }
+
     /// The next byte of the connection.
     fn next_byte(&mut self) -> u8 {
         while self.buf.is_empty() {
@@ -693,9 +702,7 @@ fn an_unread_body_trickled_in_is_not_waited_for_past_the_header_timeout() {
 fn expect_100_continue_answered_on_first_read() {
     let addr = start();
     let mut r = Reader::new(connect(addr));
-    r.send(b"PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
-    assert_eq!(r.next(false).unwrap().status, 100);
-    r.send(b"hello");
+    r.send_after_continue(b"PUT /echo", b"hello");
     assert_eq!(r.next(false).unwrap().text(), "hello");
     // not read by the handler: no 100, and the connection closes
     r.send(b"PUT /ignore HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
@@ -1025,9 +1032,7 @@ fn a_body_read_by_a_greenlet_of_the_handler_while_the_answer_goes_out() {
     // neither finds the other in the way.
     let addr = start();
     let mut r = Reader::new(connect(addr));
-    r.send(b"POST /spawn-reader HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
-    assert_eq!(r.next(false).unwrap().status, 100);
-    r.send(b"hello");
+    r.send_after_continue(b"POST /spawn-reader", b"hello");
     assert_eq!(r.next(false).unwrap().text(), "spawned");
     r.send(b"GET /spawned-result HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.next(false).unwrap().text(), "hello");
