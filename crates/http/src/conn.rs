@@ -25,6 +25,9 @@ const INITIAL_BUF: usize = 8 * 1024;
 /// Responses are written out once this much is buffered, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// How long a closing connection reads (and discards) what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// The `log` target of the access log.
 const ACCESS_LOG: &str = "gevent_http::access";
 
@@ -450,10 +453,20 @@ impl Conn {
     /// Close gracefully: stop writing, then read (and discard) what the client still sends
     /// for a moment, so that our last response is not lost to a reset.
     fn linger_close(&mut self) {
-        let _ = self.flush();
+        if self.flush().is_err() {
+            // The client does not take what is sent (it waited out the write timeout once
+            // already): no close_notify behind it, no lingering.
+            let _ = self.transport.tcp().shutdown(Shutdown::Both);
+            return;
+        }
+        // The close_notify is small, but a full send buffer does not get more than the linger.
+        let tcp = self.transport.tcp();
+        if let Ok(Some(t)) = tcp.write_timeout() {
+            let _ = tcp.set_write_timeout(Some(t.min(LINGER)));
+        }
         self.transport.close_write();
         let tcp = self.transport.tcp();
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + LINGER;
         let mut sink = [0u8; 4096];
         let mut total = 0;
         while total < 256 * 1024 {
@@ -518,9 +531,25 @@ struct RequestLine<'a> {
     text: &'a [u8],
 }
 
+/// The request line as logged, escaped as nginx escapes it: `"` and `\` with a backslash,
+/// control bytes and bytes past ASCII as `\xHH`, so that what a client sends can neither end
+/// the quoted field early, nor start a line, nor move the terminal's cursor.
 impl fmt::Display for RequestLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.text))
+        let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+        let mut rest = self.text;
+        while !rest.is_empty() {
+            let run = rest.iter().position(|&b| !plain(b)).unwrap_or(rest.len());
+            // Printable ASCII only: always UTF-8.
+            f.write_str(std::str::from_utf8(&rest[..run]).map_err(|_| fmt::Error)?)?;
+            let Some(&b) = rest.get(run) else { break };
+            match b {
+                b'"' | b'\\' => write!(f, "\\{}", char::from(b))?,
+                _ => write!(f, "\\x{b:02X}")?,
+            }
+            rest = &rest[run + 1..];
+        }
+        Ok(())
     }
 }
 
@@ -642,16 +671,25 @@ pub(crate) fn serve_connection(
             if timeout.is_zero() {
                 return Ok(());
             }
-            let idle = !buffered && !first;
+            // Nothing of a request has come (the first one's included): what a stop closes
+            // at once.
+            let idle = !buffered;
             if idle && shared.stopping.get() {
+                c.linger_close();
                 return Ok(());
             }
-            if idle {
+            if idle && !first {
                 c.shed();
             }
             registration.entry.idle.set(idle);
             let filled = c.fill(timeout);
             registration.entry.idle.set(false);
+            if idle && shared.stopping.get() && !matches!(filled, Ok(n) if n > 0) {
+                // The stop ended the wait (it shut the read side): a quiet close, with a TLS
+                // client told (close_notify), and no error logged for the shut read.
+                c.linger_close();
+                return Ok(());
+            }
             match filled {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
@@ -788,6 +826,11 @@ fn answer(
     // A 2xx to CONNECT makes the connection a tunnel (RFC 9112 §6.3): what follows is not
     // requests. There is no tunnel here: the connection closes after the response.
     if line.method == Method::CONNECT && parts.status.is_success() {
+        keep_alive = false;
+    }
+    // A server that is stopping closes each connection after its response, without waiting
+    // for the rest of a body nobody reads.
+    if shared.stopping.get() {
         keep_alive = false;
     }
     // A body sent as it is produced may read the request's body (an echo, a proxy): that is
@@ -995,6 +1038,30 @@ pub(crate) mod tests {
             answer.starts_with(&format!("HTTP/1.1 {status} ")),
             "{answer}"
         );
+    }
+
+    #[test]
+    fn the_logged_request_line_escapes_what_could_forge_or_break_a_log_line() {
+        let shown = |text: &[u8]| {
+            super::RequestLine {
+                method: http::Method::GET,
+                version: http::Version::HTTP_11,
+                text,
+            }
+            .to_string()
+        };
+        assert_eq!(shown(b"GET /a?b=c HTTP/1.1"), "GET /a?b=c HTTP/1.1");
+        // A quote would end the quoted field, a backslash would make the escapes ambiguous.
+        assert_eq!(shown(b"GET /\"x\\ HTTP/1.1"), "GET /\\\"x\\\\ HTTP/1.1");
+        // Control bytes and everything past ASCII (as UTF-8: U+0085 NEL, U+009B CSI, U+202E
+        // right-to-left override) by their bytes.
+        assert_eq!(shown(b"GET /\x1b[2J\x7f HTTP/1.1"), "GET /\\x1B[2J\\x7F HTTP/1.1");
+        assert_eq!(
+            shown("GET /\u{85}\u{9b}\u{202e} HTTP/1.1".as_bytes()),
+            "GET /\\xC2\\x85\\xC2\\x9B\\xE2\\x80\\xAE HTTP/1.1"
+        );
+        assert_eq!(shown(b"\xff"), "\\xFF");
+        assert_eq!(shown(b""), "");
     }
 
     #[test]

@@ -104,6 +104,9 @@ impl Upgraded {
 
 impl Read for Upgraded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let mut c = self.conn.state()?;
         let c = &mut *c;
         if c.pos < c.end {
@@ -118,6 +121,10 @@ impl Read for Upgraded {
 
 impl Write for Upgraded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Nothing to send is not a wait (TLS would wait for the client for it).
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let mut c = self.conn.state()?;
         let n = c.transport.write(buf)?;
         c.transport.flush()?;

@@ -153,3 +153,84 @@ fn plaintext_to_the_tls_port_is_closed_not_served() {
     }
     assert!(!got.starts_with(b"HTTP/"), "{got:?}");
 }
+
+/// A TLS client of `addr` that trusts `cert`, over the cooperative stream.
+fn tls_client(
+    addr: SocketAddr,
+    cert: &rcgen::CertifiedKey,
+) -> rustls::StreamOwned<rustls::ClientConnection, gevent_io::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let session = rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        "localhost".try_into().unwrap(),
+    )
+    .unwrap();
+    let tcp = gevent_io::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(generous(Duration::from_secs(10))))
+        .unwrap();
+    rustls::StreamOwned::new(session, tcp)
+}
+
+#[test]
+fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let config = gevent_http::tls::server_config_from_pem(
+        cert.cert.pem().as_bytes(),
+        cert.key_pair.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let server = Server::builder()
+        .addr("127.0.0.1:0")
+        .tls(config)
+        .serve(|req| {
+            if req.uri().path() == "/up" {
+                let mut r = Response::new(gevent_http::ResponseBody::upgrade(|mut up| {
+                    // Writing nothing is no wait for the client (which sends nothing more).
+                    assert_eq!(up.write(&[]).unwrap(), 0);
+                    up.write_all(b"upgraded").unwrap();
+                }));
+                *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+                r.headers_mut()
+                    .insert(http::header::UPGRADE, "x-raw".parse().unwrap());
+                return r;
+            }
+            Response::new(gevent_http::ResponseBody::Static(b"plain"))
+        })
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut up = tls_client(addr, &cert);
+    up.write_all(b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: x-raw\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"upgraded") {
+        let mut b = [0u8; 256];
+        let n = up.read(&mut b).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&b[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 101 "));
+    // An idle keep-alive TLS connection, closed by the stop with a close_notify (a clean end
+    // of the stream for its client, not a truncation).
+    let mut idle = tls_client(addr, &cert);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"plain") {
+        let mut b = [0u8; 256];
+        let n = idle.read(&mut b).unwrap();
+        assert!(n > 0);
+        head.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(server.stop(Some(generous(Duration::from_secs(10)))), 0);
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+}

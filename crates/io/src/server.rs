@@ -230,6 +230,9 @@ impl StreamServer {
     /// [`stop_timeout`](StreamServer::stop_timeout), 1 s by default), then kill the rest.
     /// Returns how many handlers had to be killed.
     ///
+    /// Called from one of the server's own handlers, it neither waits for nor kills that one
+    /// (the caller): its connection ends when it returns, as usual.
+    ///
     /// ```
     /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {});
     /// s.start().unwrap();
@@ -237,6 +240,11 @@ impl StreamServer {
     /// ```
     pub fn stop(&self, timeout: Option<Duration>) -> usize {
         let st = &self.state;
+        let me = greenlet::park::current().id();
+        let others = || {
+            let handlers = st.handlers.borrow();
+            handlers.len() - usize::from(handlers.contains_key(&me))
+        };
         st.stopped.set(true);
         if let Some(l) = st.listener.borrow_mut().take() {
             l.close();
@@ -245,7 +253,7 @@ impl StreamServer {
             a.kill();
         }
         let deadline = crate::deadline_after(timeout.unwrap_or(st.stop_timeout));
-        while !st.handlers.borrow().is_empty() {
+        while others() > 0 {
             let left = match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,
                 _ => break,
@@ -255,7 +263,13 @@ impl StreamServer {
                 break;
             }
         }
-        let rest: Vec<Greenlet<()>> = st.handlers.borrow().values().cloned().collect();
+        let rest: Vec<Greenlet<()>> = st
+            .handlers
+            .borrow()
+            .values()
+            .filter(|g| g.id() != me)
+            .cloned()
+            .collect();
         for g in &rest {
             g.kill();
         }

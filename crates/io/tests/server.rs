@@ -153,6 +153,34 @@ fn stop_waits_for_handlers_then_kills_the_rest() {
 }
 
 #[test]
+fn stop_called_from_a_handler_spares_that_handler() {
+    // The handler of a connection that sends "stop" stops the server, then tells its client
+    // how many handlers the stop killed: itself it neither waits for nor kills.
+    let slot: Rc<std::cell::OnceCell<std::rc::Weak<StreamServer>>> = Rc::default();
+    let in_handler = slot.clone();
+    let server = Rc::new(StreamServer::new("127.0.0.1:0", move |mut c, _| {
+        let mut b = [0u8; 4];
+        if c.read_exact(&mut b).is_ok() && &b == b"stop" {
+            let server = in_handler.get().and_then(std::rc::Weak::upgrade).unwrap();
+            let killed = server.stop(Some(ms(100)));
+            let _ = c.write_all(format!("killed {killed}").as_bytes());
+        }
+    }));
+    slot.set(Rc::downgrade(&server)).unwrap();
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    // One connection whose handler waits for bytes that never come: the stop kills it.
+    let _idle = TcpStream::connect(addr).unwrap();
+    assert!(eventually(Duration::from_secs(20), || server.connections() == 1));
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"stop").unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "killed 1");
+    assert!(eventually(Duration::from_secs(20), || server.connections() == 0));
+}
+
+#[test]
 fn datagram_server_answers_each_datagram_in_its_own_greenlet() {
     // The slow datagram's handler waits until the fast one has been answered: handlers run one
     // after the other would answer "slow" first (after the bound), and the check would fail.
