@@ -220,6 +220,9 @@ pub(crate) struct Connection {
     /// Which request the connection is on, counted from 1: a body kept from an earlier one
     /// reads nothing of a later one's.
     pub(crate) request: Cell<u64>,
+    /// Between the handler's return and the end of its response's writing: what a kill
+    /// interrupts then may be a response cut short.
+    responding: Cell<bool>,
     /// Held by whichever greenlet uses the state: the connection's own, or one the handler
     /// made that reads the body. Reading may wait for the client, so a second user waits for
     /// the first (cooperatively) rather than finding the state borrowed.
@@ -588,6 +591,7 @@ pub(crate) fn serve_connection(
         tls: transport.is_tls(),
         tcp: fixed_tcp,
         request: Cell::new(0),
+        responding: Cell::new(false),
         lock: greenlet::Lock::new(),
         state: RefCell::new(Conn {
             transport,
@@ -608,6 +612,7 @@ pub(crate) fn serve_connection(
             body_deadline: None,
         }),
     });
+    let _reset = ResetIfKilled(&conn);
     let server = config.server_header.as_deref();
     let mut first = true;
     let mut line_text = Vec::new();
@@ -719,6 +724,39 @@ pub(crate) fn serve_connection(
     }
 }
 
+/// A connection whose greenlet is killed (a stop's grace ran out) while it writes a response
+/// ends with a reset, not a clean close: a client reading a body that ends with the connection
+/// (HTTP/1.0, length unknown) would take a truncated one for the whole.
+struct ResetIfKilled<'a>(&'a Connection);
+
+impl Drop for ResetIfKilled<'_> {
+    fn drop(&mut self) {
+        // A kill unwinds the greenlet; a handler's own panic is caught before this.
+        if std::thread::panicking() && self.0.responding.get() {
+            let _ = self.0.tcp.set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+/// Marks a [`Connection`] as writing a response for as long as it lives, and still after it if
+/// a kill unwinds past it (for [`ResetIfKilled`] to see).
+struct Responding<'a>(&'a Connection);
+
+impl<'a> Responding<'a> {
+    fn new(conn: &'a Connection) -> Responding<'a> {
+        conn.responding.set(true);
+        Responding(conn)
+    }
+}
+
+impl Drop for Responding<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.0.responding.set(false);
+        }
+    }
+}
+
 /// The transport for a new connection: TLS if configured. `None` if the connection is to be
 /// dropped.
 fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Transport>> {
@@ -787,6 +825,7 @@ fn answer(
             None
         }
     };
+    let _responding = Responding::new(conn);
     let refuse = |c: &mut Conn, status: StatusCode| {
         let now = c.now_secs();
         encode::error_response(&mut c.out, status, server, now);

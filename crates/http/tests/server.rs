@@ -1373,6 +1373,52 @@ fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
     assert_eq!(text, "", "a killed handler's connection just closes");
 }
 
+#[test]
+fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
+    // An HTTP/1.0 body of unknown length ends with the connection: were a kill to close it
+    // cleanly, the client would take the part it got for the whole body.
+    struct Endless(usize);
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // Enough to be sent (more than the server buffers), then the rest never comes.
+            if self.0 > 256 * 1024 {
+                greenlet::sleep(Duration::from_secs(3600))?;
+            }
+            buf.fill(b'x');
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
+        let stop_now = greenlet::AsyncResult::<()>::new();
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(|_req| Response::new(StreamBody(Endless(0)).into_body()))
+            .unwrap();
+        tx.send((server.local_addr().unwrap(), stop_now.setter()))
+            .unwrap();
+        stop_now.get().unwrap();
+        server.stop(Some(Duration::from_millis(100)))
+    });
+    let (addr, stop_now) = rx.recv().unwrap();
+    let mut c = connect(addr);
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    // The head and the first part of the body.
+    let mut got = Vec::new();
+    while !got.ends_with(b"xxxx") {
+        let mut b = [0u8; 4096];
+        let n = c.read(&mut b).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&b[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    stop_now.set(());
+    assert_eq!(server_thread.join().unwrap(), 1);
+    let e = c.read_to_end(&mut got).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+}
+
 /// Every request as the handler reads it: `METHOD TARGET HEX(BODY)`, or 499 if the body
 /// cannot be read in full.
 fn reading(req: Request<Body>) -> Response<Vec<u8>> {
