@@ -136,17 +136,32 @@ impl DeadlineState {
     }
 }
 
-/// A live connection as the server sees it when it stops.
+/// A live connection as the server sees it when it stops or runs out of connections.
 struct Entry {
     tcp: Rc<TcpStream>,
     /// Waiting for the first byte of its next request (nothing buffered, nothing in flight).
     idle: Cell<bool>,
+    /// It has been answered at least once (idle now, it is a keep-alive connection).
+    kept: Cell<bool>,
+    /// Its wait was ended by the server (a stop, or a client that needed its slot).
+    closing: Cell<bool>,
+}
+
+impl Entry {
+    /// End its wait for the next request: its read side is shut, so the read ends at once.
+    fn close_idle(&self) {
+        self.closing.set(true);
+        let _ = self.tcp.shutdown(Shutdown::Read);
+    }
 }
 
 /// One server's state, shared by its connections: the settings and the live connections.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     stopping: Cell<bool>,
+    /// Every connection slot is taken, a client waits for one and no keep-alive connection
+    /// was idle to make room: the next to finish a response closes instead of waiting.
+    pressure: Cell<bool>,
     conns: RefCell<HashMap<u64, Rc<Entry>>>,
     next_id: Cell<u64>,
 }
@@ -165,6 +180,7 @@ impl Shared {
         Shared {
             config,
             stopping: Cell::new(false),
+            pressure: Cell::new(false),
             conns: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
         }
@@ -176,9 +192,25 @@ impl Shared {
         self.stopping.set(true);
         for e in self.conns.borrow().values() {
             if e.idle.get() {
-                let _ = e.tcp.shutdown(Shutdown::Read);
+                e.close_idle();
             }
         }
+    }
+
+    /// Every connection slot is taken and a client waits for one: close an idle keep-alive
+    /// connection for it, or, if none is idle, the next one to finish a response.
+    pub(crate) fn relieve(&self) {
+        let conns = self.conns.borrow();
+        match conns.values().find(|e| e.idle.get() && e.kept.get()) {
+            Some(e) => e.close_idle(),
+            None => self.pressure.set(true),
+        }
+    }
+
+    /// Whether the connection that just finished a response is the one to make room for a
+    /// client waiting for a slot (then it is not waited for again).
+    fn make_room(&self) -> bool {
+        self.pressure.replace(false)
     }
 
     fn register(&self, tcp: Rc<TcpStream>) -> Registration<'_> {
@@ -187,6 +219,8 @@ impl Shared {
         let entry = Rc::new(Entry {
             tcp,
             idle: Cell::new(false),
+            kept: Cell::new(false),
+            closing: Cell::new(false),
         });
         self.conns.borrow_mut().insert(id, entry.clone());
         Registration {
@@ -453,8 +487,11 @@ impl Conn {
         }
     }
 
-    /// Close gracefully: stop writing, then read (and discard) what the client still sends
-    /// for a moment, so that our last response is not lost to a reset.
+    /// Close gracefully: stop writing, then, if the client may still be sending (it pipelined
+    /// more, or a body was not read to its end), read and discard what it sends for a moment,
+    /// so that our last response is not lost to the reset that data would draw after a close
+    /// (nginx's `lingering_close on`). A client that sent nothing more is not waited for: a
+    /// connection slot is not held for it.
     fn linger_close(&mut self) {
         if self.flush().is_err() {
             // The client does not take what is sent (it waited out the write timeout once
@@ -468,6 +505,9 @@ impl Conn {
             let _ = tcp.set_write_timeout(Some(t.min(LINGER)));
         }
         self.transport.close_write();
+        if self.eof || (self.pos == self.end && self.body_done()) {
+            return;
+        }
         let tcp = self.transport.tcp();
         let deadline = Instant::now() + LINGER;
         let mut sink = [0u8; 4096];
@@ -679,7 +719,7 @@ pub(crate) fn serve_connection(
             // Nothing of a request has come (the first one's included): what a stop closes
             // at once.
             let idle = !buffered;
-            if idle && shared.stopping.get() {
+            if idle && (shared.stopping.get() || (!first && shared.make_room())) {
                 c.linger_close();
                 return Ok(());
             }
@@ -689,8 +729,8 @@ pub(crate) fn serve_connection(
             registration.entry.idle.set(idle);
             let filled = c.fill(timeout);
             registration.entry.idle.set(false);
-            if idle && shared.stopping.get() && !matches!(filled, Ok(n) if n > 0) {
-                // The stop ended the wait (it shut the read side): a quiet close, with a TLS
+            if idle && registration.entry.closing.get() && !matches!(filled, Ok(n) if n > 0) {
+                // The server ended the wait (it shut the read side): a quiet close, with a TLS
                 // client told (close_notify), and no error logged for the shut read.
                 c.linger_close();
                 return Ok(());
@@ -711,6 +751,7 @@ pub(crate) fn serve_connection(
             }
         };
         first = false;
+        registration.entry.kept.set(true);
         match answer(&conn, parsed, peer, shared, handler, &mut line_text)? {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
@@ -868,8 +909,8 @@ fn answer(
         keep_alive = false;
     }
     // A server that is stopping closes each connection after its response, without waiting
-    // for the rest of a body nobody reads.
-    if shared.stopping.get() {
+    // for the rest of a body nobody reads; so does the one to make room for a waiting client.
+    if shared.stopping.get() || (keep_alive && shared.make_room()) {
         keep_alive = false;
     }
     // A body sent as it is produced may read the request's body (an echo, a proxy): that is
@@ -1094,7 +1135,10 @@ pub(crate) mod tests {
         assert_eq!(shown(b"GET /\"x\\ HTTP/1.1"), "GET /\\\"x\\\\ HTTP/1.1");
         // Control bytes and everything past ASCII (as UTF-8: U+0085 NEL, U+009B CSI, U+202E
         // right-to-left override) by their bytes.
-        assert_eq!(shown(b"GET /\x1b[2J\x7f HTTP/1.1"), "GET /\\x1B[2J\\x7F HTTP/1.1");
+        assert_eq!(
+            shown(b"GET /\x1b[2J\x7f HTTP/1.1"),
+            "GET /\\x1B[2J\\x7F HTTP/1.1"
+        );
         assert_eq!(
             shown("GET /\u{85}\u{9b}\u{202e} HTTP/1.1".as_bytes()),
             "GET /\\xC2\\x85\\xC2\\x9B\\xE2\\x80\\xAE HTTP/1.1"

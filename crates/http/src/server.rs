@@ -202,7 +202,10 @@ impl Builder {
     }
 
     /// Serve at most `n` connections at once; further clients wait in the listen backlog
-    /// until one ends (gevent's server pool).
+    /// until one ends (gevent's server pool). Idle keep-alive connections do not keep a
+    /// waiting client out: when every slot is taken and a client waits, an idle one is closed
+    /// for it, or, if none is idle, the next to finish a response (which then says
+    /// `Connection: close`), as nginx reuses its idle connections when it runs out.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().max_connections(10_000);
@@ -313,7 +316,9 @@ impl Builder {
         })?
         .reuse_port(self.reuse_port);
         if let Some(n) = self.max_connections {
-            inner = inner.max_connections(n);
+            // A client waiting for a slot gets one an idle keep-alive connection held.
+            let state = shared.clone();
+            inner = inner.max_connections(n).on_backlog(move || state.relieve());
         }
         inner.start()?;
         Ok(Server { inner, shared })
@@ -465,7 +470,15 @@ impl Server {
     /// Stop gracefully: stop accepting (the listener is closed), close the idle keep-alive
     /// connections at once, let the requests in flight finish (their responses carry
     /// `Connection: close`) for at most `timeout` (`None`: [`DEFAULT_STOP_TIMEOUT`]), then kill
-    /// the connections still running. Returns how many had to be killed.
+    /// the connections still running. Returns how many had to be killed. A response cut short
+    /// by a kill ends with a reset (not a clean close the client could take for its end).
+    ///
+    /// What the connections handed on is not the server's any more: an
+    /// [`Upgraded`](crate::upgrade::Upgraded) stream (a WebSocket, …) is not told of the stop
+    /// — its closure runs until it returns, or is killed with its connection when the grace
+    /// period ends — and a greenlet the handler spawned (to read the body, say) is neither
+    /// waited for nor killed. Called from a handler, the stop does not wait for that
+    /// handler's own connection, which closes after its response.
     ///
     /// ```
     /// let s = gevent_http::Server::builder().addr("127.0.0.1:0").serve(|_| http::Response::new("")).unwrap();

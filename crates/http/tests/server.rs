@@ -1171,8 +1171,10 @@ fn stop_closes_idle_connections_at_once_and_lets_requests_in_flight_finish() {
 }
 
 #[test]
-fn max_connections_holds_further_clients_in_the_backlog() {
+fn max_connections_gives_an_idle_connections_slot_to_a_waiting_client() {
     let addr = start_with(|b| b.max_connections(1));
+    // An idle keep-alive connection holds the only slot: a client that comes for it gets it,
+    // the idle one is closed.
     let mut first = Reader::new(connect(addr));
     first.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(first.next(false).unwrap().text(), "GET /a");
@@ -1180,11 +1182,23 @@ fn max_connections_holds_further_clients_in_the_backlog() {
     second
         .write_all(b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    // Not served while the first is open: nothing comes (a read timeout, not data).
-    second
+    let mut text = String::new();
+    second.read_to_string(&mut text).unwrap();
+    assert!(text.ends_with("\r\n\r\nGET /b"), "{text}");
+    assert!(first.next(false).is_none());
+    // A connection in the middle of a request keeps it: the next client waits in the backlog
+    // (nothing comes: a read timeout, not data) until that request is answered, with the
+    // connection closed after it.
+    let mut third = Reader::new(connect(addr));
+    third.send(b"GET /c HTTP/1.1\r\nHost: x\r\n");
+    let mut fourth = connect(addr);
+    fourth
+        .write_all(b"GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    fourth
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let e = second.read(&mut [0u8; 1]).unwrap_err();
+    let e = fourth.read(&mut [0u8; 1]).unwrap_err();
     assert!(
         matches!(
             e.kind(),
@@ -1192,13 +1206,19 @@ fn max_connections_holds_further_clients_in_the_backlog() {
         ),
         "{e}"
     );
-    drop(first);
-    second
+    third.send(b"\r\n");
+    let r = third.next(false).unwrap();
+    assert_eq!(
+        (r.text().as_str(), r.header("connection")),
+        ("GET /c", Some("close"))
+    );
+    assert!(third.next(false).is_none());
+    fourth
         .set_read_timeout(Some(generous(Duration::from_secs(10))))
         .unwrap();
     let mut text = String::new();
-    second.read_to_string(&mut text).unwrap();
-    assert!(text.ends_with("\r\n\r\nGET /b"), "{text}");
+    fourth.read_to_string(&mut text).unwrap();
+    assert!(text.ends_with("\r\n\r\nGET /d"), "{text}");
 }
 
 /// Collects the access log lines of every server in this test binary.

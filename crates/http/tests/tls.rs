@@ -168,11 +168,9 @@ fn tls_client(
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let session = rustls::ClientConnection::new(
-        std::sync::Arc::new(config),
-        "localhost".try_into().unwrap(),
-    )
-    .unwrap();
+    let session =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap())
+            .unwrap();
     let tcp = gevent_io::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(generous(Duration::from_secs(10))))
         .unwrap();
@@ -207,8 +205,10 @@ fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
         .unwrap();
     let addr = server.local_addr().unwrap();
     let mut up = tls_client(addr, &cert);
-    up.write_all(b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: x-raw\r\n\r\n")
-        .unwrap();
+    up.write_all(
+        b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: x-raw\r\n\r\n",
+    )
+    .unwrap();
     let mut answer = Vec::new();
     while !answer.ends_with(b"upgraded") {
         let mut b = [0u8; 256];

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,12 @@ struct State {
     reuse_port: bool,
     handler: Handler,
     max_connections: Option<usize>,
+    /// Told when every slot is taken and a client waits in the backlog.
+    on_backlog: Option<Rc<dyn Fn()>>,
+    /// Watches the listener for a waiting client while every slot is taken.
+    backlog_watch: RefCell<Option<ev_loop::Io>>,
+    /// Set by that watch when it saw a client waiting.
+    backlog_seen: Cell<bool>,
     stop_timeout: Duration,
     listener: RefCell<Option<Rc<TcpListener>>>,
     acceptor: RefCell<Option<Greenlet<()>>>,
@@ -114,6 +121,9 @@ impl StreamServer {
                 reuse_port: false,
                 handler: Rc::new(handler),
                 max_connections: None,
+                on_backlog: None,
+                backlog_watch: RefCell::new(None),
+                backlog_seen: Cell::new(false),
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 listener: RefCell::new(None),
                 acceptor: RefCell::new(None),
@@ -138,6 +148,24 @@ impl StreamServer {
     /// ```
     pub fn max_connections(mut self, n: usize) -> StreamServer {
         self.state_mut().max_connections = Some(n.max(1));
+        self
+    }
+
+    /// With [`max_connections`](StreamServer::max_connections): call `f` (in the accept
+    /// loop's greenlet) when every slot is taken and a client waits in the listen backlog —
+    /// once for each such wait: again only after a handler has finished and the slots have
+    /// filled up again. A server whose connections may sit idle (HTTP keep-alive) frees a slot
+    /// for the waiting client there, by ending an idle connection, as nginx does when it runs
+    /// out of connections.
+    ///
+    /// ```
+    /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {})
+    ///     .max_connections(100)
+    ///     .on_backlog(|| log::info!("full, and a client waits"));
+    /// # drop(s);
+    /// ```
+    pub fn on_backlog(mut self, f: impl Fn() + 'static) -> StreamServer {
+        self.state_mut().on_backlog = Some(Rc::new(f));
         self
     }
 
@@ -246,6 +274,8 @@ impl StreamServer {
             handlers.len() - usize::from(handlers.contains_key(&me))
         };
         st.stopped.set(true);
+        // Not watching the listener's fd past its close.
+        st.backlog_watch.borrow_mut().take();
         if let Some(l) = st.listener.borrow_mut().take() {
             l.close();
         }
@@ -330,10 +360,25 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
     let mut in_a_row = 0u32;
     loop {
         if let Some(max) = st.max_connections {
+            let mut told = false;
             while st.handlers.borrow().len() >= max {
                 st.changed.clear();
-                if st.changed.wait().is_err() {
+                if !told && st.on_backlog.is_some() {
+                    watch_backlog(st, listener);
+                }
+                let woken = st.changed.wait();
+                st.backlog_watch.borrow_mut().take();
+                if woken.is_err() {
                     return;
+                }
+                if st.backlog_seen.take() {
+                    told = true;
+                    if let Some(f) = st.on_backlog.clone() {
+                        f();
+                    }
+                } else {
+                    // A handler finished: a later wait may be told again.
+                    told = false;
                 }
             }
         }
@@ -360,6 +405,30 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Watch the listener until a client waits in its backlog (then wake the accept loop, once).
+fn watch_backlog(st: &Rc<State>, listener: &TcpListener) {
+    let weak = Rc::downgrade(st);
+    let watch = ev_loop::Io::new(
+        &greenlet::hub_loop(),
+        listener.as_raw_fd(),
+        ev_loop::Events::READ,
+        move |io, _| {
+            io.stop();
+            if let Some(st) = weak.upgrade() {
+                st.backlog_seen.set(true);
+                st.changed.set();
+            }
+        },
+    );
+    match watch {
+        Ok(io) => {
+            io.start();
+            *st.backlog_watch.borrow_mut() = Some(io);
+        }
+        Err(e) => log::warn!("StreamServer: cannot watch the listen backlog: {e}"),
     }
 }
 

@@ -103,6 +103,50 @@ fn a_pool_of_two_serves_a_third_connection_only_when_one_ends() {
 }
 
 #[test]
+fn a_full_server_is_told_once_for_each_client_waiting_in_the_backlog() {
+    let release = Event::new();
+    let r = release.clone();
+    let told = Rc::new(Cell::new(0));
+    let t = told.clone();
+    let server = StreamServer::new("127.0.0.1:0", move |mut c, _| {
+        let mut b = [0u8; 1];
+        if c.read_exact(&mut b).is_ok() && b[0] == b'w' {
+            let _ = r.wait();
+        }
+        let _ = c.write_all(b"done");
+    })
+    .max_connections(1)
+    .on_backlog(move || t.set(t.get() + 1));
+    server.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut long = TcpStream::connect(addr).unwrap();
+    long.write_all(b"w").unwrap();
+    assert!(eventually(Duration::from_secs(20), || server.connections() == 1));
+    // Full, and nobody waits: nothing is told.
+    assert_eq!(told.get(), 0);
+    let mut waiting = TcpStream::connect(addr).unwrap();
+    waiting.write_all(b"q").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || told.get() == 1),
+        "told {} times",
+        told.get()
+    );
+    // Told once, not again and again while the client waits.
+    sleep(ms(50)).unwrap();
+    assert_eq!(told.get(), 1);
+    release.set();
+    let mut buf = [0u8; 4];
+    waiting
+        .set_read_timeout(Some(generous(Duration::from_secs(20))))
+        .unwrap();
+    waiting.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"done");
+    // Full again with the waiting client's connection, with nobody behind it.
+    assert_eq!(told.get(), 1);
+    server.stop(None);
+}
+
+#[test]
 fn a_panicking_handler_is_reported_and_the_server_keeps_serving() {
     let server = StreamServer::new("127.0.0.1:0", |c, p| {
         let mut b = [0u8; 1];
