@@ -62,5 +62,21 @@ if [ ${#missing[@]} -ne 0 ]; then
     fi
 fi
 
+# Debian's package serves Debian's python3; the python3 first on PATH (the tests run that one)
+# may be another (pyenv's, say), which gets the module from PyPI with its own pip.
+for need in "${needs[@]}"; do
+    case $need in
+    python:*)
+        module=${need%%|*}
+        module=${module#python:}
+        if ! have "python:$module"; then
+            echo "test.sh: installing $module for $(command -v python3) with pip"
+            python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$module"
+            have "python:$module" || { echo "test.sh: python3 still cannot import $module" >&2; exit 1; }
+        fi
+        ;;
+    esac
+done
+
 cargo test --workspace --features gevent/monkey,gevent-http/tls
 scripts/memcheck.sh
