@@ -201,7 +201,10 @@ impl Shared {
     /// connection for it, or, if none is idle, the next one to finish a response.
     pub(crate) fn relieve(&self) {
         let conns = self.conns.borrow();
-        match conns.values().find(|e| e.idle.get() && e.kept.get()) {
+        match conns
+            .values()
+            .find(|e| e.idle.get() && e.kept.get() && !e.closing.get())
+        {
             Some(e) => e.close_idle(),
             None => self.pressure.set(true),
         }
@@ -241,6 +244,8 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.shared.conns.borrow_mut().remove(&self.id);
+        // The slot this frees is the waiting client's: no other connection need make room.
+        self.shared.pressure.set(false);
     }
 }
 
@@ -495,8 +500,11 @@ impl Conn {
     fn linger_close(&mut self) {
         if self.flush().is_err() {
             // The client does not take what is sent (it waited out the write timeout once
-            // already): no close_notify behind it, no lingering.
-            let _ = self.transport.tcp().shutdown(Shutdown::Both);
+            // already): no close_notify behind it, no lingering, and a reset, not a clean
+            // close it could take for the end of what it got.
+            let tcp = self.transport.tcp();
+            let _ = tcp.set_linger(Some(Duration::ZERO));
+            let _ = tcp.shutdown(Shutdown::Both);
             return;
         }
         // The close_notify is small, but a full send buffer does not get more than the linger.
@@ -505,13 +513,21 @@ impl Conn {
             let _ = tcp.set_write_timeout(Some(t.min(LINGER)));
         }
         self.transport.close_write();
-        if self.eof || (self.pos == self.end && self.body_done()) {
+        if self.eof {
             return;
         }
         let tcp = self.transport.tcp();
-        let deadline = Instant::now() + LINGER;
         let mut sink = [0u8; 4096];
+        // Nothing unread in our buffer: whether the kernel holds something (a request
+        // pipelined after the last read) decides.
         let mut total = 0;
+        if self.pos == self.end && self.body_done() {
+            match tcp.try_read(&mut sink) {
+                Ok(n) if n > 0 => total = n,
+                _ => return,
+            }
+        }
+        let deadline = Instant::now() + LINGER;
         while total < 256 * 1024 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
@@ -752,7 +768,9 @@ pub(crate) fn serve_connection(
         };
         first = false;
         registration.entry.kept.set(true);
-        match answer(&conn, parsed, peer, shared, handler, &mut line_text)? {
+        let next = answer(&conn, parsed, peer, shared, handler, &mut line_text);
+        conn.responding.set(false);
+        match next? {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
                 if let Ok(mut c) = conn.state() {
@@ -772,28 +790,10 @@ struct ResetIfKilled<'a>(&'a Connection);
 
 impl Drop for ResetIfKilled<'_> {
     fn drop(&mut self) {
-        // A kill unwinds the greenlet; a handler's own panic is caught before this.
-        if std::thread::panicking() && self.0.responding.get() {
+        // Still marked only when a kill unwound out of `answer` (which every return clears; a
+        // handler's own panic is caught before this).
+        if self.0.responding.get() {
             let _ = self.0.tcp.set_linger(Some(Duration::ZERO));
-        }
-    }
-}
-
-/// Marks a [`Connection`] as writing a response for as long as it lives, and still after it if
-/// a kill unwinds past it (for [`ResetIfKilled`] to see).
-struct Responding<'a>(&'a Connection);
-
-impl<'a> Responding<'a> {
-    fn new(conn: &'a Connection) -> Responding<'a> {
-        conn.responding.set(true);
-        Responding(conn)
-    }
-}
-
-impl Drop for Responding<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.0.responding.set(false);
         }
     }
 }
@@ -866,7 +866,8 @@ fn answer(
             None
         }
     };
-    let _responding = Responding::new(conn);
+    // Cleared by the caller when this returns, and only then (a kill unwinds past it).
+    conn.responding.set(true);
     let refuse = |c: &mut Conn, status: StatusCode| {
         let now = c.now_secs();
         encode::error_response(&mut c.out, status, server, now);
@@ -908,17 +909,18 @@ fn answer(
     if line.method == Method::CONNECT && parts.status.is_success() {
         keep_alive = false;
     }
-    // A server that is stopping closes each connection after its response, without waiting
-    // for the rest of a body nobody reads; so does the one to make room for a waiting client.
-    if shared.stopping.get() || (keep_alive && shared.make_room()) {
-        keep_alive = false;
-    }
     // A body sent as it is produced may read the request's body (an echo, a proxy): that is
     // left for it, and what it leaves is drained after it.
     let streamed = matches!(
         body,
         ResponseBody::Stream(_) | ResponseBody::Sized(..) | ResponseBody::Write(_)
     );
+    // A server that is stopping closes each connection after its response, without waiting
+    // for the rest of a body nobody reads; so does the one to make room for a waiting client
+    // (one whose response ends soon: not a body that may stream for long, nor an upgrade).
+    if shared.stopping.get() || (keep_alive && !streamed && !upgrade && shared.make_room()) {
+        keep_alive = false;
+    }
     if streamed {
         // Left for later: its 100 Continue, if any, and the drain.
     } else if upgrade {
@@ -1051,9 +1053,19 @@ fn answer(
                 return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
             }
             log::error!("sending the response body to \"{line}\" failed: {e}");
+            // Part of it has left. Framed by its length or its chunks, it is seen to be cut
+            // short; framed by the close, a clean close would end it as if it were whole: a
+            // reset tells the client.
+            if framing == BodyFraming::UntilClose {
+                let _ = conn.tcp.set_linger(Some(Duration::ZERO));
+            }
             return Ok(Next::Done);
         }
         w.finish()?;
+        if framing == BodyFraming::UntilClose {
+            // Its end is the close: all of it leaves while a kill would still reset it.
+            conn.state()?.flush()?;
+        }
     } else {
         drop(c);
     }

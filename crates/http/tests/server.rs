@@ -1171,6 +1171,48 @@ fn stop_closes_idle_connections_at_once_and_lets_requests_in_flight_finish() {
 }
 
 #[test]
+fn a_request_pipelined_after_a_closing_answer_does_not_reset_that_answer() {
+    // The first request asks for the close and a large answer; the second comes after the
+    // server has read the first, while its handler runs, so it is unread in the kernel when
+    // the server closes. Closing then would draw a reset that throws away what of the answer
+    // the client has not taken yet: the server reads (and drops) what comes, until the client
+    // is done.
+    const LEN: usize = 4 << 20;
+    let (tx, rx) = mpsc::channel();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let go = std::sync::Mutex::new(go);
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(move |_req| {
+                entered_tx.send(()).unwrap();
+                // Not a wait the hub sees: nothing else runs on this server meanwhile.
+                go.lock().unwrap().recv().unwrap();
+                Response::new(vec![b'x'; LEN])
+            })
+            .unwrap();
+        tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let addr = rx.recv().unwrap();
+    let mut c = connect(addr);
+    c.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    entered.recv().unwrap();
+    c.write_all(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    go_tx.send(()).unwrap();
+    // Give the server the time to write what fits and close before this reads (were it to
+    // read sooner, the check would only be easier to pass).
+    std::thread::sleep(Duration::from_millis(200));
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    assert!(all.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let body = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(all.len() - body, LEN);
+}
+
+#[test]
 fn max_connections_gives_an_idle_connections_slot_to_a_waiting_client() {
     let addr = start_with(|b| b.max_connections(1));
     // An idle keep-alive connection holds the only slot: a client that comes for it gets it,

@@ -31,6 +31,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -156,7 +157,9 @@ impl StreamServer {
     /// once for each such wait: again only after a handler has finished and the slots have
     /// filled up again. A server whose connections may sit idle (HTTP keep-alive) frees a slot
     /// for the waiting client there, by ending an idle connection, as nginx does when it runs
-    /// out of connections.
+    /// out of connections. `f` must not wait for long (the server accepts nothing meanwhile)
+    /// nor call [`stop`](StreamServer::stop) (which ends the accept loop it runs in); a panic
+    /// in it is logged.
     ///
     /// ```
     /// let s = gevent_io::server::StreamServer::new("127.0.0.1:0", |_, _| {})
@@ -363,22 +366,25 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
             let mut told = false;
             while st.handlers.borrow().len() >= max {
                 st.changed.clear();
-                if !told && st.on_backlog.is_some() {
-                    watch_backlog(st, listener);
-                }
+                let watch =
+                    (!told && st.on_backlog.is_some()).then(|| BacklogWatch::start(st, listener));
                 let woken = st.changed.wait();
-                st.backlog_watch.borrow_mut().take();
+                drop(watch);
                 if woken.is_err() {
                     return;
                 }
-                if st.backlog_seen.take() {
-                    told = true;
-                    if let Some(f) = st.on_backlog.clone() {
-                        f();
-                    }
-                } else {
+                if !st.backlog_seen.take() {
                     // A handler finished: a later wait may be told again.
                     told = false;
+                } else if st.handlers.borrow().len() >= max {
+                    told = true;
+                    if let Some(f) = st.on_backlog.clone() {
+                        match panic::catch_unwind(AssertUnwindSafe(|| f())) {
+                            Ok(()) => {}
+                            Err(p) if greenlet::is_kill(&*p) => panic::resume_unwind(p),
+                            Err(_) => log::error!("StreamServer: the on_backlog callback panicked"),
+                        }
+                    }
                 }
             }
         }
@@ -408,7 +414,24 @@ fn accept_loop(st: &Rc<State>, listener: &TcpListener) {
     }
 }
 
-/// Watch the listener until a client waits in its backlog (then wake the accept loop, once).
+/// A watch of the listener for a client waiting in its backlog (it wakes the accept loop,
+/// once), kept in the server's state (so that a stop ends it before the listener closes) and
+/// ended when this is dropped, a kill's unwinding included.
+struct BacklogWatch<'a>(&'a State);
+
+impl Drop for BacklogWatch<'_> {
+    fn drop(&mut self) {
+        self.0.backlog_watch.borrow_mut().take();
+    }
+}
+
+impl<'a> BacklogWatch<'a> {
+    fn start(st: &'a Rc<State>, listener: &TcpListener) -> BacklogWatch<'a> {
+        watch_backlog(st, listener);
+        BacklogWatch(st)
+    }
+}
+
 fn watch_backlog(st: &Rc<State>, listener: &TcpListener) {
     let weak = Rc::downgrade(st);
     let watch = ev_loop::Io::new(

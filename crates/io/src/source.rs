@@ -449,6 +449,38 @@ impl Source {
         }
     }
 
+    /// Read what has arrived into `buf` (one `read(2)`), without waiting: `WouldBlock` if
+    /// nothing has.
+    ///
+    /// # Errors
+    /// `WouldBlock`, or what `read(2)` fails with; `NotConnected` once closed.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(b.into()).unwrap();
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(s.try_read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// a.write_all(b"abc").unwrap();
+    /// assert_eq!(s.try_read(&mut buf).unwrap(), 3);
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd()?;
+        loop {
+            // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                let n = n as usize;
+                self.io.drained.set(n > 0 && n < buf.len());
+                return Ok(n);
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
+        }
+    }
+
     /// Read into `buf` (`read(2)`), waiting cooperatively while there is nothing to read.
     ///
     /// # Errors

@@ -280,6 +280,26 @@ impl TcpStream {
         self.sock.socket()?.linger()
     }
 
+    /// Read what has arrived, without waiting: `WouldBlock` if nothing has (tokio's
+    /// `try_read`). `Ok(0)` is the end of the stream, as for `read`.
+    ///
+    /// # Errors
+    /// `WouldBlock`, or what the read fails with.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let l = gevent_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut c = gevent_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(s.try_read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// c.write_all(b"abc").unwrap(); // over loopback, there once the write returns
+    /// assert_eq!(s.try_read(&mut buf).unwrap(), 3);
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_read(buf)
+    }
+
     /// The remote address.
     ///
     /// ```
