@@ -1404,19 +1404,21 @@ fn a_panic_after_the_head_went_out_closes_the_connection() {
     assert_eq!(all[0].text(), "GET /again");
 }
 
-#[test]
-fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
+/// A server for `handler` on a thread of its own, stopped with a grace period of 100 ms once
+/// the setter is set; the thread returns how many connections the stop had to kill.
+fn stopped_when_told<B: IntoBody>(
+    handler: impl Fn(Request<Body>) -> Response<B> + Send + 'static,
+) -> (
+    SocketAddr,
+    greenlet::AsyncSetter<()>,
+    std::thread::JoinHandle<usize>,
+) {
     let (tx, rx) = mpsc::channel();
-    let (entered_tx, entered) = mpsc::channel::<()>();
-    let server_thread = std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let stop_now = greenlet::AsyncResult::<()>::new();
         let server = Server::builder()
             .addr("127.0.0.1:0")
-            .serve(move |_req| {
-                entered_tx.send(()).unwrap();
-                let _ = greenlet::sleep(Duration::from_secs(3600));
-                Response::new("never")
-            })
+            .serve(handler)
             .unwrap();
         tx.send((server.local_addr().unwrap(), stop_now.setter()))
             .unwrap();
@@ -1424,6 +1426,17 @@ fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
         server.stop(Some(Duration::from_millis(100)))
     });
     let (addr, stop_now) = rx.recv().unwrap();
+    (addr, stop_now, thread)
+}
+
+#[test]
+fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (addr, stop_now, server_thread) = stopped_when_told(move |_req| {
+        entered_tx.send(()).unwrap();
+        let _ = greenlet::sleep(Duration::from_secs(3600));
+        Response::new("never")
+    });
     let mut c = connect(addr);
     c.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -1451,19 +1464,8 @@ fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
             Ok(buf.len())
         }
     }
-    let (tx, rx) = mpsc::channel();
-    let server_thread = std::thread::spawn(move || {
-        let stop_now = greenlet::AsyncResult::<()>::new();
-        let server = Server::builder()
-            .addr("127.0.0.1:0")
-            .serve(|_req| Response::new(StreamBody(Endless(0)).into_body()))
-            .unwrap();
-        tx.send((server.local_addr().unwrap(), stop_now.setter()))
-            .unwrap();
-        stop_now.get().unwrap();
-        server.stop(Some(Duration::from_millis(100)))
-    });
-    let (addr, stop_now) = rx.recv().unwrap();
+    let (addr, stop_now, server_thread) =
+        stopped_when_told(|_req| Response::new(StreamBody(Endless(0)).into_body()));
     let mut c = connect(addr);
     c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     // The head and the first part of the body.
