@@ -257,7 +257,7 @@ fn a_timeout_scope_takes_a_pooled_timer_and_gives_it_back() {
 #[test]
 fn an_expiry_due_when_its_scope_ended_never_reaches_the_next_scope() {
     type Slot = Rc<std::cell::RefCell<Option<Timeout>>>;
-    let scope: Slot = Rc::new(std::cell::RefCell::new(Some(Timeout::start(ms(5)))));
+    let scope: Slot = Rc::new(std::cell::RefCell::new(None));
     let lp = hub_loop();
     lp.update_now();
     let done = Event::new();
@@ -276,6 +276,8 @@ fn an_expiry_due_when_its_scope_ended_never_reaches_the_next_scope() {
         d.set();
     });
     t0.start();
+    // Started after that timer, so due after it however long this thread stalls in between.
+    *scope.borrow_mut() = Some(Timeout::start(ms(5)));
     let blocker = spawn(|| std::thread::sleep(ms(30)));
     assert_eq!(done.wait_timeout(FOREVER), Ok(true));
     blocker.join().unwrap();

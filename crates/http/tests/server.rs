@@ -730,8 +730,9 @@ fn handler_panic_is_500_and_the_server_keeps_serving() {
 #[test]
 fn slowloris_is_closed_after_the_header_timeout() {
     let addr = start_with(|b| b.header_read_timeout(Duration::from_millis(300)));
-    let mut r = Reader::new(connect(addr));
+    // Before the connection exists: the server's time limit starts after this.
     let t = Instant::now();
+    let mut r = Reader::new(connect(addr));
     r.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
     assert!(r.next(false).is_none(), "closed without a response");
     let took = t.elapsed();
@@ -848,9 +849,10 @@ print("ok")
 fn idle_keep_alive_connection_is_closed_after_the_timeout() {
     let addr = start_with(|b| b.keep_alive_timeout(Duration::from_millis(300)));
     let mut r = Reader::new(connect(addr));
+    // Before the request: the server's idle time starts after its answer, so after this.
+    let t = Instant::now();
     r.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.next(false).unwrap().text(), "GET /a");
-    let t = Instant::now();
     assert!(r.next(false).is_none());
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(250), "{took:?}");
