@@ -427,31 +427,27 @@ impl Drop for BacklogWatch<'_> {
 
 impl<'a> BacklogWatch<'a> {
     fn start(st: &'a Rc<State>, listener: &TcpListener) -> BacklogWatch<'a> {
-        watch_backlog(st, listener);
-        BacklogWatch(st)
-    }
-}
-
-fn watch_backlog(st: &Rc<State>, listener: &TcpListener) {
-    let weak = Rc::downgrade(st);
-    let watch = ev_loop::Io::new(
-        &greenlet::hub_loop(),
-        listener.as_raw_fd(),
-        ev_loop::Events::READ,
-        move |io, _| {
-            io.stop();
-            if let Some(st) = weak.upgrade() {
-                st.backlog_seen.set(true);
-                st.changed.set();
+        let weak = Rc::downgrade(st);
+        let watch = ev_loop::Io::new(
+            &greenlet::hub_loop(),
+            listener.as_raw_fd(),
+            ev_loop::Events::READ,
+            move |io, _| {
+                io.stop();
+                if let Some(st) = weak.upgrade() {
+                    st.backlog_seen.set(true);
+                    st.changed.set();
+                }
+            },
+        );
+        match watch {
+            Ok(io) => {
+                io.start();
+                *st.backlog_watch.borrow_mut() = Some(io);
             }
-        },
-    );
-    match watch {
-        Ok(io) => {
-            io.start();
-            *st.backlog_watch.borrow_mut() = Some(io);
+            Err(e) => log::warn!("StreamServer: cannot watch the listen backlog: {e}"),
         }
-        Err(e) => log::warn!("StreamServer: cannot watch the listen backlog: {e}"),
+        BacklogWatch(st)
     }
 }
 
