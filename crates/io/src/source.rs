@@ -465,7 +465,12 @@ impl Source {
     /// assert_eq!(s.try_read(&mut buf).unwrap(), 3);
     /// ```
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.fd()?;
+        self.read_now(self.fd()?, buf)
+    }
+
+    /// One `read(2)` of `fd` (this source's) into `buf`, retried on `EINTR`; notes whether it
+    /// drained what had arrived.
+    fn read_now(&self, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
@@ -493,19 +498,19 @@ impl Source {
     /// assert_eq!(s.read(&mut [0u8; 8]).unwrap(), 0); // end of stream
     /// ```
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // The last read took less than it asked for: what had arrived is all read, so this
+        // one waits first instead of trying a read bound to fail.
         if self.io.drained.replace(false) && !buf.is_empty() {
             let fd = self.fd()?;
             self.wait(false, fd, "read")?;
         }
-        let n = self.io_loop(
-            false,
-            "read",
-            // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
-            |fd| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) },
-            |n| n as usize,
-        )?;
-        self.io.drained.set(n > 0 && n < buf.len());
-        Ok(n)
+        loop {
+            let fd = self.fd()?;
+            match self.read_now(fd, buf) {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => self.wait(false, fd, "read")?,
+                r => return r,
+            }
+        }
     }
 
     /// Write from `buf` (`send(2)` with `MSG_NOSIGNAL`: a closed peer is `EPIPE`, not
