@@ -259,8 +259,8 @@ pub(crate) struct Connection {
     /// Which request the connection is on, counted from 1: a body kept from an earlier one
     /// reads nothing of a later one's.
     pub(crate) request: Cell<u64>,
-    /// Between the handler's return and the end of its response's writing: what a kill
-    /// interrupts then may be a response cut short.
+    /// Between the handler's return and the end of its response's writing: what a kill or
+    /// an error interrupts then may be a response cut short.
     responding: Cell<bool>,
     /// Held by whichever greenlet uses the state: the connection's own, or one the handler
     /// made that reads the body. Reading may wait for the client, so a second user waits for
@@ -668,7 +668,7 @@ pub(crate) fn serve_connection(
             body_deadline: None,
         }),
     });
-    let _reset = ResetIfKilled(&conn);
+    let _reset = ResetIfCutShort(&conn);
     let server = config.server_header.as_deref();
     let mut first = true;
     let mut line_text = Vec::new();
@@ -768,9 +768,10 @@ pub(crate) fn serve_connection(
         };
         first = false;
         registration.entry.kept.set(true);
-        let next = answer(&conn, parsed, peer, shared, handler, &mut line_text);
+        // An error leaves `responding` set: the connection ends with a reset.
+        let next = answer(&conn, parsed, peer, shared, handler, &mut line_text)?;
         conn.responding.set(false);
-        match next? {
+        match next {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
                 if let Ok(mut c) = conn.state() {
@@ -783,15 +784,16 @@ pub(crate) fn serve_connection(
     }
 }
 
-/// A connection whose greenlet is killed (a stop's grace ran out) while it writes a response
-/// ends with a reset, not a clean close: a client reading a body that ends with the connection
-/// (HTTP/1.0, length unknown) would take a truncated one for the whole.
-struct ResetIfKilled<'a>(&'a Connection);
+/// A connection whose greenlet is killed (a stop's grace ran out) or fails (a write timed out)
+/// while it writes a response ends with a reset, not a clean close: a client reading a body
+/// that ends with the connection (HTTP/1.0, length unknown) would take a truncated one for the
+/// whole.
+struct ResetIfCutShort<'a>(&'a Connection);
 
-impl Drop for ResetIfKilled<'_> {
+impl Drop for ResetIfCutShort<'_> {
     fn drop(&mut self) {
-        // Still marked only when a kill unwound out of `answer` (which every return clears; a
-        // handler's own panic is caught before this).
+        // Still marked only when a kill unwound out of `answer` or it returned an error (every
+        // other return clears it; a handler's own panic is caught before this).
         if self.0.responding.get() {
             let _ = self.0.tcp.set_linger(Some(Duration::ZERO));
         }
@@ -866,7 +868,7 @@ fn answer(
             None
         }
     };
-    // Cleared by the caller when this returns, and only then (a kill unwinds past it).
+    // Cleared by the caller when this returns `Ok`, and only then (a kill unwinds past it).
     conn.responding.set(true);
     let refuse = |c: &mut Conn, status: StatusCode| {
         let now = c.now_secs();

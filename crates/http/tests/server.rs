@@ -1485,6 +1485,49 @@ fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 }
 
+/// A client socket to `addr` that takes little at a time: small segments and a small receive
+/// buffer, so that a few tens of kilobytes it does not read fill what the kernels hold for it.
+fn connect_narrow(addr: SocketAddr) -> socket2::Socket {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_tcp_mss(88).unwrap();
+    s.set_recv_buffer_size(1024).unwrap();
+    s.connect(&addr.into()).unwrap();
+    s
+}
+
+#[test]
+fn a_body_framed_by_the_close_whose_last_write_fails_ends_with_a_reset() {
+    // Less than the server gathers before it writes (64 KiB), so all of it goes out in the
+    // answer's last write; more than the narrow client's kernels take while it does not read
+    // (about 42 KB here).
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .write_timeout(Duration::from_millis(200))
+            .serve(|_req| Response::new(ResponseBody::writer(|w| w.write_all(&[b'y'; 65_000]))))
+            .unwrap();
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let s = connect_narrow(addr_rx.recv().unwrap());
+    (&s).write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    // Read nothing: the write times out. A clean close would queue its FIN behind what the
+    // client has not taken, which then reads as a whole body; a reset arrives at once.
+    let start = Instant::now();
+    let error = loop {
+        if let Some(e) = s.take_error().unwrap() {
+            break e;
+        }
+        assert!(
+            start.elapsed() < generous(Duration::from_secs(10)),
+            "no reset after the write timed out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+}
+
 /// Every request as the handler reads it: `METHOD TARGET HEX(BODY)`, or 499 if the body
 /// cannot be read in full.
 fn reading(req: Request<Body>) -> Response<Vec<u8>> {
