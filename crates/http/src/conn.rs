@@ -1025,6 +1025,9 @@ fn answer(
             c.deadline.stop();
             drop(c);
             log_access(started, peer, &line, status, None);
+            // The 101 is out: what the stream does from here (a kill at a stop included) ends
+            // no response of this server's.
+            conn.responding.set(false);
             let upgraded = Upgraded { conn: conn.clone() };
             match catch_unwind(AssertUnwindSafe(|| f(upgraded))) {
                 Ok(()) => {}
@@ -1048,13 +1051,25 @@ fn answer(
         };
         if let Err(e) = r {
             let mut c = conn.state()?;
+            // A body streamed from the request's fails when the request's is malformed or cut
+            // short: the client's doing, answered 400 if still possible and not logged as an
+            // error of the server's.
+            let client_fault = c.body_error.is_some();
             if c.flushes == flushes {
-                // Nothing of this response has left: it becomes a 500.
-                log::error!("the response body to \"{line}\" failed: {e}; answering 500");
+                // Nothing of this response has left: it becomes a 400 or a 500.
                 c.out.truncate(start);
+                if client_fault {
+                    log::debug!("the request body of \"{line}\" from {peer}: {e}; answering 400");
+                    return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+                }
+                log::error!("the response body to \"{line}\" failed: {e}; answering 500");
                 return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
             }
-            log::error!("sending the response body to \"{line}\" failed: {e}");
+            if client_fault {
+                log::debug!("the request body of \"{line}\" from {peer} failed mid-answer: {e}");
+            } else {
+                log::error!("sending the response body to \"{line}\" failed: {e}");
+            }
             // Part of it has left. Framed by its length or its chunks, it is seen to be cut
             // short; framed by the close, a clean close would end it as if it were whole: a
             // reset tells the client.
@@ -1078,7 +1093,16 @@ fn answer(
         // Never invited: a well-behaved client does not send it.
         keep_alive = false;
     } else if keep_alive && !c.body_done() {
-        keep_alive = c.drain(config.max_drain, config.header_read_timeout);
+        if shared.stopping.get() {
+            // A stopping server waits for no body nobody reads.
+            keep_alive = false;
+        } else {
+            // The response goes out whole first: a wait for the client after it (and a kill
+            // at a stop that ends the wait) cuts nothing of it short.
+            c.flush()?;
+            conn.responding.set(false);
+            keep_alive = c.drain(config.max_drain, config.header_read_timeout);
+        }
     }
     if c.body_error.is_some() {
         keep_alive = false;

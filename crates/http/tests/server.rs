@@ -1485,6 +1485,69 @@ fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 }
 
+/// The rest of a response's head (up to its empty line) from `r`.
+fn head_of(r: &mut Reader) -> String {
+    let mut s = Vec::new();
+    while !s.ends_with(b"\r\n\r\n") {
+        s.push(r.next_byte());
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+#[test]
+fn a_stop_while_the_unread_rest_of_a_body_is_drained_closes_cleanly() {
+    // After a streamed answer the server waits for the rest of a body the handler did not
+    // read. The answer is whole on the wire by then: a stop whose grace runs out during the
+    // wait cuts nothing short, so the connection closes rather than resets.
+    let (addr, stop_now, server_thread) =
+        stopped_when_told(|_req| Response::new(ResponseBody::writer(|w| w.write_all(b"done"))));
+    let mut r = Reader::new(connect(addr));
+    r.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nthe start");
+    assert!(head_of(&mut r).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(r.chunked_body(), b"done");
+    stop_now.set(());
+    assert_eq!(server_thread.join().unwrap(), 1, "killed while it waited");
+    let mut rest = Vec::new();
+    r.s.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+}
+
+#[test]
+fn a_stop_that_kills_an_upgraded_stream_closes_it_cleanly() {
+    // The 101 is the last of this server's answers on the connection; a kill of the protocol
+    // it switched to cuts none of them short.
+    let (addr, stop_now, server_thread) = stopped_when_told(|_req| {
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "quiet")
+            .body(ResponseBody::upgrade(|mut io| {
+                let _ = io.read(&mut [0u8; 1]);
+            }))
+            .unwrap()
+    });
+    let mut r = Reader::new(connect(addr));
+    r.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: quiet\r\n\r\n");
+    assert!(head_of(&mut r).starts_with("HTTP/1.1 101 "));
+    stop_now.set(());
+    assert_eq!(server_thread.join().unwrap(), 1, "the stream was killed");
+    let mut rest = Vec::new();
+    r.s.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+}
+
+#[test]
+fn a_malformed_body_streamed_back_is_answered_400_not_500() {
+    // The echo's first read of the request's body meets a bad chunk size: the client's fault.
+    let addr = start();
+    let mut r = Reader::new(connect(addr));
+    r.send(b"POST /stream-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    let resp = r.next(false).unwrap();
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(r.next(false).is_none(), "the connection closes after it");
+}
+
 /// A client socket to `addr` that takes little at a time: small segments and a small receive
 /// buffer, so that a few tens of kilobytes it does not read fill what the kernels hold for it.
 fn connect_narrow(addr: SocketAddr) -> socket2::Socket {
