@@ -73,6 +73,8 @@ struct State {
     write_nanos: Cell<u32>,
     /// The last read of a stream returned less than asked: it emptied the socket's buffer.
     drained: Cell<bool>,
+    /// The greenlet waiting to read was woken by [`Source::cancel_read`], not by the socket.
+    read_cancelled: Cell<bool>,
     /// Closes the descriptor when closed or dropped, and a kill unwinds a greenlet waiting on
     /// it (`false`: borrowed, see [`Source::borrow_raw`]).
     owned: bool,
@@ -256,6 +258,7 @@ impl Source {
                 read_nanos: Cell::new(NO_TIMEOUT),
                 write_nanos: Cell::new(NO_TIMEOUT),
                 drained: Cell::new(false),
+                read_cancelled: Cell::new(false),
                 owned,
                 read: Direction::new(),
                 write: Direction::new(),
@@ -440,9 +443,15 @@ impl Source {
             write,
             waker: w.waker(),
         };
+        // (A cancel whose greenlet was killed before it saw it is not this wait's.)
+        io.read_cancelled.set(false);
         let r = w.wait(timeout);
         drop(disarm);
         match r {
+            Ok(()) if !write && io.read_cancelled.replace(false) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the wait to read was cancelled",
+            )),
             Ok(()) => Ok(()),
             Err(Error::Timeout(_)) if timeout.is_some() => Err(timed_out()),
             Err(e) => Err(wait_error(e)),
@@ -484,6 +493,34 @@ impl Source {
                 return Err(e);
             }
         }
+    }
+
+    /// End another greenlet's wait to read this source now: its read returns an error of kind
+    /// `TimedOut`, as if its read timeout had passed (gevent's `cancel_wait`; Go's read
+    /// deadline set in the past). Whether a greenlet was waiting: a read that is not waiting
+    /// at the moment (its data came, it has not run yet) is not affected, nor is a later one.
+    ///
+    /// ```
+    /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(b.into()).unwrap();
+    /// let reader = s.clone();
+    /// let g = greenlet::spawn(move || reader.read(&mut [0u8; 8]).unwrap_err().kind());
+    /// assert!(!s.cancel_read()); // the reader has not started yet
+    /// greenlet::yield_now().unwrap(); // it starts and waits: nothing has arrived
+    /// assert!(s.cancel_read());
+    /// assert_eq!(g.join().unwrap(), std::io::ErrorKind::TimedOut);
+    /// # drop(a);
+    /// ```
+    pub fn cancel_read(&self) -> bool {
+        let Some(w) = self.io.read.waiter.take() else {
+            return false;
+        };
+        // Taken: the ending wait then turns the watcher's interest in reading off itself.
+        let woke = w.wake();
+        if woke {
+            self.io.read_cancelled.set(true);
+        }
+        woke
     }
 
     /// Read into `buf` (`read(2)`), waiting cooperatively while there is nothing to read.

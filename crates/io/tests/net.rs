@@ -128,6 +128,29 @@ fn closing_a_socket_wakes_its_blocked_reader() {
 }
 
 #[test]
+fn a_cancelled_read_times_out_and_leaves_the_stream_as_it_was() {
+    let (s, mut peer) = connected();
+    // Nobody waits: nothing to cancel, and nothing is left behind for the next read.
+    assert!(!s.cancel_read());
+    let r = s.clone();
+    let reader = spawn(move || {
+        let first = (&r).read(&mut [0u8; 8]).unwrap_err();
+        let mut b = [0u8; 2];
+        (&r).read_exact(&mut b).map(|()| (first, b))
+    });
+    greenlet::yield_now().unwrap();
+    assert!(!reader.is_dead(), "the reader is not blocked");
+    assert!(s.cancel_read());
+    // Its next read waits as usual and gets what comes.
+    greenlet::yield_now().unwrap();
+    assert!(!reader.is_dead(), "the second read did not wait");
+    peer.write_all(b"ok").unwrap();
+    let (first, got) = reader.join().unwrap().unwrap();
+    assert_eq!(first.kind(), ErrorKind::TimedOut, "{first}");
+    assert_eq!(&got, b"ok");
+}
+
+#[test]
 fn a_second_concurrent_reader_gets_a_clear_error() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();

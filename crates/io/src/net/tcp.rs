@@ -300,6 +300,27 @@ impl TcpStream {
         self.sock.try_read(buf)
     }
 
+    /// End another greenlet's wait to read this stream now: its read returns an error of kind
+    /// `TimedOut`, as if its read timeout had passed; whether one was waiting (see
+    /// [`Source::cancel_read`](crate::source::Source::cancel_read)). Unlike shutting the read
+    /// side, it leaves the stream as it was: what arrives later is read as usual.
+    ///
+    /// ```
+    /// let l = gevent_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = gevent_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// let s = std::rc::Rc::new(s);
+    /// let reader = s.clone();
+    /// let g = greenlet::spawn(move || (&*reader).read(&mut [0u8; 8]).unwrap_err().kind());
+    /// greenlet::yield_now().unwrap(); // it waits: nothing has arrived
+    /// assert!(s.cancel_read());
+    /// assert_eq!(g.join().unwrap(), std::io::ErrorKind::TimedOut);
+    /// # use std::io::Read; drop(c);
+    /// ```
+    pub fn cancel_read(&self) -> bool {
+        self.sock.cancel_read()
+    }
+
     /// The remote address.
     ///
     /// ```
