@@ -28,6 +28,9 @@ const FLUSH_AT: usize = 64 * 1024;
 /// How long a closing connection reads (and discards) what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// How soon a time limit that found nobody waiting to cancel tries again.
+const CANCEL_RETRY: Duration = Duration::from_millis(10);
+
 /// The `log` target of the access log.
 const ACCESS_LOG: &str = "gevent_http::access";
 
@@ -49,8 +52,8 @@ pub(crate) struct Config {
 /// body read), kept by one timer per connection instead of a timer started and stopped for
 /// every read: the limit moves with every request, the timer only when it fires (and then
 /// either ends the wait or sleeps again until the current limit), libev's recipe for timeouts
-/// that move on every request. A wait that runs out has the socket's read side shut, so the
-/// read ends at once with nothing.
+/// that move on every request. A wait that runs out is cancelled (the read fails with
+/// `TimedOut`); the socket is left as it was, so that a close after it can still linger.
 struct Deadline {
     timer: ev_loop::Timer,
     state: Rc<DeadlineState>,
@@ -127,7 +130,13 @@ impl DeadlineState {
         // Half a millisecond of slack for the float arithmetic of loop times.
         if now + 0.0005 >= at {
             self.expired.set(true);
-            let _ = self.tcp.shutdown(Shutdown::Read);
+            if !self.tcp.cancel_read() {
+                // Nobody waits this instant (woken by data and not run yet, or between two
+                // reads of one TLS record): tried again shortly, until the read ends.
+                t.set(CANCEL_RETRY, Duration::ZERO);
+                t.start();
+                self.due.set(now + CANCEL_RETRY.as_secs_f64());
+            }
         } else {
             t.set(Duration::from_secs_f64(at - now), Duration::ZERO);
             t.start();
@@ -148,10 +157,11 @@ struct Entry {
 }
 
 impl Entry {
-    /// End its wait for the next request: its read side is shut, so the read ends at once.
+    /// End its wait for the next request (a request that comes anyway is answered with
+    /// `Connection: close`).
     fn close_idle(&self) {
         self.closing.set(true);
-        let _ = self.tcp.shutdown(Shutdown::Read);
+        self.tcp.cancel_read();
     }
 }
 
@@ -187,7 +197,7 @@ impl Shared {
     }
 
     /// Begin a graceful stop: every connection closes after the response it is working on,
-    /// and the idle ones now (their read side is shut, so their wait ends at once).
+    /// and the idle ones now (their wait is cancelled, so it ends at once).
     pub(crate) fn begin_stop(&self) {
         self.stopping.set(true);
         for e in self.conns.borrow().values() {
@@ -405,8 +415,9 @@ impl Conn {
         }
     }
 
-    /// Read more bytes into `buf`, waiting at most `timeout`. `Ok(0)` at EOF.
-    fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
+    /// Room after what `buf` holds: its unconsumed bytes moved to its start, and it grown if
+    /// it is full.
+    fn make_room(&mut self) {
         if self.pos > 0 && self.pending.is_empty() {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
@@ -416,14 +427,33 @@ impl Conn {
             let len = (self.buf.len() * 2).max(INITIAL_BUF);
             self.buf.resize(len, 0);
         }
+    }
+
+    /// Read more bytes into `buf`, waiting at most `timeout` (and none once a wait ran out).
+    /// `Ok(0)` at EOF.
+    fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
+        if self.deadline.expired() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.make_room();
         self.deadline.arm(timeout);
         let r = self.transport.read(&mut self.buf[self.end..]);
         self.deadline.disarm();
         if self.deadline.expired() {
-            self.eof = true;
             return Err(io::ErrorKind::TimedOut.into());
         }
         let n = r?;
+        self.end += n;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+
+    /// Read into `buf` what has arrived, without waiting: `WouldBlock` if nothing has.
+    fn try_fill(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let n = self.transport.try_read(&mut self.buf[self.end..])?;
         self.end += n;
         if n == 0 {
             self.eof = true;
@@ -736,6 +766,12 @@ pub(crate) fn serve_connection(
             // at once.
             let idle = !buffered;
             if idle && (shared.stopping.get() || (!first && shared.make_room())) {
+                // A request that came since the last read is answered (and the connection
+                // closed after it), not thrown away.
+                if matches!(c.try_fill(), Ok(n) if n > 0) {
+                    registration.entry.closing.set(true);
+                    continue;
+                }
                 c.linger_close();
                 return Ok(());
             }
@@ -746,8 +782,13 @@ pub(crate) fn serve_connection(
             let filled = c.fill(timeout);
             registration.entry.idle.set(false);
             if idle && registration.entry.closing.get() && !matches!(filled, Ok(n) if n > 0) {
-                // The server ended the wait (it shut the read side): a quiet close, with a TLS
-                // client told (close_notify), and no error logged for the shut read.
+                // The server ended the wait (a stop, or a client that needed the slot). A
+                // request that came meanwhile is answered (and the connection closed after
+                // it); else a quiet close, with a TLS client told (close_notify), and no error
+                // logged for the cancelled read.
+                if filled.is_err() && matches!(c.try_fill(), Ok(n) if n > 0) {
+                    continue;
+                }
                 c.linger_close();
                 return Ok(());
             }
@@ -769,7 +810,16 @@ pub(crate) fn serve_connection(
         first = false;
         registration.entry.kept.set(true);
         // An error leaves `responding` set: the connection ends with a reset.
-        let next = answer(&conn, parsed, peer, shared, handler, &mut line_text)?;
+        let closing = registration.entry.closing.get();
+        let next = answer(
+            &conn,
+            parsed,
+            peer,
+            shared,
+            closing,
+            handler,
+            &mut line_text,
+        )?;
         conn.responding.set(false);
         match next {
             Next::KeepAlive if !shared.stopping.get() => {}
@@ -827,6 +877,7 @@ fn answer(
     parsed: parse::Parsed<Body>,
     peer: SocketAddr,
     shared: &Shared,
+    closing: bool,
     handler: &Handler,
     line_text: &mut Vec<u8>,
 ) -> io::Result<Next> {
@@ -918,9 +969,14 @@ fn answer(
         ResponseBody::Stream(_) | ResponseBody::Sized(..) | ResponseBody::Write(_)
     );
     // A server that is stopping closes each connection after its response, without waiting
-    // for the rest of a body nobody reads; so does the one to make room for a waiting client
-    // (one whose response ends soon: not a body that may stream for long, nor an upgrade).
-    if shared.stopping.get() || (keep_alive && !streamed && !upgrade && shared.make_room()) {
+    // for the rest of a body nobody reads; so does a connection whose wait for this request
+    // the server had ended (a request came anyway), and the one to make room for a waiting
+    // client (one whose response ends soon: not a body that may stream for long, nor an
+    // upgrade).
+    if shared.stopping.get()
+        || closing
+        || (keep_alive && !streamed && !upgrade && shared.make_room())
+    {
         keep_alive = false;
     }
     if streamed {

@@ -1,8 +1,8 @@
 //! The byte stream under a connection: plain TCP, or TLS over it (with the `tls` feature).
 //!
-//! The TCP stream is shared (`Rc`) so that the server can shut an idle connection's read side
-//! from another greenlet when it stops, and so that timeouts are set on the socket whichever
-//! layer reads it.
+//! The TCP stream is shared (`Rc`) so that the server can end an idle connection's wait from
+//! another greenlet when it stops, and so that timeouts are set on the socket whichever layer
+//! reads it.
 
 use gevent_io::net::TcpStream;
 use std::io::{self, Read, Write};
@@ -62,6 +62,48 @@ impl Transport {
             let _ = s.flush();
         }
         let _ = self.tcp().shutdown(Shutdown::Write);
+    }
+}
+
+/// The TCP stream read without waiting (`WouldBlock` when nothing has arrived).
+#[cfg(feature = "tls")]
+struct NoWait<'a>(&'a TcpStream);
+
+#[cfg(feature = "tls")]
+impl Read for NoWait<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Transport {
+    /// Read what has arrived into `buf` without waiting: `WouldBlock` if nothing has. Over
+    /// TLS: what whole records hold (the records that came are decrypted); nothing while the
+    /// handshake is still going on, which reading alone cannot carry on.
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.0.try_read(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => {
+                let s = &mut **s;
+                loop {
+                    match s.conn.reader().read(buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        r => return r,
+                    }
+                    if s.conn.is_handshaking() {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    if s.conn.read_tls(&mut NoWait(&s.sock.0))? == 0 {
+                        return Ok(0);
+                    }
+                    // What processing queues to send (an alert) goes with the next write.
+                    s.conn
+                        .process_new_packets()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                }
+            }
+        }
     }
 }
 

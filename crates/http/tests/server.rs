@@ -699,6 +699,53 @@ fn an_unread_body_trickled_in_is_not_waited_for_past_the_header_timeout() {
 }
 
 #[test]
+fn a_connection_whose_body_drain_timed_out_lingers_for_the_rest_of_it() {
+    // The drain of a body the handler did not read gives up at the header timeout and the
+    // answer goes out with `Connection: close`. The client may still be sending (it reads the
+    // answer only later): what it sends then is read and dropped for a while, not met with a
+    // reset that could destroy the answer before the client reads it.
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel();
+    std::thread::spawn(move || {
+        let server = std::rc::Rc::new(
+            Server::builder()
+                .addr("127.0.0.1:0")
+                .header_read_timeout(Duration::from_millis(300))
+                .serve(app)
+                .unwrap(),
+        );
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        // Tells when the server is done with a connection.
+        let watched = server.clone();
+        greenlet::spawn(move || {
+            let mut open = 0;
+            loop {
+                let now = watched.connections();
+                if open > 0 && now == 0 {
+                    ended_tx.send(()).unwrap();
+                }
+                open = now;
+                greenlet::sleep(Duration::from_millis(5)).unwrap();
+            }
+        });
+        server.serve_forever().unwrap();
+    });
+    let mut r = Reader::new(connect(addr_rx.recv().unwrap()));
+    r.send(b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nthe start");
+    let resp = r.next(false).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(r.next(false).is_none(), "the server's side is closed");
+    // The rest of the body, after the server closed its side, then the end of it.
+    r.send(&[b'b'; 990]);
+    r.s.shutdown(std::net::Shutdown::Write).unwrap();
+    ended.recv().unwrap();
+    assert!(r.s.take_error().unwrap().is_none(), "reset");
+    let mut rest = Vec::new();
+    r.s.read_to_end(&mut rest).unwrap();
+}
+
+#[test]
 fn expect_100_continue_answered_on_first_read() {
     let addr = start();
     let mut r = Reader::new(connect(addr));
@@ -1173,6 +1220,64 @@ fn stop_closes_idle_connections_at_once_and_lets_requests_in_flight_finish() {
 }
 
 #[test]
+fn a_request_that_came_as_the_stop_ended_the_wait_for_it_is_answered() {
+    // A keep-alive connection promised to read its next request; that request is in the
+    // kernel when a stop ends the connection's wait for it. It is answered (and the connection
+    // closed after it), not thrown away. A handler of another connection holds the server's
+    // thread while the request comes, then stops the server.
+    thread_local! {
+        static SERVER: std::cell::RefCell<Option<std::rc::Rc<Server>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let go_rx = std::sync::Mutex::new(go_rx);
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(move |req: Request<Body>| {
+                if req.uri().path() == "/stop" {
+                    entered_tx.send(()).unwrap();
+                    // Blocks the server's thread: nothing else runs meanwhile.
+                    go_rx.lock().unwrap().recv().unwrap();
+                    let server = SERVER.with(|s| s.borrow().clone()).unwrap();
+                    let killed = server.stop(Some(generous(Duration::from_secs(5))));
+                    return Response::new(format!("killed {killed}"));
+                }
+                Response::new(format!("{} {}", req.method(), req.uri()))
+            })
+            .unwrap();
+        let server = std::rc::Rc::new(server);
+        SERVER.with(|s| *s.borrow_mut() = Some(server.clone()));
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+        // The stopping handler's own connection still answers it.
+        while server.connections() > 0 {
+            greenlet::sleep(Duration::from_millis(5)).unwrap();
+        }
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut kept = Reader::new(connect(addr));
+    kept.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = kept.next(false).unwrap();
+    assert_eq!(
+        (first.text().as_str(), first.header("connection")),
+        ("GET /first", None)
+    );
+    let mut stopper = Reader::new(connect(addr));
+    stopper.send(b"GET /stop HTTP/1.1\r\nHost: x\r\n\r\n");
+    entered.recv().unwrap();
+    kept.send(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+    go.send(()).unwrap();
+    let second = kept.next(false).expect("the request that came was dropped");
+    assert_eq!(second.text(), "GET /second");
+    assert_eq!(second.header("connection"), Some("close"));
+    assert!(kept.next(false).is_none());
+    assert_eq!(stopper.next(false).unwrap().text(), "killed 0");
+}
+
+#[test]
 fn a_request_pipelined_after_a_closing_answer_does_not_reset_that_answer() {
     // The first request asks for the close and a large answer; the second comes after the
     // server has read the first, while its handler runs, so it is unread in the kernel when
@@ -1281,6 +1386,58 @@ impl log::Log for AccessLog {
 }
 
 static ACCESS_LOG: AccessLog = AccessLog(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn a_request_that_came_as_its_connection_gave_up_its_slot_is_answered() {
+    // The only slot's holder answers with a streamed body (which keeps the connection open)
+    // while a client waits in the backlog and the holder's next request is in the kernel.
+    // Going idle, the holder gives up its slot: that request is answered first (the
+    // connection closed after it), not thrown away. The body's writer holds the server's
+    // thread while the client sends and the newcomer connects.
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let go_rx = std::rc::Rc::new(go_rx);
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .max_connections(1)
+            .serve(move |req: Request<Body>| {
+                if req.uri().path() != "/held" {
+                    return Response::new(req.uri().to_string().into_body());
+                }
+                let (entered_tx, go_rx) = (entered_tx.clone(), go_rx.clone());
+                Response::new(ResponseBody::writer(move |w| {
+                    entered_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    // Everything that is ready runs first: the server sees the newcomer wait.
+                    greenlet::idle()?;
+                    w.write_all(b"held")
+                }))
+            })
+            .unwrap();
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut holder = Reader::new(connect(addr));
+    holder.send(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+    entered.recv().unwrap();
+    holder.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut newcomer = Reader::new(connect(addr));
+    newcomer.send(b"GET /new HTTP/1.1\r\nHost: x\r\n\r\n");
+    go.send(()).unwrap();
+    let head = head_of(&mut holder);
+    assert!(!head.contains("connection: close"), "{head}");
+    assert_eq!(holder.chunked_body(), b"held");
+    let next = holder
+        .next(false)
+        .expect("the request that came was dropped");
+    assert_eq!(next.text(), "/next");
+    assert_eq!(next.header("connection"), Some("close"));
+    assert!(holder.next(false).is_none());
+    assert_eq!(newcomer.next(false).unwrap().text(), "/new");
+}
 
 #[test]
 fn access_log_has_a_line_per_request_unless_turned_off() {
