@@ -443,8 +443,11 @@ impl Source {
             write,
             waker: w.waker(),
         };
-        // (A cancel whose greenlet was killed before it saw it is not this wait's.)
-        io.read_cancelled.set(false);
+        // (A cancel whose greenlet was killed before it saw it is not this wait's; a write
+        // wait leaves a reader's alone.)
+        if !write {
+            io.read_cancelled.set(false);
+        }
         let r = w.wait(timeout);
         drop(disarm);
         match r {
