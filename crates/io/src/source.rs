@@ -73,8 +73,8 @@ struct State {
     write_nanos: Cell<u32>,
     /// The last read of a stream returned less than asked: it emptied the socket's buffer.
     drained: Cell<bool>,
-    /// The greenlet waiting to read was woken by [`Source::cancel_read`], not by the socket.
-    read_cancelled: Cell<bool>,
+    /// The wait to read that [`Source::cancel_read`] ended, until that wait sees it.
+    read_cancelled: Cell<Option<Waker>>,
     /// Closes the descriptor when closed or dropped, and a kill unwinds a greenlet waiting on
     /// it (`false`: borrowed, see [`Source::borrow_raw`]).
     owned: bool,
@@ -83,6 +83,17 @@ struct State {
 }
 
 impl State {
+    /// Whether the wait of `waker` was cancelled (then no longer noted).
+    fn take_cancel(&self, waker: &Waker) -> bool {
+        match self.read_cancelled.take() {
+            Some(c) if c == *waker => true,
+            other => {
+                self.read_cancelled.set(other);
+                false
+            }
+        }
+    }
+
     fn dir(&self, write: bool) -> &Direction {
         if write { &self.write } else { &self.read }
     }
@@ -161,6 +172,10 @@ struct Disarm<'a> {
 
 impl Drop for Disarm<'_> {
     fn drop(&mut self) {
+        // A cancel this wait did not live to see (a kill unwound it) is nobody's.
+        if !self.write {
+            self.io.take_cancel(&self.waker);
+        }
         let dir = self.io.dir(self.write);
         if let Some(w) = dir.waiter.take() {
             if w != self.waker {
@@ -258,7 +273,7 @@ impl Source {
                 read_nanos: Cell::new(NO_TIMEOUT),
                 write_nanos: Cell::new(NO_TIMEOUT),
                 drained: Cell::new(false),
-                read_cancelled: Cell::new(false),
+                read_cancelled: Cell::new(None),
                 owned,
                 read: Direction::new(),
                 write: Direction::new(),
@@ -443,15 +458,11 @@ impl Source {
             write,
             waker: w.waker(),
         };
-        // (A cancel whose greenlet was killed before it saw it is not this wait's; a write
-        // wait leaves a reader's alone.)
-        if !write {
-            io.read_cancelled.set(false);
-        }
         let r = w.wait(timeout);
+        let cancelled = !write && io.take_cancel(&disarm.waker);
         drop(disarm);
         match r {
-            Ok(()) if !write && io.read_cancelled.replace(false) => Err(io::Error::new(
+            Ok(()) if cancelled => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the wait to read was cancelled",
             )),
@@ -519,11 +530,12 @@ impl Source {
             return false;
         };
         // Taken: the ending wait then turns the watcher's interest in reading off itself.
-        let woke = w.wake();
-        if woke {
-            self.io.read_cancelled.set(true);
+        if !w.wake() {
+            return false;
         }
-        woke
+        // Noted for that wait only: another that starts before it runs is not cancelled.
+        self.io.read_cancelled.set(Some(w));
+        true
     }
 
     /// Read into `buf` (`read(2)`), waiting cooperatively while there is nothing to read.

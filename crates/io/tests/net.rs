@@ -151,6 +151,22 @@ fn a_cancelled_read_times_out_and_leaves_the_stream_as_it_was() {
 }
 
 #[test]
+fn a_cancel_is_for_the_wait_it_ended_not_one_that_starts_before_it_is_seen() {
+    let (s, mut peer) = connected();
+    let r = s.clone();
+    let cancelled = spawn(move || (&r).read(&mut [0u8; 8]).map_err(|e| e.kind()));
+    greenlet::yield_now().unwrap();
+    assert!(s.cancel_read());
+    // Before the cancelled reader runs, another read starts and waits; the writer runs after
+    // the cancelled reader has seen its cancel.
+    let writer = spawn(move || peer.write_all(b"x"));
+    let mut b = [0u8; 8];
+    assert_eq!((&s).read(&mut b).unwrap(), 1);
+    assert_eq!(cancelled.join().unwrap(), Err(ErrorKind::TimedOut));
+    writer.join().unwrap().unwrap();
+}
+
+#[test]
 fn a_second_concurrent_reader_gets_a_clear_error() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
