@@ -88,8 +88,9 @@ impl Deadline {
         Deadline { timer, state }
     }
 
-    /// The wait that begins now must end within `d`.
-    fn arm(&self, d: Duration) {
+    /// The wait that begins now must end within `d`; it is over when the guard goes (also
+    /// when a kill unwinds the wait).
+    fn arm(&self, d: Duration) -> Armed<'_> {
         let s = &self.state;
         s.lp.update_now();
         let at = s.lp.now() + d.as_secs_f64();
@@ -100,6 +101,7 @@ impl Deadline {
             self.timer.start();
             s.due.set(at);
         }
+        Armed(self)
     }
 
     /// The wait is over (the timer, if running, finds nothing to do when it fires).
@@ -116,6 +118,15 @@ impl Deadline {
 
     fn expired(&self) -> bool {
         self.state.expired.get()
+    }
+}
+
+/// A wait under a [`Deadline`]: disarms it when it goes.
+struct Armed<'a>(&'a Deadline);
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.disarm();
     }
 }
 
@@ -159,9 +170,26 @@ struct Entry {
 impl Entry {
     /// End its wait for the next request (a request that comes anyway is answered with
     /// `Connection: close`).
-    fn close_idle(&self) {
+    fn close_idle(self: &Rc<Entry>) {
         self.closing.set(true);
-        self.tcp.cancel_read();
+        if self.tcp.cancel_read() {
+            return;
+        }
+        // Nobody waits this instant (woken by data not read yet, which then answers a request
+        // and closes; or between two reads of one TLS record, after which it waits again):
+        // tried again shortly, for as long as the connection is idle.
+        let entry = Rc::downgrade(self);
+        greenlet::spawn(move || {
+            loop {
+                if greenlet::sleep(CANCEL_RETRY).is_err() {
+                    return;
+                }
+                match entry.upgrade() {
+                    Some(e) if e.idle.get() && !e.tcp.cancel_read() => {}
+                    _ => return,
+                }
+            }
+        });
     }
 }
 
@@ -436,14 +464,21 @@ impl Conn {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.make_room();
-        self.deadline.arm(timeout);
-        let r = self.transport.read(&mut self.buf[self.end..]);
-        self.deadline.disarm();
+        let r = {
+            let _armed = self.deadline.arm(timeout);
+            self.transport.read(&mut self.buf[self.end..])
+        };
+        // What came is kept even when the time ran out meanwhile: nothing of the stream is
+        // skipped, whatever reads it next.
+        let n = match r {
+            Ok(n) => n,
+            Err(_) if self.deadline.expired() => 0,
+            Err(e) => return Err(e),
+        };
+        self.end += n;
         if self.deadline.expired() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        let n = r?;
-        self.end += n;
         if n == 0 {
             self.eof = true;
         }
@@ -537,11 +572,13 @@ impl Conn {
             let _ = tcp.shutdown(Shutdown::Both);
             return;
         }
-        // The close_notify is small, but a full send buffer does not get more than the linger.
+        // The close_notify is small, but a full send buffer does not get more than the linger
+        // (nor a read TLS may want on the way: no time limit of the connection's is armed).
         let tcp = self.transport.tcp();
         if let Ok(Some(t)) = tcp.write_timeout() {
             let _ = tcp.set_write_timeout(Some(t.min(LINGER)));
         }
+        let _ = tcp.set_read_timeout(Some(LINGER));
         self.transport.close_write();
         if self.eof {
             return;
@@ -786,7 +823,10 @@ pub(crate) fn serve_connection(
                 // request that came meanwhile is answered (and the connection closed after
                 // it); else a quiet close, with a TLS client told (close_notify), and no error
                 // logged for the cancelled read.
-                if filled.is_err() && matches!(c.try_fill(), Ok(n) if n > 0) {
+                if filled.is_err()
+                    && !c.deadline.expired()
+                    && matches!(c.try_fill(), Ok(n) if n > 0)
+                {
                     continue;
                 }
                 c.linger_close();

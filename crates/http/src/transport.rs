@@ -54,10 +54,13 @@ impl Transport {
         }
     }
 
-    /// End our direction: TLS `close_notify` first, then the TCP half-close.
+    /// End our direction: TLS `close_notify` first (not in the middle of a handshake, which
+    /// sending would wait to carry on), then the TCP half-close.
     pub(crate) fn close_write(&mut self) {
         #[cfg(feature = "tls")]
-        if let Transport::Tls(s) = self {
+        if let Transport::Tls(s) = self
+            && !s.conn.is_handshaking()
+        {
             s.conn.send_close_notify();
             let _ = s.flush();
         }
