@@ -234,3 +234,39 @@ fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
     idle.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+#[test]
+fn a_stop_closes_a_connection_whose_handshake_has_not_come_at_once() {
+    // Connections that sent nothing, or the start of a ClientHello only: no request is in
+    // flight on them, so the stop closes them at once (no close_notify in the middle of a
+    // handshake, no wait for the rest of it) instead of waiting out its grace.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let config = gevent_http::tls::server_config_from_pem(
+        cert.cert.pem().as_bytes(),
+        cert.key_pair.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let server = Server::builder()
+        .addr("127.0.0.1:0")
+        .tls(config)
+        .serve(|_req| Response::new(gevent_http::ResponseBody::Static(b"never")))
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let silent = gevent_io::net::TcpStream::connect(addr).unwrap();
+    let mut started = gevent_io::net::TcpStream::connect(addr).unwrap();
+    // A handshake record's header and the first bytes of a ClientHello.
+    started
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+        .unwrap();
+    // Both are accepted and waiting for the rest.
+    greenlet::idle().unwrap();
+    assert_eq!(server.connections(), 2);
+    assert_eq!(server.stop(Some(generous(Duration::from_secs(10)))), 0);
+    for mut c in [silent, started] {
+        c.set_read_timeout(Some(generous(Duration::from_secs(10))))
+            .unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+}
