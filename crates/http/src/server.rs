@@ -468,10 +468,13 @@ impl Server {
     }
 
     /// Stop gracefully: stop accepting (the listener is closed), close the idle keep-alive
-    /// connections at once, let the requests in flight finish (their responses carry
-    /// `Connection: close`) for at most `timeout` (`None`: [`DEFAULT_STOP_TIMEOUT`]), then kill
-    /// the connections still running. Returns how many had to be killed. A response cut short
-    /// by a kill ends with a reset (not a clean close the client could take for its end).
+    /// connections at once (one whose next request has already arrived answers it first),
+    /// let the requests in flight finish (their responses carry `Connection: close`) for at
+    /// most `timeout` (`None`: [`DEFAULT_STOP_TIMEOUT`]), then kill the connections still
+    /// running. Returns how many had to be killed. A response cut short by a kill ends with a
+    /// reset (not a clean close the client could take for its end); a connection killed while
+    /// it only waits, its answer out (for the rest of a body nobody reads, or in an upgraded
+    /// stream), closes cleanly.
     ///
     /// What the connections handed on is not the server's any more: an
     /// [`Upgraded`](crate::upgrade::Upgraded) stream (a WebSocket, …) is not told of the stop
