@@ -1651,6 +1651,20 @@ fn head_of(r: &mut Reader) -> String {
     String::from_utf8_lossy(&s).into_owned()
 }
 
+/// Stop the server of `stopped_when_told`: the one connection, `r`'s, is killed when the grace
+/// runs out, and its client reads a clean end of the stream after what it read already.
+fn killed_by_the_stop_and_closed_cleanly(
+    mut r: Reader,
+    stop_now: &greenlet::AsyncSetter<()>,
+    server_thread: std::thread::JoinHandle<usize>,
+) {
+    stop_now.set(());
+    assert_eq!(server_thread.join().unwrap(), 1, "not killed");
+    let mut rest = Vec::new();
+    r.s.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"");
+}
+
 #[test]
 fn a_stop_while_the_unread_rest_of_a_body_is_drained_closes_cleanly() {
     // After a streamed answer the server waits for the rest of a body the handler did not
@@ -1662,11 +1676,7 @@ fn a_stop_while_the_unread_rest_of_a_body_is_drained_closes_cleanly() {
     r.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nthe start");
     assert!(head_of(&mut r).starts_with("HTTP/1.1 200 OK\r\n"));
     assert_eq!(r.chunked_body(), b"done");
-    stop_now.set(());
-    assert_eq!(server_thread.join().unwrap(), 1, "killed while it waited");
-    let mut rest = Vec::new();
-    r.s.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"");
+    killed_by_the_stop_and_closed_cleanly(r, &stop_now, server_thread);
 }
 
 #[test]
@@ -1686,11 +1696,7 @@ fn a_stop_that_kills_an_upgraded_stream_closes_it_cleanly() {
     let mut r = Reader::new(connect(addr));
     r.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: quiet\r\n\r\n");
     assert!(head_of(&mut r).starts_with("HTTP/1.1 101 "));
-    stop_now.set(());
-    assert_eq!(server_thread.join().unwrap(), 1, "the stream was killed");
-    let mut rest = Vec::new();
-    r.s.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"");
+    killed_by_the_stop_and_closed_cleanly(r, &stop_now, server_thread);
 }
 
 #[test]

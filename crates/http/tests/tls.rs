@@ -177,8 +177,10 @@ fn tls_client(
     rustls::StreamOwned::new(session, tcp)
 }
 
-#[test]
-fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
+/// An HTTPS server for "localhost" on this thread's hub, and the certificate it presents.
+fn tls_server<B: gevent_http::IntoBody>(
+    handler: impl Fn(Request<Body>) -> Response<B> + 'static,
+) -> (Server, rcgen::CertifiedKey) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let config = gevent_http::tls::server_config_from_pem(
         cert.cert.pem().as_bytes(),
@@ -188,21 +190,27 @@ fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
     let server = Server::builder()
         .addr("127.0.0.1:0")
         .tls(config)
-        .serve(|req| {
-            if req.uri().path() == "/up" {
-                let mut r = Response::new(gevent_http::ResponseBody::upgrade(|mut up| {
-                    // Writing nothing is no wait for the client (which sends nothing more).
-                    assert_eq!(up.write(&[]).unwrap(), 0);
-                    up.write_all(b"upgraded").unwrap();
-                }));
-                *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
-                r.headers_mut()
-                    .insert(http::header::UPGRADE, "x-raw".parse().unwrap());
-                return r;
-            }
-            Response::new(gevent_http::ResponseBody::Static(b"plain"))
-        })
+        .serve(handler)
         .unwrap();
+    (server, cert)
+}
+
+#[test]
+fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
+    let (server, cert) = tls_server(|req| {
+        if req.uri().path() == "/up" {
+            let mut r = Response::new(gevent_http::ResponseBody::upgrade(|mut up| {
+                // Writing nothing is no wait for the client (which sends nothing more).
+                assert_eq!(up.write(&[]).unwrap(), 0);
+                up.write_all(b"upgraded").unwrap();
+            }));
+            *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            r.headers_mut()
+                .insert(http::header::UPGRADE, "x-raw".parse().unwrap());
+            return r;
+        }
+        Response::new(gevent_http::ResponseBody::Static(b"plain"))
+    });
     let addr = server.local_addr().unwrap();
     let mut up = tls_client(addr, &cert);
     up.write_all(
@@ -240,17 +248,8 @@ fn a_stop_closes_a_connection_whose_handshake_has_not_come_at_once() {
     // Connections that sent nothing, or the start of a ClientHello only: no request is in
     // flight on them, so the stop closes them at once (no close_notify in the middle of a
     // handshake, no wait for the rest of it) instead of waiting out its grace.
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let config = gevent_http::tls::server_config_from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.key_pair.serialize_pem().as_bytes(),
-    )
-    .unwrap();
-    let server = Server::builder()
-        .addr("127.0.0.1:0")
-        .tls(config)
-        .serve(|_req| Response::new(gevent_http::ResponseBody::Static(b"never")))
-        .unwrap();
+    let (server, _cert) =
+        tls_server(|_req| Response::new(gevent_http::ResponseBody::Static(b"never")));
     let addr = server.local_addr().unwrap();
     let silent = gevent_io::net::TcpStream::connect(addr).unwrap();
     let mut started = gevent_io::net::TcpStream::connect(addr).unwrap();
