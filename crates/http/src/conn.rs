@@ -366,6 +366,9 @@ pub(crate) struct Conn {
     /// drain of an unread body is limited by).
     body_taken: u64,
     expect_pending: bool,
+    /// The final response's head is queued: a body still awaiting its 100 Continue is not
+    /// invited any more (a 100 after it would break the response).
+    continue_refused: bool,
     body_error: Option<&'static str>,
     eof: bool,
     body_timeout: Duration,
@@ -500,6 +503,12 @@ impl Conn {
     pub(crate) fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.body_error {
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        if self.expect_pending && self.continue_refused {
+            return Err(io::Error::other(
+                "the request body was not invited: the response went out without \
+                 100 Continue (a streamed answer invites it only with a success status)",
+            ));
         }
         self.send_continue();
         loop {
@@ -729,6 +738,7 @@ pub(crate) fn serve_connection(
             pending: 0..0,
             body_taken: 0,
             expect_pending: false,
+            continue_refused: false,
             body_error: None,
             eof: false,
             body_timeout: config.keep_alive_timeout,
@@ -940,6 +950,7 @@ fn answer(
         };
         c.pending = c.pos..c.pos;
         c.expect_pending = parsed.expect_continue && !c.decoder.is_done();
+        c.continue_refused = false;
         c.body_error = None;
     }
     let asked_upgrade = parsed.upgrade;
@@ -964,6 +975,7 @@ fn answer(
     let refuse = |c: &mut Conn, status: StatusCode| {
         let now = c.now_secs();
         encode::error_response(&mut c.out, status, server, now);
+        c.continue_refused = true;
         log_access(started, peer, &line, status, Some(0));
         Next::Close
     };
@@ -1074,8 +1086,11 @@ fn answer(
         now,
     ) {
         // The handler said `Connection: close`.
-        Ok(Persist::Close) => keep_alive = false,
-        Ok(_) => {}
+        Ok(Persist::Close) => {
+            keep_alive = false;
+            c.continue_refused = true;
+        }
+        Ok(_) => c.continue_refused = true,
         Err(_) => {
             log::error!(
                 "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"

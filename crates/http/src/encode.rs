@@ -32,12 +32,14 @@ pub(crate) enum Persist {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EncodeError;
 
-/// Whether a response to `method` with `status` carries no body.
+/// Whether a response to `method` with `status` carries no body: nor framing fields for a 2xx
+/// to CONNECT (RFC 9110 §9.3.6), whose connection would become a tunnel.
 pub(crate) fn bodyless(method: &Method, status: StatusCode) -> bool {
     method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
+        || (method == Method::CONNECT && status.is_success())
 }
 
 /// The framing for a body of `len` bytes (`None`: unknown, streamed).

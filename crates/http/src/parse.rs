@@ -198,6 +198,9 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 /// Header fields parsed without allocating: hyper's default limit.
 const STACK_HEADERS: usize = 100;
 
+/// The bytes of empty lines (CR and LF) taken before a request line: eight CRLFs.
+const MAX_EMPTY_LINE_BYTES: usize = 16;
+
 /// What a connection keeps from one request head to the next, so that parsing allocates and
 /// validates less.
 #[derive(Debug, Default)]
@@ -396,6 +399,13 @@ pub(crate) fn parse_head<B>(
         line_end.unwrap_or(line.len()) > limits.max_request_line
     };
     let long_line = || err(StatusCode::URI_TOO_LONG, "request line too long");
+    // RFC 9112 §2.2 asks a server to ignore at least one empty line before a request line (a
+    // client may end a body with a stray CRLF): a few are, more are refused, or a head made
+    // of nothing else, read in many small pieces, would be parsed again from its start after
+    // each.
+    if buf.len() - after_empty_lines(buf).len() > MAX_EMPTY_LINE_BYTES {
+        return Err(bad("too many empty lines before the request line"));
+    }
     // Room for the header fields: on the stack up to the default limit (no allocation per
     // request), on the heap beyond it.
     let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
@@ -640,6 +650,22 @@ mod tests {
         let p = ok(raw);
         assert_eq!(&raw[p.line], b"GET /x HTTP/1.1");
         assert_eq!(p.consumed, raw.len());
+    }
+
+    #[test]
+    fn more_than_a_few_empty_lines_before_the_request_line_are_400() {
+        let head = |empty: usize| {
+            [
+                &b"\r\n".repeat(empty)[..],
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            ]
+            .concat()
+        };
+        assert_eq!(ok(&head(8)).head.uri(), "/");
+        assert_eq!(status(&head(9)), 400);
+        // Refused as soon as they are too many, before any request line comes.
+        assert_eq!(status(&b"\r\n".repeat(9)), 400);
+        assert!(matches!(parse(&b"\r\n".repeat(8)), Ok(Status::Incomplete)));
     }
 
     #[test]

@@ -1147,7 +1147,8 @@ fn a_handler_answers_final_statuses_and_no_tunnel() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, 500);
     // A 2xx to CONNECT would make the connection a tunnel: what follows is never read as
-    // requests, the connection closes after the answer.
+    // requests, the connection closes after the answer, which has neither framing fields nor
+    // a body (RFC 9110 §9.3.6: its client would take them for the tunnel's bytes).
     let all = exchange(
         addr,
         b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -1158,10 +1159,9 @@ fn a_handler_answers_final_statuses_and_no_tunnel() {
         "{:?}",
         all.iter().map(Resp::text).collect::<Vec<_>>()
     );
-    assert_eq!(
-        (all[0].status, all[0].text().as_str()),
-        (200, "CONNECT x:443")
-    );
+    assert_eq!((all[0].status, all[0].text().as_str()), (200, ""));
+    assert_eq!(all[0].header("content-length"), None);
+    assert_eq!(all[0].header("transfer-encoding"), None);
     assert_eq!(all[0].header("connection"), Some("close"));
 }
 
@@ -1697,6 +1697,35 @@ fn a_stop_that_kills_an_upgraded_stream_closes_it_cleanly() {
     r.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: quiet\r\n\r\n");
     assert!(head_of(&mut r).starts_with("HTTP/1.1 101 "));
     killed_by_the_stop_and_closed_cleanly(r, &stop_now, server_thread);
+}
+
+#[test]
+fn a_refusal_streamed_from_an_uninvited_body_never_sends_100_after_its_head() {
+    // The answer is not a success, so its head goes out without inviting the body; its
+    // reader then reads the body. A 100 Continue after the head would be read as the
+    // response's body: the read fails instead, and the answer becomes a 500 (its head had not
+    // left yet), with the connection closed.
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(|req: Request<Body>| {
+                Response::builder()
+                    .status(StatusCode::UNPROCESSABLE_ENTITY)
+                    .body(StreamBody(req.into_body()).into_body())
+                    .unwrap()
+            })
+            .unwrap();
+        addr_tx.send(server.local_addr().unwrap()).unwrap();
+        server.serve_forever().unwrap();
+    });
+    let mut r = Reader::new(connect(addr_rx.recv().unwrap()));
+    r.send(b"PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    let mut all = Vec::new();
+    r.s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
 }
 
 #[test]
