@@ -370,6 +370,9 @@ pub(crate) struct Conn {
     /// invited any more (a 100 after it would break the response).
     continue_refused: bool,
     body_error: Option<&'static str>,
+    /// Data bytes of the request's body decoded so far, and how many it may have.
+    body_len: u64,
+    max_body: Option<u64>,
     eof: bool,
     body_timeout: Duration,
     /// When a drain of an unread body gives up, all its reads told.
@@ -422,6 +425,16 @@ impl Conn {
         }
         self.body_deadline = None;
         done && self.body_taken - start <= limit
+    }
+
+    /// The status a request whose body failed is answered with: 413 for one over the size
+    /// limit, 400 for one malformed or cut short.
+    fn body_error_status(&self) -> StatusCode {
+        if self.body_error == Some(parse::BODY_TOO_LARGE) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        }
     }
 
     /// Queue `100 Continue` if the client waits for it before sending the body.
@@ -528,6 +541,14 @@ impl Conn {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e.0));
                 }
                 Ok((n, data)) => {
+                    self.body_len += data.len() as u64;
+                    if self.max_body.is_some_and(|max| self.body_len > max) {
+                        self.body_error = Some(parse::BODY_TOO_LARGE);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            parse::BODY_TOO_LARGE,
+                        ));
+                    }
                     self.pending = self.pos + data.start..self.pos + data.end;
                     self.pos += n;
                     self.body_taken += n as u64;
@@ -741,6 +762,8 @@ pub(crate) fn serve_connection(
             continue_refused: false,
             body_error: None,
             eof: false,
+            body_len: 0,
+            max_body: config.limits.max_body,
             body_timeout: config.keep_alive_timeout,
             body_deadline: None,
         }),
@@ -952,6 +975,7 @@ fn answer(
         c.expect_pending = parsed.expect_continue && !c.decoder.is_done();
         c.continue_refused = false;
         c.body_error = None;
+        c.body_len = 0;
     }
     let asked_upgrade = parsed.upgrade;
     let line = RequestLine {
@@ -980,7 +1004,8 @@ fn answer(
         Next::Close
     };
     if c.body_error.is_some() {
-        return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+        let status = c.body_error_status();
+        return Ok(refuse(&mut c, status));
     }
     let Some(response) = response else {
         return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
@@ -1049,7 +1074,8 @@ fn answer(
         // awaiting its 100 Continue is not sent by a well-behaved client: below).
         keep_alive = c.drain(config.max_drain, config.header_read_timeout);
         if c.body_error.is_some() {
-            return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+            let status = c.body_error_status();
+            return Ok(refuse(&mut c, status));
         }
     }
     let len = body.len();
@@ -1170,8 +1196,11 @@ fn answer(
                 // Nothing of this response has left: it becomes a 400 or a 500.
                 c.out.truncate(start);
                 if client_fault {
-                    log::debug!("the request body of \"{line}\" from {peer}: {e}; answering 400");
-                    return Ok(refuse(&mut c, StatusCode::BAD_REQUEST));
+                    let status = c.body_error_status();
+                    log::debug!(
+                        "the request body of \"{line}\" from {peer}: {e}; answering {status}"
+                    );
+                    return Ok(refuse(&mut c, status));
                 }
                 log::error!("the response body to \"{line}\" failed: {e}; answering 500");
                 return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));

@@ -18,6 +18,8 @@ pub(crate) struct HeadLimits {
     pub(crate) max_headers: usize,
     /// Longest head (request line and all header fields) in bytes; longer → 431.
     pub(crate) max_head_bytes: usize,
+    /// Largest request body in bytes (`None`: no limit); a `Content-Length` over it → 413.
+    pub(crate) max_body: Option<u64>,
 }
 
 impl Default for HeadLimits {
@@ -26,6 +28,7 @@ impl Default for HeadLimits {
             max_request_line: 8 * 1024,
             max_headers: 100,
             max_head_bytes: 64 * 1024,
+            max_body: None,
         }
     }
 }
@@ -197,6 +200,10 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 
 /// Header fields parsed without allocating: hyper's default limit.
 const STACK_HEADERS: usize = 100;
+
+/// Why a body over [`HeadLimits::max_body`] is refused (413), when its head says so or when
+/// a chunked one grows past it.
+pub(crate) const BODY_TOO_LARGE: &str = "the body is over the size limit";
 
 /// The bytes of empty lines (CR and LF) taken before a request line: eight CRLFs.
 const MAX_EMPTY_LINE_BYTES: usize = 16;
@@ -540,6 +547,11 @@ pub(crate) fn parse_head<B>(
     if chunked && version == Version::HTTP_10 {
         return Err(bad("Transfer-Encoding on HTTP/1.0"));
     }
+    if let (Some(max), Some(n), false) = (limits.max_body, length, chunked)
+        && n > max
+    {
+        return Err(err(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE));
+    }
     let mut keep_alive = if connection && has_token(map, &CONNECTION, "close") {
         false
     } else if version == Version::HTTP_10 {
@@ -650,6 +662,32 @@ mod tests {
         let p = ok(raw);
         assert_eq!(&raw[p.line], b"GET /x HTTP/1.1");
         assert_eq!(p.consumed, raw.len());
+    }
+
+    #[test]
+    fn a_content_length_over_the_body_limit_is_413() {
+        let limits = HeadLimits {
+            max_body: Some(10),
+            ..HeadLimits::default()
+        };
+        let head = |cl: &str| format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {cl}\r\n\r\n");
+        let parse = |raw: String| parse_head(raw.as_bytes(), &limits, &mut Reuse::default(), || ());
+        assert!(matches!(parse(head("10")), Ok(Status::Complete(_))));
+        let e = parse(head("11")).unwrap_err();
+        assert_eq!(
+            (e.status, e.reason),
+            (StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE)
+        );
+        // Without a limit, any length that fits in 64 bits.
+        assert!(matches!(
+            parse_head(
+                head("18446744073709551615").as_bytes(),
+                &HeadLimits::default(),
+                &mut Reuse::default(),
+                || ()
+            ),
+            Ok(Status::Complete(_))
+        ));
     }
 
     #[test]

@@ -138,6 +138,21 @@ impl Builder {
         self
     }
 
+    /// The largest request body accepted, in bytes (by default there is no limit, as in hyper
+    /// and Go's `net/http`: the server never holds a body itself, and a handler knows best what
+    /// it expects). A `Content-Length` over it is answered `413 Payload Too Large` before the
+    /// handler runs, and the connection closed; a chunked body that grows past it makes the
+    /// handler's read fail (`InvalidData`), and the answer is a 413 if none went out yet.
+    ///
+    /// ```
+    /// let b = gevent_http::Server::builder().max_body_size(1 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn max_body_size(mut self, n: u64) -> Builder {
+        self.limits.max_body = Some(n);
+        self
+    }
+
     /// How much of a request body the handler did not read is read and discarded to keep the
     /// connection alive (counted in bytes of the connection, the chunked framing included); a
     /// longer rest closes the connection instead, and so does one that takes longer than the

@@ -746,6 +746,37 @@ fn a_connection_whose_body_drain_timed_out_lingers_for_the_rest_of_it() {
 }
 
 #[test]
+fn a_body_over_the_size_limit_is_413() {
+    let addr = start_with(|b| b.max_body_size(10));
+    // At the limit: read as usual.
+    let all = exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
+    assert_eq!((all[0].status, all[0].text().as_str()), (200, "0123456789"));
+    // A length over it is refused before the handler runs (which would echo it), with the
+    // connection closed; so is one that asks for 100 Continue, which is not sent.
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let raw = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\n{expect}Content-Length: 11\r\n\r\n01234567890GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let all = exchange(addr, raw.as_bytes());
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].status, all[0].header("connection")),
+            (413, Some("close"))
+        );
+    }
+    // A chunked body that grows past it: the handler's read fails, the answer is a 413.
+    let all = exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n",
+    );
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].status, all[0].header("connection")),
+        (413, Some("close"))
+    );
+}
+
+#[test]
 fn expect_100_continue_answered_on_first_read() {
     let addr = start();
     let mut r = Reader::new(connect(addr));
