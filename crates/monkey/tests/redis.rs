@@ -33,7 +33,10 @@ impl Drop for Server {
 }
 
 /// Starts `redis-server` and waits until it accepts connections; `None` (with a message) when it
-/// is not installed and `CI` is not set.
+/// is not installed and `CI` is not set. The port is one the system had free a moment before;
+/// if it was taken meanwhile (the other test of this file may have been given the same one),
+/// the server does not start there, and another port is tried: a server is used only once it
+/// says it is the process this test started.
 fn start_redis() -> Option<Server> {
     if Command::new("redis-server")
         .arg("--version")
@@ -48,6 +51,16 @@ fn start_redis() -> Option<Server> {
         eprintln!("skipped: redis-server is not installed (apt-get install -y redis-server)");
         return None;
     }
+    for _ in 0..5 {
+        if let Some(server) = try_start_redis() {
+            return Some(server);
+        }
+    }
+    panic!("redis-server could not be started on a free port in 5 tries");
+}
+
+/// One try of [`start_redis`]: `None` when the server is not the one it started.
+fn try_start_redis() -> Option<Server> {
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -62,10 +75,11 @@ fn start_redis() -> Option<Server> {
     let deadline = Instant::now() + generous(Duration::from_secs(20));
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
+            break;
         }
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("redis-server exited before accepting connections on port {port}: {status}");
+        if server.child.try_wait().unwrap().is_some() {
+            // It could not listen there: the port was taken meanwhile.
+            return None;
         }
         assert!(
             Instant::now() < deadline,
@@ -73,6 +87,15 @@ fn start_redis() -> Option<Server> {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut client(&server).get_connection().unwrap())
+        .unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    (pid == Some(server.child.id())).then_some(server)
 }
 
 /// Aborts the whole test process, killing the server first, if it is still alive after `limit`:
