@@ -168,13 +168,15 @@ struct Disarm<'a> {
     io: &'a RcIo<State>,
     write: bool,
     waker: Waker,
+    /// Set if [`Source::cancel_read`] ended this wait (taken off the source here, so that a
+    /// cancel a killed wait never saw goes with it too).
+    cancelled: &'a Cell<bool>,
 }
 
 impl Drop for Disarm<'_> {
     fn drop(&mut self) {
-        // A cancel this wait did not live to see (a kill unwound it) is nobody's.
         if !self.write {
-            self.io.take_cancel(&self.waker);
+            self.cancelled.set(self.io.take_cancel(&self.waker));
         }
         let dir = self.io.dir(self.write);
         if let Some(w) = dir.waiter.take() {
@@ -453,16 +455,17 @@ impl Source {
         let timeout = io.timeout(write);
         // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io
         // watcher left active would keep the hub's loop alive and keep firing for nobody.
+        let cancelled = Cell::new(false);
         let disarm = Disarm {
             io,
             write,
             waker: w.waker(),
+            cancelled: &cancelled,
         };
         let r = w.wait(timeout);
-        let cancelled = !write && io.take_cancel(&disarm.waker);
         drop(disarm);
         match r {
-            Ok(()) if cancelled => Err(io::Error::new(
+            Ok(()) if cancelled.get() => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the wait to read was cancelled",
             )),
