@@ -484,17 +484,16 @@ impl Conn {
             let _armed = self.deadline.arm(timeout);
             self.transport.read(&mut self.buf[self.end..])
         };
-        // What came is kept even when the time ran out meanwhile: nothing of the stream is
-        // skipped, whatever reads it next.
-        let n = match r {
-            Ok(n) => n,
-            Err(_) if self.deadline.expired() => 0,
-            Err(e) => return Err(e),
-        };
-        self.end += n;
         if self.deadline.expired() {
+            // What came is kept even so: nothing of the stream is skipped, whatever reads it
+            // next.
+            if let Ok(n) = r {
+                self.end += n;
+            }
             return Err(io::ErrorKind::TimedOut.into());
         }
+        let n = r?;
+        self.end += n;
         if n == 0 {
             self.eof = true;
         }
@@ -1098,6 +1097,8 @@ fn answer(
     }
     let start = c.out.len();
     let now = c.now_secs();
+    // From here on the final head is queued (this one, or the 500 that replaces it).
+    c.continue_refused = true;
     match encode::write_head(
         &mut c.out,
         parts.status,
@@ -1112,11 +1113,8 @@ fn answer(
         now,
     ) {
         // The handler said `Connection: close`.
-        Ok(Persist::Close) => {
-            keep_alive = false;
-            c.continue_refused = true;
-        }
-        Ok(_) => c.continue_refused = true,
+        Ok(Persist::Close) => keep_alive = false,
+        Ok(_) => {}
         Err(_) => {
             log::error!(
                 "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"
