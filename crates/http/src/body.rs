@@ -15,12 +15,14 @@ use std::rc::Rc;
 ///
 /// Each read waits at most the keep-alive timeout
 /// ([`Builder::keep_alive_timeout`](crate::Builder::keep_alive_timeout)) for the client, and
-/// fails with `TimedOut` after it; the body as a whole has no time limit of the server's, and
-/// no size limit unless [`Builder::max_body_size`](crate::Builder::max_body_size) sets one
-/// (past it a read fails with `InvalidData`), since only the handler knows what it expects. A
-/// handler that reads a body to its end bounds it: `Read::take` for its size, a
-/// [`greenlet::Timeout`] around the reading for its time (a client that sends a byte a minute
-/// otherwise holds the connection for as long as it likes).
+/// fails with `TimedOut` after it. The body as a whole has no time limit unless
+/// [`Builder::body_read_timeout`](crate::Builder::body_read_timeout) sets one (past it a read
+/// fails with `TimedOut`; otherwise a client that sends a byte a minute holds the connection
+/// for as long as it likes), and no size limit unless
+/// [`Builder::max_body_size`](crate::Builder::max_body_size) sets one (past it a read fails
+/// with `InvalidData`), since only the handler knows what it expects. A handler can bound a
+/// body itself too: `Read::take` for its size, a [`greenlet::Timeout`] around the reading for
+/// its time.
 ///
 /// ```
 /// use std::io::Read;

@@ -31,6 +31,9 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How soon a time limit that found nobody waiting to cancel tries again.
 const CANCEL_RETRY: Duration = Duration::from_millis(10);
 
+/// Why a body read failed when the body did not come in time (answered 408).
+const BODY_TIMED_OUT: &str = "the body did not arrive in time";
+
 /// The `log` target of the access log.
 const ACCESS_LOG: &str = "gevent_http::access";
 
@@ -40,6 +43,7 @@ pub(crate) struct Config {
     pub(crate) limits: HeadLimits,
     pub(crate) header_read_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
+    pub(crate) body_read_timeout: Option<Duration>,
     pub(crate) write_timeout: Duration,
     pub(crate) max_drain: u64,
     pub(crate) server_header: Option<String>,
@@ -377,6 +381,10 @@ pub(crate) struct Conn {
     body_timeout: Duration,
     /// When a drain of an unread body gives up, all its reads told.
     body_deadline: Option<Instant>,
+    /// The time a whole body has ([`Builder::body_read_timeout`](crate::Builder::body_read_timeout)).
+    body_limit: Option<Duration>,
+    /// When this request's body must have come, set at its first read (with `body_limit`).
+    body_limit_deadline: Option<Instant>,
 }
 
 impl Conn {
@@ -428,12 +436,12 @@ impl Conn {
     }
 
     /// The status a request whose body failed is answered with: 413 for one over the size
-    /// limit, 400 for one malformed or cut short.
+    /// limit, 408 for one that did not come in time, 400 for one malformed or cut short.
     fn body_error_status(&self) -> StatusCode {
-        if self.body_error == Some(parse::BODY_TOO_LARGE) {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
+        match self.body_error {
+            Some(parse::BODY_TOO_LARGE) => StatusCode::PAYLOAD_TOO_LARGE,
+            Some(BODY_TIMED_OUT) => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -523,6 +531,12 @@ impl Conn {
             ));
         }
         self.send_continue();
+        if self.body_limit_deadline.is_none()
+            && let Some(limit) = self.body_limit
+            && !self.body_done()
+        {
+            self.body_limit_deadline = Some(Instant::now() + limit);
+        }
         loop {
             if !self.pending.is_empty() {
                 let n = out.len().min(self.pending.len());
@@ -558,13 +572,17 @@ impl Conn {
             }
             self.flush()?;
             // Each read waits at most the body timeout, and none past the deadline of a drain
-            // (whose reads may be framing only, chunk after chunk).
-            let timeout = match self.body_deadline {
-                Some(d) => self
-                    .body_timeout
-                    .min(d.saturating_duration_since(Instant::now())),
-                None => self.body_timeout,
-            };
+            // (whose reads may be framing only, chunk after chunk) or the whole body's.
+            let mut timeout = self.body_timeout;
+            if self.body_deadline.is_some() || self.body_limit_deadline.is_some() {
+                let now = Instant::now();
+                for d in [self.body_deadline, self.body_limit_deadline]
+                    .into_iter()
+                    .flatten()
+                {
+                    timeout = timeout.min(d.saturating_duration_since(now));
+                }
+            }
             let filled = if self.eof {
                 Ok(0)
             } else if timeout.is_zero() {
@@ -579,7 +597,11 @@ impl Conn {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.body_error = Some("the body did not arrive in time");
+                    self.body_error = Some(if e.kind() == io::ErrorKind::TimedOut {
+                        BODY_TIMED_OUT
+                    } else {
+                        "the connection failed in the body"
+                    });
                     return Err(e);
                 }
             }
@@ -765,6 +787,8 @@ pub(crate) fn serve_connection(
             max_body: config.limits.max_body,
             body_timeout: config.keep_alive_timeout,
             body_deadline: None,
+            body_limit: config.body_read_timeout,
+            body_limit_deadline: None,
         }),
     });
     let _reset = ResetIfCutShort(&conn);
@@ -975,6 +999,7 @@ fn answer(
         c.continue_refused = false;
         c.body_error = None;
         c.body_len = 0;
+        c.body_limit_deadline = None;
     }
     let asked_upgrade = parsed.upgrade;
     let line = RequestLine {

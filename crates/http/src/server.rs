@@ -43,7 +43,8 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Defaults: address `127.0.0.1:8000`; request line at most 8 KiB (longer: 414); at most 100
 /// header fields (hyper's default) and a head of at most 64 KiB (more: 431); header read
 /// timeout [`DEFAULT_HEADER_READ_TIMEOUT`]; idle keep-alive timeout
-/// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]; write timeout [`DEFAULT_WRITE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
+/// [`DEFAULT_KEEP_ALIVE_TIMEOUT`], also the longest wait for each read of a request body (and
+/// no limit on a whole body's time); write timeout [`DEFAULT_WRITE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
 /// (beyond that the connection is closed); no connection limit; no `Server` header; an access
 /// log line per request (at `info` on the `gevent_http::access` target); plain TCP.
 ///
@@ -57,6 +58,7 @@ pub struct Builder {
     limits: HeadLimits,
     header_read_timeout: Duration,
     keep_alive_timeout: Duration,
+    body_read_timeout: Option<Duration>,
     write_timeout: Duration,
     max_drain: u64,
     server_header: Option<String>,
@@ -75,6 +77,7 @@ impl fmt::Debug for Builder {
             .field("limits", &self.limits)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("max_drain", &self.max_drain)
             .field("server_header", &self.server_header)
@@ -191,6 +194,24 @@ impl Builder {
         self
     }
 
+    /// Time a request body has to arrive whole, counted from the handler's first read of it
+    /// (when its client, if it asked, is sent `100 Continue`): the slow-body attack, a body
+    /// trickled in a byte at a time just within the per-read timeout, gets no more. By default
+    /// there is none, as in hyper and Go's `net/http` (each read of a body still waits at most
+    /// the [`keep_alive_timeout`](Builder::keep_alive_timeout)). Once it has passed, the
+    /// handler's read fails with `TimedOut`; the answer is `408 Request Timeout` if none went
+    /// out yet, and the connection is closed. A body the handler did not read is drained within
+    /// it too. A zero duration makes [`serve`](Builder::serve) fail with `InvalidInput`.
+    ///
+    /// ```
+    /// let b = gevent_http::Server::builder().body_read_timeout(std::time::Duration::from_secs(60));
+    /// # drop(b);
+    /// ```
+    pub fn body_read_timeout(mut self, d: Duration) -> Builder {
+        self.body_read_timeout = Some(d);
+        self
+    }
+
     /// How long a response may wait for the client to take more of it: each wait for the
     /// socket to be writable is limited to this (a slow client that goes on reading is not cut
     /// off; one that stopped reading is, and its connection closed). A zero duration makes
@@ -265,6 +286,12 @@ impl Builder {
                 "a zero write timeout",
             ));
         }
+        if self.body_read_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero body read timeout",
+            ));
+        }
         if self
             .server_header
             .as_deref()
@@ -310,6 +337,7 @@ impl Builder {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout,
             keep_alive_timeout: self.keep_alive_timeout,
+            body_read_timeout: self.body_read_timeout,
             write_timeout: self.write_timeout,
             max_drain: self.max_drain,
             server_header: self.server_header,
@@ -429,6 +457,7 @@ impl Server {
             limits: HeadLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            body_read_timeout: None,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_drain: DEFAULT_MAX_DRAIN,
             server_header: None,

@@ -340,6 +340,38 @@ impl Reader {
     }
 }
 
+/// A thread that sends `piece` on a stream at intervals, at most 100 times, until stopped.
+struct Trickle {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Trickle {
+    fn start(s: &TcpStream, piece: &'static [u8], every: Duration) -> Trickle {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = s.try_clone().unwrap();
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut sent = 0;
+            while sent < 100
+                && !stopped.load(std::sync::atomic::Ordering::SeqCst)
+                && (&s).write_all(piece).is_ok()
+            {
+                sent += 1;
+                std::thread::sleep(every);
+            }
+            sent
+        });
+        Trickle { stop, thread }
+    }
+
+    /// Stop it; how many pieces it sent.
+    fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<Resp> {
     let mut r = Reader::new(connect(addr));
     r.send(raw);
@@ -677,25 +709,98 @@ fn an_unread_body_trickled_in_is_not_waited_for_past_the_header_timeout() {
         (&s).write_all(b"POST /ignore HTTP/1.1\r\nHost: x\r\n")
             .unwrap();
         (&s).write_all(head).unwrap();
-        let writer = {
-            let s = s.try_clone().unwrap();
-            std::thread::spawn(move || {
-                let mut sent = 0;
-                while sent < 100 && (&s).write_all(trickle).is_ok() {
-                    sent += 1;
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                sent
-            })
-        };
+        let writer = Trickle::start(&s, trickle, Duration::from_millis(100));
         let mut r = Reader::new(s);
         let resp = r.next(false).unwrap();
         assert_eq!(resp.status, 200);
         assert_eq!(resp.header("connection"), Some("close"));
         assert!(r.next(false).is_none());
-        let sent = writer.join().unwrap();
-        assert!(sent < 100, "the whole body was waited for");
+        assert!(writer.stop() < 100, "the whole body was waited for");
     }
+}
+
+#[test]
+fn a_body_trickled_in_gets_no_more_than_the_body_read_timeout() {
+    // Each byte comes well within the per-read timeout (the keep-alive timeout, 75 s); all of
+    // them would take 5 s. The handler's read fails once the whole body's 300 ms are up, and
+    // the answer is a 408 that closes the connection; a body the handler did not read is
+    // drained within them too (the header-read timeout, which limits a drain, is 30 s here).
+    let addr = start_with(|b| b.body_read_timeout(Duration::from_millis(300)));
+    for (path, head, trickle, status) in [
+        (
+            "/echo",
+            &b"Content-Length: 1000\r\n\r\n0123456789"[..],
+            b"x",
+            408,
+        ),
+        (
+            "/echo",
+            &b"Transfer-Encoding: chunked\r\n\r\n1;"[..],
+            b"e",
+            408,
+        ),
+        (
+            "/echo",
+            &b"Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n"[..],
+            b"x",
+            408,
+        ),
+        (
+            "/ignore",
+            &b"Content-Length: 1000\r\n\r\n0123456789"[..],
+            b"x",
+            200,
+        ),
+    ] {
+        let s = connect(addr);
+        (&s).write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+            .unwrap();
+        (&s).write_all(head).unwrap();
+        let writer = Trickle::start(&s, trickle, Duration::from_millis(50));
+        let mut r = Reader::new(s);
+        let mut resp = r.next(false).unwrap();
+        if resp.status == 100 {
+            resp = r.next(false).unwrap();
+        }
+        assert_eq!(
+            resp.status,
+            status,
+            "{path} {:?}",
+            String::from_utf8_lossy(head)
+        );
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(r.next(false).is_none());
+        assert!(writer.stop() < 100, "the whole body was waited for");
+    }
+}
+
+#[test]
+fn a_body_that_comes_in_time_is_read_whole_with_a_body_read_timeout() {
+    // The limit is the whole body's, per request: bodies that come at once pass, one request
+    // after another on the same connection, and so does a body of several reads.
+    let addr = start_with(|b| b.body_read_timeout(Duration::from_secs(20)));
+    let mut r = Reader::new(connect(addr));
+    for _ in 0..3 {
+        r.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+        let resp = r.next(false).unwrap();
+        assert_eq!((resp.status, &resp.body[..]), (200, &b"hello"[..]));
+    }
+    r.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    std::thread::sleep(Duration::from_millis(20));
+    r.send(b"2\r\nde\r\n0\r\n\r\n");
+    let resp = r.next(false).unwrap();
+    assert_eq!((resp.status, &resp.body[..]), (200, &b"abcde"[..]));
+    assert_eq!(resp.header("connection"), None);
+}
+
+#[test]
+fn a_zero_body_read_timeout_is_refused() {
+    let e = Server::builder()
+        .addr("127.0.0.1:0")
+        .body_read_timeout(Duration::ZERO)
+        .serve(app)
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 #[test]
