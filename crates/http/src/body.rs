@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// A request body, decoded (`Content-Length` or chunked) and read lazily from the connection
-/// as the handler asks for it; `Expect: 100-continue` is answered on the first read. A body
-/// cut short by the client makes the read fail (`UnexpectedEof`), a malformed chunk
-/// `InvalidData`.
+/// as the handler asks for it; `Expect: 100-continue` is answered on the first read (any
+/// other expectation is answered 417 before the handler runs). A body cut short by the client
+/// makes the read fail (`UnexpectedEof`), a malformed chunk `InvalidData`.
 ///
 /// Each read waits at most the keep-alive timeout
 /// ([`Builder::keep_alive_timeout`](crate::Builder::keep_alive_timeout)) for the client, and

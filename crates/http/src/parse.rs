@@ -152,6 +152,22 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     list(headers, name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Whether the `Expect` fields ask for `100-continue`; any other expectation, which this
+/// server cannot meet, is refused with 417 (RFC 9110 §10.1.1) before the handler runs.
+fn expects_continue(headers: &HeaderMap) -> Result<bool, ParseError> {
+    let mut found = false;
+    for e in list(headers, &EXPECT).filter(|e| !e.is_empty()) {
+        if !e.eq_ignore_ascii_case(b"100-continue") {
+            return Err(err(
+                StatusCode::EXPECTATION_FAILED,
+                "unsupported expectation",
+            ));
+        }
+        found = true;
+    }
+    Ok(found)
+}
+
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
     let mut found = None;
     for e in list(headers, &CONTENT_LENGTH) {
@@ -571,11 +587,7 @@ pub(crate) fn parse_head<B>(
             Some(n) => Framing::Length(n),
         }
     };
-    let expect_continue = version == Version::HTTP_11
-        && expect
-        && map
-            .get(EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expect_continue = expect && expects_continue(map)? && version == Version::HTTP_11;
     Ok(Status::Complete(Parsed {
         head,
         body_framing,
@@ -1121,6 +1133,30 @@ mod tests {
         assert!(ok(raw).expect_continue);
         let raw = b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
         assert!(!ok(raw).expect_continue);
+    }
+
+    #[test]
+    fn other_expectations_are_417() {
+        let head = |fields: &str, version: &str| {
+            format!("PUT / HTTP/1.{version}\r\nHost: x\r\n{fields}Content-Length: 1\r\n\r\n")
+        };
+        for fields in [
+            "Expect: something\r\n",
+            "Expect: 100-continue, something\r\n",
+            "Expect: 100-continue\r\nExpect: x=1\r\n",
+            "Expect: 100-continue=1\r\n",
+            "Expect: 100-continued\r\n",
+        ] {
+            for version in ["0", "1"] {
+                let raw = head(fields, version);
+                assert_eq!(status(raw.as_bytes()), 417, "{raw:?}");
+            }
+        }
+        // Empty list elements are no expectation; 100-continue may be repeated.
+        assert!(!ok(head("Expect:\r\n", "1").as_bytes()).expect_continue);
+        assert!(!ok(head("Expect: ,\r\n", "1").as_bytes()).expect_continue);
+        let raw = head("Expect: 100-continue,\r\nExpect: 100-CONTINUE\r\n", "1");
+        assert!(ok(raw.as_bytes()).expect_continue);
     }
 
     #[test]

@@ -151,6 +151,13 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             let name = std::thread::current().name().unwrap_or("?").to_owned();
             return Response::new(name.into_body());
         }
+        // A streamed body with a status that carries none: never sent.
+        "/304-streamed" => {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .body(StreamBody(&b"must not be sent"[..]).into_body())
+                .unwrap();
+        }
         _ => {}
     }
     let (parts, body) = bytes_routes(req).into_parts();
@@ -186,6 +193,18 @@ fn bytes_routes(req: Request<Body>) -> Response<Vec<u8>> {
             .status(StatusCode::NO_CONTENT)
             .body(Vec::new())
             .unwrap(),
+        // A body given with a status that carries none: never sent.
+        "/204-with-body" | "/304-with-body" => {
+            let status = if req.uri().path() == "/204-with-body" {
+                204
+            } else {
+                304
+            };
+            Response::builder()
+                .status(status)
+                .body(b"must not be sent".to_vec())
+                .unwrap()
+        }
         _ => Response::new(line.into_bytes()),
     }
 }
@@ -637,6 +656,76 @@ fn bad_chunk_sizes_are_400() {
 }
 
 #[test]
+fn malformed_chunked_framing_is_400_and_closes() {
+    // Beyond the size: the CRLF after the data, bare LF or CR in a size line, extensions and
+    // trailers (malformed, or over their limits). The request after it is never served.
+    let long_ext = format!("3;{}", "a".repeat(4097));
+    let long_trailer = format!("0\r\nX-T: {}", "a".repeat(8192));
+    let addr = start();
+    for framing in [
+        "3\r\nabcX\r\n0\r\n\r\n",
+        "3\r\nabc\n0\r\n\r\n",
+        "3\nabc\r\n0\r\n\r\n",
+        "3\rabc\r\n0\r\n\r\n",
+        "3;a\0b\r\nabc\r\n0\r\n\r\n",
+        "3;a\nb\r\nabc\r\n0\r\n\r\n",
+        &long_ext,
+        "3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n",
+        "3\r\nabc\r\n0\r\nX-T : 1\r\n\r\n",
+        "3\r\nabc\r\n0\r\nX-T: 1\x01\r\n\r\n",
+        &long_trailer,
+    ] {
+        let raw = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{framing}\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let all = exchange(addr, raw.as_bytes());
+        let shown = &framing[..framing.len().min(40)];
+        assert_eq!(all.len(), 1, "{shown:?}: {all:?}");
+        assert_eq!(all[0].status, 400, "{shown:?}");
+        assert_eq!(all[0].header("connection"), Some("close"), "{shown:?}");
+    }
+}
+
+#[test]
+fn a_truncated_body_fails_the_handlers_read() {
+    // Fewer bytes than the Content-Length says, or a chunked body without its last chunk,
+    // then the client's half-close: the read fails (the handler would answer 499), the
+    // answer is a 400 and the connection closes; nothing waits for bytes that cannot come.
+    let addr = start();
+    for head in [
+        &b"Content-Length: 10\r\n\r\nabc"[..],
+        b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    ] {
+        let mut r = Reader::new(connect(addr));
+        r.send(b"POST /echo HTTP/1.1\r\nHost: x\r\n");
+        r.send(head);
+        r.s.shutdown(std::net::Shutdown::Write).unwrap();
+        let resp = r.next(false).unwrap();
+        assert_eq!(resp.status, 400, "{:?}", String::from_utf8_lossy(head));
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(r.next(false).is_none());
+    }
+}
+
+#[test]
+fn a_body_given_with_204_or_304_is_not_sent() {
+    // Each answer is only its head (a 304 tells the length the body would have, as for HEAD,
+    // when it is known); the next response on the connection parses where it should.
+    let mut r = Reader::new(connect(start()));
+    for path in ["/204-with-body", "/304-with-body", "/304-streamed"] {
+        r.send(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+        let resp = r.next(true).unwrap();
+        assert!(resp.body.is_empty(), "{path}: {resp:?}");
+        assert_eq!(resp.header("transfer-encoding"), None, "{path}");
+        let next = r.next(false).unwrap();
+        assert_eq!(next.text(), "GET /next", "{path}");
+    }
+}
+
+#[test]
 fn smuggling_heads_are_refused() {
     let addr = start();
     for raw in [
@@ -898,6 +987,21 @@ fn expect_100_continue_answered_on_first_read() {
 }
 
 #[test]
+fn other_expectations_are_417_before_the_handler_runs() {
+    // The handler would echo the body: it is not run, nothing is read of the body, and the
+    // connection closes (what follows the head is not taken for a request).
+    let all = exchange(
+        start(),
+        b"PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: fancy\r\nContent-Length: 5\r\n\r\n\
+          GET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].status, 417);
+    assert_eq!(all[0].header("connection"), Some("close"));
+    assert!(all[0].body.is_empty());
+}
+
+#[test]
 fn handler_panic_is_500_and_the_server_keeps_serving() {
     let addr = start();
     let all = exchange(addr, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -908,6 +1012,23 @@ fn handler_panic_is_500_and_the_server_keeps_serving() {
         b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(all[0].text(), "GET /ok");
+}
+
+#[test]
+fn a_head_trickled_in_is_closed_after_the_header_timeout() {
+    // A byte of a field every 50 ms, each well within the timeout: the limit is the whole
+    // head's, not each read's.
+    let addr = start_with(|b| b.header_read_timeout(Duration::from_millis(300)));
+    let s = connect(addr);
+    (&s).write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let writer = Trickle::start(&s, b"a", Duration::from_millis(50));
+    let mut r = Reader::new(s);
+    assert!(r.next(false).is_none(), "closed without a response");
+    assert!(
+        writer.stop() < 100,
+        "the head was waited for as long as it kept coming"
+    );
 }
 
 #[test]
