@@ -209,7 +209,7 @@ struct Heap<T> {
     front: u64,
 }
 
-impl<T> Default for Heap<T> {
+impl<T: Ord> Default for Heap<T> {
     fn default() -> Self {
         Heap {
             heap: BinaryHeap::new(),
