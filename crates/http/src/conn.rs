@@ -522,7 +522,12 @@ impl Conn {
     /// Next body bytes into `out` (0 at the end of the body).
     pub(crate) fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.body_error {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            let kind = if e == BODY_TIMED_OUT {
+                io::ErrorKind::TimedOut
+            } else {
+                io::ErrorKind::InvalidData
+            };
+            return Err(io::Error::new(kind, e));
         }
         if self.expect_pending && self.continue_refused {
             return Err(io::Error::other(
@@ -531,8 +536,7 @@ impl Conn {
             ));
         }
         self.send_continue();
-        if self.body_limit_deadline.is_none()
-            && let Some(limit) = self.body_limit
+        if let (None, Some(limit)) = (self.body_limit_deadline, self.body_limit)
             && !self.body_done()
         {
             self.body_limit_deadline = Some(Instant::now() + limit);
@@ -1086,12 +1090,21 @@ fn answer(
         // The new protocol starts after the whole request (RFC 9110 §7.8): its body is read
         // first (after the 100 Continue its client waits for), or the switch is refused.
         c.send_continue();
+        let start = c.body_taken;
         if !c.drain(config.max_drain, config.header_read_timeout) {
-            log::error!(
-                "the body of \"{line}\" could not be read to its end before switching \
-                 protocols; answering 500"
+            // The client's doing: a body malformed, over the drain limit, or too slow.
+            let status = if c.body_error.is_some() {
+                c.body_error_status()
+            } else if c.body_taken - start > config.max_drain {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::REQUEST_TIMEOUT
+            };
+            log::debug!(
+                "the body of \"{line}\" from {peer} could not be read to its end before \
+                 switching protocols; answering {status}"
             );
-            return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+            return Ok(refuse(&mut c, status));
         }
     } else if keep_alive && !c.expect_pending && !c.body_done() {
         // The body the handler did not read: drained up to the limit, else close (one still

@@ -183,7 +183,9 @@ impl Builder {
     }
 
     /// How long an idle keep-alive connection is kept open waiting for its next request, and
-    /// the longest wait for each read of a request body.
+    /// the longest wait for each read of a request body (a read that waits longer fails with
+    /// `TimedOut`, and the request is answered `408 Request Timeout` if no answer went out
+    /// yet).
     ///
     /// ```
     /// let b = gevent_http::Server::builder().keep_alive_timeout(std::time::Duration::from_secs(5));
@@ -200,8 +202,10 @@ impl Builder {
     /// there is none, as in hyper and Go's `net/http` (each read of a body still waits at most
     /// the [`keep_alive_timeout`](Builder::keep_alive_timeout)). Once it has passed, the
     /// handler's read fails with `TimedOut`; the answer is `408 Request Timeout` if none went
-    /// out yet, and the connection is closed. A body the handler did not read is drained within
-    /// it too. A zero duration makes [`serve`](Builder::serve) fail with `InvalidInput`.
+    /// out yet, and the connection is closed. The time the handler spends between its reads
+    /// counts too. A body the handler did not read is drained within it as well (counted from
+    /// the drain's start; a drain that runs out keeps the handler's answer and closes the
+    /// connection). A zero duration makes [`serve`](Builder::serve) fail with `InvalidInput`.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().body_read_timeout(std::time::Duration::from_secs(60));
@@ -318,7 +322,9 @@ impl Builder {
     ///
     /// # Errors
     /// Binding errors; an address that did not resolve; `InvalidInput` if the
-    /// [`server_header`](Builder::server_header) holds CR, LF or NUL.
+    /// [`server_header`](Builder::server_header) holds CR, LF or NUL, or the
+    /// [`write_timeout`](Builder::write_timeout) or
+    /// [`body_read_timeout`](Builder::body_read_timeout) is zero.
     ///
     /// ```
     /// let server = gevent_http::Server::builder()

@@ -5,9 +5,11 @@
 //!
 //! The new protocol starts after the whole request (RFC 9110 §7.8): a request body the handler
 //! did not read is read first (after a `100 Continue` if the client waits for one), and if it
-//! cannot be (over [`max_drain`](crate::Builder::max_drain), malformed, cut short) the client
-//! gets a 500 instead of the switch. A 101 to a request that asked for no upgrade (no
-//! `Upgrade` field, or HTTP/1.0, where it is ignored) is a 500 too.
+//! cannot be, the client gets an error instead of the switch: 413 for a body over
+//! [`max_drain`](crate::Builder::max_drain), 400 for one malformed or cut short, 408 for one
+//! that does not come within the
+//! [`header_read_timeout`](crate::Builder::header_read_timeout). A 101 to a request that
+//! asked for no upgrade (no `Upgrade` field, or HTTP/1.0, where it is ignored) is a 500.
 //!
 //! ```
 //! use std::io::{Read, Write};

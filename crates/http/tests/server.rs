@@ -1371,22 +1371,30 @@ fn a_switch_of_protocols_starts_after_the_whole_request() {
     let mut rest = String::new();
     r.s.read_to_string(&mut rest).unwrap();
     assert_eq!(String::from_utf8_lossy(&r.buf) + rest.as_str(), "again\n");
-    // A body over the drain limit, a request that asked for no upgrade, HTTP/1.0 (where
-    // Upgrade is ignored): no switch, a 500.
+    // A body over the drain limit (413), a malformed one (400), a request that asked for no
+    // upgrade, HTTP/1.0 (where Upgrade is ignored; both 500): no switch.
     let mut big = b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\
                     Content-Length: 100000\r\n\r\n"
         .to_vec();
     big.extend(std::iter::repeat_n(b'B', 100_000));
-    for raw in [
-        &big[..],
-        b"GET /up HTTP/1.1\r\nHost: x\r\n\r\nline\n",
-        b"GET /up HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nline\n",
+    for (raw, status) in [
+        (&big[..], 413),
+        (
+            b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\
+              Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (b"GET /up HTTP/1.1\r\nHost: x\r\n\r\nline\n", 500),
+        (
+            b"GET /up HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nline\n",
+            500,
+        ),
     ] {
         let all = exchange(addr, raw);
         assert_eq!(all.len(), 1);
         assert_eq!(
             all[0].status,
-            500,
+            status,
             "{}",
             String::from_utf8_lossy(&raw[..40])
         );
