@@ -37,3 +37,16 @@ pub(crate) fn curl(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Run curl as [`curl`] does, verbose: its standard output and its standard error (where
+/// `-v` shows the exchange).
+pub(crate) fn curl_verbose(args: &[&str]) -> (Vec<u8>, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "30"])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "curl {args:?}: {err}");
+    (out.stdout, err)
+}
