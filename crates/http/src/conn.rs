@@ -396,6 +396,8 @@ impl Conn {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
+            #[cfg(test)]
+            tests::WRITES.with(|n| n.set(n.get() + 1));
             self.flushes += 1;
             self.transport.write_all(&self.out)?;
             self.out.clear();
@@ -1321,6 +1323,8 @@ pub(crate) mod tests {
     thread_local! {
         /// How many times this thread's connections parsed a head (whole or not).
         pub(crate) static PARSES: Cell<usize> = const { Cell::new(0) };
+        /// How many times this thread's connections wrote out what they had queued.
+        pub(crate) static WRITES: Cell<usize> = const { Cell::new(0) };
     }
 
     /// What `c` gets until it closes is an answer with `status`.
@@ -1359,6 +1363,39 @@ pub(crate) mod tests {
         );
         assert_eq!(shown(b"\xff"), "\\xFF");
         assert_eq!(shown(b""), "");
+    }
+
+    #[test]
+    fn pipelined_requests_read_together_are_answered_in_one_write_in_order() {
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|req| http::Response::new(req.uri().path().to_owned()))
+            .unwrap();
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let mut requests = String::new();
+        for i in 0..16 {
+            requests.push_str(&format!("GET /{i:02} HTTP/1.1\r\nHost: a\r\n"));
+            requests.push_str(if i == 15 {
+                "Connection: close\r\n\r\n"
+            } else {
+                "\r\n"
+            });
+        }
+        let before = WRITES.with(Cell::get);
+        // One write of 16 requests: one segment, which the server reads whole.
+        c.write_all(requests.as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert_eq!(WRITES.with(Cell::get) - before, 1, "{answer}");
+        let bodies: Vec<&str> = answer
+            .split("HTTP/1.1 200 OK\r\n")
+            .skip(1)
+            .map(|r| r.rsplit("\r\n\r\n").next().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..16).map(|i| format!("/{i:02}")).collect();
+        assert_eq!(bodies, expected);
+        server.stop(None);
     }
 
     #[test]

@@ -230,6 +230,8 @@ pub(crate) fn with_date<R>(now: u64, server: Option<&str>, f: impl FnOnce(&[u8])
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.now != now || c.server.as_deref() != server {
+            #[cfg(test)]
+            tests::FORMATS.with(|n| n.set(n.get() + 1));
             c.now = now;
             c.server = server.map(str::to_owned);
             c.text.clear();
@@ -277,9 +279,15 @@ pub(crate) fn imf_fixdate(secs: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use http::HeaderValue;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many times this thread formatted its `Date` (and `Server`) fields.
+        pub(crate) static FORMATS: Cell<usize> = const { Cell::new(0) };
+    }
 
     fn head(status: u16, headers: &HeaderMap, framing: BodyFraming, keep: bool) -> String {
         let mut out = Vec::new();
@@ -333,6 +341,30 @@ mod tests {
         // another second
         let c = with_date(now + 1, None, <[u8]>::to_vec);
         assert_eq!(c, format!("date: {}\r\n", imf_fixdate(now + 1)).as_bytes());
+    }
+
+    #[test]
+    fn the_date_is_formatted_once_a_second() {
+        let formats = || FORMATS.with(Cell::get);
+        let before = formats();
+        let mut out = Vec::new();
+        for now in [1_000, 1_000, 1_000, 1_001, 1_001] {
+            for _ in 0..100 {
+                let h = HeaderMap::new();
+                let framing = BodyFraming::Length(0);
+                write_head(
+                    &mut out,
+                    StatusCode::OK,
+                    &h,
+                    framing,
+                    Persist::KeepAlive,
+                    None,
+                    now,
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(formats() - before, 2, "500 heads in two seconds");
     }
 
     #[test]

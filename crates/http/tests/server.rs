@@ -1017,10 +1017,20 @@ fn other_expectations_are_417_before_the_handler_runs() {
 
 #[test]
 fn handler_panic_is_500_and_the_server_keeps_serving() {
+    collect_logs();
     let addr = start();
-    let all = exchange(addr, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].status, 500);
+    let c = connect(addr);
+    let port = c.local_addr().unwrap().port();
+    let mut r = Reader::new(c);
+    r.send(b"GET /panic?logged HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().status, 500);
+    assert!(r.next(false).is_none());
+    // Logged (before the answer leaves) with the request line and the client.
+    let errors = LOG.errors.lock().unwrap().clone();
+    let line = format!(
+        "handler panicked on \"GET /panic?logged HTTP/1.1\" from 127.0.0.1:{port}; answering 500"
+    );
+    assert!(errors.contains(&line), "{errors:?}");
     let all = exchange(
         addr,
         b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -1664,22 +1674,38 @@ fn max_connections_gives_an_idle_connections_slot_to_a_waiting_client() {
     assert!(text.ends_with("\r\n\r\nGET /d"), "{text}");
 }
 
-/// Collects the access log lines of every server in this test binary.
-struct AccessLog(std::sync::Mutex<Vec<String>>);
+/// Collects the access log lines and the errors the servers of this test binary log.
+struct TestLog {
+    access: std::sync::Mutex<Vec<String>>,
+    errors: std::sync::Mutex<Vec<String>>,
+}
 
-impl log::Log for AccessLog {
+impl log::Log for TestLog {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
         m.target() == "gevent_http::access"
+            || (m.target().starts_with("gevent_http") && m.level() == log::Level::Error)
     }
     fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            self.0.lock().unwrap().push(r.args().to_string());
+        if r.target() == "gevent_http::access" {
+            self.access.lock().unwrap().push(r.args().to_string());
+        } else if self.enabled(r.metadata()) {
+            self.errors.lock().unwrap().push(r.args().to_string());
         }
     }
     fn flush(&self) {}
 }
 
-static ACCESS_LOG: AccessLog = AccessLog(std::sync::Mutex::new(Vec::new()));
+static LOG: TestLog = TestLog {
+    access: std::sync::Mutex::new(Vec::new()),
+    errors: std::sync::Mutex::new(Vec::new()),
+};
+
+/// Make [`LOG`] the logger (once for the binary).
+fn collect_logs() {
+    if log::set_logger(&LOG).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
 
 #[test]
 fn a_request_that_came_as_its_connection_gave_up_its_slot_is_answered() {
@@ -1735,9 +1761,7 @@ fn a_request_that_came_as_its_connection_gave_up_its_slot_is_answered() {
 
 #[test]
 fn access_log_has_a_line_per_request_unless_turned_off() {
-    if log::set_logger(&ACCESS_LOG).is_ok() {
-        log::set_max_level(log::LevelFilter::Info);
-    }
+    collect_logs();
     let addr = start();
     let c = connect(addr);
     let port = c.local_addr().unwrap().port();
@@ -1746,7 +1770,7 @@ fn access_log_has_a_line_per_request_unless_turned_off() {
     assert_eq!(r.next(false).unwrap().text(), "GET /logged-1");
     assert_eq!(r.next(false).unwrap().text(), "abc");
     // The lines are written before the responses leave.
-    let lines = ACCESS_LOG.0.lock().unwrap().clone();
+    let lines = LOG.access.lock().unwrap().clone();
     let mine: Vec<&String> = lines
         .iter()
         .filter(|l| l.starts_with(&format!("127.0.0.1:{port} ")))
@@ -1771,7 +1795,7 @@ fn access_log_has_a_line_per_request_unless_turned_off() {
     let mut r = Reader::new(c);
     r.send(b"GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.next(false).unwrap().text(), "GET /quiet");
-    let lines = ACCESS_LOG.0.lock().unwrap().clone();
+    let lines = LOG.access.lock().unwrap().clone();
     assert!(
         !lines
             .iter()
