@@ -532,19 +532,19 @@ impl HubMonitor {
 
     /// A greenlet was created.
     pub(crate) fn on_spawn(&self, g: &GlCore) {
-        if self.active.get() {
-            if let Some(t) = self.tracking.borrow().as_ref() {
-                t.names().insert(g.id, g.name().to_owned());
-            }
+        if self.active.get()
+            && let Some(t) = self.tracking.borrow().as_ref()
+        {
+            t.names().insert(g.id, g.name().to_owned());
         }
     }
 
     /// A greenlet finished.
     pub(crate) fn on_finish(&self, id: u64) {
-        if self.active.get() {
-            if let Some(t) = self.tracking.borrow().as_ref() {
-                t.names().remove(&id);
-            }
+        if self.active.get()
+            && let Some(t) = self.tracking.borrow().as_ref()
+        {
+            t.names().remove(&id);
         }
     }
 

@@ -871,10 +871,10 @@ impl Pool {
                     continue;
                 }
             };
-            if failure.is_none() {
-                if let Err(e) = g.wait(None) {
-                    failure = Some(e);
-                }
+            if failure.is_none()
+                && let Err(e) = g.wait(None)
+            {
+                failure = Some(e);
             }
             match &failure {
                 Some(e) if !g.is_dead() => {

@@ -476,7 +476,7 @@ fn stress_direct_switches_with_unpark_kill_and_timeouts() {
                     ops += 1;
                     let n = hs.borrow().len();
                     let other = hs.borrow()[(rng.next() % n as u64) as usize].clone();
-                    if rng.next() % 400 == 0 {
+                    if rng.next().is_multiple_of(400) {
                         let k = ks.borrow()[(rng.next() % 5) as usize].clone();
                         k.kill();
                         continue;

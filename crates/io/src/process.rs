@@ -494,13 +494,13 @@ impl Child {
             None => None,
         };
         let mut stdout = Vec::new();
-        if let Some(mut o) = self.stdout.take() {
-            if let Err(e) = o.read_to_end(&mut stdout) {
-                if let Some(g) = err_reader {
-                    g.kill();
-                }
-                return Err(e);
+        if let Some(mut o) = self.stdout.take()
+            && let Err(e) = o.read_to_end(&mut stdout)
+        {
+            if let Some(g) = err_reader {
+                g.kill();
             }
+            return Err(e);
         }
         let stderr = match err_reader {
             Some(g) => g.join().map_err(|e| io::Error::other(e.to_string()))??,

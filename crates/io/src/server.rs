@@ -676,10 +676,10 @@ impl ThreadedServer {
 
 impl Drop for ThreadedServer {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            if let Err(e) = self.stop_all(None) {
-                log::error!("ThreadedServer: stopping on drop: {e}");
-            }
+        if !self.threads.is_empty()
+            && let Err(e) = self.stop_all(None)
+        {
+            log::error!("ThreadedServer: stopping on drop: {e}");
         }
     }
 }

@@ -179,11 +179,11 @@ impl Drop for Disarm<'_> {
             self.cancelled.set(self.io.take_cancel(&self.waker));
         }
         let dir = self.io.dir(self.write);
-        if let Some(w) = dir.waiter.take() {
-            if w != self.waker {
-                dir.waiter.set(Some(w));
-                return;
-            }
+        if let Some(w) = dir.waiter.take()
+            && w != self.waker
+        {
+            dir.waiter.set(Some(w));
+            return;
         }
         let e = dir_events(self.write);
         if self.io.is_active() && self.io.events().contains(e) {

@@ -213,7 +213,7 @@ pub(super) fn drain_callbacks() {
         let chained = h.switches_past_hub() > 2 && h.batch_overrun();
         let ran = || start.elapsed();
         if chained
-            || (n % 64 == 0
+            || (n.is_multiple_of(64)
                 && (ran() > CALLBACK_BATCH_MAX
                     || (h.served.get() >= h.batch_due.get()
                         && ran() > Duration::from_nanos(h.switch_interval_ns.get()))))
