@@ -25,6 +25,7 @@ needs=(
     "command:valgrind|valgrind"           # scripts/memcheck.sh
     "command:curl|curl"                   # gevent-http's tests (and HTTPS with --cacert) use curl
     "command:ab|apache2-utils"            # ... and ApacheBench's HTTP/1.0 keep-alive (ab -k)
+    "command:wrk|wrk"                     # ... and wrk, keep-alive and pipelined
     "libclang|libclang-dev"               # libev-sys regenerates its bindings with bindgen
     "command:redis-server|redis-server"   # gevent-monkey's tests run the redis crate against it
     "python:h11|python3-h11"              # gevent-http's differential test reads streams with h11

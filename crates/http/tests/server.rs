@@ -1861,6 +1861,71 @@ fn apache_bench_keep_alive_http10() {
 }
 
 #[test]
+fn wrk_keep_alive_and_pipelined_gets_every_answer_right() {
+    if !have("wrk", "-v") {
+        return;
+    }
+    let addr = start_with(|b| b.access_log(false));
+    // Every response is checked (status and body); the one-thread summary is printed last.
+    let script = |depth: usize| {
+        format!(
+            r#"
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  bad = 0
+  local r = {{}}
+  for i = 1, {depth} do r[i] = wrk.format(nil, "/wrk") end
+  req = table.concat(r)
+end
+function request() return req end
+function response(status, headers, body)
+  if status ~= 200 or body ~= "GET /wrk" then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  io.write(string.format("answers %d bad %d errors %d %d %d %d %d\n", summary.requests, b,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
+    summary.errors.timeout))
+end
+"#
+        )
+    };
+    for depth in [1, 16] {
+        let path = std::env::temp_dir().join(format!(
+            "gevent-http-wrk-{}-{depth}.lua",
+            std::process::id()
+        ));
+        std::fs::write(&path, script(depth)).unwrap();
+        let out = Command::new("wrk")
+            .args(["-t1", "-c20", "-d1s", "--timeout", "10s", "-s"])
+            .arg(&path)
+            .arg(format!("http://{addr}/wrk"))
+            .output()
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = text
+            .lines()
+            .find_map(|l| l.strip_prefix("answers "))
+            .unwrap_or_else(|| panic!("no summary in {text}"));
+        let numbers: Vec<u64> = summary.split(' ').filter_map(|w| w.parse().ok()).collect();
+        assert!(numbers[0] >= 100, "depth {depth}: {text}");
+        assert_eq!(
+            numbers[1..],
+            [0; 6],
+            "depth {depth}: bad, then errors: {text}"
+        );
+    }
+}
+
+#[test]
 fn a_panic_after_the_head_went_out_closes_the_connection() {
     let addr = start();
     let mut s = connect(addr);
