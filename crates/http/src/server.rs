@@ -38,15 +38,21 @@ pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
 /// Default grace period of [`Server::stop`] and [`ThreadedServer::stop`]: 1 s.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The longest time limit: a longer one (up to `Duration::MAX`, for none in effect) counts as
+/// this, a hundred years.
+const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Configures a [`Server`]; made by [`Server::builder`].
 ///
 /// Defaults: address `127.0.0.1:8000`; request line at most 8 KiB (longer: 414); at most 100
 /// header fields (hyper's default) and a head of at most 64 KiB (more: 431); header read
 /// timeout [`DEFAULT_HEADER_READ_TIMEOUT`]; idle keep-alive timeout
 /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`], also the longest wait for each read of a request body (and
-/// no limit on a whole body's time); write timeout [`DEFAULT_WRITE_TIMEOUT`]; an unread request body drained up to [`DEFAULT_MAX_DRAIN`]
-/// (beyond that the connection is closed); no connection limit; no `Server` header; an access
-/// log line per request (at `info` on the `gevent_http::access` target); plain TCP.
+/// no limit on a whole body's time); write timeout [`DEFAULT_WRITE_TIMEOUT`]; an unread
+/// request body drained up to [`DEFAULT_MAX_DRAIN`] (beyond that the connection is closed); no
+/// connection limit; no `Server` header; an access log line per request (at `info` on the
+/// `gevent_http::access` target); plain TCP. A time limit may be as long as `Duration::MAX`
+/// (longer than a hundred years counts as a hundred years).
 ///
 /// ```
 /// let b = gevent_http::Server::builder().addr("127.0.0.1:0").max_headers(50);
@@ -341,10 +347,10 @@ impl Builder {
         self.check()?;
         let shared = Rc::new(Shared::new(Config {
             limits: self.limits,
-            header_read_timeout: self.header_read_timeout,
-            keep_alive_timeout: self.keep_alive_timeout,
-            body_read_timeout: self.body_read_timeout,
-            write_timeout: self.write_timeout,
+            header_read_timeout: self.header_read_timeout.min(MAX_TIMEOUT),
+            keep_alive_timeout: self.keep_alive_timeout.min(MAX_TIMEOUT),
+            body_read_timeout: self.body_read_timeout.map(|d| d.min(MAX_TIMEOUT)),
+            write_timeout: self.write_timeout.min(MAX_TIMEOUT),
             max_drain: self.max_drain,
             server_header: self.server_header,
             access_log: self.access_log,
