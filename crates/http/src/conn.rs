@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// The read buffer's first size; it grows (to the head limit) only for larger heads.
 const INITIAL_BUF: usize = 8 * 1024;
+/// The request line kept for the logs: a longer one's buffer is let go while idle.
+const INITIAL_LINE: usize = 256;
 /// Responses are written out once this much is buffered, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -876,6 +878,9 @@ pub(crate) fn serve_connection(
             }
             if idle && !first {
                 c.shed();
+                if line_text.capacity() > INITIAL_LINE {
+                    line_text = Vec::new();
+                }
             }
             registration.entry.idle.set(idle);
             let filled = c.fill(timeout);

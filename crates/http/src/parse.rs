@@ -230,18 +230,23 @@ const MAX_EMPTY_LINE_BYTES: usize = 16;
 pub(crate) struct Reuse {
     /// A header map to fill: an answered response's, emptied, its capacity kept.
     spare: HeaderMap,
-    /// The last origin-form target, as parsed.
+    /// The last origin-form target, as parsed, if it is no longer than
+    /// [`CACHED_TARGET_BYTES`].
     target: Option<PathAndQuery>,
     /// The last head's fields, as converted, in order. A keep-alive client repeats most of
     /// them (`Host`, `User-Agent`, `Accept`, cookies: what HPACK is built on); a field equal
     /// to the one at the same place in the last head is cloned (a reference count) instead of
     /// validated and copied again. `None` where a field is not kept: credentials, and what
-    /// goes over [`CACHED_VALUE_BYTES`] (an idle connection holds no more than that).
+    /// goes over [`CACHED_FIELD_BYTES`] (an idle connection holds no more names and values
+    /// than that).
     fields: Vec<Option<(HeaderName, HeaderValue)>>,
 }
 
-/// How many bytes of field values a connection keeps from its last head at most.
-const CACHED_VALUE_BYTES: usize = 4 * 1024;
+/// How many bytes of field names and values a connection keeps from its last head at most.
+const CACHED_FIELD_BYTES: usize = 4 * 1024;
+
+/// The longest request target a connection keeps from its last head.
+const CACHED_TARGET_BYTES: usize = 1024;
 
 impl Reuse {
     /// Keep `map` (an answered response's) to hold the next request's fields; a map grown
@@ -264,9 +269,16 @@ impl Reuse {
             *uri = Uri::from(last.clone());
             return Ok(());
         }
+        // RFC 9112 §3.2: a target is ASCII and has no fragment (which the URI parser would
+        // cut off silently: the handler would see another target than a proxy in front did).
+        if target.bytes().any(|b| b == b'#' || !b.is_ascii()) {
+            return Err(bad("bad request target"));
+        }
         *uri = target.parse().map_err(|_| bad("bad request target"))?;
-        if target.starts_with('/') {
+        if target.starts_with('/') && target.len() <= CACHED_TARGET_BYTES {
             self.target = uri.path_and_query().cloned();
+        } else {
+            self.target = None;
         }
         Ok(())
     }
@@ -283,9 +295,10 @@ impl Reuse {
         budget: &mut usize,
         map: &mut HeaderMap,
     ) -> Result<Field, ParseError> {
-        let fits = value.len() <= *budget;
+        let cost = name.len() + value.len();
+        let fits = cost <= *budget;
         if fits {
-            *budget -= value.len();
+            *budget -= cost;
         }
         if let Some(Some((n, v))) = self.fields.get(i)
             && n.as_str().eq_ignore_ascii_case(name)
@@ -330,15 +343,12 @@ fn is_host(value: &[u8]) -> bool {
     if !port.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    // reg-name: unreserved, sub-delims and percent-encoded octets; an IP literal (IPv6, or
-    // IPvFuture) adds `:` and is bracketed.
-    let (inner, colon_ok) = match host {
-        [b'[', inner @ .., b']'] => (inner, true),
-        _ => (host, false),
-    };
-    if colon_ok && inner.is_empty() {
-        return false;
+    // An IP literal (IPv6, or IPvFuture) is bracketed; a reg-name is unreserved, sub-delims
+    // and percent-encoded octets.
+    if let [b'[', inner @ .., b']'] = host {
+        return is_ip_literal(inner);
     }
+    let inner = host;
     let mut i = 0;
     while i < inner.len() {
         let b = inner[i];
@@ -359,8 +369,7 @@ fn is_host(value: &[u8]) -> bool {
                     | b','
                     | b';'
                     | b'='
-            )
-            || (colon_ok && b == b':');
+            );
         if !ok {
             if b == b'%'
                 && inner.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
@@ -374,6 +383,45 @@ fn is_host(value: &[u8]) -> bool {
         i += 1;
     }
     true
+}
+
+/// Whether `inner` (between the brackets) is an IPv6 address (with a zone identifier after
+/// `%25`, RFC 6874) or an IPvFuture literal (`v` hex digits `.` then unreserved, sub-delims
+/// or `:`), RFC 3986 §3.2.2.
+fn is_ip_literal(inner: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inner {
+        let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, tail) = (&rest[..dot], &rest[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !tail.is_empty()
+            && tail
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b));
+    }
+    let (address, zone) = match inner.windows(3).position(|w| w == b"%25") {
+        Some(i) => (&inner[..i], Some(&inner[i + 3..])),
+        None => (inner, None),
+    };
+    let zone_ok = zone.is_none_or(|z| {
+        let mut i = 0;
+        while i < z.len() {
+            match z[i] {
+                b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => i += 1,
+                b'%' if z
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    i += 3
+                }
+                _ => return false,
+            }
+        }
+        !z.is_empty()
+    });
+    zone_ok && std::str::from_utf8(address).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// What a header field means to parsing: the ones that decide framing and persistence.
@@ -525,6 +573,15 @@ pub(crate) fn parse_head<B>(
     if target == "*" && method != Method::OPTIONS {
         return Err(bad("asterisk-form target without OPTIONS"));
     }
+    // The target's authority (absolute-form, CONNECT's authority-form) is the request's host,
+    // whatever `Host` says (RFC 9112 §3.2.2); it is checked as a `Host` value is (no userinfo,
+    // RFC 9110 §4.2.4).
+    let authority = uri.authority().cloned();
+    if let Some(a) = &authority
+        && !is_host(a.as_str().as_bytes())
+    {
+        return Err(bad("bad authority in the request target"));
+    }
     *head.method_mut() = method;
     *head.version_mut() = version;
     // Which of the fields that decide framing and persistence are present, noted on the way
@@ -537,7 +594,7 @@ pub(crate) fn parse_head<B>(
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
     // refused here too.
-    let mut budget = CACHED_VALUE_BYTES;
+    let mut budget = CACHED_FIELD_BYTES;
     for (i, h) in req.headers.iter().enumerate() {
         match reuse.field(i, h.name, h.value, &mut budget, map)? {
             Field::Host => hosts += 1,
@@ -554,6 +611,11 @@ pub(crate) fn parse_head<B>(
     }
     if hosts == 0 && version == Version::HTTP_11 {
         return Err(bad("missing Host"));
+    }
+    if let Some(a) = authority {
+        // A valid `Host` value: checked above.
+        let host = HeaderValue::from_str(a.as_str()).map_err(|_| bad("bad authority"))?;
+        map.insert(HOST, host);
     }
     let (length, chunked) = if framing_fields {
         (content_length(map)?, transfer_encoding(map)?)
@@ -588,12 +650,18 @@ pub(crate) fn parse_head<B>(
         }
     };
     let expect_continue = expect && expects_continue(map)? && version == Version::HTTP_11;
+    // RFC 9110 §7.8: an `Upgrade` goes with the `upgrade` option of `Connection`; a bare one
+    // (which a proxy that drops only the fields `Connection` names passes on) is not honoured.
+    let upgrade = upgrade
+        && version == Version::HTTP_11
+        && connection
+        && has_token(map, &CONNECTION, "upgrade");
     Ok(Status::Complete(Parsed {
         head,
         body_framing,
         keep_alive,
         expect_continue,
-        upgrade: upgrade && version == Version::HTTP_11,
+        upgrade,
         line,
         consumed,
     }))
@@ -871,7 +939,10 @@ mod tests {
             "[::1]",
             "[::1]:443",
             "[v1.fe]",
+            "[V1F.a:b~]",
+            "[::ffff:1.2.3.4]",
             "[fe80::1%25eth0]:8080",
+            "[fe80::1%25en%2F1]",
             "xn--bcher-kva.example",
             "a%20b",
             "a_b-c~d!$&'()*+,;=",
@@ -880,8 +951,42 @@ mod tests {
             assert_eq!(ok(raw.as_bytes()).head.headers()[HOST], good);
         }
         for bad in [
-            ":a", "a:8o", "a b", "a@b", "u:p@b", "a/b", "a?b", "a#b", "a\"b", "[::1", "::1",
-            "a:80:90", "[::1]x", "[::1]:x", "[]", "[a]b]", "a%2", "a%zz", "a%", "a[b]", "é",
+            ":a",
+            "a:8o",
+            "a b",
+            "a@b",
+            "u:p@b",
+            "a/b",
+            "a?b",
+            "a#b",
+            "a\"b",
+            "[::1",
+            "::1",
+            "a:80:90",
+            "[::1]x",
+            "[::1]:x",
+            "[]",
+            "[a]b]",
+            "a%2",
+            "a%zz",
+            "a%",
+            "a[b]",
+            "é",
+            // IP literals that are none: not an address, a zone without an address or a bad
+            // one, IPvFuture without its parts
+            "[zz]",
+            "[:]",
+            "[a.b]",
+            "[1.2.3.4]",
+            "[::1%25]",
+            "[%25eth0]",
+            "[::1%eth0]",
+            "[::1%25a b]",
+            "[v1]",
+            "[v.x]",
+            "[vx.1]",
+            "[v1.]",
+            "[v1.a/b]",
         ] {
             let raw = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
             assert_eq!(status(raw.as_bytes()), 400, "{bad:?}");
@@ -907,6 +1012,11 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.x\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / http/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.12\r\nHost: x\r\n\r\n"), 400);
+        // A fragment (which the URI would drop), bytes past ASCII.
+        assert_eq!(status(b"GET /admin#x HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET /a?b#c HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET /é HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes()), 400);
+        assert_eq!(status(b"GET http://x/# HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         ok(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
         ok(b"GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n");
         ok(b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n");
@@ -923,6 +1033,40 @@ mod tests {
             let raw = format!("CONNECT {bad} HTTP/1.1\r\nHost: x:443\r\n\r\n");
             assert_eq!(status(raw.as_bytes()), 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_targets_authority_is_the_host() {
+        // Absolute-form and CONNECT's authority-form: the target's authority replaces `Host`
+        // (which an HTTP/1.1 request must still send).
+        for (raw, host) in [
+            (
+                &b"GET http://public.example/x HTTP/1.1\r\nHost: admin.internal\r\n\r\n"[..],
+                "public.example",
+            ),
+            (b"GET https://a:8443 HTTP/1.1\r\nHost: b\r\n\r\n", "a:8443"),
+            (b"GET http://[::1]:80/ HTTP/1.0\r\n\r\n", "[::1]:80"),
+            (b"CONNECT a:443 HTTP/1.1\r\nHost: b:443\r\n\r\n", "a:443"),
+        ] {
+            let p = ok(raw);
+            let all: Vec<_> = p.head.headers().get_all(HOST).iter().collect();
+            assert_eq!(all, [host], "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert_eq!(status(b"GET http://x/ HTTP/1.1\r\n\r\n"), 400);
+        // Userinfo, a bad host or port in the target.
+        for bad in [
+            "http://u:p@a/",
+            "http://u@a/",
+            "http://a:x/",
+            "http://[zz]/",
+        ] {
+            let raw = format!("GET {bad} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{bad}");
+        }
+        assert_eq!(
+            status(b"CONNECT u@x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"),
+            400
+        );
     }
 
     #[test]
@@ -1160,10 +1304,25 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_is_asked_on_http11_only() {
-        assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n").upgrade);
-        assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").upgrade);
-        assert!(!ok(b"GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n").upgrade);
+    fn upgrade_is_asked_on_http11_only_with_connection_upgrade() {
+        let asked = |raw: &[u8]| ok(raw).upgrade;
+        assert!(asked(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        ));
+        assert!(asked(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, upgrade\r\nUpgrade: h\r\n\r\n"
+        ));
+        assert!(!asked(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        // A bare Upgrade, or one whose Connection does not name it.
+        assert!(!asked(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"
+        ));
+        assert!(!asked(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nUpgrade: h2c\r\n\r\n"
+        ));
+        assert!(!asked(
+            b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+        ));
     }
 
     #[test]
@@ -1220,7 +1379,7 @@ mod tests {
     #[test]
     fn credentials_and_values_over_the_budget_are_not_kept() {
         let mut reuse = Reuse::default();
-        let big = "v".repeat(CACHED_VALUE_BYTES - 10);
+        let big = "v".repeat(CACHED_FIELD_BYTES - 40);
         let raw = format!(
             "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: secret\r\nX-Big: {big}\r\nX-Late: 12345678901\r\n\r\n"
         );
@@ -1237,10 +1396,38 @@ mod tests {
                 .iter()
                 .map(|f| f.as_ref().map(|(n, _)| n.as_str()))
                 .collect();
-            // Host and X-Big fit (1 + 4086 bytes); X-Late's 11 do not.
+            // Names and values count: Host and X-Big fit (5 and 4,061 bytes, after the 19 of
+            // Authorization, which is not kept); X-Late's 17 do not.
             assert_eq!(kept, [Some("host"), None, Some("x-big"), None]);
-            let held: usize = reuse.fields.iter().flatten().map(|(_, v)| v.len()).sum();
-            assert!(held <= CACHED_VALUE_BYTES);
+            let held: usize = reuse
+                .fields
+                .iter()
+                .flatten()
+                .map(|(n, v)| n.as_str().len() + v.len())
+                .sum();
+            assert!(held <= CACHED_FIELD_BYTES);
         }
+    }
+
+    #[test]
+    fn long_names_and_targets_are_not_kept() {
+        // Names of 600 bytes with empty values: six fit in the budget, the rest are not kept;
+        // a target over 1 KiB is not kept either (one under it is).
+        let mut reuse = Reuse::default();
+        let mut raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n", "t".repeat(2000));
+        for i in 0..10 {
+            raw.push_str(&format!("X-{i}{}:\r\n", "n".repeat(597)));
+        }
+        raw.push_str("\r\n");
+        assert!(matches!(
+            parse_head(raw.as_bytes(), &HeadLimits::default(), &mut reuse, || ()),
+            Ok(Status::Complete(_))
+        ));
+        let kept = reuse.fields.iter().flatten().count();
+        assert_eq!(kept, 1 + 6);
+        assert!(reuse.target.is_none());
+        let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "t".repeat(1000));
+        assert!(parse_head(raw.as_bytes(), &HeadLimits::default(), &mut reuse, || ()).is_ok());
+        assert!(reuse.target.is_some());
     }
 }

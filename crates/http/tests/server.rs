@@ -897,6 +897,24 @@ fn a_body_read_that_waits_past_the_keep_alive_timeout_is_answered_408() {
 }
 
 #[test]
+fn time_limits_as_long_as_duration_max_mean_none_in_effect() {
+    let addr = start_with(|b| {
+        b.header_read_timeout(Duration::MAX)
+            .keep_alive_timeout(Duration::MAX)
+            .body_read_timeout(Duration::MAX)
+            .write_timeout(Duration::MAX)
+    });
+    let mut r = Reader::new(connect(addr));
+    r.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel");
+    r.send(b"lo");
+    assert_eq!(r.next(false).unwrap().text(), "hello");
+    r.send(b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(r.next(false).unwrap().status, 200);
+    r.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.next(false).unwrap().text(), "GET /a");
+}
+
+#[test]
 fn a_zero_body_read_timeout_is_refused() {
     let e = Server::builder()
         .addr("127.0.0.1:0")
@@ -1424,6 +1442,11 @@ fn a_switch_of_protocols_starts_after_the_whole_request() {
             400,
         ),
         (b"GET /up HTTP/1.1\r\nHost: x\r\n\r\nline\n", 500),
+        // A bare Upgrade, without the `upgrade` option of Connection, asks for nothing.
+        (
+            b"GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n\r\nline\n",
+            500,
+        ),
         (
             b"GET /up HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nline\n",
             500,
