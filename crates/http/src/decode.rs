@@ -299,6 +299,9 @@ mod tests {
         );
         assert!(chunked(b"0000000000000000A\r\n").is_err());
         assert!(chunked(b"FFFFFFFFFFFFFFFFF\r\n").is_err());
+        // The largest size that fits: a chunk of u64::MAX bytes, its data taken as it comes.
+        let (body, _, done) = chunked(b"FFFFFFFFFFFFFFFF\r\nabc").unwrap();
+        assert_eq!((&body[..], done), (&b"abc"[..], false));
     }
 
     #[test]

@@ -1019,6 +1019,57 @@ fn expect_100_continue_answered_on_first_read() {
 }
 
 #[test]
+fn answers_pipelined_ahead_of_a_refused_head_go_out_first_in_order() {
+    // Two good requests, then a bad head, then one more: the two answers, the 400 that
+    // closes the connection, nothing for the last one.
+    for bad in [
+        &b"GET /x HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n"[..],
+        b"GET /x HTTP/1.1\r\nHost: x\r\nExpect: fancy\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ] {
+        let mut raw = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n\
+                        Content-Length: 3\r\n\r\nabc"
+            .to_vec();
+        raw.extend_from_slice(bad);
+        raw.extend_from_slice(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+        let all = exchange(start(), &raw);
+        let shown = String::from_utf8_lossy(bad);
+        assert_eq!(all.len(), 3, "{shown}: {all:?}");
+        assert_eq!(all[0].text(), "GET /1", "{shown}");
+        assert_eq!(all[1].text(), "abc", "{shown}");
+        assert!(matches!(all[2].status, 400 | 417), "{shown}: {all:?}");
+        assert_eq!(all[2].header("connection"), Some("close"), "{shown}");
+    }
+}
+
+#[test]
+fn a_100_continue_behind_pipelined_requests_follows_their_answers() {
+    let mut r = Reader::new(connect(start()));
+    r.send(
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n\
+          PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    );
+    assert_eq!(r.next(false).unwrap().text(), "GET /1");
+    assert_eq!(r.next(false).unwrap().text(), "GET /2");
+    assert_eq!(r.next(false).unwrap().status, 100);
+    r.send(b"body");
+    assert_eq!(r.next(false).unwrap().text(), "body");
+}
+
+#[test]
+fn a_stray_crlf_after_a_body_is_skipped_before_the_next_request() {
+    // RFC 9112 §2.2: a client may end a body with an extra CRLF; the next request is read.
+    let all = exchange(
+        start(),
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\r\n\
+          GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].text(), "abc");
+    assert_eq!(all[1].text(), "GET /next");
+}
+
+#[test]
 fn other_expectations_are_417_before_the_handler_runs() {
     // The handler would echo the body: it is not run, nothing is read of the body, and the
     // connection closes (what follows the head is not taken for a request).
