@@ -8,9 +8,11 @@
 //!
 //! Strict against request smuggling: a request two parsers could read two ways (bare LF,
 //! obs-fold, a missing, repeated or malformed `Host`, conflicting `Content-Length`,
-//! `Transfer-Encoding` with `Content-Length`, odd chunk sizes…) is refused or closes the
-//! connection; a body the handler did not read is
-//! drained or the connection closed, never parsed as the next request.
+//! `Transfer-Encoding` with `Content-Length`, odd chunk sizes, a target with a fragment or
+//! bytes past ASCII…) is refused or closes the connection; a body the handler did not read is
+//! drained or the connection closed, never parsed as the next request. The request's `Host`
+//! is the target's authority when the target has one (absolute-form), and an `Upgrade` counts
+//! only with `Connection: upgrade`, so that a proxy in front and the handler see one request.
 //!
 //! | module | what |
 //! |---|---|
