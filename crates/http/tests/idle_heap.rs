@@ -106,6 +106,22 @@ fn an_idle_connection_after_a_large_exchange_holds_what_one_after_a_small_one_do
         "idle after a 60 KiB head and a 1 MiB answer: {} bytes more than after a small exchange",
         big - small
     );
+    // A head of long field names and a long target (all the connection could keep of a head
+    // to parse the next one faster, and its request line for the logs).
+    let mut named_head = format!("GET /big?{} HTTP/1.1\r\nHost: a\r\n", "t".repeat(7000));
+    for i in 0..90 {
+        named_head.push_str(&format!("X-{i:02}{}:\r\n", "n".repeat(596)));
+    }
+    named_head.push_str("\r\n");
+    assert_eq!(exchange(&c, named_head.as_bytes()), 1 << 20);
+    drop(named_head);
+    let named = LIVE.load(Ordering::Relaxed);
+    assert!(
+        named - small < 16 * 1024,
+        "idle after a head of 90 long names and a 7 KB target: {} bytes more than after a \
+         small exchange",
+        named - small
+    );
     // And the connection still serves.
     assert_eq!(exchange(&c, b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n"), 2);
     drop(c);
