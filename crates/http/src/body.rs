@@ -192,18 +192,28 @@ impl RequestExt for http::Request<Body> {
 }
 
 /// A read from another greenlet than the connection's (one the handler spawned) waits while
-/// the connection is in use (reading, or writing the response); reads fail (`Other`) once the
-/// body's request is over (the connection has gone on to the next one).
+/// the connection is in use (reading, or writing the response). Once the body's request is
+/// over (its response is out, or the connection ended), a read returns at once: the body's
+/// end (0) if it had come whole, else an error (`Other`); so does a read of what the server
+/// read and threw away to go on to the next request (a body left unread when the response
+/// went out is drained), rather than end early as if the body were shorter.
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let over = || io::Error::other("the request of this body is over");
+        // Once the request is over: its end if it was read whole, else an error.
+        let over = || {
+            if self.conn.whole_body.get() == Some(self.request) {
+                Ok(0)
+            } else {
+                Err(io::Error::other("the request of this body is over"))
+            }
+        };
         if self.conn.request.get() != self.request {
-            return Err(over());
+            return over();
         }
         let mut c = self.conn.state()?;
         // (The connection may have gone on while this waited.)
         if self.conn.request.get() != self.request {
-            return Err(over());
+            return over();
         }
         c.read_body(buf)
     }

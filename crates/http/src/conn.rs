@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
@@ -35,6 +35,10 @@ const CANCEL_RETRY: Duration = Duration::from_millis(10);
 
 /// Why a body read failed when the body did not come in time (answered 408).
 const BODY_TIMED_OUT: &str = "the body did not arrive in time";
+/// Why a body read failed when the client closed its side in the body.
+const BODY_CUT_SHORT: &str = "connection closed in the body";
+/// Why a body read failed when the connection failed otherwise.
+const BODY_CONNECTION_FAILED: &str = "the connection failed in the body";
 
 /// The `log` target of the access log.
 const ACCESS_LOG: &str = "gevent_http::access";
@@ -303,6 +307,9 @@ pub(crate) struct Connection {
     /// Which request the connection is on, counted from 1: a body kept from an earlier one
     /// reads nothing of a later one's.
     pub(crate) request: Cell<u64>,
+    /// The last request that is over, if its body was read to its end: a `Body` of it still
+    /// reads its end (`Ok(0)`) rather than failing.
+    pub(crate) whole_body: Cell<Option<u64>>,
     /// Between the handler's return and the end of its response's writing: what a kill or
     /// an error interrupts then may be a response cut short.
     responding: Cell<bool>,
@@ -380,6 +387,11 @@ pub(crate) struct Conn {
     body_len: u64,
     max_body: Option<u64>,
     eof: bool,
+    /// A write failed: the connection can only be reset.
+    pub(crate) write_failed: bool,
+    /// The rest of this request's body was read and thrown away (the response went out
+    /// without it): a later read of it fails rather than ending early.
+    drained: bool,
     body_timeout: Duration,
     /// When a drain of an unread body gives up, all its reads told.
     body_deadline: Option<Instant>,
@@ -396,15 +408,49 @@ impl Conn {
         self.deadline.state.lp.now() as u64
     }
 
+    /// Write out what is queued. Once a write failed, how much of it left is unknown: nothing
+    /// more is written (a retry would send again what went out), every later flush fails.
     fn flush(&mut self) -> io::Result<()> {
+        if let Err(e) = self.check_writable() {
+            self.out.clear();
+            return Err(e);
+        }
         if !self.out.is_empty() {
             #[cfg(test)]
             tests::WRITES.with(|n| n.set(n.get() + 1));
             self.flushes += 1;
-            self.transport.write_all(&self.out)?;
+            let written = self.transport.write_all(&self.out);
             self.out.clear();
+            if written.is_err() {
+                self.write_failed = true;
+            }
+            written?;
         }
         Ok(())
+    }
+
+    /// `BrokenPipe` once a write failed.
+    pub(crate) fn check_writable(&self) -> io::Result<()> {
+        if self.write_failed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "an earlier write to the connection failed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Send TLS `close_notify` and end our direction, waiting at most the linger (or the write
+    /// timeout if shorter) for room to send it.
+    fn close_write_soon(&mut self) {
+        let tcp = self.transport.tcp();
+        let limit = tcp
+            .write_timeout()
+            .ok()
+            .flatten()
+            .map_or(LINGER, |t| t.min(LINGER));
+        let _ = tcp.set_write_timeout(Some(limit));
+        self.transport.close_write();
     }
 
     /// Whether the request's body has been read to its end.
@@ -418,6 +464,7 @@ impl Conn {
     /// waited for); whether it was read to its end.
     fn drain(&mut self, limit: u64, within: Duration) -> bool {
         let start = self.body_taken;
+        let discards = !self.body_done();
         self.body_deadline = Some(Instant::now() + within);
         let mut sink = [0u8; 4096];
         let mut done = true;
@@ -427,7 +474,7 @@ impl Conn {
                 break;
             }
             if let Err(e) = self.read_body(&mut sink) {
-                if e.kind() == io::ErrorKind::TimedOut {
+                if e.kind() == io::ErrorKind::TimedOut && !self.write_failed {
                     // Slow, not malformed: the answer stands, the connection closes.
                     self.body_error = None;
                 }
@@ -436,6 +483,9 @@ impl Conn {
             }
         }
         self.body_deadline = None;
+        // Reads of the body from now on (a greenlet the handler made) fail: what they would
+        // have read is gone.
+        self.drained |= discards;
         done && self.body_taken - start <= limit
     }
 
@@ -526,10 +576,12 @@ impl Conn {
     /// Next body bytes into `out` (0 at the end of the body).
     pub(crate) fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.body_error {
-            let kind = if e == BODY_TIMED_OUT {
-                io::ErrorKind::TimedOut
-            } else {
-                io::ErrorKind::InvalidData
+            // The kind of the first failure, every time.
+            let kind = match e {
+                BODY_TIMED_OUT => io::ErrorKind::TimedOut,
+                BODY_CUT_SHORT => io::ErrorKind::UnexpectedEof,
+                BODY_CONNECTION_FAILED => io::ErrorKind::Other,
+                _ => io::ErrorKind::InvalidData,
             };
             return Err(io::Error::new(kind, e));
         }
@@ -554,6 +606,12 @@ impl Conn {
                 return Ok(n);
             }
             if self.decoder.is_done() {
+                if self.drained {
+                    return Err(io::Error::other(
+                        "the rest of the request body was discarded: the response went out \
+                         before it was read",
+                    ));
+                }
                 return Ok(0);
             }
             match self.decoder.decode(&self.buf[self.pos..self.end]) {
@@ -600,7 +658,7 @@ impl Conn {
             };
             match filled {
                 Ok(0) => {
-                    self.body_error = Some("connection closed in the body");
+                    self.body_error = Some(BODY_CUT_SHORT);
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 Ok(_) => {}
@@ -608,7 +666,7 @@ impl Conn {
                     self.body_error = Some(if e.kind() == io::ErrorKind::TimedOut {
                         BODY_TIMED_OUT
                     } else {
-                        "the connection failed in the body"
+                        BODY_CONNECTION_FAILED
                     });
                     return Err(e);
                 }
@@ -628,17 +686,13 @@ impl Conn {
             // close it could take for the end of what it got.
             let tcp = self.transport.tcp();
             let _ = tcp.set_linger(Some(Duration::ZERO));
-            let _ = tcp.shutdown(Shutdown::Both);
+            tcp.close();
             return;
         }
         // The close_notify is small, but a full send buffer does not get more than the linger
         // (nor a read TLS may want on the way: no time limit of the connection's is armed).
-        let tcp = self.transport.tcp();
-        if let Ok(Some(t)) = tcp.write_timeout() {
-            let _ = tcp.set_write_timeout(Some(t.min(LINGER)));
-        }
-        let _ = tcp.set_read_timeout(Some(LINGER));
-        self.transport.close_write();
+        let _ = self.transport.tcp().set_read_timeout(Some(LINGER));
+        self.close_write_soon();
         if self.eof {
             return;
         }
@@ -773,6 +827,7 @@ pub(crate) fn serve_connection(
         tls: transport.is_tls(),
         tcp: fixed_tcp,
         request: Cell::new(0),
+        whole_body: Cell::new(None),
         responding: Cell::new(false),
         lock: greenlet::Lock::new(),
         state: RefCell::new(Conn {
@@ -791,6 +846,8 @@ pub(crate) fn serve_connection(
             continue_refused: false,
             body_error: None,
             eof: false,
+            write_failed: false,
+            drained: false,
             body_len: 0,
             max_body: config.limits.max_body,
             body_timeout: config.keep_alive_timeout,
@@ -928,6 +985,15 @@ pub(crate) fn serve_connection(
             &mut line_text,
         )?;
         conn.responding.set(false);
+        // The request is over: a `Body` kept from it reads nothing more, at once (the
+        // connection waits for the next request holding its state): its end if it was read
+        // whole, else an error. Nobody holds the state here (`answer` just let it go).
+        let whole = conn
+            .state
+            .try_borrow()
+            .is_ok_and(|c| c.body_done() && !c.drained && c.body_error.is_none());
+        conn.whole_body.set(whole.then(|| conn.request.get()));
+        conn.request.set(conn.request.get() + 1);
         match next {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
@@ -942,17 +1008,28 @@ pub(crate) fn serve_connection(
 }
 
 /// A connection whose greenlet is killed (a stop's grace ran out) or fails (a write timed out)
-/// while it writes a response ends with a reset, not a clean close: a client reading a body
-/// that ends with the connection (HTTP/1.0, length unknown) would take a truncated one for the
-/// whole.
+/// while it writes a response, or that ends with responses still queued or a write that
+/// failed, ends with a reset at once, not a clean close: a client reading a body that ends
+/// with the connection (HTTP/1.0, length unknown) would take a truncated one for the whole.
+/// Either way the request in progress is over for a [`Body`] kept past it (its reads fail at
+/// once instead of waiting for a connection that is gone).
 struct ResetIfCutShort<'a>(&'a Connection);
 
 impl Drop for ResetIfCutShort<'_> {
     fn drop(&mut self) {
-        // Still marked only when a kill unwound out of `answer` or it returned an error (every
-        // other return clears it; a handler's own panic is caught before this).
-        if self.0.responding.get() {
-            let _ = self.0.tcp.set_linger(Some(Duration::ZERO));
+        let conn = self.0;
+        conn.request.set(conn.request.get() + 1);
+        // `responding` is still set only when a kill unwound out of `answer` or it returned an
+        // error (every other return clears it; a handler's own panic is caught before this).
+        // The state is free here unless a greenlet the handler made holds it (then it is not
+        // looked at).
+        let unsent = conn
+            .state
+            .try_borrow()
+            .is_ok_and(|c| !c.out.is_empty() || c.write_failed);
+        if conn.responding.get() || unsent {
+            let _ = conn.tcp.set_linger(Some(Duration::ZERO));
+            conn.tcp.close();
         }
     }
 }
@@ -1011,6 +1088,7 @@ fn answer(
         c.body_error = None;
         c.body_len = 0;
         c.body_limit_deadline = None;
+        c.drained = false;
     }
     let asked_upgrade = parsed.upgrade;
     let line = RequestLine {
@@ -1031,19 +1109,22 @@ fn answer(
     };
     // Cleared by the caller when this returns `Ok`, and only then (a kill unwinds past it).
     conn.responding.set(true);
-    let refuse = |c: &mut Conn, status: StatusCode| {
+    // Takes the state's guard and lets it go: what the caller drops on its way out (the
+    // handler's response body, which may hold the request's `Body`) runs without the lock.
+    let refuse = |mut c: StateGuard<'_>, status: StatusCode| {
         let now = c.now_secs();
         encode::error_response(&mut c.out, status, server, now);
         c.continue_refused = true;
+        drop(c);
         log_access(started, peer, &line, status, Some(0));
         Next::Close
     };
     if c.body_error.is_some() {
         let status = c.body_error_status();
-        return Ok(refuse(&mut c, status));
+        return Ok(refuse(c, status));
     }
     let Some(response) = response else {
-        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
     };
     let (parts, body) = response;
     let upgrade = parts.status == StatusCode::SWITCHING_PROTOCOLS;
@@ -1053,21 +1134,21 @@ fn answer(
              (101 goes with ResponseBody::upgrade and only with it); answering 500",
             parts.status
         );
-        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
     }
     if upgrade && !asked_upgrade {
         log::error!(
             "handler answered 101 to \"{line}\", which asks for no upgrade (no Upgrade field, \
              or HTTP/1.0, where it is ignored); answering 500"
         );
-        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
     }
     if parts.status.is_informational() && !upgrade {
         log::error!(
             "handler answered \"{line}\" with {}, which is not a final status; answering 500",
             parts.status
         );
-        return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+        return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
     }
     // A 2xx to CONNECT makes the connection a tunnel (RFC 9112 §6.3): what follows is not
     // requests. There is no tunnel here: the connection closes after the response.
@@ -1111,7 +1192,7 @@ fn answer(
                 "the body of \"{line}\" from {peer} could not be read to its end before \
                  switching protocols; answering {status}"
             );
-            return Ok(refuse(&mut c, status));
+            return Ok(refuse(c, status));
         }
     } else if keep_alive && !c.expect_pending && !c.body_done() {
         // The body the handler did not read: drained up to the limit, else close (one still
@@ -1119,7 +1200,7 @@ fn answer(
         keep_alive = c.drain(config.max_drain, config.header_read_timeout);
         if c.body_error.is_some() {
             let status = c.body_error_status();
-            return Ok(refuse(&mut c, status));
+            return Ok(refuse(c, status));
         }
     }
     let len = body.len();
@@ -1165,7 +1246,7 @@ fn answer(
                 "handler's response to \"{line}\" has CR, LF or NUL in a header; answering 500"
             );
             c.out.truncate(start);
-            return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+            return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
         }
     }
     let status = parts.status;
@@ -1208,9 +1289,20 @@ fn answer(
             // The 101 is out: what the stream does from here (a kill at a stop included) ends
             // no response of this server's.
             conn.responding.set(false);
+            // Nor does the request: a `Body` kept from it reads nothing more.
+            conn.request.set(conn.request.get() + 1);
             let upgraded = Upgraded { conn: conn.clone() };
             match catch_unwind(AssertUnwindSafe(|| f(upgraded))) {
-                Ok(()) => {}
+                Ok(()) => {
+                    // The stream ends with its closure unless it was handed on (a greenlet
+                    // of the closure's holds it): a TLS client is told (close_notify).
+                    if Rc::strong_count(conn) == 1
+                        && let Ok(mut c) = conn.state()
+                        && !c.write_failed
+                    {
+                        c.close_write_soon();
+                    }
+                }
                 Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
                 Err(_) => log::error!("the upgrade after \"{line}\" from {peer} panicked"),
             }
@@ -1243,10 +1335,10 @@ fn answer(
                     log::debug!(
                         "the request body of \"{line}\" from {peer}: {e}; answering {status}"
                     );
-                    return Ok(refuse(&mut c, status));
+                    return Ok(refuse(c, status));
                 }
                 log::error!("the response body to \"{line}\" failed: {e}; answering 500");
-                return Ok(refuse(&mut c, StatusCode::INTERNAL_SERVER_ERROR));
+                return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
             }
             if client_fault {
                 log::debug!("the request body of \"{line}\" from {peer} failed mid-answer: {e}");
@@ -1254,10 +1346,13 @@ fn answer(
                 log::error!("sending the response body to \"{line}\" failed: {e}");
             }
             // Part of it has left. Framed by its length or its chunks, it is seen to be cut
-            // short; framed by the close, a clean close would end it as if it were whole: a
-            // reset tells the client.
+            // short: what is queued of it goes too, then a clean close. Framed by the close,
+            // a clean close would end it as if it were whole: a reset tells the client.
             if framing == BodyFraming::UntilClose {
                 let _ = conn.tcp.set_linger(Some(Duration::ZERO));
+                conn.tcp.close();
+            } else {
+                let _ = c.flush();
             }
             return Ok(Next::Done);
         }

@@ -95,11 +95,16 @@ impl Upgraded {
         self.conn.tcp.set_write_timeout(timeout)
     }
 
-    /// Shut down one or both directions of the TCP connection.
+    /// Shut down one or both directions of the connection; over TLS, shutting down writing
+    /// sends `close_notify` first, so that the client sees a clean end.
     ///
     /// # Errors
-    /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown).
+    /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown); over TLS, what sending
+    /// `close_notify` fails with.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read && self.conn.tls {
+            self.conn.state()?.transport.close_notify()?;
+        }
         self.conn.tcp.shutdown(how)
     }
 }
@@ -128,11 +133,22 @@ impl Write for Upgraded {
             return Ok(0);
         }
         let mut c = self.conn.state()?;
+        c.check_writable()?;
         let n = c.transport.write(buf)?;
-        c.transport.flush()?;
+        // Taken (by TLS, which sends it with the flush): `n` is what this write did, a failure
+        // to send it is the next call's error (a retry would send it twice).
+        if c.transport.flush().is_err() {
+            c.write_failed = true;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.state()?.transport.flush()
+        let mut c = self.conn.state()?;
+        c.check_writable()?;
+        let flushed = c.transport.flush();
+        if flushed.is_err() {
+            c.write_failed = true;
+        }
+        flushed
     }
 }

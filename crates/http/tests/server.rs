@@ -94,6 +94,27 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             greenlet::yield_now().unwrap();
             return Response::new("spawned".into_body());
         }
+        // A greenlet that reads the body once the answer is out (and the body drained).
+        "/spawn-late-reader" => {
+            let mut body = req.into_body();
+            greenlet::spawn(move || {
+                let mut got = String::new();
+                let text = match body.read_to_string(&mut got) {
+                    Ok(_) => got,
+                    Err(e) => format!("error: {e}"),
+                };
+                SPAWNED.with(|s| *s.borrow_mut() = Some(text));
+            });
+            return Response::new("spawned".into_body());
+        }
+        // A refused answer (an informational status is not one) whose body reads the
+        // request's body when it is dropped.
+        "/drop-reads" => {
+            return Response::builder()
+                .status(103)
+                .body(StreamBody(ReadsOnDrop(Some(req.into_body()))).into_body())
+                .unwrap();
+        }
         "/spawned-result" => {
             let text = SPAWNED.with(|s| s.borrow_mut().take()).unwrap_or_default();
             return Response::new(text.into_body());
@@ -162,6 +183,23 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
     }
     let (parts, body) = bytes_routes(req).into_parts();
     Response::from_parts(parts, body.into_body())
+}
+
+/// A reader of nothing that reads the body it holds when it is dropped.
+struct ReadsOnDrop(Option<Body>);
+
+impl Read for ReadsOnDrop {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl Drop for ReadsOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut body) = self.0.take() {
+            let _ = body.read(&mut [0; 16]);
+        }
+    }
 }
 
 fn bytes_routes(req: Request<Body>) -> Response<Vec<u8>> {
@@ -1450,6 +1488,28 @@ fn a_body_read_by_a_greenlet_of_the_handler_while_the_answer_goes_out() {
     assert_eq!(r.next(false).unwrap().text(), "spawned");
     r.send(b"GET /spawned-result HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.next(false).unwrap().text(), "hello");
+}
+
+#[test]
+fn a_body_read_after_it_was_drained_fails_instead_of_ending_early() {
+    // The handler gives the body to a greenlet and answers; the server drains the body to go
+    // on, before that greenlet runs. Its read then fails: it does not take what is left (here
+    // all of it) for a shorter body.
+    let mut r = Reader::new(connect(start()));
+    r.send(b"POST /spawn-late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    assert_eq!(r.next(false).unwrap().text(), "spawned");
+    r.send(b"GET /spawned-result HTTP/1.1\r\nHost: x\r\n\r\n");
+    let text = r.next(false).unwrap().text();
+    assert!(text.starts_with("error: "), "{text:?}");
+}
+
+#[test]
+fn a_refused_answer_whose_body_reads_the_request_on_drop_does_not_hang() {
+    let mut r = Reader::new(connect(start()));
+    r.send(b"POST /drop-reads HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    let resp = r.next(false).unwrap();
+    assert_eq!(resp.status, 500);
+    assert!(r.next(false).is_none());
 }
 
 #[test]

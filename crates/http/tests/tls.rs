@@ -229,6 +229,11 @@ fn an_upgraded_tls_stream_and_a_stop_that_closes_idle_tls_connections() {
         answer.extend_from_slice(&b[..n]);
     }
     assert!(answer.starts_with(b"HTTP/1.1 101 "));
+    // The closure returned: the stream ends cleanly, with a close_notify (a client's TLS takes
+    // an end without one for a truncation).
+    let mut rest = Vec::new();
+    up.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
     // An idle keep-alive TLS connection, closed by the stop with a close_notify (a clean end
     // of the stream for its client, not a truncation).
     let mut idle = tls_client(addr, &cert);
