@@ -402,6 +402,34 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    fn new(transport: Transport, deadline: Deadline, config: &Config) -> Conn {
+        Conn {
+            transport,
+            deadline,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            out: Vec::new(),
+            flushes: 0,
+            reuse: parse::Reuse::default(),
+            decoder: Decoder::length(0),
+            pending: 0..0,
+            body_taken: 0,
+            expect_pending: false,
+            continue_refused: false,
+            body_error: None,
+            eof: false,
+            write_failed: false,
+            drained: false,
+            body_len: 0,
+            max_body: config.limits.max_body,
+            body_timeout: config.keep_alive_timeout,
+            body_deadline: None,
+            body_limit: config.body_read_timeout,
+            body_limit_deadline: None,
+        }
+    }
+
     /// Seconds since the epoch for the `Date` header: the hub loop's cached time (refreshed at
     /// every poll, so at most one batch old), not a clock read per response.
     fn now_secs(&self) -> u64 {
@@ -830,31 +858,7 @@ pub(crate) fn serve_connection(
         whole_body: Cell::new(None),
         responding: Cell::new(false),
         lock: greenlet::Lock::new(),
-        state: RefCell::new(Conn {
-            transport,
-            deadline,
-            buf: Vec::new(),
-            pos: 0,
-            end: 0,
-            out: Vec::new(),
-            flushes: 0,
-            reuse: parse::Reuse::default(),
-            decoder: Decoder::length(0),
-            pending: 0..0,
-            body_taken: 0,
-            expect_pending: false,
-            continue_refused: false,
-            body_error: None,
-            eof: false,
-            write_failed: false,
-            drained: false,
-            body_len: 0,
-            max_body: config.limits.max_body,
-            body_timeout: config.keep_alive_timeout,
-            body_deadline: None,
-            body_limit: config.body_read_timeout,
-            body_limit_deadline: None,
-        }),
+        state: RefCell::new(Conn::new(transport, deadline, config)),
     });
     let _reset = ResetIfCutShort(&conn);
     let server = config.server_header.as_deref();
@@ -1463,6 +1467,66 @@ pub(crate) mod tests {
         );
         assert_eq!(shown(b"\xff"), "\\xFF");
         assert_eq!(shown(b""), "");
+    }
+
+    #[test]
+    fn after_a_write_fails_nothing_more_is_written() {
+        // A peer that reads nothing, with small buffers: a 4 MiB flush times out partway.
+        let l = gevent_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        peer.set_recv_buffer_size(4096).unwrap();
+        peer.connect(&l.local_addr().unwrap().into()).unwrap();
+        let (ours, _) = l.accept().unwrap();
+        ours.set_write_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
+        let tcp = std::rc::Rc::new(ours);
+        let config = super::Config {
+            limits: crate::parse::HeadLimits::default(),
+            header_read_timeout: std::time::Duration::from_secs(1),
+            keep_alive_timeout: std::time::Duration::from_secs(1),
+            body_read_timeout: None,
+            write_timeout: std::time::Duration::from_millis(100),
+            max_drain: 0,
+            server_header: None,
+            access_log: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+        };
+        let transport = super::Transport::Plain(super::SharedTcp(tcp.clone()));
+        let mut c = super::Conn::new(transport, super::Deadline::new(tcp.clone()), &config);
+        // Numbered words, so that a repeat shows.
+        let all: Vec<u8> = (0..1u32 << 20).flat_map(u32::to_be_bytes).collect();
+        c.out = all.clone();
+        assert_eq!(c.flush().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        // The peer takes what came, making room: a flush that wrote the queue again from its
+        // start would now put its first bytes after these.
+        let mut peer = std::net::TcpStream::from(peer);
+        peer.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n @ 1..) = peer.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            !got.is_empty() && got.len() < all.len(),
+            "{} bytes",
+            got.len()
+        );
+        c.out.extend_from_slice(b"more");
+        assert_eq!(
+            c.flush().unwrap_err().kind(),
+            std::io::ErrorKind::BrokenPipe
+        );
+        assert!(c.out.is_empty());
+        tcp.close();
+        let _ = peer.read_to_end(&mut got);
+        assert_eq!(
+            &got[..],
+            &all[..got.len()],
+            "the stream is the queue's start, once"
+        );
     }
 
     #[test]
