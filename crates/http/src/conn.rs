@@ -1471,7 +1471,8 @@ pub(crate) mod tests {
 
     #[test]
     fn after_a_write_fails_nothing_more_is_written() {
-        // A peer that reads nothing, with small buffers: a 4 MiB flush times out partway.
+        // A peer that reads nothing, with small buffers: a flush of 16 MiB (more than any send
+        // buffer takes) times out partway.
         let l = gevent_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let peer =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -1496,7 +1497,7 @@ pub(crate) mod tests {
         let transport = super::Transport::Plain(super::SharedTcp(tcp.clone()));
         let mut c = super::Conn::new(transport, super::Deadline::new(tcp.clone()), &config);
         // Numbered words, so that a repeat shows.
-        let all: Vec<u8> = (0..1u32 << 20).flat_map(u32::to_be_bytes).collect();
+        let all: Vec<u8> = (0..1u32 << 22).flat_map(u32::to_be_bytes).collect();
         c.out = all.clone();
         assert_eq!(c.flush().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
         // The peer takes what came, making room: a flush that wrote the queue again from its
