@@ -189,7 +189,9 @@ impl Entry {
         // and closes; or between two reads of one TLS record, after which it waits again):
         // tried again shortly, for as long as the connection is idle.
         let entry = Rc::downgrade(self);
-        greenlet::spawn(move || {
+        // Without a stack for it (memory exhausted), the connection's own time limit ends the
+        // wait later: a stop is not failed for it.
+        let _ = greenlet::Builder::new().spawn(move || {
             loop {
                 if greenlet::sleep(CANCEL_RETRY).is_err() {
                     return;

@@ -250,8 +250,11 @@ impl Builder {
     /// Serve at most `n` connections at once; further clients wait in the listen backlog
     /// until one ends (gevent's server pool). Idle keep-alive connections do not keep a
     /// waiting client out: when every slot is taken and a client waits, an idle one is closed
-    /// for it, or, if none is idle, the next to finish a response (which then says
-    /// `Connection: close`), as nginx reuses its idle connections when it runs out.
+    /// for it, or, if none is idle, the next to finish a response (one whose response ends
+    /// soon: not a body streamed out, nor an upgrade), which says `Connection: close`, as
+    /// nginx reuses its idle connections when it runs out. An upgraded stream keeps its slot
+    /// while its closure runs, and gives it up when the closure returns, even if it handed the
+    /// stream on to a greenlet of its own.
     ///
     /// ```
     /// let b = gevent_http::Server::builder().max_connections(10_000);
@@ -290,11 +293,14 @@ impl Builder {
         if let Some((kind, msg)) = &self.addr_error {
             return Err(io::Error::new(*kind, msg.clone()));
         }
-        if self.write_timeout.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a zero write timeout",
-            ));
+        for (d, what) in [
+            (self.write_timeout, "a zero write timeout"),
+            (self.header_read_timeout, "a zero header read timeout"),
+            (self.keep_alive_timeout, "a zero keep-alive timeout"),
+        ] {
+            if d.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+            }
         }
         if self.body_read_timeout.is_some_and(|d| d.is_zero()) {
             return Err(io::Error::new(
@@ -328,9 +334,11 @@ impl Builder {
     ///
     /// # Errors
     /// Binding errors; an address that did not resolve; `InvalidInput` if the
-    /// [`server_header`](Builder::server_header) holds CR, LF or NUL, or the
-    /// [`write_timeout`](Builder::write_timeout) or
-    /// [`body_read_timeout`](Builder::body_read_timeout) is zero.
+    /// [`server_header`](Builder::server_header) holds CR, LF or NUL, or a time limit
+    /// ([`header_read_timeout`](Builder::header_read_timeout),
+    /// [`keep_alive_timeout`](Builder::keep_alive_timeout),
+    /// [`body_read_timeout`](Builder::body_read_timeout),
+    /// [`write_timeout`](Builder::write_timeout)) is zero.
     ///
     /// ```
     /// let server = gevent_http::Server::builder()

@@ -958,13 +958,18 @@ fn time_limits_as_long_as_duration_max_mean_none_in_effect() {
 }
 
 #[test]
-fn a_zero_body_read_timeout_is_refused() {
-    let e = Server::builder()
-        .addr("127.0.0.1:0")
-        .body_read_timeout(Duration::ZERO)
-        .serve(app)
-        .unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+fn a_zero_time_limit_is_refused() {
+    for configure in [
+        (|b: Builder| b.body_read_timeout(Duration::ZERO)) as fn(Builder) -> Builder,
+        |b| b.header_read_timeout(Duration::ZERO),
+        |b| b.keep_alive_timeout(Duration::ZERO),
+        |b| b.write_timeout(Duration::ZERO),
+    ] {
+        let e = configure(Server::builder().addr("127.0.0.1:0"))
+            .serve(app)
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    }
 }
 
 #[test]
