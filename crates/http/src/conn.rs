@@ -343,6 +343,29 @@ impl std::ops::DerefMut for StateGuard<'_> {
 }
 
 impl Connection {
+    /// End request `id` for its `Body`: later reads of it return at once (its end if it was
+    /// read whole). Nobody may hold the state's borrow (the caller just let it go).
+    fn end_request(&self, id: u64) {
+        if self.request.get() != id {
+            return;
+        }
+        let whole = self
+            .state
+            .try_borrow()
+            .is_ok_and(|c| c.body_done() && !c.drained && c.body_error.is_none());
+        self.whole_body.set(whole.then_some(id));
+        self.request.set(id + 1);
+    }
+
+    /// The state if no other greenlet uses it now.
+    pub(crate) fn try_state(&self) -> Option<StateGuard<'_>> {
+        let lock = self.lock.try_lock()?;
+        Some(StateGuard {
+            state: self.state.try_borrow_mut().ok()?,
+            _lock: lock,
+        })
+    }
+
     /// The state, once no other greenlet uses it (at once when none does).
     ///
     /// # Errors
@@ -472,7 +495,7 @@ impl Conn {
 
     /// Send TLS `close_notify` and end our direction, waiting at most the linger (or the write
     /// timeout if shorter) for room to send it.
-    fn close_write_soon(&mut self) {
+    pub(crate) fn close_write_soon(&mut self) {
         let tcp = self.transport.tcp();
         let limit = tcp
             .write_timeout()
@@ -494,7 +517,8 @@ impl Conn {
     /// waited for); whether it was read to its end.
     fn drain(&mut self, limit: u64, within: Duration) -> bool {
         let start = self.body_taken;
-        let discards = !self.body_done();
+        let data_before = self.body_len;
+        let pending_before = !self.pending.is_empty();
         self.body_deadline = Some(Instant::now() + within);
         let mut sink = [0u8; 4096];
         let mut done = true;
@@ -514,8 +538,8 @@ impl Conn {
         }
         self.body_deadline = None;
         // Reads of the body from now on (a greenlet the handler made) fail: what they would
-        // have read is gone.
-        self.drained |= discards;
+        // have read is gone (chunk framing alone is no loss).
+        self.drained |= pending_before || self.body_len > data_before;
         done && self.body_taken - start <= limit
     }
 
@@ -606,7 +630,7 @@ impl Conn {
     /// Next body bytes into `out` (0 at the end of the body).
     pub(crate) fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.body_error {
-            // The kind of the first failure, every time.
+            // The kind its reason stands for, every time.
             let kind = match e {
                 BODY_TIMED_OUT => io::ErrorKind::TimedOut,
                 BODY_CUT_SHORT => io::ErrorKind::UnexpectedEof,
@@ -614,6 +638,12 @@ impl Conn {
                 _ => io::ErrorKind::InvalidData,
             };
             return Err(io::Error::new(kind, e));
+        }
+        if self.drained {
+            return Err(io::Error::other(
+                "part of the request body was discarded: the response went out before it was \
+                 read",
+            ));
         }
         if self.expect_pending && self.continue_refused {
             return Err(io::Error::other(
@@ -636,12 +666,6 @@ impl Conn {
                 return Ok(n);
             }
             if self.decoder.is_done() {
-                if self.drained {
-                    return Err(io::Error::other(
-                        "the rest of the request body was discarded: the response went out \
-                         before it was read",
-                    ));
-                }
                 return Ok(0);
             }
             match self.decoder.decode(&self.buf[self.pos..self.end]) {
@@ -981,6 +1005,7 @@ pub(crate) fn serve_connection(
         registration.entry.kept.set(true);
         // An error leaves `responding` set: the connection ends with a reset.
         let closing = registration.entry.closing.get();
+        let id = conn.request.get();
         let next = answer(
             &conn,
             parsed,
@@ -991,15 +1016,10 @@ pub(crate) fn serve_connection(
             &mut line_text,
         )?;
         conn.responding.set(false);
-        // The request is over: a `Body` kept from it reads nothing more, at once (the
-        // connection waits for the next request holding its state): its end if it was read
-        // whole, else an error. Nobody holds the state here (`answer` just let it go).
-        let whole = conn
-            .state
-            .try_borrow()
-            .is_ok_and(|c| c.body_done() && !c.drained && c.body_error.is_none());
-        conn.whole_body.set(whole.then(|| conn.request.get()));
-        conn.request.set(conn.request.get() + 1);
+        // The request is over (if an upgrade did not end it already): a `Body` kept from it
+        // reads nothing more, at once (the connection waits for the next request holding its
+        // state).
+        conn.end_request(id);
         match next {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
@@ -1024,7 +1044,7 @@ struct ResetIfCutShort<'a>(&'a Connection);
 impl Drop for ResetIfCutShort<'_> {
     fn drop(&mut self) {
         let conn = self.0;
-        conn.request.set(conn.request.get() + 1);
+        conn.end_request(conn.request.get());
         // `responding` is still set only when a kill unwound out of `answer` or it returned an
         // error (every other return clears it; a handler's own panic is caught before this).
         // The state is free here unless a greenlet the handler made holds it (then it is not
@@ -1296,13 +1316,17 @@ fn answer(
             // no response of this server's.
             conn.responding.set(false);
             // Nor does the request: a `Body` kept from it reads nothing more.
-            conn.request.set(conn.request.get() + 1);
-            let upgraded = Upgraded { conn: conn.clone() };
+            conn.end_request(conn.request.get());
+            let token = Rc::new(());
+            let upgraded = Upgraded {
+                conn: conn.clone(),
+                _token: token.clone(),
+            };
             match catch_unwind(AssertUnwindSafe(|| f(upgraded))) {
                 Ok(()) => {
                     // The stream ends with its closure unless it was handed on (a greenlet
                     // of the closure's holds it): a TLS client is told (close_notify).
-                    if Rc::strong_count(conn) == 1
+                    if Rc::strong_count(&token) == 1
                         && let Ok(mut c) = conn.state()
                         && !c.write_failed
                     {

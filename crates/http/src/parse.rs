@@ -578,7 +578,7 @@ pub(crate) fn parse_head<B>(
     // RFC 9110 §4.2.4).
     let authority = uri.authority().cloned();
     if let Some(a) = &authority
-        && !is_host(a.as_str().as_bytes())
+        && (a.host().is_empty() || !is_host(a.as_str().as_bytes()))
     {
         return Err(bad("bad authority in the request target"));
     }
@@ -1053,8 +1053,10 @@ mod tests {
             assert_eq!(all, [host], "{:?}", String::from_utf8_lossy(raw));
         }
         assert_eq!(status(b"GET http://x/ HTTP/1.1\r\n\r\n"), 400);
-        // Userinfo, a bad host or port in the target.
+        // Userinfo, a bad host or port in the target, an empty host (RFC 9110 §4.2.1: an http
+        // URI with one is invalid).
         for bad in [
+            "http://:80/",
             "http://u:p@a/",
             "http://u@a/",
             "http://a:x/",

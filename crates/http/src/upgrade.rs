@@ -59,6 +59,9 @@ use std::time::Duration;
 /// [`set_write_timeout(None)`](Upgraded::set_write_timeout)).
 pub struct Upgraded {
     pub(crate) conn: Rc<Connection>,
+    /// Held by this stream only (the server keeps a clone): whether it is still alive once its
+    /// closure returned.
+    pub(crate) _token: Rc<()>,
 }
 
 impl fmt::Debug for Upgraded {
@@ -95,15 +98,20 @@ impl Upgraded {
         self.conn.tcp.set_write_timeout(timeout)
     }
 
-    /// Shut down one or both directions of the connection; over TLS, shutting down writing
-    /// sends `close_notify` first, so that the client sees a clean end.
+    /// Shut down one or both directions of the connection (a greenlet waiting to read or
+    /// write wakes up). Over TLS, shutting down writing sends `close_notify` first, so that
+    /// the client sees a clean end, if no other greenlet is using the stream at that moment,
+    /// and waiting at most the server's linger (2 s) for room to send it.
     ///
     /// # Errors
-    /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown); over TLS, what sending
-    /// `close_notify` fails with.
+    /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if how != Shutdown::Read && self.conn.tls {
-            self.conn.state()?.transport.close_notify()?;
+        if how != Shutdown::Read
+            && self.conn.tls
+            && let Some(mut c) = self.conn.try_state()
+            && !c.write_failed
+        {
+            c.close_write_soon();
         }
         self.conn.tcp.shutdown(how)
     }
