@@ -1488,6 +1488,26 @@ fn a_body_kept_past_its_request_reads_nothing_of_the_next_one() {
 }
 
 #[test]
+fn a_body_kept_past_its_request_does_not_wait_for_its_idle_connection() {
+    // Connection A's request keeps its body (unread: drained) and A waits, idle, for its next
+    // request (75 s by default). Read from connection B meanwhile, the kept body fails at
+    // once instead of waiting behind A.
+    let addr = start();
+    let mut a = Reader::new(connect(addr));
+    let me = a.s.local_addr().unwrap();
+    a.send(b"POST /keep HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(a.next(false).unwrap().text(), "kept");
+    let all = exchange(
+        addr,
+        b"GET /read-kept HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        all[0].text(),
+        format!("the request of this body is over; from {me}; own ")
+    );
+}
+
+#[test]
 fn a_body_read_by_a_greenlet_of_the_handler_while_the_answer_goes_out() {
     // The handler's greenlet waits in its read for the body (the client sends it only after
     // its 100 Continue) while the connection answers: the connection waits for the read,
