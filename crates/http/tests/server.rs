@@ -5,7 +5,7 @@ mod clients;
 #[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 
-use clients::{curl, curl_verbose, have};
+use clients::{curl, curl_upload_after_continue, have};
 use gevent_http::{Body, Builder, IntoBody, RequestExt, ResponseBody, Server, StreamBody};
 use http::{Request, Response, StatusCode};
 use std::io::{Read, Write};
@@ -81,30 +81,16 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
         // The body read by a greenlet of the handler's, which answers at once; what it read
         // is asked for by the next request.
         "/spawn-reader" => {
-            let mut body = req.into_body();
-            greenlet::spawn(move || {
-                let mut got = String::new();
-                let text = match body.read_to_string(&mut got) {
-                    Ok(_) => got,
-                    Err(e) => format!("error: {e}"),
-                };
-                SPAWNED.with(|s| *s.borrow_mut() = Some(text));
-            });
+            let body = req.into_body();
+            greenlet::spawn(move || read_for_spawned_result(body));
             // Let it start reading (and wait for the body) before the answer.
             greenlet::yield_now().unwrap();
             return Response::new("spawned".into_body());
         }
         // A greenlet that reads the body once the answer is out (and the body drained).
         "/spawn-late-reader" => {
-            let mut body = req.into_body();
-            greenlet::spawn(move || {
-                let mut got = String::new();
-                let text = match body.read_to_string(&mut got) {
-                    Ok(_) => got,
-                    Err(e) => format!("error: {e}"),
-                };
-                SPAWNED.with(|s| *s.borrow_mut() = Some(text));
-            });
+            let body = req.into_body();
+            greenlet::spawn(move || read_for_spawned_result(body));
             return Response::new("spawned".into_body());
         }
         // A refused answer (an informational status is not one) whose body reads the
@@ -185,6 +171,16 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
     Response::from_parts(parts, body.into_body())
 }
 
+/// Read `body` whole, for `/spawned-result` to answer: its text, or `error: ` and why not.
+fn read_for_spawned_result(mut body: Body) {
+    let mut got = String::new();
+    let text = match body.read_to_string(&mut got) {
+        Ok(_) => got,
+        Err(e) => format!("error: {e}"),
+    };
+    SPAWNED.with(|s| *s.borrow_mut() = Some(text));
+}
+
 /// A reader of nothing that reads the body it holds when it is dropped.
 struct ReadsOnDrop(Option<Body>);
 
@@ -196,13 +192,8 @@ impl Read for ReadsOnDrop {
 
 impl Drop for ReadsOnDrop {
     fn drop(&mut self) {
-        if let Some(mut body) = self.0.take() {
-            let mut got = String::new();
-            let text = match body.read_to_string(&mut got) {
-                Ok(_) => got,
-                Err(e) => format!("error: {e}"),
-            };
-            SPAWNED.with(|s| *s.borrow_mut() = Some(text));
+        if let Some(body) = self.0.take() {
+            read_for_spawned_result(body);
         }
     }
 }
@@ -1218,27 +1209,9 @@ fn curl_keep_alive_upload_chunked_and_http10() {
         err.contains("Re-using existing") || err.contains("existing connection"),
         "{err}"
     );
-    // -T upload with Expect: 100-continue (curl asks for it itself only above 1 MiB): the
-    // 100 comes, then the body goes and comes back whole.
-    let file = std::env::temp_dir().join(format!("gevent-http-upload-{}", std::process::id()));
-    let data: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    std::fs::write(&file, &data).unwrap();
-    let (out, err) = curl_verbose(&[
-        "-H",
-        "Expect: 100-continue",
-        "-T",
-        file.to_str().unwrap(),
-        &format!("{base}/echo"),
-    ]);
-    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
-    assert_eq!(out, data);
-    // And a body of more than 1 MiB, for which curl asks for the 100 on its own.
-    let big: Vec<u8> = (0..1_500_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    std::fs::write(&file, &big).unwrap();
-    let (out, err) = curl_verbose(&["-T", file.to_str().unwrap(), &format!("{base}/echo")]);
-    assert!(err.contains("> Expect: 100-continue"), "{err}");
-    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
-    assert_eq!(out, big);
+    // A -T upload with Expect: 100-continue (set: curl asks for it itself only above 1 MiB):
+    // the 100 comes, then the body goes and comes back whole.
+    curl_upload_after_continue(&[], &format!("{base}/echo"), 200_000);
     // chunked upload from stdin
     let mut child = Command::new("curl")
         .args([
@@ -1262,7 +1235,6 @@ fn curl_keep_alive_upload_chunked_and_http10() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "chunked body");
     assert_eq!(curl(&["--http1.0", &format!("{base}/old")]), "GET /old");
-    std::fs::remove_file(file).unwrap();
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod clients;
 #[path = "../../greenlet/tests/support/mod.rs"]
 mod support;
 
-use clients::{curl, curl_verbose, have};
+use clients::{curl, curl_upload_after_continue, have};
 use gevent_http::{Body, RequestExt, Server};
 use http::{Request, Response};
 use std::io::{Read, Write};
@@ -101,24 +101,12 @@ fn curl_over_tls_with_the_ca_certificate_keep_alive_and_upload() {
         err.contains("Re-using existing") || err.contains("existing connection"),
         "{err}"
     );
-    // An upload of 200 KB with Expect: 100-continue (curl asks for it itself only above
-    // 1 MiB) gets its 100 and comes back whole.
-    let file = std::env::temp_dir().join(format!("gevent-http-tls-upload-{}", std::process::id()));
-    let data: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    std::fs::write(&file, &data).unwrap();
-    let (back, err) = curl_verbose(&[
-        "--cacert",
-        ca_arg,
-        "--resolve",
-        &resolve,
-        "-H",
-        "Expect: 100-continue",
-        "-T",
-        file.to_str().unwrap(),
+    // An upload with Expect: 100-continue gets its 100 and comes back whole.
+    curl_upload_after_continue(
+        &["--cacert", ca_arg, "--resolve", &resolve],
         &format!("{base}/echo"),
-    ]);
-    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
-    assert_eq!(back, data);
+        200_000,
+    );
     // Without the CA the certificate is refused (curl's exit code 60).
     let out = Command::new("curl")
         .args([
@@ -137,7 +125,6 @@ fn curl_over_tls_with_the_ca_certificate_keep_alive_and_upload() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::remove_file(file).unwrap();
     std::fs::remove_file(ca).unwrap();
 }
 

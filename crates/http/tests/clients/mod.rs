@@ -51,3 +51,29 @@ pub(crate) fn curl_verbose(args: &[&str]) -> (Vec<u8>, String) {
     assert!(out.status.success(), "curl {args:?}: {err}");
     (out.stdout, err)
 }
+
+/// Upload `len` bytes to `url` (an echo) with `curl -T` (after `args`), asking for
+/// `100 Continue` (curl does itself only above 1 MiB): asserts that the 100 came and that the
+/// body came back whole.
+pub(crate) fn curl_upload_after_continue(args: &[&str], url: &str, len: u32) {
+    let file = std::env::temp_dir().join(format!(
+        "gevent-http-upload-{}-{len}-{}",
+        std::process::id(),
+        args.len()
+    ));
+    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let mut all = args.to_vec();
+    all.extend([
+        "-H",
+        "Expect: 100-continue",
+        "-T",
+        file.to_str().unwrap(),
+        url,
+    ]);
+    let (back, err) = curl_verbose(&all);
+    std::fs::remove_file(&file).unwrap();
+    assert!(err.contains("> Expect: 100-continue"), "{err}");
+    assert!(err.contains("< HTTP/1.1 100 Continue"), "{err}");
+    assert!(back == data, "{len} bytes sent, {} came back", back.len());
+}
