@@ -996,6 +996,10 @@ pub(crate) fn serve_connection(
                     ) =>
                 {
                     log::debug!("closing a connection from {peer}: no complete request in time");
+                    if c.pos == c.end {
+                        // Idle, not cut in a head: a TLS client is told (close_notify).
+                        c.linger_close();
+                    }
                     return Ok(());
                 }
                 Err(e) => return Err(e),

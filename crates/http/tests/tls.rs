@@ -172,18 +172,47 @@ fn tls_client(
 fn tls_server<B: gevent_http::IntoBody>(
     handler: impl Fn(Request<Body>) -> Response<B> + 'static,
 ) -> (Server, rcgen::CertifiedKey) {
+    tls_server_with(|b| b, handler)
+}
+
+/// [`tls_server`] with more options.
+fn tls_server_with<B: gevent_http::IntoBody>(
+    configure: fn(gevent_http::Builder) -> gevent_http::Builder,
+    handler: impl Fn(Request<Body>) -> Response<B> + 'static,
+) -> (Server, rcgen::CertifiedKey) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let config = gevent_http::tls::server_config_from_pem(
         cert.cert.pem().as_bytes(),
         cert.key_pair.serialize_pem().as_bytes(),
     )
     .unwrap();
-    let server = Server::builder()
-        .addr("127.0.0.1:0")
-        .tls(config)
+    let server = configure(Server::builder().addr("127.0.0.1:0").tls(config))
         .serve(handler)
         .unwrap();
     (server, cert)
+}
+
+#[test]
+fn an_idle_tls_connection_closed_at_its_timeout_ends_with_close_notify() {
+    let (server, cert) = tls_server_with(
+        |b| b.keep_alive_timeout(Duration::from_millis(200)),
+        |_req| Response::new(gevent_http::ResponseBody::Static(b"plain")),
+    );
+    let mut c = tls_client(server.local_addr().unwrap(), &cert);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"plain") {
+        let mut b = [0u8; 256];
+        let n = c.read(&mut b).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&b[..n]);
+    }
+    // Idle past the timeout: a clean end of the stream, not a truncation.
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    server.stop(None);
 }
 
 #[test]
