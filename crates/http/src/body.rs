@@ -201,19 +201,22 @@ impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Once the request is over: its end if it was read whole, else an error.
         let over = || {
-            if self.conn.whole_body.get() == Some(self.request) {
-                Ok(0)
+            let conn = &self.conn;
+            if self.request > conn.over.get() {
+                None
+            } else if conn.over.get() == self.request && conn.over_whole.get() {
+                Some(Ok(0))
             } else {
-                Err(io::Error::other("the request of this body is over"))
+                Some(Err(io::Error::other("the request of this body is over")))
             }
         };
-        if self.conn.request.get() != self.request {
-            return over();
+        if let Some(r) = over() {
+            return r;
         }
         let mut c = self.conn.state()?;
-        // (The connection may have gone on while this waited.)
-        if self.conn.request.get() != self.request {
-            return over();
+        // (The request may have ended while this waited.)
+        if let Some(r) = over() {
+            return r;
         }
         c.read_body(buf)
     }

@@ -309,9 +309,12 @@ pub(crate) struct Connection {
     /// Which request the connection is on, counted from 1: a body kept from an earlier one
     /// reads nothing of a later one's.
     pub(crate) request: Cell<u64>,
-    /// The last request that is over, if its body was read to its end: a `Body` of it still
-    /// reads its end (`Ok(0)`) rather than failing.
-    pub(crate) whole_body: Cell<Option<u64>>,
+    /// The last request that is over (its response out, or the connection ended): a `Body` of
+    /// it, or of an earlier one, reads nothing more.
+    pub(crate) over: Cell<u64>,
+    /// Whether the body of request `over` was read to its end: a `Body` of it still reads
+    /// its end (`Ok(0)`) rather than failing.
+    pub(crate) over_whole: Cell<bool>,
     /// Between the handler's return and the end of its response's writing: what a kill or
     /// an error interrupts then may be a response cut short.
     responding: Cell<bool>,
@@ -343,18 +346,20 @@ impl std::ops::DerefMut for StateGuard<'_> {
 }
 
 impl Connection {
-    /// End request `id` for its `Body`: later reads of it return at once (its end if it was
-    /// read whole). Nobody may hold the state's borrow (the caller just let it go).
-    fn end_request(&self, id: u64) {
-        if self.request.get() != id {
+    /// End the current request for its `Body`, if it is not over yet: later reads of it
+    /// return at once (its end if it was read whole). Nobody may hold the state's borrow (the
+    /// caller just let it go).
+    fn end_request(&self) {
+        let id = self.request.get();
+        if self.over.get() == id {
             return;
         }
         let whole = self
             .state
             .try_borrow()
             .is_ok_and(|c| c.body_done() && !c.drained && c.body_error.is_none());
-        self.whole_body.set(whole.then_some(id));
-        self.request.set(id + 1);
+        self.over_whole.set(whole);
+        self.over.set(id);
     }
 
     /// The state if no other greenlet uses it now.
@@ -480,6 +485,17 @@ impl Conn {
             written?;
         }
         Ok(())
+    }
+
+    /// Send what the transport holds (TLS records), unless a write failed already; a failure
+    /// here is one too.
+    pub(crate) fn flush_transport(&mut self) -> io::Result<()> {
+        self.check_writable()?;
+        let flushed = self.transport.flush();
+        if flushed.is_err() {
+            self.write_failed = true;
+        }
+        flushed
     }
 
     /// `BrokenPipe` once a write failed.
@@ -881,7 +897,8 @@ pub(crate) fn serve_connection(
         tls: transport.is_tls(),
         tcp: fixed_tcp,
         request: Cell::new(0),
-        whole_body: Cell::new(None),
+        over: Cell::new(0),
+        over_whole: Cell::new(false),
         responding: Cell::new(false),
         lock: greenlet::Lock::new(),
         state: RefCell::new(Conn::new(transport, deadline, config)),
@@ -1009,7 +1026,6 @@ pub(crate) fn serve_connection(
         registration.entry.kept.set(true);
         // An error leaves `responding` set: the connection ends with a reset.
         let closing = registration.entry.closing.get();
-        let id = conn.request.get();
         let next = answer(
             &conn,
             parsed,
@@ -1023,7 +1039,7 @@ pub(crate) fn serve_connection(
         // The request is over (if an upgrade did not end it already): a `Body` kept from it
         // reads nothing more, at once (the connection waits for the next request holding its
         // state).
-        conn.end_request(id);
+        conn.end_request();
         match next {
             Next::KeepAlive if !shared.stopping.get() => {}
             Next::KeepAlive | Next::Close => {
@@ -1048,7 +1064,7 @@ struct ResetIfCutShort<'a>(&'a Connection);
 impl Drop for ResetIfCutShort<'_> {
     fn drop(&mut self) {
         let conn = self.0;
-        conn.end_request(conn.request.get());
+        conn.end_request();
         // `responding` is still set only when a kill unwound out of `answer` or it returned an
         // error (every other return clears it; a handler's own panic is caught before this).
         // The state is free here unless a greenlet the handler made holds it (then it is not
@@ -1320,7 +1336,7 @@ fn answer(
             // no response of this server's.
             conn.responding.set(false);
             // Nor does the request: a `Body` kept from it reads nothing more.
-            conn.end_request(conn.request.get());
+            conn.end_request();
             let token = Rc::new(());
             let upgraded = Upgraded {
                 conn: conn.clone(),

@@ -294,19 +294,14 @@ impl Builder {
             return Err(io::Error::new(*kind, msg.clone()));
         }
         for (d, what) in [
-            (self.write_timeout, "a zero write timeout"),
-            (self.header_read_timeout, "a zero header read timeout"),
-            (self.keep_alive_timeout, "a zero keep-alive timeout"),
+            (Some(self.write_timeout), "a zero write timeout"),
+            (Some(self.header_read_timeout), "a zero header read timeout"),
+            (Some(self.keep_alive_timeout), "a zero keep-alive timeout"),
+            (self.body_read_timeout, "a zero body read timeout"),
         ] {
-            if d.is_zero() {
+            if d.is_some_and(|d| d.is_zero()) {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, what));
             }
-        }
-        if self.body_read_timeout.is_some_and(|d| d.is_zero()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a zero body read timeout",
-            ));
         }
         if self
             .server_header

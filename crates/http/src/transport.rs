@@ -57,20 +57,14 @@ impl Transport {
     /// End our direction: TLS `close_notify` first (not in the middle of a handshake, which
     /// sending would wait to carry on), then the TCP half-close.
     pub(crate) fn close_write(&mut self) {
-        let _ = self.close_notify();
-        let _ = self.tcp().shutdown(Shutdown::Write);
-    }
-
-    /// Send TLS `close_notify` (nothing for plain TCP, nor in the middle of a handshake).
-    pub(crate) fn close_notify(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Transport::Tls(s) = self
             && !s.conn.is_handshaking()
         {
             s.conn.send_close_notify();
-            return s.flush();
+            let _ = s.flush();
         }
-        Ok(())
+        let _ = self.tcp().shutdown(Shutdown::Write);
     }
 }
 

@@ -145,18 +145,10 @@ impl Write for Upgraded {
         let n = c.transport.write(buf)?;
         // Taken (by TLS, which sends it with the flush): `n` is what this write did, a failure
         // to send it is the next call's error (a retry would send it twice).
-        if c.transport.flush().is_err() {
-            c.write_failed = true;
-        }
+        let _ = c.flush_transport();
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        let mut c = self.conn.state()?;
-        c.check_writable()?;
-        let flushed = c.transport.flush();
-        if flushed.is_err() {
-            c.write_failed = true;
-        }
-        flushed
+        self.conn.state()?.flush_transport()
     }
 }
