@@ -348,39 +348,31 @@ fn is_host(value: &[u8]) -> bool {
     if let [b'[', inner @ .., b']'] = host {
         return is_ip_literal(inner);
     }
-    let inner = host;
+    pct_encoded_or(host, |b| is_unreserved(b) || SUB_DELIMS.contains(&b))
+}
+
+/// RFC 3986's `sub-delims`.
+const SUB_DELIMS: &[u8] = b"!$&'()*+,;=";
+
+/// RFC 3986's `unreserved`.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// Whether `s` is made of bytes that are `allowed` and percent-encoded octets.
+fn pct_encoded_or(s: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
     let mut i = 0;
-    while i < inner.len() {
-        let b = inner[i];
-        let ok = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        if !ok {
-            if b == b'%'
-                && inner.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && inner.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
-            {
-                i += 3;
-                continue;
-            }
+    while i < s.len() {
+        if allowed(s[i]) {
+            i += 1;
+        } else if s[i] == b'%'
+            && s.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            i += 3;
+        } else {
             return false;
         }
-        i += 1;
     }
     true
 }
@@ -399,28 +391,13 @@ fn is_ip_literal(inner: &[u8]) -> bool {
             && !tail.is_empty()
             && tail
                 .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b));
+                .all(|&b| is_unreserved(b) || SUB_DELIMS.contains(&b) || b == b':');
     }
     let (address, zone) = match inner.windows(3).position(|w| w == b"%25") {
         Some(i) => (&inner[..i], Some(&inner[i + 3..])),
         None => (inner, None),
     };
-    let zone_ok = zone.is_none_or(|z| {
-        let mut i = 0;
-        while i < z.len() {
-            match z[i] {
-                b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => i += 1,
-                b'%' if z
-                    .get(i + 1..i + 3)
-                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
-                {
-                    i += 3
-                }
-                _ => return false,
-            }
-        }
-        !z.is_empty()
-    });
+    let zone_ok = zone.is_none_or(|z| !z.is_empty() && pct_encoded_or(z, is_unreserved));
     zone_ok && std::str::from_utf8(address).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
