@@ -318,6 +318,9 @@ pub(crate) struct Connection {
     /// Between the handler's return and the end of its response's writing: what a kill or
     /// an error interrupts then may be a response cut short.
     responding: Cell<bool>,
+    /// Set once an [`Upgraded`] stream was shut down for writing: its writes fail from then
+    /// on (over TLS they would be taken and lost), and its end sends no second `close_notify`.
+    pub(crate) write_shut: Cell<bool>,
     /// Held by whichever greenlet uses the state: the connection's own, or one the handler
     /// made that reads the body. Reading may wait for the client, so a second user waits for
     /// the first (cooperatively) rather than finding the state borrowed.
@@ -900,6 +903,7 @@ pub(crate) fn serve_connection(
         over: Cell::new(0),
         over_whole: Cell::new(false),
         responding: Cell::new(false),
+        write_shut: Cell::new(false),
         lock: greenlet::Lock::new(),
         state: RefCell::new(Conn::new(transport, deadline, config)),
     });
@@ -1347,6 +1351,7 @@ fn answer(
                     // The stream ends with its closure unless it was handed on (a greenlet
                     // of the closure's holds it): a TLS client is told (close_notify).
                     if Rc::strong_count(&token) == 1
+                        && !conn.write_shut.get()
                         && let Ok(mut c) = conn.state()
                         && !c.write_failed
                     {

@@ -101,19 +101,36 @@ impl Upgraded {
     /// Shut down one or both directions of the connection (a greenlet waiting to read or
     /// write wakes up). Over TLS, shutting down writing sends `close_notify` first, so that
     /// the client sees a clean end, if no other greenlet is using the stream at that moment,
-    /// and waiting at most the server's linger (2 s) for room to send it.
+    /// and waiting at most the server's linger (2 s) for room to send it. Once writing is shut
+    /// down, `write` fails with `BrokenPipe` (over TLS the bytes would be taken and lost).
     ///
     /// # Errors
     /// As [`TcpStream::shutdown`](gevent_io::net::TcpStream::shutdown).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if how != Shutdown::Read
+        let writing = how != Shutdown::Read;
+        if writing
             && self.conn.tls
+            && !self.conn.write_shut.get()
             && let Some(mut c) = self.conn.try_state()
             && !c.write_failed
         {
             c.close_write_soon();
         }
+        if writing {
+            self.conn.write_shut.set(true);
+        }
         self.conn.tcp.shutdown(how)
+    }
+
+    /// `BrokenPipe` once writing is shut down.
+    fn check_not_shut(&self) -> io::Result<()> {
+        if self.conn.write_shut.get() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the upgraded stream is shut down for writing",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -140,6 +157,7 @@ impl Write for Upgraded {
         if buf.is_empty() {
             return Ok(0);
         }
+        self.check_not_shut()?;
         let mut c = self.conn.state()?;
         c.check_writable()?;
         let n = c.transport.write(buf)?;
@@ -149,6 +167,10 @@ impl Write for Upgraded {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
+        // Nothing is left to send once writing is shut down (the shutdown sent it).
+        if self.conn.write_shut.get() {
+            return Ok(());
+        }
         self.conn.state()?.flush_transport()
     }
 }

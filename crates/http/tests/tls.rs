@@ -294,3 +294,41 @@ fn a_stop_closes_a_connection_whose_handshake_has_not_come_at_once() {
         assert!(rest.is_empty(), "{rest:?}");
     }
 }
+
+#[test]
+fn an_upgraded_tls_stream_shut_for_writing_ends_with_close_notify_and_still_reads() {
+    // The closure sends a line, shuts its writing and reads what the client still has to say;
+    // the client sees a clean end (a close_notify) while the connection is still open.
+    let heard = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let kept = heard.clone();
+    let (server, cert) = tls_server(move |_req| {
+        let heard = kept.clone();
+        let mut r = Response::new(gevent_http::ResponseBody::upgrade(move |mut up| {
+            up.write_all(b"half").unwrap();
+            up.shutdown(std::net::Shutdown::Write).unwrap();
+            // Writing is over for good: a write now fails, it does not reach the client.
+            assert!(up.write_all(b"more").is_err());
+            up.read_to_end(&mut heard.borrow_mut()).unwrap();
+        }));
+        *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        r.headers_mut()
+            .insert(http::header::UPGRADE, "x-raw".parse().unwrap());
+        r
+    });
+    let mut up = tls_client(server.local_addr().unwrap(), &cert);
+    up.write_all(
+        b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: x-raw\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    // To the end of the server's writing: a clean end of the stream, not a truncation.
+    up.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 101 "));
+    assert!(answer.ends_with(b"\r\n\r\nhalf"), "{answer:?}");
+    // The server still reads: what the client sends now, to its own close_notify.
+    up.write_all(b"bye").unwrap();
+    up.conn.send_close_notify();
+    up.flush().unwrap();
+    assert_eq!(server.stop(Some(generous(Duration::from_secs(10)))), 0);
+    assert_eq!(&*heard.borrow(), b"bye");
+}
