@@ -139,6 +139,20 @@ fn version_error(buf: &[u8]) -> Option<ParseError> {
     Some(bad("bad HTTP version"))
 }
 
+/// After httparse's `Version` error: where the minor digit is in a request line that has ended
+/// and says `HTTP/1.2` to `HTTP/1.9`.
+fn later_minor_version(buf: &[u8]) -> Option<usize> {
+    let line = after_empty_lines(buf);
+    let line_end = line.iter().position(|&b| b == b'\r' || b == b'\n')?;
+    let version = line[..line_end].rsplit(|&b| b == b' ').next()?;
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => {
+            Some(buf.len() - line.len() + line_end - 1)
+        }
+        _ => None,
+    }
+}
+
 /// Comma-separated list elements of every field `name`, trimmed (RFC 9110 §5.6.1).
 fn list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
     headers
@@ -492,6 +506,15 @@ pub(crate) fn parse_head<B>(
             ));
         }
         Err(httparse::Error::Version) => {
+            if let Some(at) = later_minor_version(buf) {
+                // RFC 9112 §2.3: a later minor version of HTTP/1 is read as the latest this
+                // server knows, HTTP/1.1 (the response says `HTTP/1.1`). httparse knows only
+                // 1.0 and 1.1: the head is parsed again from a copy that says 1.1, as long as
+                // a head may be (a longer one is refused for its length as it would be).
+                let mut copy = buf[..buf.len().min(limits.max_head_bytes + 1)].to_vec();
+                copy[at] = b'1';
+                return parse_head(&copy, limits, reuse, body);
+            }
             return version_error(buf).map_or(Ok(Status::Incomplete), Err);
         }
         Err(httparse::Error::Token) => return Err(bad("bad method")),
@@ -1061,6 +1084,38 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/x"), 400);
         // after empty lines too
         assert_eq!(status(b"\r\n\r\nGET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+    }
+
+    #[test]
+    fn a_later_minor_version_of_http_1_is_read_as_1_1() {
+        let raw = b"\r\nPOST /a HTTP/1.2\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+        let p = ok(raw);
+        assert_eq!(p.head.version(), Version::HTTP_11);
+        assert_eq!(p.head.uri(), "/a");
+        assert_eq!(p.body_framing, Framing::Length(2));
+        assert!(p.keep_alive);
+        assert_eq!(&raw[p.line], b"POST /a HTTP/1.2");
+        assert_eq!(p.consumed, raw.len() - 2);
+        assert_eq!(
+            ok(b"GET / HTTP/1.9\r\nHost: x\r\n\r\n").head.version(),
+            Version::HTTP_11
+        );
+        // As strict as HTTP/1.1 is: its Host is required, bad fields are refused.
+        assert_eq!(status(b"GET / HTTP/1.2\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.2\r\nHost: x\r\nA : b\r\n\r\n"), 400);
+        // Waited for until the head is whole, and as long as any head may be.
+        assert!(matches!(parse(b"GET / HTTP/1.2"), Ok(Status::Incomplete)));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.2\r\nHost: x\r\n"),
+            Ok(Status::Incomplete)
+        ));
+        let mut long = b"GET / HTTP/1.2\r\nHost: x\r\nX: ".to_vec();
+        long.resize(HeadLimits::default().max_head_bytes + 10, b'a');
+        assert_eq!(status(&long), 431);
+        // Not a version: still 400.
+        assert_eq!(status(b"GET / HTTP/1.a\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.23\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.2 \r\nHost: x\r\n\r\n"), 400);
     }
 
     #[test]
