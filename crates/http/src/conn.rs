@@ -1020,6 +1020,10 @@ pub(crate) fn serve_connection(
                     if c.pos == c.end {
                         // Idle, not cut in a head: a TLS client is told (close_notify).
                         c.linger_close();
+                    } else if c.transport.is_tls() {
+                        // Cut in a head: a TLS client is told too (its end is not taken for a
+                        // truncation), without lingering for more of a head that is too slow.
+                        c.close_write_soon();
                     }
                     return Ok(());
                 }

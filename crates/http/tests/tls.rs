@@ -332,3 +332,20 @@ fn an_upgraded_tls_stream_shut_for_writing_ends_with_close_notify_and_still_read
     assert_eq!(server.stop(Some(generous(Duration::from_secs(10)))), 0);
     assert_eq!(&*heard.borrow(), b"bye");
 }
+
+#[test]
+fn a_tls_head_cut_short_by_the_header_timeout_ends_with_close_notify() {
+    let (server, cert) = tls_server_with(
+        |b| b.header_read_timeout(Duration::from_millis(200)),
+        |_req| Response::new(gevent_http::ResponseBody::Static(b"never")),
+    );
+    let mut c = tls_client(server.local_addr().unwrap(), &cert);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    // Never completed: closed at the timeout, unanswered, with a clean end of the stream (a
+    // close_notify), not a truncation.
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    server.stop(None);
+}
