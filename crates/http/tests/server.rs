@@ -2145,27 +2145,23 @@ fn stop_kills_a_handler_that_outlives_the_grace_period_without_a_500() {
     assert_eq!(text, "", "a killed handler's connection just closes");
 }
 
-#[test]
-fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
-    // An HTTP/1.0 body of unknown length ends with the connection: were a kill to close it
-    // cleanly, the client would take the part it got for the whole body.
-    struct Endless(usize);
-    impl Read for Endless {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            // Enough to be sent (more than the server buffers), then the rest never comes.
-            if self.0 > 256 * 1024 {
-                greenlet::sleep(Duration::from_secs(3600))?;
-            }
-            buf.fill(b'x');
-            self.0 += buf.len();
-            Ok(buf.len())
+/// A response body whose first part is sent (more than the server buffers), then the rest
+/// never comes.
+struct Endless(usize);
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 > 256 * 1024 {
+            greenlet::sleep(Duration::from_secs(3600))?;
         }
+        buf.fill(b'x');
+        self.0 += buf.len();
+        Ok(buf.len())
     }
-    let (addr, stop_now, server_thread) =
-        stopped_when_told(|_req| Response::new(StreamBody(Endless(0)).into_body()));
-    let mut c = connect(addr);
-    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    // The head and the first part of the body.
+}
+
+/// Read `c` up to the first of an [`Endless`] body: the head and some of the body.
+fn read_into_endless(c: &mut TcpStream) {
     let mut got = Vec::new();
     while !got.ends_with(b"xxxx") {
         let mut b = [0u8; 4096];
@@ -2174,9 +2170,67 @@ fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
         got.extend_from_slice(&b[..n]);
     }
     assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+}
+
+#[test]
+fn a_reset_closes_the_socket_at_once_while_a_greenlet_keeps_the_requests_body() {
+    // The connection a kill resets is shared with a greenlet of the handler's that keeps the
+    // request's body: the socket closes at the reset all the same, not when that greenlet ends.
+    let (tx, rx) = mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
+        let stop_now = greenlet::AsyncResult::<()>::new();
+        let client_done = greenlet::AsyncResult::<()>::new();
+        let keepers = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let kept = keepers.clone();
+        let server = Server::builder()
+            .addr("127.0.0.1:0")
+            .serve(move |req: Request<Body>| {
+                let body = req.into_body();
+                kept.borrow_mut().push(greenlet::spawn(move || {
+                    let _body = body;
+                    let _ = greenlet::sleep(Duration::from_secs(3600));
+                }));
+                Response::new(StreamBody(Endless(0)).into_body())
+            })
+            .unwrap();
+        tx.send((
+            server.local_addr().unwrap(),
+            stop_now.setter(),
+            client_done.setter(),
+        ))
+        .unwrap();
+        stop_now.get().unwrap();
+        let killed = server.stop(Some(Duration::from_millis(100)));
+        // The keeper still holds the body (and the connection) while the client reads.
+        client_done.get().unwrap();
+        let keepers = keepers.borrow();
+        assert!(keepers.iter().all(|g| !g.is_ready()));
+        greenlet::killall(&keepers, None);
+        killed
+    });
+    let (addr, stop_now, client_done) = rx.recv().unwrap();
+    let mut c = connect(addr);
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    read_into_endless(&mut c);
+    stop_now.set(());
+    let e = c.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    client_done.set(());
+    assert_eq!(server_thread.join().unwrap(), 1);
+}
+
+#[test]
+fn a_response_cut_short_by_a_kill_ends_with_a_reset_not_a_clean_close() {
+    // An HTTP/1.0 body of unknown length ends with the connection: were a kill to close it
+    // cleanly, the client would take the part it got for the whole body.
+    let (addr, stop_now, server_thread) =
+        stopped_when_told(|_req| Response::new(StreamBody(Endless(0)).into_body()));
+    let mut c = connect(addr);
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    read_into_endless(&mut c);
     stop_now.set(());
     assert_eq!(server_thread.join().unwrap(), 1);
-    let e = c.read_to_end(&mut got).unwrap_err();
+    let e = c.read_to_end(&mut Vec::new()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
 }
 
