@@ -46,6 +46,9 @@ pub struct Body {
     pub(crate) conn: Rc<Connection>,
     /// Which of the connection's requests this is the body of.
     pub(crate) request: u64,
+    /// Whether this body's own reads took it to its end: its reads return the end (`Ok(0)`)
+    /// from then on, whatever the connection has gone on to.
+    pub(crate) whole: bool,
 }
 
 impl fmt::Debug for Body {
@@ -199,6 +202,9 @@ impl RequestExt for http::Request<Body> {
 /// went out is drained), rather than end early as if the body were shorter.
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.whole {
+            return Ok(0);
+        }
         // Once the request is over: its end if it was read whole, else an error.
         let over = || {
             let conn = &self.conn;
@@ -218,7 +224,9 @@ impl Read for Body {
         if let Some(r) = over() {
             return r;
         }
-        c.read_body(buf)
+        let n = c.read_body(buf)?;
+        self.whole = c.body_done();
+        Ok(n)
     }
 }
 

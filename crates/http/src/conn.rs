@@ -526,7 +526,7 @@ impl Conn {
     }
 
     /// Whether the request's body has been read to its end.
-    fn body_done(&self) -> bool {
+    pub(crate) fn body_done(&self) -> bool {
         self.decoder.is_done() && self.pending.is_empty()
     }
 
@@ -940,6 +940,7 @@ pub(crate) fn serve_connection(
                     Body {
                         conn: conn.clone(),
                         request,
+                        whole: false,
                     }
                 }) {
                     Ok(parse::Status::Complete(p)) => {

@@ -67,6 +67,14 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
             KEPT.with(|k| *k.borrow_mut() = Some(req.into_body()));
             return Response::new("kept".into_body());
         }
+        // A body read to its last byte (but not to its end) and kept.
+        "/keep-read" => {
+            let mut body = req.into_body();
+            let mut got = [0u8; 5];
+            body.read_exact(&mut got).unwrap();
+            KEPT.with(|k| *k.borrow_mut() = Some(body));
+            return Response::new(format!("kept {}", String::from_utf8_lossy(&got)).into_body());
+        }
         "/read-kept" => {
             let mut kept = KEPT.with(|k| k.borrow_mut().take()).unwrap();
             let mut got = Vec::new();
@@ -1457,6 +1465,20 @@ fn a_body_kept_past_its_request_reads_nothing_of_the_next_one() {
         r.next(false).unwrap().text(),
         format!("the request of this body is over; from {me}; own world")
     );
+}
+
+#[test]
+fn a_body_its_handler_read_whole_still_reads_its_end_requests_later() {
+    let addr = start();
+    let mut r = Reader::new(connect(addr));
+    r.send(
+        b"POST /keep-read HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+          GET /spawned-result HTTP/1.1\r\nHost: x\r\n\r\n\
+          POST /read-kept HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nworld",
+    );
+    assert_eq!(r.next(false).unwrap().text(), "kept hello");
+    assert_eq!(r.next(false).unwrap().status, 200);
+    assert_eq!(r.next(false).unwrap().text(), "read \"\"; own world");
 }
 
 #[test]
