@@ -511,6 +511,13 @@ pub(crate) fn parse_head<B>(
                 // server knows, HTTP/1.1 (the response says `HTTP/1.1`). httparse knows only
                 // 1.0 and 1.1: the head is parsed again from a copy that says 1.1, as long as
                 // a head may be (a longer one is refused for its length as it would be).
+                if at >= limits.max_head_bytes {
+                    // The request line alone is over the head's limit.
+                    return Err(err(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "head too large",
+                    ));
+                }
                 let mut copy = buf[..buf.len().min(limits.max_head_bytes + 1)].to_vec();
                 copy[at] = b'1';
                 return parse_head(&copy, limits, reuse, body);
@@ -1112,6 +1119,22 @@ mod tests {
         let mut long = b"GET / HTTP/1.2\r\nHost: x\r\nX: ".to_vec();
         long.resize(HeadLimits::default().max_head_bytes + 10, b'a');
         assert_eq!(status(&long), 431);
+        // A request line longer than the head may be (with limits that allow it): 431, as
+        // for HTTP/1.1.
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            ..HeadLimits::default()
+        };
+        let mut line = b"\r\nGET /".to_vec();
+        line.resize(100, b'a');
+        for version in [
+            &b" HTTP/1.2\r\nHost: x\r\n\r\n"[..],
+            b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            let raw = [&line[..], version].concat();
+            let got = parse_head(&raw, &limits, &mut Reuse::default(), || ());
+            assert!(matches!(got, Err(ParseError { status, .. }) if status == 431));
+        }
         // Not a version: still 400.
         assert_eq!(status(b"GET / HTTP/1.a\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.23\r\nHost: x\r\n\r\n"), 400);
