@@ -525,6 +525,17 @@ impl Conn {
         self.transport.close_write();
     }
 
+    /// End a connection whose next request did not come in time: a TLS client is told
+    /// (close_notify), so that it does not take the end for a truncation. One cut in a head
+    /// gets no lingering for more of a head that is too slow.
+    fn head_timed_out(&mut self) {
+        if self.pos == self.end {
+            self.linger_close();
+        } else if self.transport.is_tls() {
+            self.close_write_soon();
+        }
+    }
+
     /// Whether the request's body has been read to its end.
     pub(crate) fn body_done(&self) -> bool {
         self.decoder.is_done() && self.pending.is_empty()
@@ -970,6 +981,7 @@ pub(crate) fn serve_connection(
                 None => config.keep_alive_timeout,
             };
             if timeout.is_zero() {
+                c.head_timed_out();
                 return Ok(());
             }
             // Nothing of a request has come (the first one's included): what a stop closes
@@ -1018,14 +1030,7 @@ pub(crate) fn serve_connection(
                     ) =>
                 {
                     log::debug!("closing a connection from {peer}: no complete request in time");
-                    if c.pos == c.end {
-                        // Idle, not cut in a head: a TLS client is told (close_notify).
-                        c.linger_close();
-                    } else if c.transport.is_tls() {
-                        // Cut in a head: a TLS client is told too (its end is not taken for a
-                        // truncation), without lingering for more of a head that is too slow.
-                        c.close_write_soon();
-                    }
+                    c.head_timed_out();
                     return Ok(());
                 }
                 Err(e) => return Err(e),
