@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri,
 use std::mem::MaybeUninit;
 
 /// Limits on a request head.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HeadLimits {
     /// Longest request line (method, target, version) in bytes; longer → 414.
     pub(crate) max_request_line: usize,
@@ -254,7 +254,31 @@ pub(crate) struct Reuse {
     /// goes over [`CACHED_FIELD_BYTES`] (an idle connection holds no more names and values
     /// than that).
     fields: Vec<Option<(HeaderName, HeaderValue)>>,
+    /// The last head, whole, with what parsing made of it, when all of it could be built
+    /// again from what is kept (above): a head that repeats it byte for byte (a keep-alive
+    /// client that polls, a load balancer's health check, a benchmark) is not parsed again.
+    last: Option<LastHead>,
+    /// The buffer the last head's bytes are kept in, its capacity kept between heads.
+    last_bytes: Vec<u8>,
 }
+
+/// What parsing made of the last head (see [`Reuse::last`]); its bytes are
+/// [`Reuse::last_bytes`]. Parsing is a function of the bytes and the limits alone, so a head
+/// of the same bytes under the same limits parses to the same request.
+#[derive(Debug)]
+struct LastHead {
+    limits: HeadLimits,
+    method: Method,
+    version: Version,
+    body_framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+    upgrade: bool,
+    line: std::ops::Range<usize>,
+}
+
+/// The longest head a connection keeps whole to recognise a repeat of it.
+const CACHED_HEAD_BYTES: usize = 1024;
 
 /// How many bytes of field names and values a connection keeps from its last head at most.
 const CACHED_FIELD_BYTES: usize = 4 * 1024;
@@ -263,6 +287,70 @@ const CACHED_FIELD_BYTES: usize = 4 * 1024;
 const CACHED_TARGET_BYTES: usize = 1024;
 
 impl Reuse {
+    /// The request of a head at the start of `buf` that repeats the last one byte for byte
+    /// (under the same `limits`), built from what was kept of it; `None` if it is another.
+    #[inline(always)]
+    fn repeat<B, F: FnOnce() -> B>(
+        &mut self,
+        buf: &[u8],
+        limits: &HeadLimits,
+        body: F,
+    ) -> Result<Parsed<B>, F> {
+        let n = self.last_bytes.len();
+        let (Some(last), Some(target)) = (&self.last, &self.target) else {
+            return Err(body);
+        };
+        if buf.len() < n || buf[..n] != self.last_bytes[..] || last.limits != *limits {
+            return Err(body);
+        }
+        let mut head = Request::new(body());
+        *head.uri_mut() = Uri::from(target.clone());
+        *head.method_mut() = last.method.clone();
+        *head.version_mut() = last.version;
+        let map = head.headers_mut();
+        std::mem::swap(map, &mut self.spare);
+        map.reserve(self.fields.len());
+        // Every field was kept (or the head would not have been): `flatten` skips nothing.
+        for (name, value) in self.fields.iter().flatten() {
+            map.append(name.clone(), value.clone());
+        }
+        Ok(Parsed {
+            head,
+            body_framing: last.body_framing,
+            keep_alive: last.keep_alive,
+            expect_continue: last.expect_continue,
+            upgrade: last.upgrade,
+            line: last.line.clone(),
+            consumed: n,
+        })
+    }
+
+    /// Keep `head` (the bytes of a head just parsed into `parsed`, its target origin-form)
+    /// to recognise a repeat of it, if it is short enough and all of its fields were kept;
+    /// else forget the last one.
+    fn remember<B>(&mut self, head: &[u8], limits: &HeadLimits, parsed: &Parsed<B>) {
+        self.last_bytes.clear();
+        let whole = head.len() <= CACHED_HEAD_BYTES
+            && self.target.is_some()
+            && self.fields.len() == parsed.head.headers().len()
+            && self.fields.iter().all(Option::is_some);
+        if !whole {
+            self.last = None;
+            return;
+        }
+        self.last_bytes.extend_from_slice(head);
+        self.last = Some(LastHead {
+            limits: *limits,
+            method: parsed.head.method().clone(),
+            version: parsed.head.version(),
+            body_framing: parsed.body_framing,
+            keep_alive: parsed.keep_alive,
+            expect_continue: parsed.expect_continue,
+            upgrade: parsed.upgrade,
+            line: parsed.line.clone(),
+        });
+    }
+
     /// Keep `map` (an answered response's) to hold the next request's fields; a map grown
     /// huge is let go.
     pub(crate) fn recycle(&mut self, mut map: HeaderMap) {
@@ -465,6 +553,13 @@ pub(crate) fn parse_head<B>(
     // client may end a body with a stray CRLF): a few are, more are refused, or a head made
     // of nothing else, read in many small pieces, would be parsed again from its start after
     // each.
+    let body = match reuse.repeat(buf, limits, body) {
+        Ok(parsed) => return Ok(Status::Complete(parsed)),
+        Err(body) => body,
+    };
+    // Parsing another head changes what is kept of the last one's fields: it is no longer
+    // there to be repeated, until this one is kept in its place.
+    reuse.last = None;
     if buf.len() - after_empty_lines(buf).len() > MAX_EMPTY_LINE_BYTES {
         return Err(bad("too many empty lines before the request line"));
     }
@@ -663,7 +758,7 @@ pub(crate) fn parse_head<B>(
         && version == Version::HTTP_11
         && connection
         && has_token(map, &CONNECTION, "upgrade");
-    Ok(Status::Complete(Parsed {
+    let parsed = Parsed {
         head,
         body_framing,
         keep_alive,
@@ -671,7 +766,9 @@ pub(crate) fn parse_head<B>(
         upgrade,
         line,
         consumed,
-    }))
+    };
+    reuse.remember(&buf[..consumed], limits, &parsed);
+    Ok(Status::Complete(parsed))
 }
 
 /// RFC 9110 `tchar`, one table look-up.
@@ -1486,5 +1583,154 @@ mod tests {
         let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "t".repeat(1000));
         assert!(parse_head(raw.as_bytes(), &HeadLimits::default(), &mut reuse, || ()).is_ok());
         assert!(reuse.target.is_some());
+    }
+
+    /// What a parse made of a head, for comparing two parses of it.
+    fn outcome(p: &Parsed<()>) -> String {
+        format!(
+            "{} {} {:?} {:?} {:?} {} {} {} {:?} {}",
+            p.head.method(),
+            p.head.uri(),
+            p.head.version(),
+            p.head.headers(),
+            p.body_framing,
+            p.keep_alive,
+            p.expect_continue,
+            p.upgrade,
+            p.line,
+            p.consumed
+        )
+    }
+
+    fn complete(raw: &[u8], limits: &HeadLimits, reuse: &mut Reuse) -> Result<Parsed<()>, u16> {
+        match parse_head(raw, limits, reuse, || ()) {
+            Ok(Status::Complete(p)) => Ok(p),
+            Ok(Status::Incomplete) => panic!("incomplete"),
+            Err(e) => Err(e.status.as_u16()),
+        }
+    }
+
+    #[test]
+    fn a_head_that_repeats_the_last_one_byte_for_byte_is_what_parsing_it_makes() {
+        let heads: [&[u8]; 5] = [
+            b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"\r\nPOST /up?x=1 HTTP/1.1\r\nHost: a:80\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+            b"PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"BREW /pot HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ];
+        let limits = HeadLimits::default();
+        for raw in heads {
+            let mut reuse = Reuse::default();
+            let first = complete(raw, &limits, &mut reuse).unwrap();
+            assert!(
+                reuse.last.is_some(),
+                "{:?} is kept",
+                String::from_utf8_lossy(raw)
+            );
+            // Alone, and followed by the next pipelined request.
+            let mut pipelined = raw.to_vec();
+            pipelined.extend_from_slice(b"GET / HTTP/1.1\r\n");
+            for buf in [raw, &pipelined[..]] {
+                let again = complete(buf, &limits, &mut reuse).unwrap();
+                assert_eq!(outcome(&again), outcome(&first));
+                // Built from what was kept: the values are shared, not parsed again.
+                let (a, b) = (first.head.headers(), again.head.headers());
+                for ((_, x), (_, y)) in a.iter().zip(b.iter()) {
+                    assert_eq!(x.as_bytes().as_ptr(), y.as_bytes().as_ptr());
+                }
+                assert!(reuse.last.is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_that_differs_from_the_last_one_by_a_byte_or_in_its_limits_is_parsed_anew() {
+        let limits = HeadLimits::default();
+        let mut reuse = Reuse::default();
+        let good = b"GET /a HTTP/1.1\r\nHost: a\r\nX-B: 1\r\n\r\n";
+        let first = complete(good, &limits, &mut reuse).unwrap();
+        // One byte changed: a bad one is refused, a good one is what it says.
+        assert_eq!(
+            complete(
+                b"GET /a HTTP/1.1\r\nHost: a\r\nX-B: \x01\r\n\r\n",
+                &limits,
+                &mut reuse
+            )
+            .unwrap_err(),
+            400
+        );
+        assert_eq!(
+            complete(
+                b"GET /a HTTP/1.1\r\nHost: a\nX-B: 1\r\n\r\n",
+                &limits,
+                &mut reuse
+            )
+            .unwrap_err(),
+            400
+        );
+        let other = complete(
+            b"GET /a HTTP/1.1\r\nHost: a\r\nX-B: 2\r\n\r\n",
+            &limits,
+            &mut reuse,
+        )
+        .unwrap();
+        assert_eq!(other.head.headers()["x-b"], "2");
+        // A head refused half-way through its fields changed what was kept of them: the
+        // head before it, sent again, is still what it says.
+        let _ = complete(good, &limits, &mut reuse).unwrap();
+        assert_eq!(
+            complete(
+                b"GET /a HTTP/1.1\r\nHost: b\r\nX-B\x01: 1\r\n\r\n",
+                &limits,
+                &mut reuse
+            )
+            .unwrap_err(),
+            400
+        );
+        assert!(reuse.last.is_none());
+        assert_eq!(
+            outcome(&complete(good, &limits, &mut reuse).unwrap()),
+            outcome(&first)
+        );
+        // The same bytes under other limits are judged by those.
+        let strict = HeadLimits {
+            max_headers: 1,
+            ..limits
+        };
+        assert_eq!(complete(good, &strict, &mut reuse).unwrap_err(), 431);
+        let strict = HeadLimits {
+            max_body: Some(4),
+            ..limits
+        };
+        let post = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
+        assert!(complete(post, &limits, &mut reuse).is_ok());
+        assert_eq!(complete(post, &strict, &mut reuse).unwrap_err(), 413);
+    }
+
+    #[test]
+    fn heads_not_all_kept_are_not_kept_whole() {
+        let limits = HeadLimits::default();
+        let long_value = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+            "p".repeat(1000)
+        );
+        let heads: [&[u8]; 4] = [
+            // credentials are never kept
+            b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic eDp5\r\n\r\n",
+            // nor a target other than origin-form
+            b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            // nor a head over the limit of a kept one
+            long_value.as_bytes(),
+        ];
+        for raw in heads {
+            let mut reuse = Reuse::default();
+            let first = complete(raw, &limits, &mut reuse).unwrap();
+            assert!(reuse.last.is_none(), "{:?}", String::from_utf8_lossy(raw));
+            assert!(reuse.last_bytes.is_empty());
+            let again = complete(raw, &limits, &mut reuse).unwrap();
+            assert_eq!(outcome(&again), outcome(&first));
+        }
     }
 }
