@@ -933,9 +933,9 @@ pub(crate) fn serve_connection(
         // ends) or what is buffered has doubled (a line that does not end is still refused
         // for its length).
         let (mut tried, mut scanned) = (0usize, 0usize);
-        let parsed = loop {
-            let mut c = conn.state()?;
-            let c = &mut *c;
+        let (parsed, guard) = loop {
+            let mut guard = conn.state()?;
+            let c = &mut *guard;
             let buffered = c.pos < c.end;
             let len = c.end - c.pos;
             let worth = tried == 0 || len >= 2 * tried || {
@@ -956,7 +956,7 @@ pub(crate) fn serve_connection(
                 }) {
                     Ok(parse::Status::Complete(p)) => {
                         conn.request.set(request);
-                        break p;
+                        break (p, guard);
                     }
                     Ok(parse::Status::Incomplete) => (tried, scanned) = (len, len),
                     Err(e) => {
@@ -1043,7 +1043,7 @@ pub(crate) fn serve_connection(
         let next = answer(
             &conn,
             parsed,
-            peer,
+            guard,
             shared,
             closing,
             handler,
@@ -1119,19 +1119,19 @@ fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Tran
 fn answer(
     conn: &Rc<Connection>,
     parsed: parse::Parsed<Body>,
-    peer: SocketAddr,
+    mut c: StateGuard<'_>,
     shared: &Shared,
     closing: bool,
     handler: &Handler,
     line_text: &mut Vec<u8>,
 ) -> io::Result<Next> {
     let config = &shared.config;
+    let peer = conn.peer;
     let server = config.server_header.as_deref();
     let started = (config.access_log && log::log_enabled!(target: ACCESS_LOG, log::Level::Info))
         .then(Instant::now);
     let mut keep_alive = parsed.keep_alive;
     {
-        let mut c = conn.state()?;
         // The request line, kept for the logs (a copy into a buffer the connection reuses).
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
         line_text.clear();
@@ -1150,6 +1150,8 @@ fn answer(
         c.body_limit_deadline = None;
         c.drained = false;
     }
+    // Let go before the handler runs: a greenlet of its own may read the body.
+    drop(c);
     let asked_upgrade = parsed.upgrade;
     let line = RequestLine {
         method: parsed.head.method().clone(),

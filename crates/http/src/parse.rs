@@ -309,7 +309,6 @@ impl Reuse {
         *head.version_mut() = last.version;
         let map = head.headers_mut();
         std::mem::swap(map, &mut self.spare);
-        map.reserve(self.fields.len());
         // Every field was kept (or the head would not have been): `flatten` skips nothing.
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
