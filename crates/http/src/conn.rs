@@ -405,6 +405,8 @@ pub(crate) struct Conn {
     flushes: u64,
     /// What the last request head leaves for the next one's parsing.
     reuse: parse::Reuse,
+    /// The last response head, to copy for a response that repeats it.
+    last_head: encode::LastHead,
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
@@ -445,6 +447,7 @@ impl Conn {
             out: Vec::new(),
             flushes: 0,
             reuse: parse::Reuse::default(),
+            last_head: encode::LastHead::default(),
             decoder: Decoder::length(0),
             pending: 0..0,
             body_taken: 0,
@@ -1287,8 +1290,9 @@ fn answer(
     let now = c.now_secs();
     // From here on the final head is queued (this one, or the 500 that replaces it).
     c.continue_refused = true;
-    match encode::write_head(
-        &mut c.out,
+    let st = &mut *c;
+    match st.last_head.write(
+        &mut st.out,
         parts.status,
         &parts.headers,
         framing,

@@ -2,7 +2,7 @@
 //! `proto/h1/encode.rs` and `role.rs`).
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::cell::RefCell;
 
 /// How the response body is framed on the wire.
@@ -18,9 +18,10 @@ pub(crate) enum BodyFraming {
 }
 
 /// What the response says about the connection's future.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Persist {
     /// Kept open; HTTP/1.1's default, nothing to say.
+    #[default]
     KeepAlive,
     /// Kept open for an HTTP/1.0 client that asked: `connection: keep-alive`.
     KeepAlive10,
@@ -134,6 +135,90 @@ pub(crate) fn write_head(
     }
     out.extend_from_slice(b"\r\n");
     Ok(persist)
+}
+
+/// The last response head a connection wrote, with everything it was written from: a
+/// response that repeats it (the same status, fields, framing and persistence, in the same
+/// second) is copied rather than written again. [`write_head`] is a function of its
+/// arguments alone, and the `Server` and `Date` fields of one second do not change.
+#[derive(Debug, Default)]
+pub(crate) struct LastHead {
+    /// What the head was written from; `None` until one is kept.
+    from: Option<HeadKey>,
+    /// The handler's fields, in the order the map gave them.
+    fields: Vec<(HeaderName, HeaderValue)>,
+    /// The head as written.
+    bytes: Vec<u8>,
+    /// What [`write_head`] returned for it.
+    persist: Persist,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HeadKey {
+    status: StatusCode,
+    framing: BodyFraming,
+    persist: Persist,
+    server: Option<String>,
+    now: u64,
+}
+
+/// The longest response head a connection keeps to copy, and the most fields in it.
+const CACHED_HEAD_BYTES: usize = 512;
+const CACHED_HEAD_FIELDS: usize = 8;
+
+impl LastHead {
+    /// [`write_head`], or a copy of the last head it wrote if that was written from the same.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "write_head's arguments and the cache: bundling them would build a struct per response"
+    )]
+    pub(crate) fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        status: StatusCode,
+        headers: &HeaderMap,
+        framing: BodyFraming,
+        persist: Persist,
+        server: Option<&str>,
+        now: u64,
+    ) -> Result<Persist, EncodeError> {
+        if let Some(k) = &self.from
+            && k.now == now
+            && k.status == status
+            && k.framing == framing
+            && k.persist == persist
+            && k.server.as_deref() == server
+            && headers.len() == self.fields.len()
+            && headers
+                .iter()
+                .zip(&self.fields)
+                .all(|((n, v), (kn, kv))| n == kn && v.as_bytes() == kv.as_bytes())
+        {
+            out.extend_from_slice(&self.bytes);
+            return Ok(self.persist);
+        }
+        let start = out.len();
+        let result = write_head(out, status, headers, framing, persist, server, now)?;
+        let head = &out[start..];
+        if head.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
+            self.from = Some(HeadKey {
+                status,
+                framing,
+                persist,
+                server: server.map(str::to_owned),
+                now,
+            });
+            self.fields.clear();
+            self.fields
+                .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+            self.bytes.clear();
+            self.bytes.extend_from_slice(head);
+            self.persist = result;
+        } else {
+            self.from = None;
+        }
+        Ok(result)
+    }
 }
 
 /// Whether `v` holds CR, LF or NUL, which would end or cut a header line (values that
@@ -281,7 +366,7 @@ pub(crate) fn imf_fixdate(secs: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::header::CONTENT_TYPE;
     use std::cell::Cell;
 
     thread_local! {
@@ -561,5 +646,110 @@ pub(crate) mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(s.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"));
+    }
+
+    /// One response's head as `write_head` writes it and as a connection's `LastHead`
+    /// writes it; what they return.
+    #[derive(Clone)]
+    struct Head {
+        status: StatusCode,
+        headers: HeaderMap,
+        framing: BodyFraming,
+        persist: Persist,
+        server: Option<&'static str>,
+        now: u64,
+    }
+
+    fn both(last: &mut LastHead, h: &Head) -> (Result<Vec<u8>, EncodeError>, Option<Persist>) {
+        let mut fresh = b"before".to_vec();
+        let r = write_head(
+            &mut fresh, h.status, &h.headers, h.framing, h.persist, h.server, h.now,
+        );
+        let mut kept = b"before".to_vec();
+        let k = last.write(
+            &mut kept, h.status, &h.headers, h.framing, h.persist, h.server, h.now,
+        );
+        assert_eq!(r, k);
+        match r {
+            Ok(p) => {
+                assert_eq!(kept, fresh);
+                (Ok(fresh), Some(p))
+            }
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    #[test]
+    fn a_head_that_repeats_the_last_one_is_what_writing_it_makes_and_any_change_is_written() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let base = Head {
+            status: StatusCode::OK,
+            headers,
+            framing: BodyFraming::Length(13),
+            persist: Persist::KeepAlive,
+            server: Some("gevent"),
+            now: 784_111_777,
+        };
+        let mut last = LastHead::default();
+        let (first, _) = both(&mut last, &base);
+        assert!(last.from.is_some(), "kept");
+        // Repeated: the same bytes, copied.
+        assert_eq!(both(&mut last, &base).0, first);
+        // Each input changed, then the base again: each written as it says.
+        let mut changes = Vec::new();
+        let mut h = base.clone();
+        h.status = StatusCode::CREATED;
+        changes.push(h);
+        let mut h = base.clone();
+        h.framing = BodyFraming::Length(14);
+        changes.push(h);
+        let mut h = base.clone();
+        h.framing = BodyFraming::Chunked;
+        changes.push(h);
+        let mut h = base.clone();
+        h.persist = Persist::KeepAlive10;
+        changes.push(h);
+        let mut h = base.clone();
+        h.server = None;
+        changes.push(h);
+        let mut h = base.clone();
+        h.server = Some("other");
+        changes.push(h);
+        let mut h = base.clone();
+        h.now += 1;
+        changes.push(h);
+        let mut h = base.clone();
+        h.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        changes.push(h);
+        let mut h = base.clone();
+        h.headers.remove("x-a");
+        h.headers.append("x-a", HeaderValue::from_static("2"));
+        h.headers.append("x-a", HeaderValue::from_static("1"));
+        changes.push(h);
+        let mut h = base.clone();
+        h.headers.append("x-b", HeaderValue::from_static("1"));
+        changes.push(h);
+        let mut h = base.clone();
+        h.headers.remove("x-a");
+        h.headers.append("x-b", HeaderValue::from_static("1"));
+        h.headers.append("x-b", HeaderValue::from_static("2"));
+        changes.push(h);
+        for h in &changes {
+            let (changed, _) = both(&mut last, h);
+            assert_ne!(changed, first);
+            // and repeated in its turn
+            assert_eq!(both(&mut last, h).0, changed);
+            assert_eq!(both(&mut last, &base).0, first);
+        }
+        // A handler's `Connection: close` is what a copy returns too.
+        let mut h = base.clone();
+        h.headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        assert_eq!(both(&mut last, &h).1, Some(Persist::Close));
+        assert_eq!(both(&mut last, &h).1, Some(Persist::Close));
     }
 }
