@@ -287,23 +287,39 @@ const CACHED_FIELD_BYTES: usize = 4 * 1024;
 const CACHED_TARGET_BYTES: usize = 1024;
 
 impl Reuse {
-    /// The request of a head at the start of `buf` that repeats the last one byte for byte
-    /// (under the same `limits`), built from what was kept of it; `None` if it is another.
+    /// Whether the head at the start of `buf` repeats the last one byte for byte (under the
+    /// same `limits`).
     #[inline(always)]
-    fn repeat<B, F: FnOnce() -> B>(
-        &mut self,
-        buf: &[u8],
-        limits: &HeadLimits,
-        body: F,
-    ) -> Result<Parsed<B>, F> {
+    fn repeats(&self, buf: &[u8], limits: &HeadLimits) -> bool {
         let n = self.last_bytes.len();
+        self.last
+            .as_ref()
+            .is_some_and(|last| last.limits == *limits)
+            && self.target.is_some()
+            && buf.len() >= n
+            && buf[..n] == self.last_bytes[..]
+    }
+
+    /// The request of a head that [`repeats`](Reuse::repeats) the last one, built from what
+    /// was kept of it, in place (a request is a few hundred bytes, each move a copy).
+    #[inline(always)]
+    fn repeat<B>(&mut self, body: impl FnOnce() -> B) -> Status<B> {
         let (Some(last), Some(target)) = (&self.last, &self.target) else {
-            return Err(body);
+            unreachable!("a repeat of a head that was kept");
         };
-        if buf.len() < n || buf[..n] != self.last_bytes[..] || last.limits != *limits {
-            return Err(body);
-        }
-        let mut head = Request::new(body());
+        let mut status = Status::Complete(Parsed {
+            head: Request::new(body()),
+            body_framing: last.body_framing,
+            keep_alive: last.keep_alive,
+            expect_continue: last.expect_continue,
+            upgrade: last.upgrade,
+            line: last.line.clone(),
+            consumed: self.last_bytes.len(),
+        });
+        let Status::Complete(parsed) = &mut status else {
+            unreachable!("made complete above");
+        };
+        let head = &mut parsed.head;
         *head.uri_mut() = Uri::from(target.clone());
         *head.method_mut() = last.method.clone();
         *head.version_mut() = last.version;
@@ -313,15 +329,7 @@ impl Reuse {
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
         }
-        Ok(Parsed {
-            head,
-            body_framing: last.body_framing,
-            keep_alive: last.keep_alive,
-            expect_continue: last.expect_continue,
-            upgrade: last.upgrade,
-            line: last.line.clone(),
-            consumed: n,
-        })
+        status
     }
 
     /// Keep `head` (the bytes of a head just parsed into `parsed`, its target origin-form)
@@ -552,10 +560,9 @@ pub(crate) fn parse_head<B>(
     // client may end a body with a stray CRLF): a few are, more are refused, or a head made
     // of nothing else, read in many small pieces, would be parsed again from its start after
     // each.
-    let body = match reuse.repeat(buf, limits, body) {
-        Ok(parsed) => return Ok(Status::Complete(parsed)),
-        Err(body) => body,
-    };
+    if reuse.repeats(buf, limits) {
+        return Ok(reuse.repeat(body));
+    }
     // Parsing another head changes what is kept of the last one's fields: it is no longer
     // there to be repeated, until this one is kept in its place.
     reuse.last = None;
