@@ -1164,14 +1164,13 @@ fn answer(
     let request = parsed.head;
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
     let mut c = conn.state()?;
-    let response = match outcome {
-        Ok(r) => Some(r),
+    let outcome = match outcome {
         Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),
-        Err(_) => {
-            log::error!("handler panicked on \"{line}\" from {peer}; answering 500");
-            None
-        }
+        o => o,
     };
+    if outcome.is_err() {
+        log::error!("handler panicked on \"{line}\" from {peer}; answering 500");
+    }
     // Cleared by the caller when this returns `Ok`, and only then (a kill unwinds past it).
     conn.responding.set(true);
     // Takes the state's guard and lets it go: what the caller drops on its way out (the
@@ -1188,10 +1187,9 @@ fn answer(
         let status = c.body_error_status();
         return Ok(refuse(c, status));
     }
-    let Some(response) = response else {
+    let Ok((parts, body)) = outcome else {
         return Ok(refuse(c, StatusCode::INTERNAL_SERVER_ERROR));
     };
-    let (parts, body) = response;
     let upgrade = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     if upgrade != matches!(body, ResponseBody::Upgrade(_)) {
         log::error!(
