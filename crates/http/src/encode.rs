@@ -2,8 +2,9 @@
 //! `proto/h1/encode.rs` and `role.rs`).
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode};
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// How the response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,8 +146,13 @@ pub(crate) fn write_head(
 pub(crate) struct LastHead {
     /// What the head was written from; `None` until one is kept.
     from: Option<HeadKey>,
-    /// The handler's fields, in the order the map gave them.
-    fields: Vec<(HeaderName, HeaderValue)>,
+    /// The `Server` name it was written with (kept apart: it changes with the server, not
+    /// per response, and is not allocated again per head).
+    server: Option<String>,
+    /// The handler's fields, in the order the map gave them: each name, and where its value
+    /// is in `values` (copied: a value sharing a large buffer would keep all of it alive).
+    fields: Vec<(HeaderName, Range<usize>)>,
+    values: Vec<u8>,
     /// The head as written.
     bytes: Vec<u8>,
     /// What [`write_head`] returned for it.
@@ -158,7 +164,6 @@ struct HeadKey {
     status: StatusCode,
     framing: BodyFraming,
     persist: Persist,
-    server: Option<String>,
     now: u64,
 }
 
@@ -182,18 +187,22 @@ impl LastHead {
         server: Option<&str>,
         now: u64,
     ) -> Result<Persist, EncodeError> {
-        if let Some(k) = &self.from
-            && k.now == now
-            && k.status == status
-            && k.framing == framing
-            && k.persist == persist
-            && k.server.as_deref() == server
+        let key = HeadKey {
+            status,
+            framing,
+            persist,
+            now,
+        };
+        if self.from.as_ref() == Some(&key)
+            && self.server.as_deref() == server
             && headers.len() == self.fields.len()
             && headers
                 .iter()
                 .zip(&self.fields)
-                .all(|((n, v), (kn, kv))| n == kn && v.as_bytes() == kv.as_bytes())
+                .all(|((n, v), (kn, kv))| n == kn && v.as_bytes() == &self.values[kv.clone()])
         {
+            #[cfg(test)]
+            tests::COPIES.with(|n| n.set(n.get() + 1));
             out.extend_from_slice(&self.bytes);
             return Ok(self.persist);
         }
@@ -201,16 +210,17 @@ impl LastHead {
         let result = write_head(out, status, headers, framing, persist, server, now)?;
         let head = &out[start..];
         if head.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
-            self.from = Some(HeadKey {
-                status,
-                framing,
-                persist,
-                server: server.map(str::to_owned),
-                now,
-            });
+            self.from = Some(key);
+            if self.server.as_deref() != server {
+                self.server = server.map(str::to_owned);
+            }
             self.fields.clear();
-            self.fields
-                .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+            self.values.clear();
+            for (n, v) in headers {
+                let at = self.values.len();
+                self.values.extend_from_slice(v.as_bytes());
+                self.fields.push((n.clone(), at..self.values.len()));
+            }
             self.bytes.clear();
             self.bytes.extend_from_slice(head);
             self.persist = result;
@@ -366,12 +376,15 @@ pub(crate) fn imf_fixdate(secs: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use http::HeaderValue;
     use http::header::CONTENT_TYPE;
     use std::cell::Cell;
 
     thread_local! {
         /// How many times this thread formatted its `Date` (and `Server`) fields.
         pub(crate) static FORMATS: Cell<usize> = const { Cell::new(0) };
+        /// How many response heads this thread copied from a connection's last one.
+        pub(crate) static COPIES: Cell<usize> = const { Cell::new(0) };
     }
 
     fn head(status: u16, headers: &HeaderMap, framing: BodyFraming, keep: bool) -> String {
@@ -694,10 +707,12 @@ pub(crate) mod tests {
             now: 784_111_777,
         };
         let mut last = LastHead::default();
+        let copies = || COPIES.with(Cell::get);
         let (first, _) = both(&mut last, &base);
-        assert!(last.from.is_some(), "kept");
+        assert_eq!(copies(), 0);
         // Repeated: the same bytes, copied.
         assert_eq!(both(&mut last, &base).0, first);
+        assert_eq!(copies(), 1);
         // Each input changed, then the base again: each written as it says.
         let mut changes = Vec::new();
         let mut h = base.clone();
@@ -739,12 +754,30 @@ pub(crate) mod tests {
         h.headers.append("x-b", HeaderValue::from_static("2"));
         changes.push(h);
         for h in &changes {
+            let before = copies();
             let (changed, _) = both(&mut last, h);
             assert_ne!(changed, first);
+            assert_eq!(copies(), before, "a change is written, not copied");
             // and repeated in its turn
             assert_eq!(both(&mut last, h).0, changed);
+            assert_eq!(copies(), before + 1);
             assert_eq!(both(&mut last, &base).0, first);
         }
+        // Bodyless framings that differ only in the length kept, and a 101's own
+        // `Connection`.
+        let mut h = base.clone();
+        h.framing = BodyFraming::Empty(Some(13));
+        let with_length = both(&mut last, &h).0;
+        h.framing = BodyFraming::Empty(None);
+        assert_ne!(both(&mut last, &h).0, with_length);
+        let mut h = base.clone();
+        h.status = StatusCode::SWITCHING_PROTOCOLS;
+        h.framing = BodyFraming::Empty(None);
+        h.headers
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        let switching = both(&mut last, &h).0.unwrap();
+        assert!(String::from_utf8_lossy(&switching).contains("connection: upgrade\r\n"));
+        assert_eq!(both(&mut last, &h).0.unwrap(), switching);
         // A handler's `Connection: close` is what a copy returns too.
         let mut h = base.clone();
         h.headers

@@ -307,6 +307,8 @@ impl Reuse {
         let (Some(last), Some(target)) = (&self.last, &self.target) else {
             unreachable!("a repeat of a head that was kept");
         };
+        #[cfg(test)]
+        tests::REPEATS.with(|n| n.set(n.get() + 1));
         let mut status = Status::Complete(Parsed {
             head: Request::new(body()),
             body_framing: last.body_framing,
@@ -556,16 +558,13 @@ pub(crate) fn parse_head<B>(
         line_end.unwrap_or(line.len()) > limits.max_request_line
     };
     let long_line = || err(StatusCode::URI_TOO_LONG, "request line too long");
+    if reuse.repeats(buf, limits) {
+        return Ok(reuse.repeat(body));
+    }
     // RFC 9112 §2.2 asks a server to ignore at least one empty line before a request line (a
     // client may end a body with a stray CRLF): a few are, more are refused, or a head made
     // of nothing else, read in many small pieces, would be parsed again from its start after
     // each.
-    if reuse.repeats(buf, limits) {
-        return Ok(reuse.repeat(body));
-    }
-    // Parsing another head changes what is kept of the last one's fields: it is no longer
-    // there to be repeated, until this one is kept in its place.
-    reuse.last = None;
     if buf.len() - after_empty_lines(buf).len() > MAX_EMPTY_LINE_BYTES {
         return Err(bad("too many empty lines before the request line"));
     }
@@ -659,6 +658,9 @@ pub(crate) fn parse_head<B>(
     // again on its way to the handler. A head refused from here on drops its body while the
     // caller still holds the connection, which a body's drop must therefore not touch.
     let mut head = Request::new(body());
+    // From here on what is kept of the last head's target and fields changes: the last head
+    // is no longer there to be repeated, until this one is kept in its place.
+    reuse.last = None;
     reuse.uri(target, head.uri_mut())?;
     let uri = head.uri();
     // RFC 9112 §3.2: origin-form, absolute-form (of an `http` or `https` URI: a scheme this
@@ -812,6 +814,16 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many heads this thread built from a connection's last one.
+        pub(crate) static REPEATS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn repeats() -> usize {
+        REPEATS.with(Cell::get)
+    }
 
     fn parse(raw: &[u8]) -> Result<Status<()>, ParseError> {
         parse_head(raw, &HeadLimits::default(), &mut Reuse::default(), || ())
@@ -1638,7 +1650,9 @@ mod tests {
             let mut pipelined = raw.to_vec();
             pipelined.extend_from_slice(b"GET / HTTP/1.1\r\n");
             for buf in [raw, &pipelined[..]] {
+                let before = repeats();
                 let again = complete(buf, &limits, &mut reuse).unwrap();
+                assert_eq!(repeats(), before + 1, "built from what was kept");
                 assert_eq!(outcome(&again), outcome(&first));
                 // Built from what was kept: the values are shared, not parsed again.
                 let (a, b) = (first.head.headers(), again.head.headers());
@@ -1687,7 +1701,7 @@ mod tests {
         let _ = complete(good, &limits, &mut reuse).unwrap();
         assert_eq!(
             complete(
-                b"GET /a HTTP/1.1\r\nHost: b\r\nX-B\x01: 1\r\n\r\n",
+                b"GET /a HTTP/1.1\r\nX-B: 2\r\nHost: [zz]\r\n\r\n",
                 &limits,
                 &mut reuse
             )
@@ -1712,6 +1726,44 @@ mod tests {
         let post = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
         assert!(complete(post, &limits, &mut reuse).is_ok());
         assert_eq!(complete(post, &strict, &mut reuse).unwrap_err(), 413);
+    }
+
+    #[test]
+    fn a_repeat_that_comes_in_pieces_or_in_another_minor_version_is_what_it_says() {
+        let limits = HeadLimits::default();
+        let mut reuse = Reuse::default();
+        let raw = b"GET /a HTTP/1.1\r\nHost: a\r\nX-B: 1\r\n\r\n";
+        let first = complete(raw, &limits, &mut reuse).unwrap();
+        // Its first half, then all of it: still the last head, repeated.
+        assert!(matches!(
+            parse_head(&raw[..20], &limits, &mut reuse, || ()),
+            Ok(Status::Incomplete)
+        ));
+        let before = repeats();
+        assert_eq!(
+            outcome(&complete(raw, &limits, &mut reuse).unwrap()),
+            outcome(&first)
+        );
+        assert_eq!(repeats(), before + 1);
+        // HTTP/1.2 is read as 1.1, parsed from a copy that says so: that copy is kept, and a
+        // head of those bytes is what it says whichever came first.
+        let later = b"GET /a HTTP/1.2\r\nHost: a\r\nX-B: 1\r\n\r\n";
+        let mut fresh = Reuse::default();
+        let l = complete(later, &limits, &mut fresh).unwrap();
+        assert_eq!(outcome(&l), outcome(&first));
+        assert_eq!(
+            outcome(&complete(raw, &limits, &mut fresh).unwrap()),
+            outcome(&first)
+        );
+        assert_eq!(
+            outcome(&complete(later, &limits, &mut fresh).unwrap()),
+            outcome(&first)
+        );
+        // A 1.0 head of otherwise the same bytes is no repeat.
+        let old = b"GET /a HTTP/1.0\r\nHost: a\r\nX-B: 1\r\n\r\n";
+        let o = complete(old, &limits, &mut fresh).unwrap();
+        assert_eq!(o.head.version(), Version::HTTP_10);
+        assert!(!o.keep_alive);
     }
 
     #[test]
