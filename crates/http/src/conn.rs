@@ -1291,16 +1291,18 @@ fn answer(
     let st = &mut *c;
     match st.last_head.write(
         &mut st.out,
-        parts.status,
-        &parts.headers,
-        framing,
-        match (keep_alive, line.version) {
-            (false, _) => Persist::Close,
-            (true, Version::HTTP_10) => Persist::KeepAlive10,
-            (true, _) => Persist::KeepAlive,
+        &encode::ResponseHead {
+            status: parts.status,
+            headers: &parts.headers,
+            framing,
+            persist: match (keep_alive, line.version) {
+                (false, _) => Persist::Close,
+                (true, Version::HTTP_10) => Persist::KeepAlive10,
+                (true, _) => Persist::KeepAlive,
+            },
+            server,
+            now,
         },
-        server,
-        now,
     ) {
         // The handler said `Connection: close`.
         Ok(Persist::Close) => keep_alive = false,

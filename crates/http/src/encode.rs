@@ -59,6 +59,21 @@ pub(crate) fn framing(method: &Method, status: StatusCode, len: Option<u64>) -> 
     }
 }
 
+/// What a response head is written from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseHead<'a> {
+    pub(crate) status: StatusCode,
+    /// The handler's fields.
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) framing: BodyFraming,
+    /// What the server would say of the connection's future.
+    pub(crate) persist: Persist,
+    /// The `Server` field's value, if any.
+    pub(crate) server: Option<&'a str>,
+    /// Seconds since the epoch, for the `Date` field.
+    pub(crate) now: u64,
+}
+
 /// Write the head of a response into `out`. Handler headers that the server owns
 /// (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) are replaced, except that a
 /// `101 Switching Protocols` keeps the handler's `Connection` (`upgrade`). A handler's
@@ -66,13 +81,16 @@ pub(crate) fn framing(method: &Method, status: StatusCode, len: Option<u64>) -> 
 /// `persist` was, and so does what this returns (the connection's future as sent).
 pub(crate) fn write_head(
     out: &mut Vec<u8>,
-    status: StatusCode,
-    headers: &HeaderMap,
-    framing: BodyFraming,
-    persist: Persist,
-    server: Option<&str>,
-    now: u64,
+    head: &ResponseHead<'_>,
 ) -> Result<Persist, EncodeError> {
+    let ResponseHead {
+        status,
+        headers,
+        framing,
+        persist,
+        server,
+        now,
+    } = *head;
     let start = out.len();
     let mut persist = persist;
     out.reserve(256);
@@ -173,25 +191,17 @@ const CACHED_HEAD_FIELDS: usize = 8;
 
 impl LastHead {
     /// [`write_head`], or a copy of the last head it wrote if that was written from the same.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "write_head's arguments and the cache: bundling them would build a struct per response"
-    )]
     pub(crate) fn write(
         &mut self,
         out: &mut Vec<u8>,
-        status: StatusCode,
-        headers: &HeaderMap,
-        framing: BodyFraming,
-        persist: Persist,
-        server: Option<&str>,
-        now: u64,
+        head: &ResponseHead<'_>,
     ) -> Result<Persist, EncodeError> {
+        let (headers, server) = (head.headers, head.server);
         let key = HeadKey {
-            status,
-            framing,
-            persist,
-            now,
+            status: head.status,
+            framing: head.framing,
+            persist: head.persist,
+            now: head.now,
         };
         if self.from.as_ref() == Some(&key)
             && self.server.as_deref() == server
@@ -207,9 +217,9 @@ impl LastHead {
             return Ok(self.persist);
         }
         let start = out.len();
-        let result = write_head(out, status, headers, framing, persist, server, now)?;
-        let head = &out[start..];
-        if head.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
+        let result = write_head(out, head)?;
+        let written = &out[start..];
+        if written.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
             self.from = Some(key);
             if self.server.as_deref() != server {
                 self.server = server.map(str::to_owned);
@@ -222,7 +232,7 @@ impl LastHead {
                 self.fields.push((n.clone(), at..self.values.len()));
             }
             self.bytes.clear();
-            self.bytes.extend_from_slice(head);
+            self.bytes.extend_from_slice(written);
             self.persist = result;
         } else {
             self.from = None;
@@ -299,12 +309,14 @@ pub(crate) fn error_response(
     let framing = BodyFraming::Length(0);
     let _ = write_head(
         out,
-        status,
-        &HeaderMap::new(),
-        framing,
-        Persist::Close,
-        server,
-        now,
+        &ResponseHead {
+            status,
+            headers: &HeaderMap::new(),
+            framing,
+            persist: Persist::Close,
+            server,
+            now,
+        },
     );
 }
 
@@ -391,16 +403,18 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         write_head(
             &mut out,
-            StatusCode::from_u16(status).unwrap(),
-            headers,
-            framing,
-            if keep {
-                Persist::KeepAlive
-            } else {
-                Persist::Close
+            &ResponseHead {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers,
+                framing,
+                persist: if keep {
+                    Persist::KeepAlive
+                } else {
+                    Persist::Close
+                },
+                server: None,
+                now: 0,
             },
-            None,
-            0,
         )
         .unwrap();
         String::from_utf8(out).unwrap()
@@ -452,12 +466,14 @@ pub(crate) mod tests {
                 let framing = BodyFraming::Length(0);
                 write_head(
                     &mut out,
-                    StatusCode::OK,
-                    &h,
-                    framing,
-                    Persist::KeepAlive,
-                    None,
-                    now,
+                    &ResponseHead {
+                        status: StatusCode::OK,
+                        headers: &h,
+                        framing,
+                        persist: Persist::KeepAlive,
+                        server: None,
+                        now,
+                    },
                 )
                 .unwrap();
             }
@@ -493,12 +509,14 @@ pub(crate) mod tests {
         let (st, h) = (StatusCode::OK, HeaderMap::new());
         write_head(
             &mut out,
-            st,
-            &h,
-            BodyFraming::Length(0),
-            Persist::KeepAlive,
-            Some("gevent"),
-            0,
+            &ResponseHead {
+                status: st,
+                headers: &h,
+                framing: BodyFraming::Length(0),
+                persist: Persist::KeepAlive,
+                server: Some("gevent"),
+                now: 0,
+            },
         )
         .unwrap();
         assert!(
@@ -539,12 +557,14 @@ pub(crate) mod tests {
         let mut out = b"keep".to_vec();
         write_head(
             &mut out,
-            StatusCode::OK,
-            &h,
-            BodyFraming::Length(0),
-            Persist::KeepAlive,
-            None,
-            0,
+            &ResponseHead {
+                status: StatusCode::OK,
+                headers: &h,
+                framing: BodyFraming::Length(0),
+                persist: Persist::KeepAlive,
+                server: None,
+                now: 0,
+            },
         )
         .unwrap();
         assert!(out.starts_with(b"keepHTTP/1.1 200 OK\r\nx-ok: a\tb\r\n"));
@@ -556,12 +576,14 @@ pub(crate) mod tests {
         let h = HeaderMap::new();
         write_head(
             &mut out,
-            StatusCode::OK,
-            &h,
-            BodyFraming::Length(0),
-            Persist::KeepAlive10,
-            None,
-            0,
+            &ResponseHead {
+                status: StatusCode::OK,
+                headers: &h,
+                framing: BodyFraming::Length(0),
+                persist: Persist::KeepAlive10,
+                server: None,
+                now: 0,
+            },
         )
         .unwrap();
         assert!(
@@ -592,12 +614,14 @@ pub(crate) mod tests {
             let mut out = Vec::new();
             let sent = write_head(
                 &mut out,
-                StatusCode::OK,
-                &h,
-                BodyFraming::Length(0),
-                persist,
-                None,
-                0,
+                &ResponseHead {
+                    status: StatusCode::OK,
+                    headers: &h,
+                    framing: BodyFraming::Length(0),
+                    persist,
+                    server: None,
+                    now: 0,
+                },
             )
             .unwrap();
             (sent, String::from_utf8(out).unwrap())
@@ -676,11 +700,27 @@ pub(crate) mod tests {
     fn both(last: &mut LastHead, h: &Head) -> (Result<Vec<u8>, EncodeError>, Option<Persist>) {
         let mut fresh = b"before".to_vec();
         let r = write_head(
-            &mut fresh, h.status, &h.headers, h.framing, h.persist, h.server, h.now,
+            &mut fresh,
+            &ResponseHead {
+                status: h.status,
+                headers: &h.headers,
+                framing: h.framing,
+                persist: h.persist,
+                server: h.server,
+                now: h.now,
+            },
         );
         let mut kept = b"before".to_vec();
         let k = last.write(
-            &mut kept, h.status, &h.headers, h.framing, h.persist, h.server, h.now,
+            &mut kept,
+            &ResponseHead {
+                status: h.status,
+                headers: &h.headers,
+                framing: h.framing,
+                persist: h.persist,
+                server: h.server,
+                now: h.now,
+            },
         );
         assert_eq!(r, k);
         match r {
