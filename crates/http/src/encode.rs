@@ -698,30 +698,18 @@ pub(crate) mod tests {
     }
 
     fn both(last: &mut LastHead, h: &Head) -> (Result<Vec<u8>, EncodeError>, Option<Persist>) {
+        let head = ResponseHead {
+            status: h.status,
+            headers: &h.headers,
+            framing: h.framing,
+            persist: h.persist,
+            server: h.server,
+            now: h.now,
+        };
         let mut fresh = b"before".to_vec();
-        let r = write_head(
-            &mut fresh,
-            &ResponseHead {
-                status: h.status,
-                headers: &h.headers,
-                framing: h.framing,
-                persist: h.persist,
-                server: h.server,
-                now: h.now,
-            },
-        );
+        let r = write_head(&mut fresh, &head);
         let mut kept = b"before".to_vec();
-        let k = last.write(
-            &mut kept,
-            &ResponseHead {
-                status: h.status,
-                headers: &h.headers,
-                framing: h.framing,
-                persist: h.persist,
-                server: h.server,
-                now: h.now,
-            },
-        );
+        let k = last.write(&mut kept, &head);
         assert_eq!(r, k);
         match r {
             Ok(p) => {
