@@ -742,45 +742,41 @@ pub(crate) mod tests {
         assert_eq!(both(&mut last, &base).0, first);
         assert_eq!(copies(), 1);
         // Each input changed, then the base again: each written as it says.
-        let mut changes = Vec::new();
-        let mut h = base.clone();
-        h.status = StatusCode::CREATED;
-        changes.push(h);
-        let mut h = base.clone();
-        h.framing = BodyFraming::Length(14);
-        changes.push(h);
-        let mut h = base.clone();
-        h.framing = BodyFraming::Chunked;
-        changes.push(h);
-        let mut h = base.clone();
-        h.persist = Persist::KeepAlive10;
-        changes.push(h);
-        let mut h = base.clone();
-        h.server = None;
-        changes.push(h);
-        let mut h = base.clone();
-        h.server = Some("other");
-        changes.push(h);
-        let mut h = base.clone();
-        h.now += 1;
-        changes.push(h);
-        let mut h = base.clone();
-        h.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        changes.push(h);
-        let mut h = base.clone();
-        h.headers.remove("x-a");
-        h.headers.append("x-a", HeaderValue::from_static("2"));
-        h.headers.append("x-a", HeaderValue::from_static("1"));
-        changes.push(h);
-        let mut h = base.clone();
-        h.headers.append("x-b", HeaderValue::from_static("1"));
-        changes.push(h);
-        let mut h = base.clone();
-        h.headers.remove("x-a");
-        h.headers.append("x-b", HeaderValue::from_static("1"));
-        h.headers.append("x-b", HeaderValue::from_static("2"));
-        changes.push(h);
+        fn x(v: &'static str) -> HeaderValue {
+            HeaderValue::from_static(v)
+        }
+        let edits: [fn(&mut Head); 11] = [
+            |h| h.status = StatusCode::CREATED,
+            |h| h.framing = BodyFraming::Length(14),
+            |h| h.framing = BodyFraming::Chunked,
+            |h| h.persist = Persist::KeepAlive10,
+            |h| h.server = None,
+            |h| h.server = Some("other"),
+            |h| h.now += 1,
+            |h| {
+                h.headers.insert(CONTENT_TYPE, x("text/html"));
+            },
+            // the same values in another order
+            |h| {
+                h.headers.remove("x-a");
+                h.headers.append("x-a", x("2"));
+                h.headers.append("x-a", x("1"));
+            },
+            |h| {
+                h.headers.append("x-b", x("1"));
+            },
+            // as many fields, another name
+            |h| {
+                h.headers.remove("x-a");
+                h.headers.append("x-b", x("1"));
+                h.headers.append("x-b", x("2"));
+            },
+        ];
+        let changes = edits.map(|edit| {
+            let mut h = base.clone();
+            edit(&mut h);
+            h
+        });
         for h in &changes {
             let before = copies();
             let (changed, _) = both(&mut last, h);
