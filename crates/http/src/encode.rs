@@ -1,5 +1,6 @@
 //! Response heads, sans-I/O: status line and header fields into one buffer (hyper's
-//! `proto/h1/encode.rs` and `role.rs`).
+//! `proto/h1/encode.rs` and `role.rs`). A connection copies its last head for a response
+//! written from the same status, fields, framing and second (`LastHead`).
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode};

@@ -1,5 +1,9 @@
 //! Request heads, sans-I/O: bytes in, an [`http::Request`] and the body's framing out
 //! (hyper's `proto/h1/role.rs`). Strict: anything two parsers could read two ways is refused.
+//!
+//! A connection keeps what its last head made (`Reuse`): fields and a target that repeat are
+//! shared instead of checked and copied again, and a head that repeats the last one byte for
+//! byte is not parsed at all, since parsing depends on nothing but the bytes and the limits.
 
 use http::header::{
     AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHORIZATION,
