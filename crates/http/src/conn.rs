@@ -406,7 +406,7 @@ pub(crate) struct Conn {
     /// What the last request head leaves for the next one's parsing.
     reuse: parse::Reuse,
     /// The last response head, to copy for a response that repeats it.
-    last_head: encode::LastHead,
+    last_response: encode::LastResponse,
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
@@ -447,7 +447,7 @@ impl Conn {
             out: Vec::new(),
             flushes: 0,
             reuse: parse::Reuse::default(),
-            last_head: encode::LastHead::default(),
+            last_response: encode::LastResponse::default(),
             decoder: Decoder::length(0),
             pending: 0..0,
             body_taken: 0,
@@ -1289,7 +1289,7 @@ fn answer(
     // From here on the final head is queued (this one, or the 500 that replaces it).
     c.continue_refused = true;
     let st = &mut *c;
-    match st.last_head.write(
+    match st.last_response.write(
         &mut st.out,
         &encode::ResponseHead {
             status: parts.status,

@@ -1,6 +1,6 @@
 //! Response heads, sans-I/O: status line and header fields into one buffer (hyper's
 //! `proto/h1/encode.rs` and `role.rs`). A connection copies its last head for a response
-//! written from the same status, fields, framing and second (`LastHead`).
+//! written from the same status, fields, framing and second (`LastResponse`).
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
@@ -162,7 +162,7 @@ pub(crate) fn write_head(
 /// second) is copied rather than written again. [`write_head`] is a function of its
 /// arguments alone, and the `Server` and `Date` fields of one second do not change.
 #[derive(Debug, Default)]
-pub(crate) struct LastHead {
+pub(crate) struct LastResponse {
     /// What the head was written from; `None` until one is kept.
     from: Option<HeadKey>,
     /// The `Server` name it was written with (kept apart: it changes with the server, not
@@ -190,7 +190,7 @@ struct HeadKey {
 const CACHED_HEAD_BYTES: usize = 512;
 const CACHED_HEAD_FIELDS: usize = 8;
 
-impl LastHead {
+impl LastResponse {
     /// [`write_head`], or a copy of the last head it wrote if that was written from the same.
     pub(crate) fn write(
         &mut self,
@@ -686,7 +686,7 @@ pub(crate) mod tests {
         assert!(s.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"));
     }
 
-    /// One response's head as `write_head` writes it and as a connection's `LastHead`
+    /// One response's head as `write_head` writes it and as a connection's `LastResponse`
     /// writes it; what they return.
     #[derive(Clone)]
     struct Head {
@@ -698,7 +698,7 @@ pub(crate) mod tests {
         now: u64,
     }
 
-    fn both(last: &mut LastHead, h: &Head) -> (Result<Vec<u8>, EncodeError>, Option<Persist>) {
+    fn both(last: &mut LastResponse, h: &Head) -> (Result<Vec<u8>, EncodeError>, Option<Persist>) {
         let head = ResponseHead {
             status: h.status,
             headers: &h.headers,
@@ -735,7 +735,7 @@ pub(crate) mod tests {
             server: Some("gevent"),
             now: 784_111_777,
         };
-        let mut last = LastHead::default();
+        let mut last = LastResponse::default();
         let copies = || COPIES.with(Cell::get);
         let (first, _) = both(&mut last, &base);
         assert_eq!(copies(), 0);

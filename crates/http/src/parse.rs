@@ -261,7 +261,7 @@ pub(crate) struct Reuse {
     /// The last head, whole, with what parsing made of it, when all of it could be built
     /// again from what is kept (above): a head that repeats it byte for byte (a keep-alive
     /// client that polls, a load balancer's health check, a benchmark) is not parsed again.
-    last: Option<LastHead>,
+    last: Option<LastRequest>,
     /// The buffer the last head's bytes are kept in, its capacity kept between heads.
     last_bytes: Vec<u8>,
 }
@@ -270,8 +270,10 @@ pub(crate) struct Reuse {
 /// [`Reuse::last_bytes`]. Parsing is a function of the bytes and the limits alone, so a head
 /// of the same bytes under the same limits parses to the same request.
 #[derive(Debug)]
-struct LastHead {
+struct LastRequest {
     limits: HeadLimits,
+    /// The target (origin-form: a path and query is all of it).
+    target: PathAndQuery,
     method: Method,
     version: Version,
     body_framing: Framing,
@@ -299,7 +301,6 @@ impl Reuse {
         self.last
             .as_ref()
             .is_some_and(|last| last.limits == *limits)
-            && self.target.is_some()
             && buf.len() >= n
             && buf[..n] == self.last_bytes[..]
     }
@@ -308,7 +309,7 @@ impl Reuse {
     /// was kept of it, in place (a request is a few hundred bytes, each move a copy).
     #[inline(always)]
     fn repeat<B>(&mut self, body: impl FnOnce() -> B) -> Status<B> {
-        let (Some(last), Some(target)) = (&self.last, &self.target) else {
+        let Some(last) = &self.last else {
             unreachable!("a repeat of a head that was kept");
         };
         #[cfg(test)]
@@ -326,7 +327,7 @@ impl Reuse {
             unreachable!("made complete above");
         };
         let head = &mut parsed.head;
-        *head.uri_mut() = Uri::from(target.clone());
+        *head.uri_mut() = Uri::from(last.target.clone());
         *head.method_mut() = last.method.clone();
         *head.version_mut() = last.version;
         let map = head.headers_mut();
@@ -343,17 +344,20 @@ impl Reuse {
     /// else forget the last one.
     fn remember<B>(&mut self, head: &[u8], limits: &HeadLimits, parsed: &Parsed<B>) {
         self.last_bytes.clear();
+        self.last = None;
+        let Some(target) = &self.target else {
+            return;
+        };
         let whole = head.len() <= CACHED_HEAD_BYTES
-            && self.target.is_some()
             && self.fields.len() == parsed.head.headers().len()
             && self.fields.iter().all(Option::is_some);
         if !whole {
-            self.last = None;
             return;
         }
         self.last_bytes.extend_from_slice(head);
-        self.last = Some(LastHead {
+        self.last = Some(LastRequest {
             limits: *limits,
+            target: target.clone(),
             method: parsed.head.method().clone(),
             version: parsed.head.version(),
             body_framing: parsed.body_framing,
