@@ -54,6 +54,7 @@ impl SemCore {
         })
     }
 
+    #[inline]
     fn try_acquire(&self) -> bool {
         // While greenlets wait, every released permit is handed to one of them, so a free
         // permit means nobody (still) waits: taking it does not jump the queue.
@@ -90,6 +91,7 @@ impl SemCore {
         }
     }
 
+    #[inline]
     fn release(&self) {
         if self.waiters.grant_next().is_none() {
             self.permits.set(self.permits.get() + 1);

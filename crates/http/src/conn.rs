@@ -379,6 +379,7 @@ impl Connection {
     /// # Errors
     /// What waiting for it may end in: a `Timeout` scope around the caller (`TimedOut`), a
     /// wait nothing could end.
+    #[inline]
     pub(crate) fn state(&self) -> io::Result<StateGuard<'_>> {
         let lock = match self.lock.try_lock() {
             Some(g) => g,
