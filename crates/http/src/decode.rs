@@ -20,6 +20,9 @@ enum State {
     Length(u64),
     /// In a chunk-size line: digits seen, value so far.
     Size(u8, u64),
+    /// Whitespace after the chunk size (BWS, RFC 9112 §7.1.1), which only a chunk extension
+    /// may follow: bytes so far (counted as the extensions'), the size.
+    SizeBws(usize, u64),
     /// In chunk extensions: bytes so far, the size.
     Extension(usize, u64),
     /// CR seen after the size line; LF expected. Holds the size.
@@ -94,9 +97,24 @@ impl Decoder {
                         return Err(DecodeError("bad chunk size"));
                     } else if b == b';' {
                         self.state = State::Extension(0, *value);
+                    } else if b == b' ' || b == b'\t' {
+                        self.state = State::SizeBws(1, *value);
                     } else if b == b'\r' {
                         self.state = State::SizeLf(*value);
                     } else {
+                        return Err(DecodeError("bad chunk size"));
+                    }
+                }
+                State::SizeBws(len, value) => {
+                    if b == b';' {
+                        self.state = State::Extension(*len, *value);
+                    } else if b == b' ' || b == b'\t' {
+                        *len += 1;
+                        if *len > MAX_EXTENSION_BYTES {
+                            return Err(DecodeError("chunk extensions too long"));
+                        }
+                    } else {
+                        // Whitespace that no extension follows (`5 \r\n`) is not a size.
                         return Err(DecodeError("bad chunk size"));
                     }
                 }
@@ -331,6 +349,28 @@ mod tests {
         assert!(chunked(&raw).is_err());
         assert!(chunked(b"1;a\0b\r\nx\r\n0\r\n\r\n").is_err());
         assert!(chunked(b"1;a\nb\r\nx\r\n0\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn whitespace_before_an_extension_allowed() {
+        // RFC 9112 §7.1.1: BWS before the `;` of an extension.
+        let (body, _, done) = chunked(b"5 ;a=1\r\nhello\r\n0\t; b\r\n\r\n").unwrap();
+        assert_eq!((&body[..], done), (&b"hello"[..], true));
+        let (body, _, done) = chunked(b"3 \t ;x\r\nabc\r\n0\r\n\r\n").unwrap();
+        assert_eq!((&body[..], done), (&b"abc"[..], true));
+        // Whitespace with no extension after it, or before anything else, is refused.
+        for bad in [
+            &b"5 \r\nhello\r\n0\r\n\r\n"[..],
+            b"5 \t\r\nhello\r\n0\r\n\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"5 \n",
+        ] {
+            assert!(chunked(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        // The whitespace counts against the extensions' limit.
+        let mut raw = b"1".to_vec();
+        raw.extend(std::iter::repeat_n(b' ', MAX_EXTENSION_BYTES + 1));
+        assert!(chunked(&raw).is_err());
     }
 
     #[test]
