@@ -926,6 +926,8 @@ pub(crate) fn serve_connection(
     let server = config.server_header.as_deref();
     let mut first = true;
     let mut line_text = Vec::new();
+    // Where each request is built, and taken from by the handler's call.
+    let mut request = None;
     loop {
         // Read a head: the idle timeout until its first byte (the header timeout for the first
         // request), then the header timeout for the whole head.
@@ -950,19 +952,20 @@ pub(crate) fn serve_connection(
             if buffered && worth {
                 #[cfg(test)]
                 tests::PARSES.with(|n| n.set(n.get() + 1));
-                let request = conn.request.get() + 1;
-                match parse::parse_head(&c.buf[c.pos..c.end], &config.limits, &mut c.reuse, || {
-                    Body {
-                        conn: conn.clone(),
-                        request,
-                        whole: false,
-                    }
-                }) {
-                    Ok(parse::Status::Complete(p)) => {
-                        conn.request.set(request);
+                let id = conn.request.get() + 1;
+                let body = || Body {
+                    conn: conn.clone(),
+                    request: id,
+                    whole: false,
+                };
+                let buf = &c.buf[c.pos..c.end];
+                match parse::parse_head_into(buf, &config.limits, &mut c.reuse, &mut request, body)
+                {
+                    Ok(Some(p)) => {
+                        conn.request.set(id);
                         break (p, guard);
                     }
-                    Ok(parse::Status::Incomplete) => (tried, scanned) = (len, len),
+                    Ok(None) => (tried, scanned) = (len, len),
                     Err(e) => {
                         log::debug!("refused a request from {peer}: {}", e.reason);
                         let now = c.now_secs();
@@ -1046,6 +1049,7 @@ pub(crate) fn serve_connection(
         let closing = registration.entry.closing.get();
         let next = answer(
             &conn,
+            &mut request,
             parsed,
             guard,
             shared,
@@ -1122,7 +1126,8 @@ fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Tran
 /// Run the handler for one parsed request and queue (or stream) its response.
 fn answer(
     conn: &Rc<Connection>,
-    parsed: parse::Parsed<Body>,
+    request: &mut Option<Request<Body>>,
+    parsed: parse::Head,
     mut c: StateGuard<'_>,
     shared: &Shared,
     closing: bool,
@@ -1157,13 +1162,18 @@ fn answer(
     // Let go before the handler runs: a greenlet of its own may read the body.
     drop(c);
     let asked_upgrade = parsed.upgrade;
+    let Some(req) = request.as_ref() else {
+        unreachable!("a complete head's request is built");
+    };
     let line = RequestLine {
-        method: parsed.head.method().clone(),
-        version: parsed.head.version(),
+        method: req.method().clone(),
+        version: req.version(),
         text: line_text,
     };
-    let request = parsed.head;
-    let outcome = catch_unwind(AssertUnwindSafe(|| handler(request)));
+    // Taken from where it was built, straight into the call.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        handler(request.take().expect("a complete head's request is built"))
+    }));
     let mut c = conn.state()?;
     let outcome = match outcome {
         Err(p) if greenlet::is_kill(&*p) => resume_unwind(p),

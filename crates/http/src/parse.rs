@@ -48,11 +48,11 @@ pub(crate) enum Framing {
     Chunked,
 }
 
-/// A complete, valid request head.
-#[derive(Debug)]
-pub(crate) struct Parsed<B> {
-    /// The request, with the body the caller made for it.
-    pub(crate) head: Request<B>,
+/// What parsing found of a complete, valid request head besides the request itself (which
+/// [`parse_head_into`] leaves where its caller keeps it: a request is a few hundred bytes,
+/// each move of it a copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
     pub(crate) body_framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
@@ -66,12 +66,24 @@ pub(crate) struct Parsed<B> {
     pub(crate) consumed: usize,
 }
 
-/// The outcome of [`parse_head`] when nothing is wrong.
+/// A complete, valid request head, the request with what else parsing found (the tests'
+/// view of [`parse_head_into`]).
+#[cfg(test)]
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "moved once per request; a box would cost an allocation per request"
-)]
+pub(crate) struct Parsed<B> {
+    /// The request, with the body the caller made for it.
+    pub(crate) head: Request<B>,
+    pub(crate) body_framing: Framing,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: bool,
+    pub(crate) line: std::ops::Range<usize>,
+    pub(crate) consumed: usize,
+}
+
+/// The outcome of [`parse_head`] when nothing is wrong.
+#[cfg(test)]
+#[derive(Debug)]
 pub(crate) enum Status<B> {
     Complete(Parsed<B>),
     /// More bytes are needed.
@@ -305,28 +317,16 @@ impl Reuse {
             && buf[..n] == self.last_bytes[..]
     }
 
-    /// The request of a head that [`repeats`](Reuse::repeats) the last one, built from what
-    /// was kept of it, in place (a request is a few hundred bytes, each move a copy).
+    /// The request of a head that [`repeats`](Reuse::repeats) the last one, built into
+    /// `slot` from what was kept of it.
     #[inline(always)]
-    fn repeat<B>(&mut self, body: impl FnOnce() -> B) -> Status<B> {
+    fn repeat<B>(&mut self, slot: &mut Option<Request<B>>, body: impl FnOnce() -> B) -> Head {
         let Some(last) = &self.last else {
             unreachable!("a repeat of a head that was kept");
         };
         #[cfg(test)]
         tests::REPEATS.with(|n| n.set(n.get() + 1));
-        let mut status = Status::Complete(Parsed {
-            head: Request::new(body()),
-            body_framing: last.body_framing,
-            keep_alive: last.keep_alive,
-            expect_continue: last.expect_continue,
-            upgrade: last.upgrade,
-            line: last.line.clone(),
-            consumed: self.last_bytes.len(),
-        });
-        let Status::Complete(parsed) = &mut status else {
-            unreachable!("made complete above");
-        };
-        let head = &mut parsed.head;
+        let head = slot.insert(Request::new(body()));
         *head.uri_mut() = Uri::from(last.target.clone());
         *head.method_mut() = last.method.clone();
         *head.version_mut() = last.version;
@@ -336,35 +336,42 @@ impl Reuse {
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
         }
-        status
+        Head {
+            body_framing: last.body_framing,
+            keep_alive: last.keep_alive,
+            expect_continue: last.expect_continue,
+            upgrade: last.upgrade,
+            line: last.line.clone(),
+            consumed: self.last_bytes.len(),
+        }
     }
 
     /// Keep `head` (the bytes of a head just parsed into `parsed`, its target origin-form)
     /// to recognise a repeat of it, if it is short enough and all of its fields were kept;
     /// else forget the last one.
-    fn remember<B>(&mut self, head: &[u8], limits: &HeadLimits, parsed: &Parsed<B>) {
+    fn remember<B>(&mut self, bytes: &[u8], limits: &HeadLimits, req: &Request<B>, head: &Head) {
         self.last_bytes.clear();
         self.last = None;
         let Some(target) = &self.target else {
             return;
         };
-        let whole = head.len() <= CACHED_HEAD_BYTES
-            && self.fields.len() == parsed.head.headers().len()
+        let whole = bytes.len() <= CACHED_HEAD_BYTES
+            && self.fields.len() == req.headers().len()
             && self.fields.iter().all(Option::is_some);
         if !whole {
             return;
         }
-        self.last_bytes.extend_from_slice(head);
+        self.last_bytes.extend_from_slice(bytes);
         self.last = Some(LastRequest {
             limits: *limits,
             target: target.clone(),
-            method: parsed.head.method().clone(),
-            version: parsed.head.version(),
-            body_framing: parsed.body_framing,
-            keep_alive: parsed.keep_alive,
-            expect_continue: parsed.expect_continue,
-            upgrade: parsed.upgrade,
-            line: parsed.line.clone(),
+            method: req.method().clone(),
+            version: req.version(),
+            body_framing: head.body_framing,
+            keep_alive: head.keep_alive,
+            expect_continue: head.expect_continue,
+            upgrade: head.upgrade,
+            line: head.line.clone(),
         });
     }
 
@@ -550,14 +557,42 @@ impl Field {
     }
 }
 
-/// Parse one request head at the start of `buf`, with what the connection's last head left
-/// in `reuse`.
+/// [`parse_head_into`], the request and what else was found together.
+#[cfg(test)]
 pub(crate) fn parse_head<B>(
     buf: &[u8],
     limits: &HeadLimits,
     reuse: &mut Reuse,
     body: impl FnOnce() -> B,
 ) -> Result<Status<B>, ParseError> {
+    let mut slot = None;
+    Ok(
+        match parse_head_into(buf, limits, reuse, &mut slot, body)? {
+            Some(h) => Status::Complete(Parsed {
+                head: slot.expect("a complete head's request"),
+                body_framing: h.body_framing,
+                keep_alive: h.keep_alive,
+                expect_continue: h.expect_continue,
+                upgrade: h.upgrade,
+                line: h.line,
+                consumed: h.consumed,
+            }),
+            None => Status::Incomplete,
+        },
+    )
+}
+
+/// Parse one request head at the start of `buf`, with what the connection's last head left
+/// in `reuse`: `None` if more bytes are needed. The request of a complete head, with the
+/// body `body` makes, is put in `slot` (what it held before is dropped); after an error
+/// `slot` may hold a request that was being built.
+pub(crate) fn parse_head_into<B>(
+    buf: &[u8],
+    limits: &HeadLimits,
+    reuse: &mut Reuse,
+    slot: &mut Option<Request<B>>,
+    body: impl FnOnce() -> B,
+) -> Result<Option<Head>, ParseError> {
     // The request line's length before its LF, whether or not it is complete yet (for a head
     // that is not complete or not valid: a complete one's is known from its parts).
     let line_too_long = || {
@@ -567,7 +602,7 @@ pub(crate) fn parse_head<B>(
     };
     let long_line = || err(StatusCode::URI_TOO_LONG, "request line too long");
     if reuse.repeats(buf, limits) {
-        return Ok(reuse.repeat(body));
+        return Ok(Some(reuse.repeat(slot, body)));
     }
     // RFC 9112 §2.2 asks a server to ignore at least one empty line before a request line (a
     // client may end a body with a stray CRLF): a few are, more are refused, or a head made
@@ -604,7 +639,7 @@ pub(crate) fn parse_head<B>(
             if !lines_are_crlf(upto) {
                 return Err(bad("bare LF or CR in the head"));
             }
-            return Ok(Status::Incomplete);
+            return Ok(None);
         }
         Err(_) if line_too_long() => return Err(long_line()),
         Err(httparse::Error::TooManyHeaders) => {
@@ -628,9 +663,9 @@ pub(crate) fn parse_head<B>(
                 }
                 let mut copy = buf[..buf.len().min(limits.max_head_bytes + 1)].to_vec();
                 copy[at] = b'1';
-                return parse_head(&copy, limits, reuse, body);
+                return parse_head_into(&copy, limits, reuse, slot, body);
             }
-            return version_error(buf).map_or(Ok(Status::Incomplete), Err);
+            return version_error(buf).map_or(Ok(None), Err);
         }
         Err(httparse::Error::Token) => return Err(bad("bad method")),
         Err(httparse::Error::HeaderName) => return Err(bad("bad header name")),
@@ -665,7 +700,7 @@ pub(crate) fn parse_head<B>(
     // Built in place, the body included: the request is not taken apart and put together
     // again on its way to the handler. A head refused from here on drops its body while the
     // caller still holds the connection, which a body's drop must therefore not touch.
-    let mut head = Request::new(body());
+    let head = slot.insert(Request::new(body()));
     // From here on what is kept of the last head's target and fields changes: the last head
     // is no longer there to be repeated, until this one is kept in its place.
     reuse.last = None;
@@ -774,8 +809,7 @@ pub(crate) fn parse_head<B>(
         && version == Version::HTTP_11
         && connection
         && has_token(map, &CONNECTION, "upgrade");
-    let parsed = Parsed {
-        head,
+    let parsed = Head {
         body_framing,
         keep_alive,
         expect_continue,
@@ -783,8 +817,8 @@ pub(crate) fn parse_head<B>(
         line,
         consumed,
     };
-    reuse.remember(&buf[..consumed], limits, &parsed);
-    Ok(Status::Complete(parsed))
+    reuse.remember(&buf[..consumed], limits, head, &parsed);
+    Ok(Some(parsed))
 }
 
 /// RFC 9110 `tchar`, one table look-up.
