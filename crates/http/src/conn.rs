@@ -1478,6 +1478,7 @@ fn answer(
 
 /// One line per answered request, at `info` level on the `gevent_http::access` target:
 /// peer, request line, status, body bytes (`-` when streamed of unknown length), time taken.
+#[inline]
 fn log_access(
     started: Option<Instant>,
     peer: SocketAddr,
@@ -1485,9 +1486,20 @@ fn log_access(
     status: StatusCode,
     len: Option<u64>,
 ) {
-    let Some(started) = started else {
-        return;
-    };
+    if let Some(started) = started {
+        write_access_log(started, peer, line, status, len);
+    }
+}
+
+/// The access log's line for a request (what [`log_access`] does when the log is on).
+#[inline(never)]
+fn write_access_log(
+    started: Instant,
+    peer: SocketAddr,
+    line: &RequestLine,
+    status: StatusCode,
+    len: Option<u64>,
+) {
     let len = len.map_or_else(|| "-".to_owned(), |n| n.to_string());
     log::info!(
         target: ACCESS_LOG,
