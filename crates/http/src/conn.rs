@@ -1143,8 +1143,12 @@ fn answer(
     {
         // The request line, kept for the logs (a copy into a buffer the connection reuses).
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
-        line_text.clear();
-        line_text.extend_from_slice(&head[parsed.line.clone()]);
+        // A repeated head's line is the last one's, which is there already (every head parsed
+        // is answered, its line copied here), unless an idle connection let the copy go.
+        if !(parsed.repeated && !line_text.is_empty()) {
+            line_text.clear();
+            line_text.extend_from_slice(&head[parsed.line.clone()]);
+        }
         c.pos += parsed.consumed;
         c.decoder = match parsed.body_framing {
             Framing::None => Decoder::length(0),

@@ -64,6 +64,8 @@ pub(crate) struct Head {
     pub(crate) line: std::ops::Range<usize>,
     /// Bytes of the buffer the head took.
     pub(crate) consumed: usize,
+    /// The head repeats the connection's last one byte for byte (its request line too).
+    pub(crate) repeated: bool,
 }
 
 /// A complete, valid request head, the request with what else parsing found (the tests'
@@ -343,6 +345,7 @@ impl Reuse {
             upgrade: last.upgrade,
             line: last.line.clone(),
             consumed: self.last_bytes.len(),
+            repeated: true,
         }
     }
 
@@ -816,6 +819,7 @@ pub(crate) fn parse_head_into<B>(
         upgrade,
         line,
         consumed,
+        repeated: false,
     };
     reuse.remember(&buf[..consumed], limits, head, &parsed);
     Ok(Some(parsed))
