@@ -383,7 +383,12 @@ impl Reuse {
     pub(crate) fn recycle(&mut self, mut map: HeaderMap) {
         if map.capacity() <= 64 {
             map.clear();
-            self.spare = map;
+            let old = std::mem::replace(&mut self.spare, map);
+            if old.capacity() == 0 && old.is_empty() {
+                // The map a request was made with, which holds no allocation (what parsing
+                // swaps the spare for): nothing to free, and its drop would only look.
+                std::mem::forget(old);
+            }
         }
     }
 
