@@ -891,6 +891,15 @@ enum Next {
 /// The handler as a connection calls it: the response already split into its head and body.
 pub(crate) type Handler = dyn Fn(Request<Body>) -> (http::response::Parts, ResponseBody);
 
+/// What a connection's loop keeps from one request to the next.
+struct Kept {
+    /// Where each request is built, and taken from by the handler's call (a request is a few
+    /// hundred bytes, each move of it a copy).
+    request: Option<Request<Body>>,
+    /// The request line, copied for the logs (into a buffer the connection reuses).
+    line: Vec<u8>,
+}
+
 /// Serve requests on `stream` until the client or an error ends the connection.
 pub(crate) fn serve_connection(
     stream: TcpStream,
@@ -925,9 +934,10 @@ pub(crate) fn serve_connection(
     let _reset = ResetIfCutShort(&conn);
     let server = config.server_header.as_deref();
     let mut first = true;
-    let mut line_text = Vec::new();
-    // Where each request is built, and taken from by the handler's call.
-    let mut request = None;
+    let mut kept = Kept {
+        request: None,
+        line: Vec::new(),
+    };
     loop {
         // Read a head: the idle timeout until its first byte (the header timeout for the first
         // request), then the header timeout for the whole head.
@@ -959,8 +969,13 @@ pub(crate) fn serve_connection(
                     whole: false,
                 };
                 let buf = &c.buf[c.pos..c.end];
-                match parse::parse_head_into(buf, &config.limits, &mut c.reuse, &mut request, body)
-                {
+                match parse::parse_head_into(
+                    buf,
+                    &config.limits,
+                    &mut c.reuse,
+                    &mut kept.request,
+                    body,
+                ) {
                     Ok(Some(p)) => {
                         conn.request.set(id);
                         break (p, guard);
@@ -1006,8 +1021,8 @@ pub(crate) fn serve_connection(
             }
             if idle && !first {
                 c.shed();
-                if line_text.capacity() > INITIAL_LINE {
-                    line_text = Vec::new();
+                if kept.line.capacity() > INITIAL_LINE {
+                    kept.line = Vec::new();
                 }
             }
             registration.entry.idle.set(idle);
@@ -1047,16 +1062,7 @@ pub(crate) fn serve_connection(
         registration.entry.kept.set(true);
         // An error leaves `responding` set: the connection ends with a reset.
         let closing = registration.entry.closing.get();
-        let next = answer(
-            &conn,
-            &mut request,
-            parsed,
-            guard,
-            shared,
-            closing,
-            handler,
-            &mut line_text,
-        )?;
+        let next = answer(&conn, &mut kept, parsed, guard, shared, closing, handler)?;
         conn.responding.set(false);
         // The request is over (if an upgrade did not end it already): a `Body` kept from it
         // reads nothing more, at once (the connection waits for the next request holding its
@@ -1126,14 +1132,14 @@ fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Tran
 /// Run the handler for one parsed request and queue (or stream) its response.
 fn answer(
     conn: &Rc<Connection>,
-    request: &mut Option<Request<Body>>,
+    kept: &mut Kept,
     parsed: parse::Head,
     mut c: StateGuard<'_>,
     shared: &Shared,
     closing: bool,
     handler: &Handler,
-    line_text: &mut Vec<u8>,
 ) -> io::Result<Next> {
+    let (request, line_text) = (&mut kept.request, &mut kept.line);
     let config = &shared.config;
     let peer = conn.peer;
     let server = config.server_header.as_deref();
@@ -1145,7 +1151,7 @@ fn answer(
         let head = &c.buf[c.pos..c.pos + parsed.consumed];
         // A repeated head's line is the last one's, which is there already (every head parsed
         // is answered, its line copied here), unless an idle connection let the copy go.
-        if !(parsed.repeated && !line_text.is_empty()) {
+        if !parsed.repeated || line_text.is_empty() {
             line_text.clear();
             line_text.extend_from_slice(&head[parsed.line.clone()]);
         }

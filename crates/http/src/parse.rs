@@ -86,6 +86,7 @@ pub(crate) struct Parsed<B> {
 /// The outcome of [`parse_head`] when nothing is wrong.
 #[cfg(test)]
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "the tests' view, made once per head")]
 pub(crate) enum Status<B> {
     Complete(Parsed<B>),
     /// More bytes are needed.
