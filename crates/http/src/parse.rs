@@ -69,24 +69,31 @@ pub(crate) struct Head {
 }
 
 /// A complete, valid request head, the request with what else parsing found (the tests'
-/// view of [`parse_head_into`]).
+/// view of [`parse_head_into`]; the fields of [`Head`] read through it).
 #[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Parsed<B> {
     /// The request, with the body the caller made for it.
     pub(crate) head: Request<B>,
-    pub(crate) body_framing: Framing,
-    pub(crate) keep_alive: bool,
-    pub(crate) expect_continue: bool,
-    pub(crate) upgrade: bool,
-    pub(crate) line: std::ops::Range<usize>,
-    pub(crate) consumed: usize,
+    pub(crate) found: Head,
+}
+
+#[cfg(test)]
+impl<B> std::ops::Deref for Parsed<B> {
+    type Target = Head;
+
+    fn deref(&self) -> &Head {
+        &self.found
+    }
 }
 
 /// The outcome of [`parse_head`] when nothing is wrong.
 #[cfg(test)]
 #[derive(Debug)]
-#[expect(clippy::large_enum_variant, reason = "the tests' view, made once per head")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the tests' view, made once per head"
+)]
 pub(crate) enum Status<B> {
     Complete(Parsed<B>),
     /// More bytes are needed.
@@ -577,14 +584,9 @@ pub(crate) fn parse_head<B>(
     let mut slot = None;
     Ok(
         match parse_head_into(buf, limits, reuse, &mut slot, body)? {
-            Some(h) => Status::Complete(Parsed {
+            Some(found) => Status::Complete(Parsed {
                 head: slot.expect("a complete head's request"),
-                body_framing: h.body_framing,
-                keep_alive: h.keep_alive,
-                expect_continue: h.expect_continue,
-                upgrade: h.upgrade,
-                line: h.line,
-                consumed: h.consumed,
+                found,
             }),
             None => Status::Incomplete,
         },
@@ -910,11 +912,11 @@ mod tests {
         assert!(p.keep_alive);
         assert!(!p.expect_continue);
         assert_eq!(p.consumed, raw.len() - 4);
-        assert_eq!(&raw[p.line], b"GET /a?b=c HTTP/1.1");
+        assert_eq!(&raw[p.line.clone()], b"GET /a?b=c HTTP/1.1");
         // empty lines before the request line are skipped, and not part of it
         let raw = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n";
         let p = ok(raw);
-        assert_eq!(&raw[p.line], b"GET /x HTTP/1.1");
+        assert_eq!(&raw[p.line.clone()], b"GET /x HTTP/1.1");
         assert_eq!(p.consumed, raw.len());
     }
 
@@ -1268,7 +1270,7 @@ mod tests {
         assert_eq!(p.head.uri(), "/a");
         assert_eq!(p.body_framing, Framing::Length(2));
         assert!(p.keep_alive);
-        assert_eq!(&raw[p.line], b"POST /a HTTP/1.2");
+        assert_eq!(&raw[p.line.clone()], b"POST /a HTTP/1.2");
         assert_eq!(p.consumed, raw.len() - 2);
         assert_eq!(
             ok(b"GET / HTTP/1.9\r\nHost: x\r\n\r\n").head.version(),
