@@ -393,8 +393,10 @@ impl Reuse {
             map.clear();
             let old = std::mem::replace(&mut self.spare, map);
             if old.capacity() == 0 && old.is_empty() {
-                // The map a request was made with, which holds no allocation (what parsing
-                // swaps the spare for): nothing to free, and its drop would only look.
+                // The map a request was made with (what parsing swaps the spare for), which
+                // holds no allocation: `HeaderMap::new` does not allocate (documented), and
+                // a map that never grew has no capacity. Nothing to free; its drop would only
+                // look.
                 std::mem::forget(old);
             }
         }
@@ -674,7 +676,19 @@ pub(crate) fn parse_head_into<B>(
                 }
                 let mut copy = buf[..buf.len().min(limits.max_head_bytes + 1)].to_vec();
                 copy[at] = b'1';
-                return parse_head_into(&copy, limits, reuse, slot, body);
+                let parsed = parse_head_into(&copy, limits, reuse, slot, body);
+                // What was kept is the copy's bytes, not the client's: a head is a repeat of
+                // this one only if it is byte for byte what the client sent, which the copy is
+                // not (nor is this head a repeat of one that said 1.1; its request line, kept
+                // for the logs, differs).
+                reuse.last = None;
+                reuse.last_bytes.clear();
+                return parsed.map(|found| {
+                    found.map(|h| Head {
+                        repeated: false,
+                        ..h
+                    })
+                });
             }
             return version_error(buf).map_or(Ok(None), Err);
         }
@@ -709,8 +723,9 @@ pub(crate) fn parse_head_into<B>(
         _ => return Err(bad("bad HTTP version")),
     };
     // Built in place, the body included: the request is not taken apart and put together
-    // again on its way to the handler. A head refused from here on drops its body while the
-    // caller still holds the connection, which a body's drop must therefore not touch.
+    // again on its way to the handler. A head refused from here on leaves the request half
+    // built in `slot`, its body with it, for the caller to drop (a body's drop touches
+    // nothing of the connection).
     let head = slot.insert(Request::new(body()));
     // From here on what is kept of the last head's target and fields changes: the last head
     // is no longer there to be repeated, until this one is kept in its place.
@@ -1680,6 +1695,28 @@ mod tests {
             Ok(Status::Incomplete) => panic!("incomplete"),
             Err(e) => Err(e.status.as_u16()),
         }
+    }
+
+    #[test]
+    fn a_later_minor_version_is_never_a_repeat_nor_repeated() {
+        // Parsed from a copy that says 1.1: neither the copy's bytes nor the client's are kept
+        // as the last head, so the request line the logs keep is always the client's.
+        let limits = HeadLimits::default();
+        let mut reuse = Reuse::default();
+        let v11: &[u8] = b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n";
+        let v12: &[u8] = b"GET /v HTTP/1.2\r\nHost: x\r\n\r\n";
+        for order in [[v11, v12, v11], [v12, v11, v12]] {
+            for raw in order {
+                let p = complete(raw, &limits, &mut reuse).unwrap();
+                assert!(!p.repeated, "{:?}", String::from_utf8_lossy(raw));
+                assert_eq!(&raw[p.line.clone()], &raw[..15]);
+                assert_eq!(p.head.version(), Version::HTTP_11);
+            }
+        }
+        // The 1.1 head after the 1.1 one is a repeat again.
+        complete(v11, &limits, &mut reuse).unwrap();
+        let p = complete(v11, &limits, &mut reuse).unwrap();
+        assert!(p.repeated);
     }
 
     #[test]
