@@ -163,8 +163,8 @@ pub(crate) fn write_head(
 /// arguments alone, and the `Server` and `Date` fields of one second do not change.
 #[derive(Debug, Default)]
 pub(crate) struct LastResponse {
-    /// What the head was written from; `None` until one is kept.
-    from: Option<HeadKey>,
+    /// What the head was written from ([`HeadKey::NONE`] until one is kept).
+    from: HeadKey,
     /// The `Server` name it was written with (kept apart: it changes with the server, not
     /// per response, and is not allocated again per head).
     server: Option<String>,
@@ -178,12 +178,38 @@ pub(crate) struct LastResponse {
     persist: Persist,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HeadKey {
-    status: StatusCode,
-    framing: BodyFraming,
-    persist: Persist,
-    now: u64,
+/// The status, framing, persistence and second a head was written from, packed into three
+/// words: compared per response, where comparing the fields one by one (an enum holding an
+/// `Option`) costs several times as much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadKey([u64; 3]);
+
+impl HeadKey {
+    /// No head: the first word of every packed key has bit 40 set.
+    const NONE: HeadKey = HeadKey([0; 3]);
+
+    fn new(head: &ResponseHead<'_>) -> HeadKey {
+        let (tag, n) = match head.framing {
+            BodyFraming::Empty(None) => (0, 0),
+            BodyFraming::Empty(Some(n)) => (1, n),
+            BodyFraming::Length(n) => (2, n),
+            BodyFraming::Chunked => (3, 0),
+            BodyFraming::UntilClose => (4, 0),
+        };
+        let persist = match head.persist {
+            Persist::KeepAlive => 0,
+            Persist::KeepAlive10 => 1,
+            Persist::Close => 2,
+        };
+        let first = u64::from(head.status.as_u16()) | persist << 16 | tag << 24 | 1 << 40;
+        HeadKey([first, n, head.now])
+    }
+}
+
+impl Default for HeadKey {
+    fn default() -> HeadKey {
+        HeadKey::NONE
+    }
 }
 
 /// The longest response head a connection keeps to copy, and the most fields in it.
@@ -198,13 +224,8 @@ impl LastResponse {
         head: &ResponseHead<'_>,
     ) -> Result<Persist, EncodeError> {
         let (headers, server) = (head.headers, head.server);
-        let key = HeadKey {
-            status: head.status,
-            framing: head.framing,
-            persist: head.persist,
-            now: head.now,
-        };
-        if self.from.as_ref() == Some(&key)
+        let key = HeadKey::new(head);
+        if self.from == key
             && self.server.as_deref() == server
             && headers.len() == self.fields.len()
             && headers
@@ -221,7 +242,7 @@ impl LastResponse {
         let result = write_head(out, head)?;
         let written = &out[start..];
         if written.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
-            self.from = Some(key);
+            self.from = key;
             if self.server.as_deref() != server {
                 self.server = server.map(str::to_owned);
             }
@@ -236,7 +257,7 @@ impl LastResponse {
             self.bytes.extend_from_slice(written);
             self.persist = result;
         } else {
-            self.from = None;
+            self.from = HeadKey::NONE;
         }
         Ok(result)
     }
@@ -546,6 +567,47 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn head_keys_differ_whenever_what_they_pack_does() {
+        let h = HeaderMap::new();
+        let framings = [
+            BodyFraming::Empty(None),
+            BodyFraming::Empty(Some(0)),
+            BodyFraming::Empty(Some(7)),
+            BodyFraming::Length(0),
+            BodyFraming::Length(7),
+            BodyFraming::Chunked,
+            BodyFraming::UntilClose,
+        ];
+        let mut keys = Vec::new();
+        for status in [
+            StatusCode::OK,
+            StatusCode::NOT_FOUND,
+            StatusCode::NOT_MODIFIED,
+        ] {
+            for framing in framings {
+                for persist in [Persist::KeepAlive, Persist::KeepAlive10, Persist::Close] {
+                    for now in [0, 1, u64::MAX] {
+                        let head = ResponseHead {
+                            status,
+                            headers: &h,
+                            framing,
+                            persist,
+                            server: None,
+                            now,
+                        };
+                        keys.push(HeadKey::new(&head));
+                    }
+                }
+            }
+        }
+        let n = keys.len();
+        keys.push(HeadKey::NONE);
+        keys.sort_by_key(|k| k.0);
+        keys.dedup();
+        assert_eq!(keys.len(), n + 1);
     }
 
     #[test]
