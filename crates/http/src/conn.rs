@@ -52,7 +52,9 @@ pub(crate) struct Config {
     pub(crate) body_read_timeout: Option<Duration>,
     pub(crate) write_timeout: Duration,
     pub(crate) max_drain: u64,
-    pub(crate) server_header: Option<String>,
+    /// Shared by the connections' caches of their last response head, which know it by its
+    /// allocation.
+    pub(crate) server_header: Option<Rc<str>>,
     pub(crate) access_log: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -448,7 +450,7 @@ impl Conn {
             out: Vec::new(),
             flushes: 0,
             reuse: parse::Reuse::default(),
-            last_response: encode::LastResponse::default(),
+            last_response: encode::LastResponse::new(config.server_header.clone()),
             decoder: Decoder::length(0),
             pending: 0..0,
             body_taken: 0,

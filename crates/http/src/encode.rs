@@ -6,6 +6,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use std::cell::RefCell;
 use std::ops::Range;
+use std::rc::Rc;
 
 /// How the response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +168,7 @@ pub(crate) struct LastResponse {
     from: HeadKey,
     /// The `Server` name it was written with (kept apart: it changes with the server, not
     /// per response, and is not allocated again per head).
-    server: Option<String>,
+    server: Option<Rc<str>>,
     /// The handler's fields, in the order the map gave them: each name, and where its value
     /// is in `values` (copied: a value sharing a large buffer would keep all of it alive).
     fields: Vec<(HeaderName, Range<usize>)>,
@@ -217,6 +218,28 @@ const CACHED_HEAD_BYTES: usize = 512;
 const CACHED_HEAD_FIELDS: usize = 8;
 
 impl LastResponse {
+    /// None kept yet; `server`, the `Server` name the connection's heads are written with, is
+    /// recognised by its allocation (no comparison of its bytes per response).
+    pub(crate) fn new(server: Option<Rc<str>>) -> LastResponse {
+        LastResponse {
+            server,
+            ..LastResponse::default()
+        }
+    }
+
+    /// Whether `server` is the name kept: the same bytes, known at once when they are the
+    /// kept allocation's (which the kept `Rc` keeps alive: no other string is there).
+    #[inline(always)]
+    fn same_server(&self, server: Option<&str>) -> bool {
+        match (&self.server, server) {
+            (None, None) => true,
+            (Some(kept), Some(s)) => {
+                (std::ptr::eq(kept.as_ptr(), s.as_ptr()) && kept.len() == s.len()) || **kept == *s
+            }
+            _ => false,
+        }
+    }
+
     /// [`write_head`], or a copy of the last head it wrote if that was written from the same.
     pub(crate) fn write(
         &mut self,
@@ -226,7 +249,7 @@ impl LastResponse {
         let (headers, server) = (head.headers, head.server);
         let key = HeadKey::new(head);
         if self.from == key
-            && self.server.as_deref() == server
+            && self.same_server(server)
             && headers.len() == self.fields.len()
             && headers
                 .iter()
@@ -243,8 +266,8 @@ impl LastResponse {
         let written = &out[start..];
         if written.len() <= CACHED_HEAD_BYTES && headers.len() <= CACHED_HEAD_FIELDS {
             self.from = key;
-            if self.server.as_deref() != server {
-                self.server = server.map(str::to_owned);
+            if !self.same_server(server) {
+                self.server = server.map(Rc::from);
             }
             self.fields.clear();
             self.values.clear();
@@ -567,6 +590,41 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_server_name_is_known_by_its_allocation_or_by_its_bytes() {
+        let name: Rc<str> = Rc::from("gevent");
+        let copy = String::from("gevent");
+        let other = String::from("gevenT");
+        let h = HeaderMap::new();
+        let mut last = LastResponse::new(Some(name.clone()));
+        let copies = || COPIES.with(Cell::get);
+        let mut write = |server: Option<&str>| {
+            let head = ResponseHead {
+                status: StatusCode::OK,
+                headers: &h,
+                framing: BodyFraming::Length(0),
+                persist: Persist::KeepAlive,
+                server,
+                now: 7,
+            };
+            let (mut fresh, mut kept) = (Vec::new(), Vec::new());
+            write_head(&mut fresh, &head).unwrap();
+            last.write(&mut kept, &head).unwrap();
+            assert_eq!(kept, fresh);
+            String::from_utf8(kept).unwrap()
+        };
+        let before = copies();
+        assert!(write(Some(&name)).contains("\r\nserver: gevent\r\n"));
+        // The kept allocation, then the same bytes elsewhere: both repeats.
+        write(Some(&name));
+        write(Some(&copy));
+        assert_eq!(copies(), before + 2);
+        // Other bytes, or none: written anew.
+        assert!(write(Some(&other)).contains("\r\nserver: gevenT\r\n"));
+        assert!(!write(None).contains("server"));
+        assert_eq!(copies(), before + 2);
     }
 
     #[test]

@@ -355,7 +355,7 @@ impl Builder {
             body_read_timeout: self.body_read_timeout.map(|d| d.min(MAX_TIMEOUT)),
             write_timeout: self.write_timeout.min(MAX_TIMEOUT),
             max_drain: self.max_drain,
-            server_header: self.server_header,
+            server_header: self.server_header.map(Rc::from),
             access_log: self.access_log,
             #[cfg(feature = "tls")]
             tls: self.tls,
