@@ -298,11 +298,8 @@ struct LastRequest {
     target: PathAndQuery,
     method: Method,
     version: Version,
-    body_framing: Framing,
-    keep_alive: bool,
-    expect_continue: bool,
-    upgrade: bool,
-    line: std::ops::Range<usize>,
+    /// What else parsing found, as a repeat of the head returns it (`repeated` set).
+    found: Head,
 }
 
 /// The longest head a connection keeps whole to recognise a repeat of it.
@@ -346,15 +343,7 @@ impl Reuse {
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
         }
-        Head {
-            body_framing: last.body_framing,
-            keep_alive: last.keep_alive,
-            expect_continue: last.expect_continue,
-            upgrade: last.upgrade,
-            line: last.line.clone(),
-            consumed: self.last_bytes.len(),
-            repeated: true,
-        }
+        last.found.clone()
     }
 
     /// Keep `head` (the bytes of a head just parsed into `parsed`, its target origin-form)
@@ -378,11 +367,10 @@ impl Reuse {
             target: target.clone(),
             method: req.method().clone(),
             version: req.version(),
-            body_framing: head.body_framing,
-            keep_alive: head.keep_alive,
-            expect_continue: head.expect_continue,
-            upgrade: head.upgrade,
-            line: head.line.clone(),
+            found: Head {
+                repeated: true,
+                ..head.clone()
+            },
         });
     }
 
