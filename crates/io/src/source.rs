@@ -7,9 +7,11 @@
 //! ([`Source::read_with`], [`Source::write_with`]), except right after a stream read that
 //! returned less than asked: that read emptied the socket's buffer, so the next one waits for
 //! readiness first instead of making a system call that would almost always fail (tokio does
-//! the same). A watcher is one-shot: its callback stops it as it wakes the waiter, so a socket
-//! whose greenlet was woken but has not run yet is not reported again by every poll (libev's
-//! epoll backend is level-triggered). Only one greenlet may wait in each direction at a time:
+//! the same). A watcher stays started in the direction its callback woke a greenlet in (that
+//! greenlet will most likely wait there again), without keeping the loop alive while nobody
+//! waits; a socket reported ready with nobody waiting stops being watched in that direction,
+//! so a socket whose greenlet was woken but has not run yet is not reported again by every
+//! poll (libev's epoll backend is level-triggered). Only one greenlet may wait in each direction at a time:
 //! a second gets an error of kind `ResourceBusy` (gevent's `ConcurrentObjectUseError`) instead
 //! of silently stealing the wake-up. [`Source::close`] wakes the waiters with `EBADF`.
 
@@ -53,10 +55,14 @@ impl Direction {
         }
     }
 
-    /// Wake the waiting greenlet, if any.
-    fn wake(&self) {
-        if let Some(w) = self.waiter.take() {
-            w.wake();
+    /// Wake the waiting greenlet, if any; whether there was one.
+    fn wake(&self) -> bool {
+        match self.waiter.take() {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -92,6 +98,18 @@ impl State {
                 false
             }
         }
+    }
+
+    /// Whether a greenlet waits in either direction.
+    fn has_waiter(&self) -> bool {
+        // `Cell<Option<Waker>>` has no `is_some` through a shared reference: look by taking.
+        let busy = |d: &Direction| {
+            let w = d.waiter.take();
+            let some = w.is_some();
+            d.waiter.set(w);
+            some
+        };
+        busy(&self.read) || busy(&self.write)
     }
 
     fn dir(&self, write: bool) -> &Direction {
@@ -142,22 +160,36 @@ fn arm(io: &RcIo<State>, events: Events) {
 }
 
 impl IoHandler for State {
-    /// Wake the greenlets waiting for what is ready. One-shot: the woken greenlet may not run
-    /// before the next poll (with thousands of connections ready, most do not), and a watcher
-    /// left active on a socket that is still readable would be reported again at every poll
-    /// until it does — each poll would cost as much as every ready socket, not as much as the
-    /// new ones. The watcher goes on waiting only for a direction nobody was woken in; a
-    /// greenlet re-arms it if it has to wait again.
+    /// Wake the greenlets waiting for what is ready, and keep watching in the directions one
+    /// was woken in: the woken greenlet will most likely wait in the same direction again
+    /// (read a request, answer, read the next), and a watcher left started costs nothing to
+    /// start again. A direction that is ready with nobody waiting is no longer watched: the
+    /// woken greenlet may not run before the next poll (with thousands of connections ready,
+    /// most do not), and a watcher left active on a socket that is still readable would be
+    /// reported again at every poll until it does (libev's epoll backend is
+    /// level-triggered) — each poll would cost as much as every ready socket, not as much as
+    /// the new ones. So a socket is reported at most twice per wait. An error wakes both
+    /// directions and stops the watcher (libev has stopped it already). A borrowed source's
+    /// watcher is never kept between waits: its descriptor may be closed behind its back.
     fn on_io(io: &RcIo<State>, events: Events) {
         let mut rest = io.events();
         for write in [false, true] {
             let e = dir_events(write);
             if events.is_error() || events.contains(e) {
-                io.dir(write).wake();
-                rest = without(rest, e);
+                if !io.dir(write).wake() || events.is_error() || !io.owned {
+                    rest = without(rest, e);
+                }
             }
         }
-        arm(io, rest);
+        if rest != io.events() {
+            arm(io, rest);
+        }
+        if !io.has_waiter() {
+            // The watcher stays only in case somebody waits again, which must not keep the
+            // loop running (the hub tells a greenlet that waits for what nothing can bring
+            // that nothing will).
+            io.set_keep_alive(false);
+        }
     }
 }
 
@@ -175,19 +207,31 @@ struct Disarm<'a> {
 
 impl Drop for Disarm<'_> {
     fn drop(&mut self) {
+        let io = self.io;
         if !self.write {
-            self.cancelled.set(self.io.take_cancel(&self.waker));
+            self.cancelled.set(io.take_cancel(&self.waker));
         }
-        let dir = self.io.dir(self.write);
-        if let Some(w) = dir.waiter.take()
-            && w != self.waker
-        {
-            dir.waiter.set(Some(w));
-            return;
+        let dir = io.dir(self.write);
+        match dir.waiter.take() {
+            Some(w) if w != self.waker => {
+                // Another greenlet came to wait in this one's place (this one was woken).
+                dir.waiter.set(Some(w));
+                return;
+            }
+            // Woken by readiness (the watcher stays, see `on_io`), or by a cancel or a close.
+            None if io.owned => {}
+            // Still this wait's own: it ended otherwise than by readiness (a timeout, a kill),
+            // and readiness in this direction is no longer wanted (nor ever kept for a
+            // borrowed descriptor).
+            _ => {
+                let e = dir_events(self.write);
+                if io.is_active() && io.events().contains(e) {
+                    arm(io, without(io.events(), e));
+                }
+            }
         }
-        let e = dir_events(self.write);
-        if self.io.is_active() && self.io.events().contains(e) {
-            arm(self.io, without(self.io.events(), e));
+        if !io.has_waiter() {
+            io.set_keep_alive(false);
         }
     }
 }
@@ -244,7 +288,8 @@ impl Source {
     /// A source for a descriptor owned elsewhere, left exactly as it is: not made non-blocking
     /// (its operations must not block by themselves, e.g. `recv` with `MSG_DONTWAIT`), and not
     /// closed by [`close`](Source::close) or on drop, which only wake the waiters and drop the
-    /// watchers. Its waits never unwind a killed greenlet: they fail with an error holding
+    /// watchers. Its watcher is armed only while a greenlet waits (an owned source keeps it
+    /// between waits), as the descriptor may be closed without it knowing. Its waits never unwind a killed greenlet: they fail with an error holding
     /// [`greenlet::Error::Killed`] (see [`Waiter::new_no_unwind`]). This is what code that makes other people's descriptors cooperative (hooks in
     /// front of system calls) waits with; it must close the source before the descriptor
     /// itself is closed, so that no watcher ever watches a closed or reused number.
@@ -446,11 +491,18 @@ impl Source {
         }
         .map_err(wait_error)?;
         let e = dir_events(write);
-        let events = if io.is_active() { io.events() | e } else { e };
-        match io.event_loop() {
-            Some(lp) => io.start(lp, fd, events),
-            None => io.start(&greenlet::hub_loop(), fd, events),
-        }?;
+        if !(io.is_active() && io.events().contains(e)) {
+            // Not watched in this direction yet (the watcher a ready wake-up left started,
+            // for the same descriptor, is already).
+            let events = if io.is_active() { io.events() | e } else { e };
+            match io.event_loop() {
+                Some(lp) => io.start(lp, fd, events),
+                None => io.start(&greenlet::hub_loop(), fd, events),
+            }?;
+        }
+        // A watcher left started by the last wait keeps the loop alive again now that
+        // somebody waits on it.
+        io.set_keep_alive(true);
         dir.waiter.set(Some(w.waker()));
         let timeout = io.timeout(write);
         // Disarms when the wait ends, also when it unwinds (the greenlet was killed): an io

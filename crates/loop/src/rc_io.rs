@@ -82,7 +82,7 @@ pub struct RcIo<T: IoHandler> {
 ///
 /// # Safety
 /// Called by libev only, with `w` a started or pending watcher of an `RcIoInner<T>` (its
-/// `data` holds the allocation's address, bit 0 aside).
+/// `data` holds the allocation's address, the [`TAGS`] bits aside).
 unsafe extern "C" fn trampoline<T: IoHandler>(
     _lp: *mut sys::ev_loop,
     w: *mut sys::ev_io,
@@ -92,7 +92,7 @@ unsafe extern "C" fn trampoline<T: IoHandler>(
     // created, and that allocation is alive: libev calls back only an active or pending
     // watcher, and `RcIoInner::drop` stops the watcher before the memory goes.
     let ptr = unsafe { (*w).data }
-        .map_addr(|a| a & !COUNTED)
+        .map_addr(|a| a & !TAGS)
         .cast::<RcIoInner<T>>()
         .cast_const();
     // SAFETY: a strong count of the trampoline's own, so that the handler may drop every
@@ -103,7 +103,8 @@ unsafe extern "C" fn trampoline<T: IoHandler>(
             inner: Rc::from_raw(ptr),
         }
     };
-    // libev stops an io watcher by itself on a bad descriptor before calling back.
+    // libev stops an io watcher by itself on a bad descriptor before calling back (and a
+    // watcher that did not keep the loop alive gets its reference back then).
     io.inner.sync_active();
     let lp = io
         .inner
@@ -140,7 +141,7 @@ impl<T: IoHandler> RcIo<T> {
             lp: OnceCell::new(),
             value,
         });
-        const { assert!(std::mem::align_of::<RcIoInner<T>>() > COUNTED) };
+        const { assert!(std::mem::align_of::<RcIoInner<T>>() > TAGS) };
         let ev = inner.ev.get();
         // SAFETY: the watcher is not started, so we may initialise it; the Rc allocation never
         // moves, so `data` stays valid for the watcher's whole life. fd -1 with no events
@@ -252,6 +253,62 @@ impl<T: IoHandler> RcIo<T> {
         self.inner.is_active()
     }
 
+    /// Choose whether this watcher, while active, keeps [`Loop::run`](crate::Loop::run)
+    /// from returning (libev's `ev_unref` idiom): a watcher kept started only in case it is
+    /// needed again (a socket nobody waits on right now) should not keep the loop alive by
+    /// itself. It lasts until the watcher is stopped: one started afresh (or again with
+    /// other events, which stops it first) keeps the loop alive. Nothing for an inactive
+    /// watcher.
+    ///
+    /// ```
+    /// # use ev_loop::{Events, IoHandler, Loop, RcIo};
+    /// # use std::os::fd::AsRawFd;
+    /// # struct Nothing;
+    /// # impl IoHandler for Nothing { fn on_io(_: &RcIo<Self>, _: Events) { unreachable!() } }
+    /// let lp = Loop::new().unwrap();
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let io = RcIo::new(Nothing);
+    /// io.start(&lp, a.as_raw_fd(), Events::READ).unwrap();
+    /// io.set_keep_alive(false);
+    /// assert!(!io.keeps_alive());
+    /// lp.run(); // returns at once: the only watcher does not keep the loop alive
+    /// assert!(io.is_active());
+    /// io.set_keep_alive(true);
+    /// assert!(io.keeps_alive());
+    /// ```
+    #[inline]
+    pub fn set_keep_alive(&self, keep_alive: bool) {
+        let inner = &self.inner;
+        let Some(lp) = inner.lp.get() else {
+            return;
+        };
+        let unrefd = inner.tag(UNREFD);
+        if keep_alive && unrefd {
+            // SAFETY: gives back the reference taken from the loop below, while the watcher
+            // stayed active (`sync_active` gives it back once it is not).
+            unsafe { sys::ev_ref(lp.as_raw()) };
+            inner.set_tag(UNREFD, false);
+        } else if !keep_alive && !unrefd && inner.is_active() {
+            // SAFETY: the active watcher holds one of the loop's references; it gives it up
+            // until `set_keep_alive(true)` or its stop (`sync_active`) takes it back.
+            unsafe { sys::ev_unref(lp.as_raw()) };
+            inner.set_tag(UNREFD, true);
+        }
+    }
+
+    /// Whether the watcher keeps the loop alive while active (see
+    /// [`set_keep_alive`](RcIo::set_keep_alive)).
+    ///
+    /// ```
+    /// # use ev_loop::{Events, IoHandler, RcIo};
+    /// # struct Nothing;
+    /// # impl IoHandler for Nothing { fn on_io(_: &RcIo<Self>, _: Events) {} }
+    /// assert!(RcIo::new(Nothing).keeps_alive());
+    /// ```
+    pub fn keeps_alive(&self) -> bool {
+        !self.inner.tag(UNREFD)
+    }
+
     /// The events of the last start (none before the first).
     ///
     /// ```
@@ -296,9 +353,13 @@ impl<T: IoHandler> RcIo<T> {
 
 /// The bit of the watcher's `data` word that says whether the watcher is counted in its
 /// loop's active count. The rest of the word is the address of the allocation, whose
-/// alignment leaves that bit clear; only this module reads the word. A flag of its own
-/// would cost a word per watcher, padding included.
+/// alignment leaves the [`TAGS`] bits clear; only this module reads the word. A flag of its
+/// own would cost a word per watcher, padding included.
 const COUNTED: usize = 1;
+/// The bit that says the active watcher gave up its reference on the loop (`ev_unref`).
+const UNREFD: usize = 2;
+/// The bits of `data` that are flags, not address.
+const TAGS: usize = COUNTED | UNREFD;
 
 impl<T: IoHandler> RcIoInner<T> {
     fn is_active(&self) -> bool {
@@ -317,29 +378,43 @@ impl<T: IoHandler> RcIoInner<T> {
         }
     }
 
-    /// Bring the loop's count of active watchers in line with libev's view of this one.
+    /// Bring the loop's count of active watchers in line with libev's view of this one, and
+    /// give the loop back the reference a watcher that stopped had given up.
     fn sync_active(&self) {
         let Some(lp) = self.lp.get() else {
             return;
         };
         let active = self.is_active();
-        if self.replace_counted(active) != active {
+        if self.tag(COUNTED) != active {
+            self.set_tag(COUNTED, active);
             let n = &lp.inner.active;
             n.set(if active { n.get() + 1 } else { n.get() - 1 });
         }
+        if !active && self.tag(UNREFD) {
+            // SAFETY: balances the `ev_unref` of `set_keep_alive(false)`; the stop just took
+            // the watcher's own reference (libev's `ev_stop`), which that one stood in for.
+            unsafe { sys::ev_ref(lp.as_raw()) };
+            self.set_tag(UNREFD, false);
+        }
     }
 
-    /// Set whether the watcher is counted as active; returns whether it was.
-    fn replace_counted(&self, counted: bool) -> bool {
+    /// Whether flag `bit` (one of [`TAGS`]) of the `data` word is set.
+    #[inline]
+    fn tag(&self, bit: usize) -> bool {
+        // SAFETY: reading the `data` field of our own watcher on its thread.
+        unsafe { (*self.ev.get()).data.addr() & bit != 0 }
+    }
+
+    /// Set or clear flag `bit` (one of [`TAGS`]) of the `data` word.
+    #[inline]
+    fn set_tag(&self, bit: usize, on: bool) {
         let ev = self.ev.get();
-        // SAFETY: reading and writing the `data` field of our own watcher on its thread;
-        // libev never reads it, and the trampoline masks the bit off.
+        // SAFETY: writing the `data` field of our own watcher on its thread; libev never
+        // reads it, and the trampoline masks the flags off.
         unsafe {
-            let word = (*ev).data.addr();
             (*ev).data = (*ev)
                 .data
-                .map_addr(|a| (a & !COUNTED) | usize::from(counted));
-            word & COUNTED != 0
+                .map_addr(|a| (a & !bit) | if on { bit } else { 0 });
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `RcIo`: an io watcher sharing its allocation with its owner's value.
 
-use ev_loop::{Events, IoHandler, Loop, RcIo};
+use ev_loop::{Break, Events, IoHandler, Loop, RcIo, Timer};
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// What a probe does when called (stop, when it has nothing to do).
 type Action = Box<dyn FnMut(&RcIo<Probe>)>;
@@ -150,4 +151,99 @@ fn a_closed_descriptor_or_bad_input_leaves_nothing_active() {
     let (other, _) = probe(None);
     assert!(other.start(&lp, -1, Events::READ).is_err());
     assert!(other.start(&lp, 0, Events::default()).is_err());
+}
+
+/// Run `lp` until it returns by itself: whether it did, rather than being broken off by a
+/// guard after ten seconds (a watcher kept the loop alive that should not have).
+fn runs_out(lp: &Loop) -> bool {
+    let broken = Rc::new(Cell::new(false));
+    let b = broken.clone();
+    let guard = Timer::new(lp, Duration::from_secs(10), Duration::ZERO, move |w, _| {
+        b.set(true);
+        w.event_loop().break_loop(Break::All);
+    });
+    guard.set_keep_alive(false);
+    guard.start();
+    lp.run();
+    !broken.get()
+}
+
+/// A probe's next call does nothing (the one after stops it).
+fn then_nothing(io: &RcIo<Probe>) {
+    io.action.replace(Some(Box::new(|_| {})));
+}
+
+#[test]
+fn a_watcher_that_does_not_keep_the_loop_alive_takes_its_reference_back_when_stopped() {
+    let lp = Loop::new().unwrap();
+    let (_a, b) = UnixStream::pair().unwrap();
+    let fd = b.as_raw_fd();
+    // Writable at once: reported at every iteration while started.
+    let (io, _) = probe(None);
+    assert!(io.keeps_alive());
+    io.set_keep_alive(false); // inactive: nothing to give up
+    assert!(io.keeps_alive());
+    io.start(&lp, fd, Events::WRITE).unwrap();
+    then_nothing(&io);
+    io.set_keep_alive(false);
+    assert!(!io.keeps_alive());
+    // One iteration, and the loop returns with the watcher still started.
+    assert!(runs_out(&lp));
+    assert_eq!((io.calls.get(), io.is_active()), (1, true));
+    assert_eq!(lp.active_watchers(), 1);
+    // Stopped, it takes its reference back: started afresh, it keeps the loop running until
+    // it stops itself (at its second call from now). Were the reference lost, the loop would
+    // return after one call; were it taken twice, it would never return by itself.
+    io.stop();
+    assert!(io.keeps_alive());
+    io.start(&lp, fd, Events::WRITE).unwrap();
+    then_nothing(&io);
+    assert!(runs_out(&lp));
+    assert_eq!((io.calls.get(), io.is_active()), (3, false));
+    // Given back by `set_keep_alive(true)` too, and by a restart with other events.
+    io.start(&lp, fd, Events::WRITE).unwrap();
+    then_nothing(&io);
+    io.set_keep_alive(false);
+    io.set_keep_alive(true);
+    assert!(runs_out(&lp));
+    assert_eq!(io.calls.get(), 5);
+    io.start(&lp, fd, Events::WRITE).unwrap();
+    io.set_keep_alive(false);
+    io.start(&lp, fd, Events::READ | Events::WRITE).unwrap();
+    assert!(io.keeps_alive());
+    then_nothing(&io);
+    assert!(runs_out(&lp));
+    assert_eq!(io.calls.get(), 7);
+    // Dropped while it did not keep the loop alive: another watcher keeps it running as
+    // before.
+    io.start(&lp, fd, Events::WRITE).unwrap();
+    io.set_keep_alive(false);
+    drop(io);
+    assert_eq!(lp.active_watchers(), 0);
+    let (other, _) = probe(None);
+    other.start(&lp, fd, Events::WRITE).unwrap();
+    then_nothing(&other);
+    assert!(runs_out(&lp));
+    assert_eq!(other.calls.get(), 2);
+}
+
+#[test]
+fn a_watcher_that_libev_stops_on_a_closed_descriptor_takes_its_reference_back() {
+    let lp = Loop::new().unwrap();
+    let (_a, b) = UnixStream::pair().unwrap();
+    let (io, _) = probe(None);
+    io.start(&lp, b.as_raw_fd(), Events::READ).unwrap();
+    io.set_keep_alive(false);
+    drop(b);
+    // Whatever libev makes of the closed descriptor (another test may have been given its
+    // number meanwhile), the loop's count of references ends up right.
+    lp.run_nowait();
+    io.stop();
+    assert!(io.keeps_alive());
+    let (_c, d) = UnixStream::pair().unwrap();
+    let (other, _) = probe(None);
+    other.start(&lp, d.as_raw_fd(), Events::WRITE).unwrap();
+    then_nothing(&other);
+    assert!(runs_out(&lp));
+    assert_eq!(other.calls.get(), 2);
 }
