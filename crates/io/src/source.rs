@@ -1,7 +1,7 @@
 //! The fd-readiness core of the sockets (the role of mio's `IoSource` and async-io's
 //! `Async<T>`): a non-blocking descriptor with one io watcher, in the same allocation as the
 //! rest of the source's state (an [`RcIo`]), kept for the descriptor's whole life and armed
-//! only for the directions a greenlet waits in.
+//! for the directions a greenlet waits in (or, between waits, last waited in).
 //!
 //! An operation tries the system call first and waits for readiness only on `EAGAIN`
 //! ([`Source::read_with`], [`Source::write_with`]), except right after a stream read that
