@@ -11,9 +11,10 @@
 //! greenlet will most likely wait there again), without keeping the loop alive while nobody
 //! waits; a socket reported ready with nobody waiting stops being watched in that direction,
 //! so a socket whose greenlet was woken but has not run yet is not reported again by every
-//! poll (libev's epoll backend is level-triggered). Only one greenlet may wait in each direction at a time:
-//! a second gets an error of kind `ResourceBusy` (gevent's `ConcurrentObjectUseError`) instead
-//! of silently stealing the wake-up. [`Source::close`] wakes the waiters with `EBADF`.
+//! poll (libev's epoll backend is level-triggered). Only one greenlet may wait in each
+//! direction at a time: a second gets an error of kind `ResourceBusy` (gevent's
+//! `ConcurrentObjectUseError`) instead of silently stealing the wake-up. [`Source::close`]
+//! wakes the waiters with `EBADF`.
 
 use ev_loop::{Events, IoHandler, RcIo};
 use greenlet::Error;
@@ -289,10 +290,12 @@ impl Source {
     /// (its operations must not block by themselves, e.g. `recv` with `MSG_DONTWAIT`), and not
     /// closed by [`close`](Source::close) or on drop, which only wake the waiters and drop the
     /// watchers. Its watcher is armed only while a greenlet waits (an owned source keeps it
-    /// between waits), as the descriptor may be closed without it knowing. Its waits never unwind a killed greenlet: they fail with an error holding
-    /// [`greenlet::Error::Killed`] (see [`Waiter::new_no_unwind`]). This is what code that makes other people's descriptors cooperative (hooks in
-    /// front of system calls) waits with; it must close the source before the descriptor
-    /// itself is closed, so that no watcher ever watches a closed or reused number.
+    /// between waits), as the descriptor may be closed without it knowing. Its waits never
+    /// unwind a killed greenlet: they fail with an error holding [`greenlet::Error::Killed`]
+    /// (see [`Waiter::new_no_unwind`]). This is what code that makes other people's
+    /// descriptors cooperative (hooks in front of system calls) waits with; it must close the
+    /// source before the descriptor itself is closed, so that no watcher ever watches a closed
+    /// or reused number.
     ///
     /// ```
     /// use gevent_io::source::Source;
