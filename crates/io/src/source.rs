@@ -176,10 +176,12 @@ impl IoHandler for State {
         let mut rest = io.events();
         for write in [false, true] {
             let e = dir_events(write);
-            if events.is_error() || events.contains(e) {
-                if !io.dir(write).wake() || events.is_error() || !io.owned {
-                    rest = without(rest, e);
-                }
+            if !(events.is_error() || events.contains(e)) {
+                continue;
+            }
+            let woken = io.dir(write).wake();
+            if !woken || events.is_error() || !io.owned {
+                rest = without(rest, e);
             }
         }
         if rest != io.events() {
