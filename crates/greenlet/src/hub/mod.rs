@@ -243,6 +243,21 @@ pub(crate) fn hub() -> Rc<HubInner> {
     h
 }
 
+/// Run `f` with the hub of the current thread (created on first use), without taking a count
+/// on it: for the hot paths that only queue something on it.
+#[inline]
+pub(crate) fn with_hub<R>(f: impl FnOnce(&HubInner) -> R) -> R {
+    let p = HUB.with(|p| p.get());
+    if p.is_null() {
+        return f(&hub());
+    }
+    // SAFETY: HUB is set only while HUB_OWNER (or, in its destructor, the frame that took the
+    // hub out of it) holds an `Rc` to this hub, and that `Rc` is let go only after HUB is
+    // cleared, by the thread-local's destructor or at its end: never while `f`, a call on this
+    // thread, runs.
+    f(unsafe { &*p })
+}
+
 pub(crate) fn try_hub() -> Option<Rc<HubInner>> {
     let p = HUB.with(|p| p.get());
     if p.is_null() {

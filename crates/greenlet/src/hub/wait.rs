@@ -9,7 +9,7 @@ use super::queue::Callback;
 use super::switch::{Reason, finish, switch_from};
 use super::timers::{Armed, Taken};
 use super::tls::{current, current_ptr, next_serial};
-use super::{HubInner, hub};
+use super::{HubInner, hub, with_hub};
 use crate::error::{Error, Result, TimeoutId};
 use ev_loop::{Idle, Timer};
 use std::fmt;
@@ -29,7 +29,7 @@ pub(crate) fn wake(g: &Rc<GlCore>, serial: u64, reason: Reason) -> bool {
         return false;
     }
     g.waiting.set(0);
-    hub().push(Callback::Switch(g.clone(), reason));
+    with_hub(|h| h.push(Callback::Switch(g.clone(), reason)));
     true
 }
 
