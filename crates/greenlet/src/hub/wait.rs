@@ -165,7 +165,7 @@ impl Waiter {
     /// drop(w); // an abandoned registration ends with it
     /// ```
     pub fn new(what: &'static str) -> Result<Waiter> {
-        Waiter::new_in(&hub(), what)
+        with_hub(|h| Waiter::new_in(h, what))
     }
 
     /// [`Waiter::new`] for code that must not unwind: a function called from C, such as a
@@ -192,7 +192,7 @@ impl Waiter {
     /// assert!(g.join().is_err());
     /// ```
     pub fn new_no_unwind(what: &'static str) -> Result<Waiter> {
-        Waiter::new_with(&hub(), what, false)
+        with_hub(|h| Waiter::new_with(h, what, false))
     }
 
     /// [`Waiter::new`] with the hub already at hand (saves a thread-local look-up).
@@ -288,23 +288,21 @@ impl Waiter {
     /// assert_eq!(w.wait_for(Some(std::time::Duration::from_millis(1))), Ok(false));
     /// ```
     pub fn wait_for(self, timeout: Option<Duration>) -> Result<bool> {
-        let h = hub();
+        // No count is taken on the hub: a greenlet that is never resumed must not keep it.
+        // `h` is also used after the switch (the timer goes back to the hub's pool when this
+        // greenlet resumes or unwinds); one never resumed never gets there.
+        let hp: *const HubInner = with_hub(std::ptr::from_ref);
+        // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run, and a
+        // greenlet resumes or unwinds only while it is alive (at thread exit the teardown
+        // kills greenlets holding a reference of its own).
+        let h = unsafe { &*hp };
         // The timeout's timer comes from the hub's pool and goes back to it when the wait
         // ends (`timers.rs`); it ends this wait only, with `Reason::Timeout(self.serial)`,
         // which is never a `Timeout` scope's id: those count up from 1 << 62, which serials
         // never reach, and would need 2^62 scopes to reach a park's serial (bit 63 set).
         let timer = timeout.map(|d| h.wait_timers.arm(&h.lp, d, Armed::Wait(self.waker())));
         let me: *const GlCore = Rc::as_ptr(&self.me);
-        let hp: *const HubInner = Rc::as_ptr(&h);
         let ready = h.take_ready();
-        // Not held across the switch: a greenlet that is never resumed must not keep the hub.
-        drop(h);
-        // `h` is also used after the switch (the timer goes back to the hub's pool when this
-        // greenlet resumes or unwinds); one never resumed never gets there.
-        // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run, and a
-        // greenlet resumes or unwinds only while it is alive (at thread exit the teardown
-        // kills greenlets holding a reference of its own).
-        let h = unsafe { &*hp };
         // Given back however the wait ends, also when a kill unwinds the greenlet from it.
         let timer = Taken {
             pool: &h.wait_timers,
