@@ -110,7 +110,7 @@ impl Builder {
         T: 'static,
     {
         let g = self.build(f)?;
-        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        hub::with_hub(|h| h.push(Callback::Switch(g.core.clone(), Reason::Wake)));
         Ok(g)
     }
 
@@ -192,7 +192,7 @@ impl Builder {
         // see `create_unchecked` for why a dead greenlet holds nothing of `'scope`.
         let g = unsafe { self.create_unchecked(f)? };
         scope.adopt(g.core.clone());
-        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        hub::with_hub(|h| h.push(Callback::Switch(g.core.clone(), Reason::Wake)));
         Ok(crate::scope::ScopedGreenlet::new(g))
     }
 
@@ -341,7 +341,7 @@ fn schedule_later(core: &Rc<GlCore>, delay: Duration) {
     let s = slot.clone();
     let t = Timer::new(&h.lp, delay, Duration::ZERO, move |_, _| {
         if !c.is_dead() {
-            hub::hub().push(Callback::Switch(c.clone(), Reason::Wake));
+            hub::with_hub(|h| h.push(Callback::Switch(c.clone(), Reason::Wake)));
         }
         // The timer has done its job: free it (and this closure) once it returns.
         s.borrow_mut().take();
@@ -1115,7 +1115,7 @@ impl<T> UnstartedGreenlet<T> {
             .g
             .take()
             .expect("an unstarted greenlet holds its greenlet");
-        hub::hub().push(Callback::Switch(g.core.clone(), Reason::Wake));
+        hub::with_hub(|h| h.push(Callback::Switch(g.core.clone(), Reason::Wake)));
         g
     }
 

@@ -6,7 +6,7 @@
 
 use super::core::GlCore;
 use super::switch::{Reason, switch_to};
-use super::{HubInner, hub};
+use super::{HubInner, hub, with_hub};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -242,5 +242,5 @@ pub(super) fn drain_callbacks() {
 /// assert!(ran.get());
 /// ```
 pub fn run_callback(f: impl FnOnce() + 'static) {
-    hub().push(Callback::Call(Box::new(f)));
+    with_hub(|h| h.push(Callback::Call(Box::new(f))));
 }
