@@ -21,7 +21,7 @@ use super::core::{GlCore, Link, Outcome};
 use super::guard::check_canary;
 use super::tls::{CURRENT, HUB, current_ptr};
 use super::wait::wake;
-use super::{HubInner, hub, try_hub};
+use super::{HubInner, hub, try_hub, with_hub};
 use context::{Context, Transfer};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -227,9 +227,7 @@ pub(super) extern "C" fn greenlet_entry(t: Transfer) -> ! {
         };
         finish(me, outcome);
     }
-    let hub = hub();
-    let hub_gl: *const GlCore = Rc::as_ptr(&hub.gl);
-    drop(hub);
+    let hub_gl: *const GlCore = with_hub(|h| Rc::as_ptr(&h.gl));
     // SAFETY: the hub greenlet outlives every greenlet of its thread.
     switch_to(unsafe { &*hub_gl }, Reason::Wake, true);
     unreachable!("a finished greenlet was resumed");

@@ -6,7 +6,7 @@
 use super::core::GlCore;
 use super::queue::Callback;
 use super::wait::{request_kill, wait};
-use super::{HubInner, hub, hub_loop};
+use super::{HubInner, hub, hub_loop, with_hub};
 use ev_loop::Break;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -165,5 +165,5 @@ pub fn in_greenlet() -> bool {
 }
 
 pub(crate) fn current_is_hub() -> bool {
-    current_ptr() == Rc::as_ptr(&hub().gl)
+    with_hub(|h| current_ptr() == Rc::as_ptr(&h.gl))
 }

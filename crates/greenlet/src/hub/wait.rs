@@ -414,7 +414,7 @@ pub(crate) fn request_kill(g: &Rc<GlCore>) {
         g.ctx.take();
         drop(g.stack.take());
         finish(g, Outcome::Killed);
-        hub().live.borrow_mut().remove(&g.id);
+        with_hub(|h| h.live.borrow_mut().remove(&g.id));
         if let Err(p) = dropped {
             panic::resume_unwind(p);
         }
@@ -486,18 +486,16 @@ pub fn sleep(d: Duration) -> Result<()> {
 /// g.join().unwrap();
 /// ```
 pub fn yield_now() -> Result<()> {
-    let h = hub();
-    let w = Waiter::new_in(&h, "yield")?;
-    h.push(Callback::Switch(w.me.clone(), Reason::Wake));
-    w.me.waiting.set(0);
-    // Straight to the hub (what `Waiter::wait` does, without a timer or another hub look-up).
-    // The `Rc` is not held across the switch: a greenlet that is never resumed (it swallows
-    // its kill at thread exit) must not keep the hub alive.
-    let hp: *const HubInner = Rc::as_ptr(&h);
-    drop(h);
+    // No count is taken on the hub: a greenlet that is never resumed (it swallows its kill at
+    // thread exit) must not keep it alive.
+    let hp: *const HubInner = with_hub(std::ptr::from_ref);
     // SAFETY: HUB_OWNER keeps the hub alive while greenlets of this thread run; `h` is used
     // only up to the switch.
     let h = unsafe { &*hp };
+    let w = Waiter::new_in(h, "yield")?;
+    h.push(Callback::Switch(w.me.clone(), Reason::Wake));
+    w.me.waiting.set(0);
+    // Straight to the hub (what `Waiter::wait` does, without a timer or another hub look-up).
     let reason = switch_from(Some(h), Rc::as_ptr(&w.me), &h.gl, Reason::Wake, false, true);
     w.switched_back(reason)
 }
