@@ -615,7 +615,10 @@ impl Conn {
     /// it is full.
     fn make_room(&mut self) {
         if self.pos > 0 && self.pending.is_empty() {
-            self.buf.copy_within(self.pos..self.end, 0);
+            // Most often all of it was consumed: nothing to move.
+            if self.pos < self.end {
+                self.buf.copy_within(self.pos..self.end, 0);
+            }
             self.end -= self.pos;
             self.pos = 0;
         }
