@@ -251,11 +251,13 @@ pub(crate) fn with_hub<R>(f: impl FnOnce(&HubInner) -> R) -> R {
     if p.is_null() {
         return f(&hub());
     }
-    // SAFETY: HUB is set only while HUB_OWNER (or, in its destructor, the frame that took the
-    // hub out of it) holds an `Rc` to this hub, and that `Rc` is let go only after HUB is
-    // cleared, by the thread-local's destructor or at its end: never while `f`, a call on this
-    // thread, runs.
-    f(unsafe { &*p })
+    // HUB is set only while HUB_OWNER (or, in its destructor, the frame that took the hub out
+    // of it) holds an `Rc` to this hub, and that `Rc` is let go only after HUB is cleared: by
+    // the thread-local's destructor or at its end, never while `f`, a call on this thread,
+    // runs.
+    // SAFETY: as just said, `p` points to a live hub for the whole of `f`.
+    let h = unsafe { &*p };
+    f(h)
 }
 
 pub(crate) fn try_hub() -> Option<Rc<HubInner>> {
