@@ -48,6 +48,7 @@ pub mod select;
 pub mod server;
 pub mod signal;
 pub mod source;
+mod sys;
 
 /// `now + d`, saturating far in the future instead of overflowing.
 pub(crate) fn deadline_after(d: std::time::Duration) -> std::time::Instant {

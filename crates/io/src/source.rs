@@ -556,7 +556,7 @@ impl Source {
     fn read_now(&self, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             // SAFETY: `buf` is valid for writes of its length; `fd` is our open socket.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { crate::sys::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n >= 0 {
                 let n = n as usize;
                 self.io.drained.set(n > 0 && n < buf.len());
@@ -642,7 +642,9 @@ impl Source {
             "write",
             // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL turns a closed peer
             // into EPIPE instead of SIGPIPE.
-            |fd| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) },
+            |fd| unsafe {
+                crate::sys::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            },
             |n| n as usize,
         )
     }
@@ -654,7 +656,7 @@ impl Source {
             "accept",
             // SAFETY: accept4 on our listening socket; null address pointers are allowed.
             |fd| unsafe {
-                libc::accept4(
+                crate::sys::accept4(
                     fd,
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),

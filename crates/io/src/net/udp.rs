@@ -83,7 +83,7 @@ impl UdpSocket {
                 len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 // SAFETY: `buf` and `from` are valid for writes of the lengths passed.
                 unsafe {
-                    libc::recvfrom(
+                    crate::sys::recvfrom(
                         fd,
                         buf.as_mut_ptr().cast(),
                         buf.len(),
@@ -116,7 +116,7 @@ impl UdpSocket {
             "send to",
             // SAFETY: `buf` and `to` are valid for reads of the lengths passed.
             |fd| unsafe {
-                libc::sendto(
+                crate::sys::sendto(
                     fd,
                     buf.as_ptr().cast(),
                     buf.len(),

@@ -1,0 +1,105 @@
+//! The system calls a [`Source`](crate::source::Source) makes on its own descriptor, made with
+//! `syscall(2)` rather than through libc's functions of the same names.
+//!
+//! A program that links the monkey crate (the `gevent/monkey` feature) has those names
+//! interposed: every `read`, `send` or `accept4` in the process goes through a hook that asks
+//! whether to cooperate before it reaches the kernel, patched or not. A source's descriptor
+//! is non-blocking and its waits are its own, so the hook could only ever answer "straight to
+//! the kernel"; going there directly saves asking, on every call.
+//!
+//! Each behaves as the libc function does: the count, or `-1` with `errno` set. Descriptors
+//! made here are still closed with libc's `close`, which the hooks see: their table of
+//! descriptors stays right for a number used again.
+//!
+//! # Safety
+//! The arguments must be valid for the system call of the same name: pointers to memory of
+//! the lengths given (or null where the call allows it), a descriptor the caller may use.
+
+use libc::{c_int, c_long, c_void, size_t, sockaddr, socklen_t, ssize_t};
+
+/// `read(2)`.
+pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    // SAFETY: the caller passes arguments valid for read(2) (this module's contract).
+    unsafe { libc::syscall(libc::SYS_read, c_long::from(fd), buf, n) as ssize_t }
+}
+
+/// `send(2)`: `sendto(2)` without an address.
+pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: as for `read`; a null address with a zero length is what send(2) is.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            c_long::from(fd),
+            buf,
+            n,
+            c_long::from(flags),
+            std::ptr::null::<sockaddr>(),
+            0 as c_long,
+        ) as ssize_t
+    }
+}
+
+/// `recvfrom(2)`.
+pub(crate) unsafe fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    // SAFETY: as for `read`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            c_long::from(fd),
+            buf,
+            n,
+            c_long::from(flags),
+            addr,
+            len,
+        ) as ssize_t
+    }
+}
+
+/// `sendto(2)`.
+pub(crate) unsafe fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    // SAFETY: as for `read`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            c_long::from(fd),
+            buf,
+            n,
+            c_long::from(flags),
+            addr,
+            c_long::from(len),
+        ) as ssize_t
+    }
+}
+
+/// `accept4(2)`.
+pub(crate) unsafe fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: as for `read`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_accept4,
+            c_long::from(fd),
+            addr,
+            len,
+            c_long::from(flags),
+        ) as c_int
+    }
+}
