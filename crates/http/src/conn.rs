@@ -20,8 +20,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The read buffer's first size; it grows (to the head limit) only for larger heads.
-const INITIAL_BUF: usize = 8 * 1024;
+/// The read buffer's first size (Go's `net/http` reads through 4 KiB too). Every page of it
+/// is resident (it is zeroed), and it is most of what an idle connection holds.
+const INITIAL_BUF: usize = 4 * 1024;
+/// The most an idle connection keeps of its read buffer, and of its response buffer. A read
+/// that fills the read buffer doubles it up to this size (a client whose pipelined batches
+/// are larger is read in one call per batch, as with a buffer this size from the start); a
+/// head over it grows the buffer further (to the head limit), and that is let go while idle.
+const IDLE_BUF: usize = 8 * 1024;
 /// The request line kept for the logs: a longer one's buffer is let go while idle.
 const INITIAL_LINE: usize = 256;
 /// Responses are written out once this much is buffered, even mid-batch.
@@ -402,6 +408,8 @@ pub(crate) struct Conn {
     pub(crate) buf: Vec<u8>,
     pub(crate) pos: usize,
     pub(crate) end: usize,
+    /// The last read filled all the room `buf` had: more may have been waiting.
+    filled: bool,
     /// Responses not written yet (pipelined responses go out in one write).
     out: Vec<u8>,
     /// How many times `out` was written out: whether any of a response left.
@@ -447,6 +455,7 @@ impl Conn {
             buf: Vec::new(),
             pos: 0,
             end: 0,
+            filled: false,
             out: Vec::new(),
             flushes: 0,
             reuse: parse::Reuse::default(),
@@ -601,18 +610,18 @@ impl Conn {
     /// request with nothing buffered: an idle connection holds no more than a fresh one, so
     /// that many clients idling after large requests do not pin large buffers.
     fn shed(&mut self) {
-        if self.buf.len() > INITIAL_BUF && self.pos == self.end {
+        if self.buf.len() > IDLE_BUF && self.pos == self.end {
             self.buf = Vec::new();
             self.pos = 0;
             self.end = 0;
         }
-        if self.out.is_empty() && self.out.capacity() > INITIAL_BUF {
+        if self.out.is_empty() && self.out.capacity() > IDLE_BUF {
             self.out = Vec::new();
         }
     }
 
     /// Room after what `buf` holds: its unconsumed bytes moved to its start, and it grown if
-    /// it is full.
+    /// it is full, or if the last read filled it and it is under [`IDLE_BUF`].
     fn make_room(&mut self) {
         if self.pos > 0 && self.pending.is_empty() {
             // Most often all of it was consumed: nothing to move.
@@ -622,10 +631,19 @@ impl Conn {
             self.end -= self.pos;
             self.pos = 0;
         }
-        if self.end == self.buf.len() {
+        if self.end == self.buf.len() || (self.filled && self.buf.len() < IDLE_BUF) {
             let len = (self.buf.len() * 2).max(INITIAL_BUF);
             self.buf.resize(len, 0);
         }
+    }
+
+    /// `n` bytes were read into the room after `end`.
+    #[inline(always)]
+    fn took(&mut self, n: usize) {
+        #[cfg(test)]
+        tests::READS.with(|r| r.set(r.get() + 1));
+        self.filled = self.end + n == self.buf.len();
+        self.end += n;
     }
 
     /// Read more bytes into `buf`, waiting at most `timeout` (and none once a wait ran out).
@@ -643,12 +661,12 @@ impl Conn {
             // What came is kept even so: nothing of the stream is skipped, whatever reads it
             // next.
             if let Ok(n) = r {
-                self.end += n;
+                self.took(n);
             }
             return Err(io::ErrorKind::TimedOut.into());
         }
         let n = r?;
-        self.end += n;
+        self.took(n);
         if n == 0 {
             self.eof = true;
         }
@@ -659,7 +677,7 @@ impl Conn {
     fn try_fill(&mut self) -> io::Result<usize> {
         self.make_room();
         let n = self.transport.try_read(&mut self.buf[self.end..])?;
-        self.end += n;
+        self.took(n);
         if n == 0 {
             self.eof = true;
         }
@@ -1534,6 +1552,8 @@ pub(crate) mod tests {
         pub(crate) static PARSES: Cell<usize> = const { Cell::new(0) };
         /// How many times this thread's connections wrote out what they had queued.
         pub(crate) static WRITES: Cell<usize> = const { Cell::new(0) };
+        /// How many reads of this thread's connections returned bytes (or the end).
+        pub(crate) static READS: Cell<usize> = const { Cell::new(0) };
     }
 
     /// What `c` gets until it closes is an answer with `status`.
@@ -1665,6 +1685,52 @@ pub(crate) mod tests {
             .collect();
         let expected: Vec<String> = (0..16).map(|i| format!("/{i:02}")).collect();
         assert_eq!(bodies, expected);
+        server.stop(None);
+    }
+
+    #[test]
+    fn batches_larger_than_the_first_buffer_are_read_in_one_call_after_the_first() {
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|_req| http::Response::new("ok"))
+            .unwrap();
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        // 16 heads of about 380 bytes, as a browser sends them: over 4 KiB, under 8.
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: {}\r\n\r\n",
+            "u".repeat(340)
+        );
+        let batch = head.repeat(16);
+        assert!(batch.len() > super::INITIAL_BUF && batch.len() < super::IDLE_BUF);
+        let answer = "HTTP/1.1 200 OK\r\n";
+        let mut per_batch = Vec::new();
+        for _ in 0..4 {
+            let (reads, writes) = (READS.with(Cell::get), WRITES.with(Cell::get));
+            // One write: one segment on loopback, there whole when the server reads.
+            c.write_all(batch.as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while got
+                .windows(answer.len())
+                .filter(|w| *w == answer.as_bytes())
+                .count()
+                < 16
+            {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed after {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            per_batch.push((
+                READS.with(Cell::get) - reads,
+                WRITES.with(Cell::get) - writes,
+            ));
+        }
+        // The first batch fills the first buffer (two reads, two writes); it grows, and every
+        // later batch is one read and one write.
+        assert_eq!(per_batch[1..], [(1, 1); 3], "{per_batch:?}");
         server.stop(None);
     }
 
