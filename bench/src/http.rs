@@ -86,6 +86,21 @@ pub(crate) fn throughput(server: Server, conns: usize, depth: usize, dur: Durati
     })
 }
 
+/// Resident memory of `server` per idle keep-alive connection: `conns` connections that were
+/// each answered one request, then held open (the server's RSS after, minus before, divided
+/// by `conns`).
+pub(crate) fn idle_rss_per_conn(server: Server, conns: usize) -> f64 {
+    let s = start(server);
+    let before = s.rss_bytes();
+    let mut load = Load::connect(s.addr, conns, 1)
+        .unwrap_or_else(|e| panic!("connecting to the {server:?} HTTP server: {e}"));
+    load.round(Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("one request a connection to the {server:?} HTTP server: {e}"));
+    let after = s.rss_bytes();
+    drop(load);
+    after.saturating_sub(before) as f64 / conns as f64
+}
+
 /// Pin the calling thread to `cpu` (when the machine has more than one).
 fn pin_current_thread(cpu: usize) {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
@@ -149,7 +164,8 @@ impl Load {
             }
             list.push(Conn {
                 stream,
-                buf: vec![0; 64 * 1024],
+                // Room for a whole batch's responses (about 150 bytes each) many times over.
+                buf: vec![0; 4096 * depth.max(4)],
                 len: 0,
                 left: 0,
             });

@@ -328,7 +328,8 @@ fn idle_rss_figures(quick: bool) {
 
 /// Plaintext requests per second over 50 keep-alive connections, one request in flight per
 /// connection and then 16 pipelined, this runtime's HTTP server against the C libev one in
-/// alternating runs, the best of three.
+/// alternating runs, the best of three; then the memory of an idle keep-alive connection of
+/// each (answered once, then held open).
 fn http_figures(quick: bool) {
     use http::Server;
     let dur = if quick {
@@ -353,6 +354,17 @@ fn http_figures(quick: bool) {
         report(prefix, best[1], "req/s");
         report(&format!("{prefix}_ratio_vs_c"), best[1] / best[0], "x");
     }
+    let conns = if quick { 1_000 } else { 5_000 };
+    report(
+        "http_idle_conn_rss_bytes",
+        http::idle_rss_per_conn(Server::Gevent, conns),
+        "bytes",
+    );
+    report(
+        "http_idle_conn_rss_c_bytes",
+        http::idle_rss_per_conn(Server::C, conns),
+        "bytes",
+    );
 }
 
 /// Timed waits woken before their timeout: the Event ping-pong with a 1 s timeout on every
