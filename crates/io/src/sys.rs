@@ -17,26 +17,31 @@
 
 use libc::{c_int, c_long, c_void, size_t, sockaddr, socklen_t, ssize_t};
 
+/// `syscall(2)` with the call's number and arguments, each widened to the `long` the kernel
+/// takes.
+macro_rules! syscall {
+    ($nr:expr $(, $arg:expr)*) => {
+        // SAFETY: the caller passes arguments valid for the call (this module's contract).
+        unsafe { libc::syscall($nr $(, $arg as c_long)*) }
+    };
+}
+
 /// `read(2)`.
 pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    // SAFETY: the caller passes arguments valid for read(2) (this module's contract).
-    unsafe { libc::syscall(libc::SYS_read, c_long::from(fd), buf, n) as ssize_t }
+    syscall!(libc::SYS_read, fd, buf, n) as ssize_t
 }
 
 /// `send(2)`: `sendto(2)` without an address.
 pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    // SAFETY: as for `read`; a null address with a zero length is what send(2) is.
-    unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            c_long::from(fd),
-            buf,
-            n,
-            c_long::from(flags),
-            std::ptr::null::<sockaddr>(),
-            0 as c_long,
-        ) as ssize_t
-    }
+    syscall!(
+        libc::SYS_sendto,
+        fd,
+        buf,
+        n,
+        flags,
+        std::ptr::null::<sockaddr>(),
+        0
+    ) as ssize_t
 }
 
 /// `recvfrom(2)`.
@@ -48,18 +53,7 @@ pub(crate) unsafe fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    // SAFETY: as for `read`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_recvfrom,
-            c_long::from(fd),
-            buf,
-            n,
-            c_long::from(flags),
-            addr,
-            len,
-        ) as ssize_t
-    }
+    syscall!(libc::SYS_recvfrom, fd, buf, n, flags, addr, len) as ssize_t
 }
 
 /// `sendto(2)`.
@@ -71,18 +65,7 @@ pub(crate) unsafe fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    // SAFETY: as for `read`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            c_long::from(fd),
-            buf,
-            n,
-            c_long::from(flags),
-            addr,
-            c_long::from(len),
-        ) as ssize_t
-    }
+    syscall!(libc::SYS_sendto, fd, buf, n, flags, addr, len) as ssize_t
 }
 
 /// `accept4(2)`.
@@ -92,14 +75,5 @@ pub(crate) unsafe fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: as for `read`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_accept4,
-            c_long::from(fd),
-            addr,
-            len,
-            c_long::from(flags),
-        ) as c_int
-    }
+    syscall!(libc::SYS_accept4, fd, addr, len, flags) as c_int
 }
