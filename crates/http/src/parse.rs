@@ -1122,15 +1122,26 @@ mod tests {
             );
             assert_eq!(p.consumed, raw.len());
         }
-        // A limit under the stack's room holds as well.
-        let limits = HeadLimits {
-            max_headers: 2,
-            ..HeadLimits::default()
-        };
-        let mut raw = head(3);
-        raw.extend(b"\r\n");
-        let e = parse_head(&raw, &limits, &mut Reuse::default(), || ()).unwrap_err();
-        assert_eq!(e.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        // A limit under the stack's room holds, and one over it: its own number passes, one
+        // more is 431.
+        for max_headers in [2, 30] {
+            let limits = HeadLimits {
+                max_headers,
+                ..HeadLimits::default()
+            };
+            let mut raw = head(max_headers);
+            raw.extend(b"\r\n");
+            let got = parse_head(&raw, &limits, &mut Reuse::default(), || ());
+            assert!(matches!(got, Ok(Status::Complete(_))), "{max_headers}");
+            let mut raw = head(max_headers + 1);
+            raw.extend(b"\r\n");
+            let e = parse_head(&raw, &limits, &mut Reuse::default(), || ()).unwrap_err();
+            assert_eq!(e.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        }
+        // A bad field past the stack's room is refused for what it is, not for the count.
+        let mut raw = head(STACK_HEADERS + 5);
+        raw.extend(b"Bad Name: x\r\n\r\n");
+        assert_eq!(status(&raw), 400);
     }
 
     #[test]

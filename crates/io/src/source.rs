@@ -654,9 +654,11 @@ impl Source {
         let fd = self.io_loop(
             false,
             "accept",
+            // Through libc's `accept4`, once per connection: in a program that links the
+            // monkey crate, its hook records the new descriptor in the crate's table.
             // SAFETY: accept4 on our listening socket; null address pointers are allowed.
             |fd| unsafe {
-                crate::sys::accept4(
+                libc::accept4(
                     fd,
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),

@@ -2,14 +2,15 @@
 //! `syscall(2)` rather than through libc's functions of the same names.
 //!
 //! A program that links the monkey crate (the `gevent/monkey` feature) has those names
-//! interposed: every `read`, `send` or `accept4` in the process goes through a hook that asks
-//! whether to cooperate before it reaches the kernel, patched or not. A source's descriptor
-//! is non-blocking and its waits are its own, so the hook could only ever answer "straight to
+//! interposed: every `read` or `send` in the process goes through a hook that asks whether
+//! to cooperate before it reaches the kernel, patched or not. A source's descriptor is
+//! non-blocking and its waits are its own, so the hook could only ever answer "straight to
 //! the kernel"; going there directly saves asking, on every call.
 //!
-//! Each behaves as the libc function does: the count, or `-1` with `errno` set. Descriptors
-//! made here are still closed with libc's `close`, which the hooks see: their table of
-//! descriptors stays right for a number used again.
+//! Each behaves as the libc function does: the count, or `-1` with `errno` set. Only the
+//! calls on a descriptor that exists go here: the ones that make or close a descriptor
+//! (`accept4`, `close`) still go through libc, where the hooks keep their table of
+//! descriptors right for a number used again.
 //!
 //! # Safety
 //! The arguments must be valid for the system call of the same name: pointers to memory of
@@ -66,14 +67,4 @@ pub(crate) unsafe fn sendto(
     len: socklen_t,
 ) -> ssize_t {
     syscall!(libc::SYS_sendto, fd, buf, n, flags, addr, len) as ssize_t
-}
-
-/// `accept4(2)`.
-pub(crate) unsafe fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
-    syscall!(libc::SYS_accept4, fd, addr, len, flags) as c_int
 }
