@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The read buffer's first size (Go's `net/http` reads through 4 KiB too). Every page of it
-/// is resident (it is zeroed), and it is most of what an idle connection holds.
+/// is resident (it is zeroed): the largest piece of what an idle connection holds.
 const INITIAL_BUF: usize = 4 * 1024;
 /// The most an idle connection keeps of its read buffer, and of its response buffer. A read
 /// that fills the read buffer doubles it up to this size (a client whose pipelined batches
@@ -607,8 +607,8 @@ impl Conn {
     }
 
     /// Let go of buffers that a large head or response grew, before waiting for the next
-    /// request with nothing buffered: an idle connection holds no more than a fresh one, so
-    /// that many clients idling after large requests do not pin large buffers.
+    /// request with nothing buffered: an idle connection holds at most [`IDLE_BUF`] of each,
+    /// so that many clients idling after large requests do not pin large buffers.
     fn shed(&mut self) {
         if self.buf.len() > IDLE_BUF && self.pos == self.end {
             self.buf = Vec::new();
