@@ -328,8 +328,8 @@ fn idle_rss_figures(quick: bool) {
 
 /// Plaintext requests per second over 50 keep-alive connections, one request in flight per
 /// connection and then 16 pipelined, this runtime's HTTP server against the C libev one in
-/// alternating runs, the best of three; then the memory of an idle keep-alive connection of
-/// each (answered once, then held open).
+/// alternating runs, the best of three; then the same over more connections ([`http_sweep`]);
+/// then the memory of an idle keep-alive connection of each (answered once, then held open).
 fn http_figures(quick: bool) {
     use http::Server;
     let dur = if quick {
@@ -354,6 +354,7 @@ fn http_figures(quick: bool) {
         report(prefix, best[1], "req/s");
         report(&format!("{prefix}_ratio_vs_c"), best[1] / best[0], "x");
     }
+    http_sweep(quick, dur);
     let conns = if quick { 1_000 } else { 5_000 };
     report(
         "http_idle_conn_rss_bytes",
@@ -365,6 +366,42 @@ fn http_figures(quick: bool) {
         http::idle_rss_per_conn(Server::C, conns),
         "bytes",
     );
+}
+
+/// How requests per second hold up as connections grow: the same plaintext load over 1k, 5k
+/// and 10k keep-alive connections (1k alone with `--quick`), one request in flight and 16
+/// pipelined, against the C server in alternating runs, the best of two. Printed as
+/// `http_rps_<conns>`, `http_pipelined_rps_<conns>` and their `_ratio_vs_c`.
+fn http_sweep(quick: bool, dur: Duration) {
+    use http::Server;
+    let sizes: &[(usize, &str)] = if quick {
+        &[(1_000, "1k")]
+    } else {
+        &[(1_000, "1k"), (5_000, "5k"), (10_000, "10k")]
+    };
+    for &(conns, label) in sizes {
+        for (depth, prefix) in [(1, "http_rps"), (16, "http_pipelined_rps")] {
+            let mut best = [0f64; 2];
+            for _ in 0..2 {
+                for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
+                    let m = http::throughput(server, conns, depth, dur);
+                    eprintln!(
+                        "{prefix}_{label} {server:?}: {:.0} requests/s, server busy {:.0}%",
+                        m.rps,
+                        m.server_busy * 100.0
+                    );
+                    best[i] = best[i].max(m.rps);
+                }
+            }
+            report(&format!("{prefix}_{label}_c"), best[0], "req/s");
+            report(&format!("{prefix}_{label}"), best[1], "req/s");
+            report(
+                &format!("{prefix}_{label}_ratio_vs_c"),
+                best[1] / best[0],
+                "x",
+            );
+        }
+    }
 }
 
 /// Timed waits woken before their timeout: the Event ping-pong with a 1 s timeout on every
