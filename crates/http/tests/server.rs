@@ -155,6 +155,24 @@ fn routes(req: Request<Body>) -> Response<ResponseBody> {
                 .body(ResponseBody::Full(Vec::new()))
                 .unwrap();
         }
+        // A header value with CR, LF or NUL in it, which only the unchecked constructor
+        // makes (and only where `http` is built without debug assertions: the workspace's
+        // dev profile builds it so, for this).
+        "/bad-value" => {
+            let raw: &'static [u8] = match req.uri().query() {
+                Some("lf") => b"a\nx-injected: lf",
+                Some("cr") => b"a\rx-injected: cr",
+                Some("nul") => b"a\0x-injected: nul",
+                _ => b"a\r\nx-injected: crlf",
+            };
+            // SAFETY: the bytes are ASCII, so valid UTF-8, which is all the constructor
+            // asks of them.
+            let value = unsafe { http::HeaderValue::from_maybe_shared_unchecked(raw) };
+            return Response::builder()
+                .header("x-bad", value)
+                .body(ResponseBody::Static(b"not sent"))
+                .unwrap();
+        }
         "/panic-midway" => {
             return Response::new(ResponseBody::writer(|w| {
                 w.write_all(b"begun")?;
@@ -305,9 +323,19 @@ impl Reader {
         Reader { s, buf: Vec::new() }
     }
 
+    /// Read what comes next: 0 when the server closed the connection (a FIN, or a reset when
+    /// it closed with bytes of ours unread). Panics when nothing came within the read
+    /// timeout: a server gone silent is not one that closed.
     fn more(&mut self) -> usize {
         let mut b = [0u8; 4096];
-        let n = self.s.read(&mut b).unwrap_or(0);
+        let n = match self.s.read(&mut b) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Err(e) => panic!(
+                "neither data nor a close within the read timeout ({e}); have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        };
         self.buf.extend_from_slice(&b[..n]);
         n
     }
@@ -662,13 +690,23 @@ fn pipelined_answers_are_not_hoarded_for_a_client_that_reads_none() {
 #[test]
 fn http10_closes_unless_keep_alive_asked() {
     let addr = start();
+    // One response, which says it closes, then the close itself (`exchange` reads to it).
     let all = exchange(addr, b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
-    assert_eq!(all.len(), 1);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].header("connection"), Some("close"));
     let mut r = Reader::new(connect(addr));
     r.send(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    assert_eq!(r.next(false).unwrap().text(), "GET /a");
+    let a = r.next(false).unwrap();
+    assert_eq!(
+        (a.text().as_str(), a.header("connection")),
+        ("GET /a", Some("keep-alive"))
+    );
     r.send(b"GET /b HTTP/1.0\r\n\r\n");
-    assert_eq!(r.next(false).unwrap().text(), "GET /b");
+    let b = r.next(false).unwrap();
+    assert_eq!(
+        (b.text().as_str(), b.header("connection")),
+        ("GET /b", Some("close"))
+    );
     assert!(r.next(false).is_none());
 }
 
@@ -1129,6 +1167,40 @@ fn other_expectations_are_417_before_the_handler_runs() {
     assert_eq!(all[0].status, 417);
     assert_eq!(all[0].header("connection"), Some("close"));
     assert!(all[0].body.is_empty());
+}
+
+#[test]
+fn a_handlers_header_value_with_cr_lf_or_nul_is_never_sent() {
+    collect_logs();
+    let addr = start();
+    for kind in ["crlf", "lf", "cr", "nul"] {
+        // A pipelined request after it is not answered: the connection closes after the 500.
+        let mut s = connect(addr);
+        write!(
+            s,
+            "GET /bad-value?{kind} HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            "{kind}: {text}"
+        );
+        assert!(text.contains("\r\nconnection: close\r\n"), "{kind}: {text}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{kind}: {text}");
+        assert!(
+            !text.contains("injected") && !text.contains("not sent"),
+            "{kind}: {text}"
+        );
+        let errors = LOG.errors.lock().unwrap().clone();
+        let line = format!(
+            "handler's response to \"GET /bad-value?{kind} HTTP/1.1\" has CR, LF or NUL in a \
+             header; answering 500"
+        );
+        assert!(errors.contains(&line), "{errors:?}");
+    }
 }
 
 #[test]
@@ -2111,6 +2183,7 @@ end
 
 #[test]
 fn a_panic_after_the_head_went_out_closes_the_connection() {
+    collect_logs();
     let addr = start();
     let mut s = connect(addr);
     s.write_all(
@@ -2122,6 +2195,11 @@ fn a_panic_after_the_head_went_out_closes_the_connection() {
     // The 200 head and the first chunk, then the end: no terminating chunk, no second answer.
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\n5\r\nbegun\r\n"), "{text}");
+    // Logged with the request line.
+    let errors = LOG.errors.lock().unwrap().clone();
+    let line = "sending the response body to \"GET /panic-midway HTTP/1.1\" failed: \
+                the body's reader or writer panicked";
+    assert!(errors.iter().any(|e| e == line), "{errors:?}");
     // The server goes on serving.
     let all = exchange(
         addr,
