@@ -806,6 +806,28 @@ fn a_body_given_with_204_or_304_is_not_sent() {
 }
 
 #[test]
+fn head_of_a_streamed_or_written_body_sends_no_body() {
+    // Neither the chunks the body would be sent in nor its last chunk: the next response on
+    // the connection parses where it should. A body of known length tells it.
+    let mut r = Reader::new(connect(start()));
+    for (path, length) in [
+        ("/stream", None),
+        ("/write", None),
+        ("/sized", Some("100000")),
+    ] {
+        r.send(
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+        let resp = r.next(true).unwrap();
+        assert_eq!(resp.status, 200, "{path}: {resp:?}");
+        assert_eq!(resp.header("content-length"), length, "{path}: {resp:?}");
+        let next = r.next(false).unwrap();
+        assert_eq!(next.text(), "GET /next", "{path}: {next:?}");
+    }
+}
+
+#[test]
 fn smuggling_heads_are_refused() {
     let addr = start();
     for raw in [
