@@ -338,21 +338,7 @@ fn http_figures(quick: bool) {
         Duration::from_secs(2)
     };
     for (depth, prefix) in [(1, "http_rps"), (16, "http_pipelined_rps")] {
-        let mut best = [0f64; 2];
-        for _ in 0..3 {
-            for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
-                let m = http::throughput(server, 50, depth, dur);
-                eprintln!(
-                    "{prefix} {server:?}: {:.0} requests/s, server busy {:.0}%",
-                    m.rps,
-                    m.server_busy * 100.0
-                );
-                best[i] = best[i].max(m.rps);
-            }
-        }
-        report(&format!("{prefix}_c"), best[0], "req/s");
-        report(prefix, best[1], "req/s");
-        report(&format!("{prefix}_ratio_vs_c"), best[1] / best[0], "x");
+        http_pair(prefix, 50, depth, dur, 3);
     }
     http_sweep(quick, dur);
     let conns = if quick { 1_000 } else { 5_000 };
@@ -373,7 +359,6 @@ fn http_figures(quick: bool) {
 /// pipelined, against the C server in alternating runs, the best of two. Printed as
 /// `http_rps_<conns>`, `http_pipelined_rps_<conns>` and their `_ratio_vs_c`.
 fn http_sweep(quick: bool, dur: Duration) {
-    use http::Server;
     let sizes: &[(usize, &str)] = if quick {
         &[(1_000, "1k")]
     } else {
@@ -381,27 +366,31 @@ fn http_sweep(quick: bool, dur: Duration) {
     };
     for &(conns, label) in sizes {
         for (depth, prefix) in [(1, "http_rps"), (16, "http_pipelined_rps")] {
-            let mut best = [0f64; 2];
-            for _ in 0..2 {
-                for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
-                    let m = http::throughput(server, conns, depth, dur);
-                    eprintln!(
-                        "{prefix}_{label} {server:?}: {:.0} requests/s, server busy {:.0}%",
-                        m.rps,
-                        m.server_busy * 100.0
-                    );
-                    best[i] = best[i].max(m.rps);
-                }
-            }
-            report(&format!("{prefix}_{label}_c"), best[0], "req/s");
-            report(&format!("{prefix}_{label}"), best[1], "req/s");
-            report(
-                &format!("{prefix}_{label}_ratio_vs_c"),
-                best[1] / best[0],
-                "x",
-            );
+            http_pair(&format!("{prefix}_{label}"), conns, depth, dur, 2);
         }
     }
+}
+
+/// The C server and this one under the same load (`conns` connections, `depth` requests in
+/// flight on each, for `dur`), alternating, the best of `rounds` each: printed as `NAME_c`,
+/// `NAME` and `NAME_ratio_vs_c`.
+fn http_pair(name: &str, conns: usize, depth: usize, dur: Duration, rounds: usize) {
+    use http::Server;
+    let mut best = [0f64; 2];
+    for _ in 0..rounds {
+        for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
+            let m = http::throughput(server, conns, depth, dur);
+            eprintln!(
+                "{name} {server:?}: {:.0} requests/s, server busy {:.0}%",
+                m.rps,
+                m.server_busy * 100.0
+            );
+            best[i] = best[i].max(m.rps);
+        }
+    }
+    report(&format!("{name}_c"), best[0], "req/s");
+    report(name, best[1], "req/s");
+    report(&format!("{name}_ratio_vs_c"), best[1] / best[0], "x");
 }
 
 /// Timed waits woken before their timeout: the Event ping-pong with a 1 s timeout on every
