@@ -21,7 +21,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The read buffer's first size (Go's `net/http` reads through 4 KiB too). Every page of it
-/// is resident (it is zeroed): the largest piece of what an idle connection holds.
+/// is resident (it is zeroed): with its stack's one page, the largest piece of what an idle
+/// connection holds.
 const INITIAL_BUF: usize = 4 * 1024;
 /// The most an idle connection keeps of its read buffer, and of its response buffer. A read
 /// that fills the read buffer doubles it up to this size (a client whose pipelined batches
