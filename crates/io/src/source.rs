@@ -598,6 +598,33 @@ impl Source {
         true
     }
 
+    /// Wait until there is something to read (data, the end of the stream, or an error),
+    /// without reading it: the read after it finds it at once (gevent's `wait_read`, tokio's
+    /// `readable`). A caller can so hold no buffer while it waits. What has arrived already
+    /// ends the wait after one turn of the hub. The read timeout applies.
+    ///
+    /// # Errors
+    /// `TimedOut` once the read timeout passes or the wait is cancelled
+    /// ([`cancel_read`](Source::cancel_read)); `EBADF` once closed; what waiting may
+    /// end in otherwise (no hub to wait in, a kill).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let s = gevent_io::source::Source::new(b.into()).unwrap();
+    /// let writer = greenlet::spawn(move || a.write_all(b"abc").unwrap());
+    /// s.wait_readable().unwrap(); // the writer ran meanwhile
+    /// assert_eq!(s.try_read(&mut [0u8; 8]).unwrap(), 3);
+    /// writer.join().unwrap();
+    /// ```
+    pub fn wait_readable(&self) -> io::Result<()> {
+        let fd = self.fd()?;
+        self.wait(false, fd, "read")?;
+        // Whatever the last read found, something has arrived since.
+        self.io.drained.set(false);
+        Ok(())
+    }
+
     /// Read into `buf` (`read(2)`), waiting cooperatively while there is nothing to read.
     ///
     /// # Errors

@@ -107,6 +107,51 @@ fn read_timeout_and_wait_readable_timeout() {
 }
 
 #[test]
+fn a_streams_wait_readable_waits_for_data_or_the_end_and_reads_nothing() {
+    let (s, mut peer) = connected();
+    let s = Rc::new(s);
+    let w = s.clone();
+    let waiter = spawn(move || w.wait_readable());
+    greenlet::yield_now().unwrap();
+    assert!(!waiter.is_dead(), "it returned with nothing to read");
+    peer.write_all(b"ab").unwrap();
+    waiter.join().unwrap().unwrap();
+    // Nothing was taken; after a read, the next wait is for what comes next.
+    let mut b = [0u8; 8];
+    assert_eq!(s.try_read(&mut b).unwrap(), 2);
+    let w = s.clone();
+    let waiter = spawn(move || w.wait_readable());
+    greenlet::yield_now().unwrap();
+    assert!(!waiter.is_dead(), "it returned for what was read already");
+    peer.write_all(b"c").unwrap();
+    waiter.join().unwrap().unwrap();
+    assert_eq!((&*s).read(&mut b).unwrap(), 1);
+    // The end of the stream is something to read too.
+    drop(peer);
+    s.wait_readable().unwrap();
+    assert_eq!(s.try_read(&mut b).unwrap(), 0);
+}
+
+#[test]
+fn a_streams_wait_readable_keeps_the_read_timeout_and_is_cancelled_as_a_read_is() {
+    let (s, _peer) = connected();
+    s.set_read_timeout(Some(ms(200))).unwrap();
+    times_out_after_200ms(|| s.wait_readable().unwrap_err());
+    s.set_read_timeout(None).unwrap();
+    let s = Rc::new(s);
+    let w = s.clone();
+    let waiter = spawn(move || w.wait_readable().map_err(|e| e.kind()));
+    greenlet::yield_now().unwrap();
+    assert!(s.cancel_read(), "nobody was waiting");
+    assert_eq!(waiter.join().unwrap(), Err(ErrorKind::TimedOut));
+    s.close();
+    assert_eq!(
+        s.wait_readable().unwrap_err().raw_os_error(),
+        Some(libc::EBADF)
+    );
+}
+
+#[test]
 fn closing_a_socket_wakes_its_blocked_reader() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();

@@ -300,6 +300,28 @@ impl TcpStream {
         self.sock.try_read(buf)
     }
 
+    /// Wait until there is something to read (data, the end of the stream, or an error),
+    /// without reading it (gevent's `wait_read`, tokio's `readable`): the read after it finds
+    /// it at once, so that a server with many idle connections need not keep a buffer for
+    /// each while it waits. The read timeout applies; [`cancel_read`](TcpStream::cancel_read)
+    /// ends the wait too.
+    ///
+    /// # Errors
+    /// `TimedOut` once the read timeout passes or the wait is cancelled; `EBADF` once closed.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let l = gevent_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut c = gevent_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// c.write_all(b"abc").unwrap();
+    /// s.wait_readable().unwrap();
+    /// assert_eq!(s.try_read(&mut [0u8; 8]).unwrap(), 3);
+    /// ```
+    pub fn wait_readable(&self) -> io::Result<()> {
+        self.sock.wait_readable()
+    }
+
     /// End another greenlet's wait to read this stream now: its read returns an error of kind
     /// `TimedOut`, as if its read timeout had passed; whether one was waiting (see
     /// [`Source::cancel_read`](crate::source::Source::cancel_read)). Unlike shutting the read
