@@ -21,18 +21,74 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The read buffer's first size (Go's `net/http` reads through 4 KiB too). Every page of it
-/// is resident (it is zeroed): with its stack's one page, the largest piece of what an idle
-/// connection holds.
+/// is resident (it is zeroed), as large as the stack's one page: a plain connection waiting
+/// for its client gives it back (see [`Spare`]).
 const INITIAL_BUF: usize = 4 * 1024;
-/// The most an idle connection keeps of its read buffer, and of its response buffer. A read
-/// that fills the read buffer doubles it up to this size (a client whose pipelined batches
-/// are larger is read in one call per batch, as with a buffer this size from the start); a
-/// head over it grows the buffer further (to the head limit), and that is let go while idle.
+/// The largest read or response buffer kept for reuse: by a TLS connection while it idles,
+/// or among the thread's [`Spare`] ones. A read that fills the read buffer doubles it up to
+/// this size (a client whose pipelined batches are larger is read in one call per batch, as
+/// with a buffer this size from the start); a head over it grows the buffer further (to the
+/// head limit), and that is let go while idle.
 const IDLE_BUF: usize = 8 * 1024;
 /// The request line kept for the logs: a longer one's buffer is let go while idle.
 const INITIAL_LINE: usize = 256;
 /// Responses are written out once this much is buffered, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
+
+/// How many buffers of each kind a thread keeps for its connections to take turns with.
+const SPARE_BUFS: usize = 64;
+
+/// The read and response buffers that connections waiting for their client gave back, for
+/// the next connection that reads: one set per thread, shared by its servers. A connection
+/// holds its buffers only while it has something in them, so that ten thousand idle
+/// keep-alive connections hold none, and the few that are busy at a time take turns with the
+/// same few buffers, which then stay in the cache. Last in, first out: the warmest first.
+struct Spare {
+    read: Vec<Vec<u8>>,
+    out: Vec<Vec<u8>>,
+}
+
+impl Spare {
+    const fn new() -> Spare {
+        Spare {
+            read: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+}
+
+thread_local! {
+    static SPARE: RefCell<Spare> = const { RefCell::new(Spare::new()) };
+}
+
+/// Keep `buf` among the thread's spare buffers (`which` picks the kind) if it is worth keeping
+/// and there is room; else free it.
+fn put_spare(buf: Vec<u8>, which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) {
+    if buf.capacity() == 0 || buf.capacity() > IDLE_BUF {
+        return;
+    }
+    // During the thread's exit the spare buffers may be gone already: then it is freed.
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            let list = which(&mut s);
+            if list.len() < SPARE_BUFS {
+                list.push(buf);
+            }
+        }
+    });
+}
+
+/// A spare buffer of the kind `which` picks, if the thread has one.
+fn take_spare(which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) -> Option<Vec<u8>> {
+    SPARE
+        .try_with(|s| {
+            s.try_borrow_mut()
+                .ok()
+                .and_then(|mut s| which(&mut s).pop())
+        })
+        .ok()
+        .flatten()
+}
 
 /// How long a closing connection reads (and discards) what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
@@ -109,7 +165,7 @@ impl Deadline {
 
     /// The wait that begins now must end within `d`; it is over when the guard goes (also
     /// when a kill unwinds the wait).
-    fn arm(&self, d: Duration) -> Armed<'_> {
+    fn arm(&self, d: Duration) -> Armed {
         let s = &self.state;
         s.lp.update_now();
         let at = s.lp.now() + d.as_secs_f64();
@@ -120,17 +176,12 @@ impl Deadline {
             self.timer.start();
             s.due.set(at);
         }
-        Armed(self)
-    }
-
-    /// The wait is over (the timer, if running, finds nothing to do when it fires).
-    fn disarm(&self) {
-        self.state.at.set(f64::INFINITY);
+        Armed(self.state.clone())
     }
 
     /// No more time limits: the connection is upgraded.
     fn stop(&self) {
-        self.disarm();
+        self.state.disarm();
         self.timer.stop();
         self.state.due.set(f64::INFINITY);
     }
@@ -140,16 +191,22 @@ impl Deadline {
     }
 }
 
-/// A wait under a [`Deadline`]: disarms it when it goes.
-struct Armed<'a>(&'a Deadline);
+/// A wait under a [`Deadline`]: disarms it when it goes. It shares the deadline's state, so
+/// that the connection's state is free for the wait meanwhile.
+struct Armed(Rc<DeadlineState>);
 
-impl Drop for Armed<'_> {
+impl Drop for Armed {
     fn drop(&mut self) {
         self.0.disarm();
     }
 }
 
 impl DeadlineState {
+    /// The wait is over (the timer, if running, finds nothing to do when it fires).
+    fn disarm(&self) {
+        self.at.set(f64::INFINITY);
+    }
+
     fn fired(&self, t: &ev_loop::Timer) {
         self.due.set(f64::INFINITY);
         let at = self.at.get();
@@ -448,6 +505,16 @@ pub(crate) struct Conn {
     body_limit_deadline: Option<Instant>,
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // For the next connection the thread serves (what the buffers hold is not looked at:
+        // a buffer is read only as far as its new owner filled it).
+        self.out.clear();
+        put_spare(std::mem::take(&mut self.buf), |s| &mut s.read);
+        put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
+    }
+}
+
 impl Conn {
     fn new(transport: Transport, deadline: Deadline, config: &Config) -> Conn {
         Conn {
@@ -608,8 +675,9 @@ impl Conn {
     }
 
     /// Let go of buffers that a large head or response grew, before waiting for the next
-    /// request with nothing buffered: an idle connection holds at most [`IDLE_BUF`] of each,
-    /// so that many clients idling after large requests do not pin large buffers.
+    /// request with nothing buffered: an idle connection holds at most [`IDLE_BUF`] of each
+    /// (a TLS one; a plain one gives the rest back, see [`Conn::give_back`]), so that many
+    /// clients idling after large requests do not pin large buffers.
     fn shed(&mut self) {
         if self.buf.len() > IDLE_BUF && self.pos == self.end {
             self.buf = Vec::new();
@@ -621,9 +689,49 @@ impl Conn {
         }
     }
 
+    /// Give the buffers back to the thread's [`Spare`] ones, as far as they hold nothing: the
+    /// read buffer if all of it was consumed, the response buffer if it was written out.
+    fn give_back(&mut self) {
+        if self.pos == self.end && self.pending.is_empty() && self.buf.len() <= IDLE_BUF {
+            put_spare(std::mem::take(&mut self.buf), |s| &mut s.read);
+            (self.pos, self.end) = (0, 0);
+        }
+        if self.out.is_empty() {
+            put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
+        }
+    }
+
+    /// Before a read that would wait for the client (nothing unread, and the last read took
+    /// all that had come), wait for its data first, holding no buffer: they go back to the
+    /// thread's spare ones for the wait (see [`Spare`]). Over TLS the read waits as it is
+    /// (the session may hold data that the socket no longer does).
+    fn wait_for_data(&mut self) -> io::Result<()> {
+        if self.filled
+            || self.eof
+            || self.pos != self.end
+            || !self.pending.is_empty()
+            || self.transport.is_tls()
+        {
+            return Ok(());
+        }
+        self.give_back();
+        self.transport.tcp().wait_readable()
+    }
+
     /// Room after what `buf` holds: its unconsumed bytes moved to its start, and it grown if
-    /// it is full, or if the last read filled it and it is under [`IDLE_BUF`].
+    /// it is full, or if the last read filled it and it is under [`IDLE_BUF`]. Buffers given
+    /// back while waiting are taken again (spare ones, if the thread has any).
     fn make_room(&mut self) {
+        if self.buf.capacity() == 0
+            && let Some(b) = take_spare(|s| &mut s.read)
+        {
+            self.buf = b;
+        }
+        if self.out.capacity() == 0
+            && let Some(b) = take_spare(|s| &mut s.out)
+        {
+            self.out = b;
+        }
         if self.pos > 0 && self.pending.is_empty() {
             // Most often all of it was consumed: nothing to move.
             if self.pos < self.end {
@@ -653,10 +761,12 @@ impl Conn {
         if self.deadline.expired() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.make_room();
         let r = {
             let _armed = self.deadline.arm(timeout);
-            self.transport.read(&mut self.buf[self.end..])
+            self.wait_for_data().and_then(|()| {
+                self.make_room();
+                self.transport.read(&mut self.buf[self.end..])
+            })
         };
         if self.deadline.expired() {
             // What came is kept even so: nothing of the stream is skipped, whatever reads it
@@ -1739,6 +1849,67 @@ pub(crate) mod tests {
         // The first batch fills the first buffer (two reads, two writes); it grows, and every
         // later batch is one read and one write.
         assert_eq!(per_batch[1..], [(1, 1); 3], "{per_batch:?}");
+        server.stop(None);
+    }
+
+    /// How many read and response buffers this thread keeps spare.
+    fn spares() -> (usize, usize) {
+        super::SPARE.with(|s| {
+            let s = s.borrow();
+            (s.read.len(), s.out.len())
+        })
+    }
+
+    /// Send `GET /` on each of `clients` (all at once), then read each one's answer, `ok`.
+    fn ask(clients: &mut [gevent_io::net::TcpStream]) {
+        for c in clients.iter_mut() {
+            c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        }
+        for c in clients.iter_mut() {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b"\r\n\r\nok") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed after {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn idle_connections_hold_no_buffers_and_busy_ones_take_turns_with_the_same() {
+        // What earlier tests on this thread left spare is not this test's.
+        super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
+        let busy = std::rc::Rc::new(Cell::new(false));
+        let b = busy.clone();
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(move |_req| {
+                if b.get() {
+                    greenlet::sleep(std::time::Duration::from_millis(20)).unwrap();
+                }
+                http::Response::new("ok")
+            })
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let connect = || gevent_io::net::TcpStream::connect(addr).unwrap();
+        let mut clients: Vec<_> = (0..10).map(|_| connect()).collect();
+        // One at a time: each takes the buffers the last one gave back when it went idle.
+        for c in clients.chunks_mut(1) {
+            ask(c);
+            assert_eq!(spares(), (1, 1));
+        }
+        // Ten requests at once, answered in one turn of the hub: one connection after the
+        // other reads, answers and waits again, all with the same two buffers.
+        ask(&mut clients);
+        assert_eq!(spares(), (1, 1));
+        // Handlers that wait keep their connections' buffers while they do: seventy of them
+        // at once take seventy, of which the thread keeps no more than its limit.
+        clients.extend((0..60).map(|_| connect()));
+        busy.set(true);
+        ask(&mut clients);
+        assert_eq!(spares(), (super::SPARE_BUFS, super::SPARE_BUFS));
         server.stop(None);
     }
 
