@@ -280,6 +280,11 @@ pub(crate) struct Shared {
     pressure: Cell<bool>,
     conns: RefCell<HashMap<u64, Rc<Entry>>>,
     next_id: Cell<u64>,
+    /// The last response head the connections wrote, to copy for a response that repeats
+    /// it: what a head is made of is the handler's and the server's, not the client's, so
+    /// the connections repeat each other's heads, and one kept head is warm in the cache
+    /// where one per connection would not be.
+    last_response: RefCell<encode::LastResponse>,
 }
 
 impl fmt::Debug for Shared {
@@ -294,6 +299,7 @@ impl fmt::Debug for Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         Shared {
+            last_response: RefCell::new(encode::LastResponse::new(config.server_header.clone())),
             config,
             stopping: Cell::new(false),
             pressure: Cell::new(false),
@@ -474,8 +480,6 @@ pub(crate) struct Conn {
     flushes: u64,
     /// What the last request head leaves for the next one's parsing.
     reuse: parse::Reuse,
-    /// The last response head, to copy for a response that repeats it.
-    last_response: encode::LastResponse,
     decoder: Decoder,
     /// Body data decoded but not handed out yet (a range of `buf`).
     pending: Range<usize>,
@@ -527,7 +531,6 @@ impl Conn {
             out: Vec::new(),
             flushes: 0,
             reuse: parse::Reuse::default(),
-            last_response: encode::LastResponse::new(config.server_header.clone()),
             decoder: Decoder::length(0),
             pending: 0..0,
             body_taken: 0,
@@ -1450,9 +1453,8 @@ fn answer(
     let now = c.now_secs();
     // From here on the final head is queued (this one, or the 500 that replaces it).
     c.continue_refused = true;
-    let st = &mut *c;
-    match st.last_response.write(
-        &mut st.out,
+    let written = shared.last_response.borrow_mut().write(
+        &mut c.out,
         &encode::ResponseHead {
             status: parts.status,
             headers: &parts.headers,
@@ -1465,7 +1467,8 @@ fn answer(
             server,
             now,
         },
-    ) {
+    );
+    match written {
         // The handler said `Connection: close`.
         Ok(Persist::Close) => keep_alive = false,
         Ok(_) => {}

@@ -158,7 +158,7 @@ pub(crate) fn write_head(
     Ok(persist)
 }
 
-/// The last response head a connection wrote, with everything it was written from: a
+/// The last response head a server's connections on one thread wrote, with everything it was written from: a
 /// response that repeats it (the same status, fields, framing and persistence, in the same
 /// second) is copied rather than written again. [`write_head`] is a function of its
 /// arguments alone, and the `Server` and `Date` fields of one second do not change.
@@ -213,12 +213,12 @@ impl Default for HeadKey {
     }
 }
 
-/// The longest response head a connection keeps to copy, and the most fields in it.
+/// The longest response head a server keeps to copy, and the most fields in it.
 const CACHED_HEAD_BYTES: usize = 512;
 const CACHED_HEAD_FIELDS: usize = 8;
 
 impl LastResponse {
-    /// None kept yet; `server`, the `Server` name the connection's heads are written with, is
+    /// None kept yet; `server`, the `Server` name the server's heads are written with, is
     /// recognised by its allocation (no comparison of its bytes per response).
     pub(crate) fn new(server: Option<Rc<str>>) -> LastResponse {
         LastResponse {
