@@ -679,7 +679,7 @@ impl Conn {
 
     /// Let go of buffers that a large head or response grew, before waiting for the next
     /// request with nothing buffered: an idle connection holds at most [`IDLE_BUF`] of each
-    /// (a TLS one; a plain one gives the rest back, see [`Conn::give_back`]), so that many
+    /// (none while it waits with nothing buffered, see [`Conn::give_back`]), so that many
     /// clients idling after large requests do not pin large buffers.
     fn shed(&mut self) {
         if self.buf.len() > IDLE_BUF && self.pos == self.end {
@@ -706,14 +706,15 @@ impl Conn {
 
     /// Before a read that would wait for the client (nothing unread, and the last read took
     /// all that had come), wait for its data first, holding no buffer: they go back to the
-    /// thread's spare ones for the wait (see [`Spare`]). Over TLS the read waits as it is
-    /// (the session may hold data that the socket no longer does).
+    /// thread's spare ones for the wait (see [`Spare`]). Not while the transport holds data
+    /// the socket no longer does (a TLS session's decrypted bytes; see
+    /// [`Transport::holds_data`]): then the read goes ahead.
     fn wait_for_data(&mut self) -> io::Result<()> {
         if self.filled
             || self.eof
             || self.pos != self.end
             || !self.pending.is_empty()
-            || self.transport.is_tls()
+            || self.transport.holds_data()
         {
             return Ok(());
         }
@@ -1913,6 +1914,74 @@ pub(crate) mod tests {
         busy.set(true);
         ask(&mut clients);
         assert_eq!(spares(), (super::SPARE_BUFS, super::SPARE_BUFS));
+        server.stop(None);
+    }
+
+    /// Over TLS too a connection waiting for its client holds no buffer, as long as its
+    /// session holds nothing to read either; a batch larger than the read buffer, which the
+    /// session decrypts whole, is answered whole.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn idle_tls_connections_hold_no_buffers() {
+        use std::sync::Arc;
+        super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let config = crate::tls::server_config_from_pem(
+            cert.cert.pem().as_bytes(),
+            cert.key_pair.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .tls(config)
+            .serve(|_req| http::Response::new("ok"))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        );
+        let connect = || {
+            let session =
+                rustls::ClientConnection::new(client.clone(), "localhost".try_into().unwrap())
+                    .unwrap();
+            rustls::StreamOwned::new(session, gevent_io::net::TcpStream::connect(addr).unwrap())
+        };
+        // `n` requests in one write, then their `n` answers.
+        let ask = |c: &mut rustls::StreamOwned<_, _>, n: usize| {
+            let head = format!(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+                "p".repeat(200)
+            );
+            c.write_all(head.repeat(n).as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while got.windows(6).filter(|w| w == b"\r\n\r\nok").count() < n {
+                let k = c.read(&mut buf).unwrap();
+                assert!(k > 0, "closed after {got:?}");
+                got.extend_from_slice(&buf[..k]);
+            }
+        };
+        let mut clients: Vec<_> = (0..10).map(|_| connect()).collect();
+        // One at a time, each after its handshake: each takes the buffers the last one gave
+        // back when it went idle.
+        for c in &mut clients {
+            ask(c, 1);
+            assert_eq!(spares(), (1, 1));
+        }
+        // Forty heads of about 250 bytes: more than the read buffer takes at once.
+        for c in &mut clients[..3] {
+            ask(c, 40);
+            assert_eq!(spares(), (1, 1));
+        }
         server.stop(None);
     }
 

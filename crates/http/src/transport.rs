@@ -54,6 +54,31 @@ impl Transport {
         }
     }
 
+    /// Whether the transport itself holds something a read would return or a wait would
+    /// hold up: never over plain TCP. Over TLS: decrypted bytes not read yet, records queued
+    /// to send (a handshake's next flight: the client waits for it), the client's
+    /// `close_notify` or an error in what came. When it holds none of these, only more bytes
+    /// on the socket can give a read anything, in a handshake as after it.
+    pub(crate) fn holds_data(&mut self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => {
+                // Processing takes what whole records came (decrypted, or carrying the
+                // handshake on): it neither reads the socket nor writes to it, and what it
+                // queues to send is seen below.
+                match s.conn.process_new_packets() {
+                    Ok(state) => {
+                        s.conn.wants_write()
+                            || state.plaintext_bytes_to_read() > 0
+                            || state.peer_has_closed()
+                    }
+                    Err(_) => true,
+                }
+            }
+        }
+    }
+
     /// End our direction: TLS `close_notify` first (not in the middle of a handshake, which
     /// sending would wait to carry on), then the TCP half-close.
     pub(crate) fn close_write(&mut self) {
