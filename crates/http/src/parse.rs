@@ -256,7 +256,7 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 
 /// Header fields parsed without allocating, on the stack: more than most clients send. A
 /// head with more (up to the limit, by default hyper's 100) is parsed again with room on the
-/// heap. Not 100 on the stack: that would take 3.2 KiB of it, and the deepest a connection's
+/// heap, and the connection's next head there at once ([`Reuse`] remembers). Not 100 on the stack: that would take 3.2 KiB of it, and the deepest a connection's
 /// stack went stays resident while the connection idles.
 const STACK_HEADERS: usize = 24;
 
@@ -289,6 +289,10 @@ pub(crate) struct Reuse {
     last: Option<LastRequest>,
     /// The buffer the last head's bytes are kept in, its capacity kept between heads.
     last_bytes: Vec<u8>,
+    /// The last head had more fields than the stack holds (see [`STACK_HEADERS`]): the next
+    /// is parsed with the heap's room at once, not first on the stack and then again (a
+    /// client's heads are alike).
+    wide: bool,
 }
 
 /// What parsing made of the last head (see [`Reuse::last`]); its bytes are
@@ -621,13 +625,27 @@ pub(crate) fn parse_head_into<B>(
     let mut on_heap = Vec::new();
     let mut req = httparse::Request::new(&mut []);
     let on_stack_room = limits.max_headers.min(STACK_HEADERS);
-    let mut parsed = req.parse_with_uninit_headers(buf, &mut on_stack[..on_stack_room]);
-    if matches!(parsed, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > STACK_HEADERS
-    {
+    let heap_room = limits.max_headers > STACK_HEADERS;
+    let mut parsed = Err(httparse::Error::TooManyHeaders);
+    if !(reuse.wide && heap_room) {
+        parsed = req.parse_with_uninit_headers(buf, &mut on_stack[..on_stack_room]);
+        #[cfg(test)]
+        tests::HTTPARSE_CALLS.with(|n| n.set(n.get() + 1));
+    }
+    let on_the_heap = matches!(parsed, Err(httparse::Error::TooManyHeaders)) && heap_room;
+    if on_the_heap {
         on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
         req = httparse::Request::new(&mut []);
         parsed = req.parse_with_uninit_headers(buf, &mut on_heap);
+        #[cfg(test)]
+        tests::HTTPARSE_CALLS.with(|n| n.set(n.get() + 1));
     }
+    // A complete head tells how much room the next needs; one that is not complete yet and
+    // needed the heap needs it again when more of it has come.
+    reuse.wide = match parsed {
+        Ok(httparse::Status::Complete(_)) => req.headers.len() > STACK_HEADERS,
+        _ => on_the_heap,
+    };
     let consumed = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -881,6 +899,8 @@ mod tests {
     thread_local! {
         /// How many heads this thread built from a connection's last one.
         pub(crate) static REPEATS: Cell<usize> = const { Cell::new(0) };
+        /// How many times this thread ran httparse on a head.
+        pub(crate) static HTTPARSE_CALLS: Cell<usize> = const { Cell::new(0) };
     }
 
     fn repeats() -> usize {
@@ -1142,6 +1162,38 @@ mod tests {
         let mut raw = head(STACK_HEADERS + 5);
         raw.extend(b"Bad Name: x\r\n\r\n");
         assert_eq!(status(&raw), 400);
+    }
+
+    #[test]
+    fn a_connection_whose_heads_are_wide_parses_each_once() {
+        let head = |fields: usize, tag: usize| {
+            let mut raw = format!("GET /{tag} HTTP/1.1\r\nHost: x\r\n").into_bytes();
+            for i in 1..fields {
+                raw.extend(format!("X-{i}: v{i}\r\n").bytes());
+            }
+            raw.extend(b"\r\n");
+            raw
+        };
+        let (limits, mut reuse) = (HeadLimits::default(), Reuse::default());
+        // httparse's runs on each of a connection's heads, in turn: of 30 fields, 30, 3, 3.
+        let runs: Vec<usize> = [(30, 1), (30, 2), (3, 3), (3, 4)]
+            .into_iter()
+            .map(|(fields, tag)| {
+                let before = HTTPARSE_CALLS.with(Cell::get);
+                let raw = head(fields, tag);
+                let got = parse_head(&raw, &limits, &mut reuse, || ());
+                let Ok(Status::Complete(p)) = got else {
+                    panic!("{fields} fields: {got:?}");
+                };
+                assert_eq!(p.head.headers().len(), fields);
+                assert_eq!(p.head.uri().path(), format!("/{tag}"));
+                HTTPARSE_CALLS.with(Cell::get) - before
+            })
+            .collect();
+        // The first wide head is tried on the stack first; the next goes to the heap at once;
+        // so does the narrow one after it, which sends the one after that back to the stack.
+        assert_eq!(runs, [2, 1, 1, 1]);
+        assert!(!reuse.wide);
     }
 
     #[test]
