@@ -256,8 +256,9 @@ fn transfer_encoding(headers: &HeaderMap) -> Result<bool, ParseError> {
 
 /// Header fields parsed without allocating, on the stack: more than most clients send. A
 /// head with more (up to the limit, by default hyper's 100) is parsed again with room on the
-/// heap, and the connection's next head there at once ([`Reuse`] remembers). Not 100 on the stack: that would take 3.2 KiB of it, and the deepest a connection's
-/// stack went stays resident while the connection idles.
+/// heap, and the connection's next head there at once ([`Reuse`] remembers). Not 100 on the
+/// stack: that would take 3.2 KiB of it, and the deepest a connection's stack went stays
+/// resident while the connection idles.
 const STACK_HEADERS: usize = 24;
 
 /// Why a body over [`HeadLimits::max_body`] is refused (413), when its head says so or when
