@@ -72,6 +72,6 @@ pub use queue::{
     Channel, JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueError, QueueIter, SimpleQueue,
 };
 pub use scope::{Scope, ScopedGreenlet, scope};
-pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode};
+pub use stack::{DEFAULT_STACK_SIZE, StackMode, set_default_stack_mode, trim_stack};
 pub use timeout::{Timeout, with_timeout, with_timeout_or};
 pub use wait_any::{Iwait, Waitable, iwait, wait_any};

@@ -336,6 +336,63 @@ pub(crate) unsafe fn canary_intact(addr: usize) -> bool {
     unsafe { std::ptr::read_volatile(addr as *const u64) == CANARY }
 }
 
+/// How far below the frame of [`trim_stack`] the stack is left as it is: room for the frames
+/// of the system call it makes (a few words) and for a signal handler's, with a wide margin.
+const TRIM_MARGIN: usize = 1024;
+
+/// Give back to the system the pages of the calling greenlet's stack below the frame it runs
+/// in, which nothing uses until the stack grows down again (then they come back zero-filled,
+/// one page fault each). A greenlet that once went deep (a TLS handshake, a large parse, a
+/// recursive call) and then waits long with shallow frames (an idle keep-alive connection)
+/// otherwise holds every page it ever touched: only the pages above its frames stay
+/// resident after this. Python's greenlet gets the same by copying each stack's used part
+/// aside when it switches out; here it is asked for where it pays, since it is one
+/// `madvise(MADV_DONTNEED)` system call.
+///
+/// Returns how many bytes of the stack were given back, resident or not: 0 outside a spawned
+/// greenlet (the thread's own stack is left to the system), or when the frames already reach
+/// the lowest page the greenlet owns.
+///
+/// ```
+/// fn deep(n: usize) -> u8 {
+///     let buf = std::hint::black_box([n as u8; 1024]);
+///     if n == 0 { buf[0] } else { deep(n - 1).wrapping_add(buf[n % 1024]) }
+/// }
+/// let g = greenlet::spawn(|| {
+///     deep(64); // 64 KiB of frames, then back up
+///     greenlet::trim_stack()
+/// });
+/// assert!(g.join().unwrap() >= 64 * 1024);
+/// assert_eq!(greenlet::trim_stack(), 0); // the thread's own stack
+/// ```
+#[inline(never)]
+pub fn trim_stack() -> usize {
+    let Some((floor, canary)) = crate::hub::current_stack_floor() else {
+        return 0;
+    };
+    let page = page_size();
+    // A canary-mode stack's lowest page holds its canary word and the top of the stack below
+    // it: what is given back starts at the first page that is this stack's alone.
+    let start = if canary {
+        (floor + 8).next_multiple_of(page)
+    } else {
+        floor
+    };
+    let probe = 0u8;
+    let here = std::hint::black_box(&probe) as *const u8 as usize;
+    let end = here.saturating_sub(TRIM_MARGIN) / page * page;
+    if end <= start {
+        return 0;
+    }
+    // SAFETY: [start, end) is whole pages of the running greenlet's own stack (above its guard
+    // page or its canary's page, so no other stack's), below this function's frame by more
+    // than the margin: no live frame is there, and nothing points into a greenlet's stack
+    // below its running frame. MADV_DONTNEED on private anonymous memory only makes the pages
+    // read as zero when touched again; the mapping stays as it was.
+    let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    if r == 0 { end - start } else { 0 }
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: OnceLock<usize> = OnceLock::new();
     *PAGE.get_or_init(|| {

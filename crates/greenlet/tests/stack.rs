@@ -49,3 +49,56 @@ fn canary_stacks_work_and_scale_past_guard_page_limits() {
         g.join().unwrap().unwrap();
     }
 }
+
+/// Touches the 96 KiB below the caller's frame (every page of it), with one frame.
+#[inline(never)]
+fn deep() -> u64 {
+    let mut buf = [0u8; 96 * 1024];
+    for i in (0..buf.len()).step_by(1024) {
+        buf[i] = (i / 1024) as u8;
+    }
+    std::hint::black_box(&mut buf)
+        .iter()
+        .map(|&b| u64::from(b))
+        .sum()
+}
+
+/// How many of the pages in `[lo, hi)` (page-aligned) are resident.
+fn resident_pages(lo: usize, hi: usize) -> usize {
+    let mut vec = vec![0u8; (hi - lo) / 4096];
+    // SAFETY: [lo, hi) lies in the calling greenlet's own mapped stack (see the caller);
+    // `vec` has one byte per page of it, as mincore writes.
+    let r = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, vec.as_mut_ptr()) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    vec.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn trim_stack_gives_back_the_pages_below_the_running_frame() {
+    assert_eq!(trim_stack(), 0, "the thread's own stack is left alone");
+    for mode in [StackMode::GuardPage, StackMode::Canary] {
+        let g = Builder::new()
+            .stack_mode(mode)
+            .spawn(move || {
+                let probe = 0u8;
+                let here = std::hint::black_box(&probe) as *const u8 as usize / 4096 * 4096;
+                // The 16 pages from 16 KiB to 80 KiB below this frame: inside `deep`'s.
+                let (lo, hi) = (here - 80 * 1024, here - 16 * 1024);
+                let sum = deep();
+                let before = resident_pages(lo, hi);
+                let given = trim_stack();
+                let after = resident_pages(lo, hi);
+                // Still a stack: deep again, with the pages it gets back zero-filled, and the
+                // switch's canary check passes.
+                yield_now().unwrap();
+                assert_eq!(deep(), sum);
+                (before, given, after, resident_pages(lo, hi))
+            })
+            .unwrap();
+        let (before, given, after, again) = g.join().unwrap();
+        assert_eq!(before, 16, "{mode:?}: the deep frame's pages were resident");
+        assert_eq!(after, 0, "{mode:?}: given back");
+        assert!(given >= 96 * 1024, "{mode:?}: {given} bytes given back");
+        assert_eq!(again, 16, "{mode:?}: touched again");
+    }
+}

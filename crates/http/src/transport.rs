@@ -54,6 +54,15 @@ impl Transport {
         }
     }
 
+    /// Whether a TLS handshake is still going on (never over plain TCP).
+    pub(crate) fn handshaking(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.conn.is_handshaking(),
+        }
+    }
+
     /// Whether the transport itself holds something a read would return or a wait would
     /// hold up: never over plain TCP. Over TLS: decrypted bytes not read yet, records queued
     /// to send (a handshake's next flight: the client waits for it), the client's

@@ -68,7 +68,7 @@ mod tls;
 mod wait;
 
 pub(crate) use self::core::{Body, GlCore, Link, Outcome};
-pub(crate) use guard::guard_hit;
+pub(crate) use guard::{current_stack_floor, guard_hit};
 pub(crate) use park::{park, switch_to_parked, unpark};
 pub(crate) use queue::Callback;
 pub use queue::run_callback;
