@@ -495,9 +495,9 @@ pub(crate) struct Conn {
     body_len: u64,
     max_body: Option<u64>,
     eof: bool,
-    /// The pages of the stack that a TLS handshake went down to were given back (see
-    /// [`Conn::wait_for_data`]).
-    stack_trimmed: bool,
+    /// The second (of the loop's clock) in which the connection last gave back the pages of
+    /// its stack; 0 before it first did (see [`Conn::wait_for_data`]).
+    trimmed_at: u64,
     /// A write failed: the connection can only be reset.
     pub(crate) write_failed: bool,
     /// The rest of this request's body was read and thrown away (the response went out
@@ -541,7 +541,7 @@ impl Conn {
             continue_refused: false,
             body_error: None,
             eof: false,
-            stack_trimmed: false,
+            trimmed_at: 0,
             write_failed: false,
             drained: false,
             body_len: 0,
@@ -723,12 +723,16 @@ impl Conn {
             return Ok(());
         }
         self.give_back();
-        // A TLS handshake takes the stack deeper than requests do (the key exchange, the
-        // signature: 16 KiB against 4 to 8): the first wait after it gives those pages back,
-        // so that an idle TLS connection holds only what its requests touch. Once: it is a
-        // system call.
-        if !self.stack_trimmed && self.transport.is_tls() && !self.transport.handshaking() {
-            self.stack_trimmed = true;
+        // The stack too: what a handler or a TLS handshake (the key exchange, the signature:
+        // 16 KiB against a request's 4 to 8) took it down to stays resident while the
+        // connection idles, unless it is given back. That is a system call: done when a wait
+        // starts after a response, at most once a second (a busy connection rarely; one that
+        // idles between requests each time, which its client's pace makes rare), and not in
+        // a handshake, which goes on deeper. A connection that went deep within the second of
+        // its last trim keeps those pages until it waits again in a later second.
+        let now = self.now_secs();
+        if self.flushes > 0 && now != self.trimmed_at && !self.transport.handshaking() {
+            self.trimmed_at = now;
             greenlet::trim_stack();
             #[cfg(test)]
             tests::TRIMS.with(|n| n.set(n.get() + 1));
@@ -1999,8 +2003,89 @@ pub(crate) mod tests {
             ask(c, 40);
             assert_eq!(spares(), (1, 1));
         }
-        // Each gave back its stack's pages once, after its handshake.
-        assert_eq!(TRIMS.with(Cell::get) - trims, 10);
+        // Each gave back its stack's pages when it first waited after its handshake.
+        assert!(TRIMS.with(Cell::get) - trims >= 10);
+        server.stop(None);
+    }
+
+    /// The resident bytes of the memory mapping that holds `addr` (`/proc/self/smaps`): of a
+    /// greenlet's stack, for an address in it (a guard-paged stack is a mapping of its own).
+    fn resident_in_mapping(addr: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'));
+            if let Some((lo, hi)) = range
+                && let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = (lo..hi).contains(&addr);
+            } else if inside && let Some(kb) = line.strip_prefix("Rss:") {
+                return kb.trim().trim_end_matches(" kB").parse::<usize>().unwrap() * 1024;
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    /// 96 KiB of frame below the caller's, each page written (a frame of its own: a large
+    /// frame's pages are all touched when it is entered, by the stack probes).
+    #[inline(never)]
+    fn deep() {
+        let mut buf = [0u8; 96 * 1024];
+        for i in (0..buf.len()).step_by(1024) {
+            buf[i] = 1;
+        }
+        std::hint::black_box(&mut buf);
+    }
+
+    #[test]
+    fn a_connection_that_waits_gives_back_the_stack_its_handler_took() {
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|req| {
+                if req.uri().path() == "/deep" {
+                    deep();
+                }
+                let probe = 0u8;
+                let here = std::hint::black_box(&probe) as *const u8 as usize;
+                http::Response::new(format!("{};", resident_in_mapping(here)))
+            })
+            .unwrap();
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let mut ask = |path: &str| {
+            c.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b";") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed after {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8(got).unwrap();
+            let body = &text[text.find("\r\n\r\n").unwrap() + 4..text.len() - 1];
+            body.parse::<usize>().unwrap()
+        };
+        let (trims, started) = (TRIMS.with(Cell::get), std::time::Instant::now());
+        let deep = ask("/deep");
+        assert!(deep > 96 * 1024, "{deep} B resident in the deep call");
+        // The connection waited for this request after the deep one: it gave the pages back.
+        let after = ask("/");
+        assert!(
+            after < 48 * 1024,
+            "{after} B resident after the wait ({deep} in the call)"
+        );
+        for _ in 0..5 {
+            ask("/");
+        }
+        // At most once a second: the first wait, and one for each second that began since.
+        let trims = TRIMS.with(Cell::get) - trims;
+        let bound = 2 + started.elapsed().as_secs() as usize;
+        assert!((1..=bound).contains(&trims), "{trims} trims");
         server.stop(None);
     }
 
