@@ -104,6 +104,11 @@ impl Running {
         Duration::from_nanos(ticks * 1_000_000_000 / hz)
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's resident memory, in bytes.
     pub(crate) fn rss_bytes(&self) -> usize {
         let s = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id()))

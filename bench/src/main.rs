@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 mod echo;
 mod http;
+mod idle;
 mod ops;
 
 fn report(name: &str, value: f64, unit: &str) {
@@ -46,6 +47,10 @@ fn main() {
         }
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--serve-http-idle") {
+        idle::serve(&args[i + 1..]);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--serve-http") {
         http::serve_gevent(args.get(i + 1).map_or("127.0.0.1:0", String::as_str));
         return;
@@ -58,6 +63,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--growth-only") {
         growth_figures(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "--idle-http-only") {
+        idle::figures(quick);
         return;
     }
     if args.iter().any(|a| a == "--http-only") {
@@ -329,7 +338,8 @@ fn idle_rss_figures(quick: bool) {
 /// Plaintext requests per second over 50 keep-alive connections, one request in flight per
 /// connection and then 16 pipelined, this runtime's HTTP server against the C libev one in
 /// alternating runs, the best of three; then the same over more connections ([`http_sweep`]);
-/// then the memory of an idle keep-alive connection of each (answered once, then held open).
+/// then the memory of an idle keep-alive connection of each (answered once, then held open),
+/// and of this one over TLS and behind a deep handler ([`idle::figures`]).
 fn http_figures(quick: bool) {
     use http::Server;
     let dur = if quick {
@@ -352,6 +362,7 @@ fn http_figures(quick: bool) {
         http::idle_rss_per_conn(Server::C, conns),
         "bytes",
     );
+    idle::figures(quick);
 }
 
 /// How requests per second hold up as connections grow: the same plaintext load over 1k, 5k

@@ -1,0 +1,190 @@
+//! The memory an idle keep-alive connection of the HTTP server holds, over plain TCP and over
+//! TLS, behind a handler that stays shallow and behind one that takes 32 KiB of stack: the
+//! server (this program with `--serve-http-idle`, pinned to the first core) answers one
+//! request on each of `conns` connections, which are then held open; its resident memory
+//! grows by the figure per connection. `/proc/PID/smaps` splits it into the heap and the rest
+//! of the anonymous memory, which is the greenlets' stacks but for a few pages.
+//!
+//! The client is plain blocking `std::net` with rustls for TLS (one connection after the
+//! other: what a connection holds once idle does not depend on how its client came).
+
+use crate::echo::{self, Running};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+/// What one idle connection holds, in bytes.
+struct Held {
+    total: f64,
+    /// Anonymous memory that is not the heap: the stacks.
+    stacks: f64,
+}
+
+/// `--serve-http-idle plain|tls shallow|deep CERT KEY ADDR`: the HTTP server the figures are
+/// measured on (`CERT` and `KEY` are PEM files, read for `tls` only).
+pub(crate) fn serve(args: &[String]) {
+    let (tls, deep, cert, key, addr) = match args {
+        [t, h, cert, key, addr, ..] => (t == "tls", h == "deep", cert, key, addr.as_str()),
+        _ => panic!("--serve-http-idle plain|tls shallow|deep CERT KEY ADDR"),
+    };
+    let mut b = gevent::http::Server::builder().addr(addr).access_log(false);
+    if tls {
+        let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        b = b.tls(gevent::http::tls::server_config_from_pem(&read(cert), &read(key)).unwrap());
+    }
+    let server = b
+        .serve(move |_req| {
+            if deep {
+                deep_frame();
+            }
+            gevent::http::http::Response::new("ok")
+        })
+        .expect("bind");
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on {}", server.local_addr().unwrap()).unwrap();
+    out.flush().unwrap();
+    server.serve_forever().expect("serve");
+}
+
+/// A frame of 32 KiB, every page of it written: a handler that goes as deep as one that
+/// encodes a large document or calls a client library does.
+#[inline(never)]
+fn deep_frame() {
+    let mut buf = [0u8; 32 * 1024];
+    for i in (0..buf.len()).step_by(512) {
+        buf[i] = 1;
+    }
+    std::hint::black_box(&mut buf);
+}
+
+/// The resident bytes of the process's heap and of its other anonymous mappings.
+fn anonymous(pid: u32) -> (usize, usize) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
+    let (mut heap, mut other, mut kind) = (0, 0, 0);
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first().is_some_and(|f| f.contains('-')) && fields.len() >= 5 {
+            // A mapping's first line: its pathname, if any, is the sixth field.
+            kind = match fields.get(5) {
+                Some(&"[heap]") => 1,
+                None => 2,
+                _ => 0,
+            };
+        } else if let Some(kb) = line.strip_prefix("Rss:") {
+            let bytes = kb.trim().trim_end_matches(" kB").parse::<usize>().unwrap() * 1024;
+            match kind {
+                1 => heap += bytes,
+                2 => other += bytes,
+                _ => {}
+            }
+        }
+    }
+    (heap, other)
+}
+
+/// Open `n` connections to `s`, each answered one request, and keep them in `held`.
+fn open(
+    s: &Running,
+    n: usize,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    held: &mut Vec<Box<dyn ReadWrite>>,
+) {
+    const REQUEST: &[u8] = b"GET /status HTTP/1.1\r\nHost: example.com\r\n\
+                             User-Agent: probe/1.0\r\nAccept: */*\r\n\r\n";
+    for _ in 0..n {
+        let tcp = TcpStream::connect(s.addr).expect("connect");
+        let mut c: Box<dyn ReadWrite> = match tls {
+            Some(config) => {
+                let session =
+                    rustls::ClientConnection::new(config.clone(), "localhost".try_into().unwrap())
+                        .unwrap();
+                Box::new(rustls::StreamOwned::new(session, tcp))
+            }
+            None => Box::new(tcp),
+        };
+        c.write_all(REQUEST).expect("send a request");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\nok") {
+            let k = c.read(&mut buf).expect("read the response");
+            assert!(k > 0, "the server closed after {got:?}");
+            got.extend_from_slice(&buf[..k]);
+        }
+        held.push(c);
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// What one idle connection of the server started with `transport` and `handler` holds.
+fn measure(
+    transport: &str,
+    handler: &str,
+    pem: (&str, &str),
+    client: &Arc<rustls::ClientConfig>,
+    conns: usize,
+) -> Held {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("the program"));
+    cmd.args(["--serve-http-idle", transport, handler, pem.0, pem.1]);
+    let s = echo::start_command(cmd, "the idle HTTP server");
+    let tls = (transport == "tls").then_some(client);
+    let mut held = Vec::with_capacity(conns + 200);
+    // The first connections grow what grows with the connections (the server's tables,
+    // libev's arrays), so that the measured ones mostly do not.
+    open(&s, 200, tls, &mut held);
+    settle();
+    let (rss, (_, other)) = (s.rss_bytes(), anonymous(s.pid()));
+    open(&s, conns, tls, &mut held);
+    settle();
+    let (rss2, (_, other2)) = (s.rss_bytes(), anonymous(s.pid()));
+    Held {
+        total: rss2.saturating_sub(rss) as f64 / conns as f64,
+        stacks: other2.saturating_sub(other) as f64 / conns as f64,
+    }
+}
+
+/// Let the server finish with the last connection (it writes its response before it waits
+/// again; the wait is what gives back what it held).
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
+/// The figures: `http_idle_<transport>[_deep_handler]_bytes` and `…_stack_bytes`.
+pub(crate) fn figures(quick: bool) {
+    let conns = if quick { 500 } else { 3_000 };
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir();
+    let tag = std::process::id();
+    let (cert_path, key_path) = (
+        dir.join(format!("gevent-bench-{tag}-cert.pem")),
+        dir.join(format!("gevent-bench-{tag}-key.pem")),
+    );
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let pem = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    for transport in ["plain", "tls"] {
+        for handler in ["shallow", "deep"] {
+            let held = measure(transport, handler, pem, &client, conns);
+            let name = match handler {
+                "deep" => format!("http_idle_{transport}_deep_handler"),
+                _ => format!("http_idle_{transport}"),
+            };
+            crate::report(&format!("{name}_bytes"), held.total, "bytes");
+            crate::report(&format!("{name}_stack_bytes"), held.stacks, "bytes");
+        }
+    }
+    std::fs::remove_file(&cert_path).ok();
+    std::fs::remove_file(&key_path).ok();
+}
