@@ -162,17 +162,7 @@ pub(crate) fn figures(quick: bool) {
     );
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let client = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let client = gevent::http::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
     let pem = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
     for transport in ["plain", "tls"] {
         for handler in ["shallow", "deep"] {

@@ -1939,11 +1939,11 @@ pub(crate) mod tests {
 
     /// Over TLS too a connection waiting for its client holds no buffer, as long as its
     /// session holds nothing to read either; a batch larger than the read buffer, which the
-    /// session decrypts whole, is answered whole. Its stack is trimmed once, after its handshake.
+    /// session decrypts whole, is answered whole. Its stack is trimmed when it first waits
+    /// after its handshake.
     #[cfg(feature = "tls")]
     #[test]
     fn idle_tls_connections_hold_no_buffers() {
-        use std::sync::Arc;
         super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let config = crate::tls::server_config_from_pem(
@@ -1958,17 +1958,7 @@ pub(crate) mod tests {
             .serve(|_req| http::Response::new("ok"))
             .unwrap();
         let addr = server.local_addr().unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        );
+        let client = crate::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
         let connect = || {
             let session =
                 rustls::ClientConnection::new(client.clone(), "localhost".try_into().unwrap())

@@ -5,7 +5,6 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use std::sync::Arc;
 //!
 //! // A certificate for "localhost", made on the spot.
 //! let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -18,17 +17,10 @@
 //!     .serve(|_req| http::Response::new("secret\n"))
 //!     .unwrap();
 //!
-//! // A TLS client is rustls over the cooperative stream, like over any Read + Write.
-//! let mut roots = rustls::RootCertStore::empty();
-//! roots.add(cert.cert.der().clone()).unwrap();
-//! let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-//!     rustls::crypto::ring::default_provider(),
-//! ))
-//! .with_safe_default_protocol_versions()
-//! .unwrap()
-//! .with_root_certificates(roots)
-//! .with_no_client_auth();
-//! let session = rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap()).unwrap();
+//! // A TLS client is rustls over the cooperative stream, like over any Read + Write; this one
+//! // trusts the server's own certificate.
+//! let client = gevent_http::tls::client_config_from_pem(cert_pem.as_bytes()).unwrap();
+//! let session = rustls::ClientConnection::new(client, "localhost".try_into().unwrap()).unwrap();
 //! let tcp = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
 //! let mut tls = rustls::StreamOwned::new(session, tcp);
 //! tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
@@ -89,6 +81,49 @@ pub fn server_config_from_pem(
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .map_err(|e| invalid("certificate and key", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client configuration that trusts the certificates of a PEM bundle (a private CA's, or a
+/// self-signed server's own): rustls's safe defaults (TLS 1.2 and 1.3) with the `ring`
+/// provider, no client certificate, ALPN `http/1.1`. For a client of this server's HTTPS, as
+/// in the [module's example](self), or of any other.
+///
+/// # Errors
+/// `InvalidData` when the PEM does not parse, holds no certificate, or one it holds is not a
+/// valid trust anchor.
+///
+/// ```
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+/// let config = gevent_http::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
+/// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+/// assert!(gevent_http::tls::client_config_from_pem(b"").is_err());
+/// ```
+pub fn client_config_from_pem(ca_pem: &[u8]) -> io::Result<Arc<rustls::ClientConfig>> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_slice_iter(ca_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("certificate PEM", &e))?;
+    if certs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no certificate in the PEM",
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| invalid("trust anchor", &e))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid("TLS versions", &e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -150,18 +150,8 @@ fn tls_client(
     addr: SocketAddr,
     cert: &rcgen::CertifiedKey,
 ) -> rustls::StreamOwned<rustls::ClientConnection, gevent_io::net::TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let session =
-        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap())
-            .unwrap();
+    let config = gevent_http::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
+    let session = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
     let tcp = gevent_io::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(generous(Duration::from_secs(10))))
         .unwrap();
