@@ -75,8 +75,8 @@ pub use greenlet::{
 pub use greenlet::{
     fork, format_run_info, getcurrent_name, hub_loop, hub_stats, idle, is_kill, iwait, joinall,
     joinall_with, killall, run_callback, run_info, scope, set_default_stack_mode,
-    set_switch_interval, sleep, spawn, spawn_later, switch_interval, trim_stack, wait, wait_any,
-    with_timeout, with_timeout_or, yield_now,
+    set_switch_interval, sleep, spawn, spawn_later, switch_interval, trim_parked_stacks,
+    trim_stack, wait, wait_any, with_timeout, with_timeout_or, yield_now,
 };
 pub use greenlet::{hub, monitor, os, park, threadpool};
 

@@ -61,7 +61,7 @@ pub use greenlet::{
 };
 pub use hub::{
     HubStats, hub_loop, hub_stats, idle, run_callback, set_switch_interval, sleep, switch_interval,
-    wait, yield_now,
+    trim_parked_stacks, wait, yield_now,
 };
 pub use local::Local;
 pub use lock::{BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, ReleaseError, Semaphore};

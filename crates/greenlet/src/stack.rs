@@ -370,6 +370,22 @@ pub fn trim_stack() -> usize {
     let Some((floor, canary)) = crate::hub::current_stack_floor() else {
         return 0;
     };
+    let probe = 0u8;
+    let here = std::hint::black_box(&probe) as *const u8 as usize;
+    // SAFETY: the stack from `floor` up is the running greenlet's own, and below this
+    // function's frame by more than the margin no frame is live: nothing points into a
+    // greenlet's stack below its running frame.
+    unsafe { release_below(floor, canary, here.saturating_sub(TRIM_MARGIN)) }
+}
+
+/// Give back the whole pages of a stack whose lowest address is `floor` (a canary-mode one's
+/// if `canary`) that lie below `below`: one `madvise(MADV_DONTNEED)`, which only makes the
+/// pages read as zero when touched again (the mapping stays as it was). Returns the bytes.
+///
+/// # Safety
+/// The stack must be a greenlet stack this thread owns, and nothing in it below `below` may
+/// be in use or pointed to.
+pub(crate) unsafe fn release_below(floor: usize, canary: bool, below: usize) -> usize {
     let page = page_size();
     // A canary-mode stack's lowest page holds its canary word and the top of the stack below
     // it: what is given back starts at the first page that is this stack's alone.
@@ -378,17 +394,12 @@ pub fn trim_stack() -> usize {
     } else {
         floor
     };
-    let probe = 0u8;
-    let here = std::hint::black_box(&probe) as *const u8 as usize;
-    let end = here.saturating_sub(TRIM_MARGIN) / page * page;
+    let end = below / page * page;
     if end <= start {
         return 0;
     }
-    // SAFETY: [start, end) is whole pages of the running greenlet's own stack (above its guard
-    // page or its canary's page, so no other stack's), below this function's frame by more
-    // than the margin: no live frame is there, and nothing points into a greenlet's stack
-    // below its running frame. MADV_DONTNEED on private anonymous memory only makes the pages
-    // read as zero when touched again; the mapping stays as it was.
+    // SAFETY: [start, end) is whole pages of the stack (above its guard page or its canary's
+    // page, so no other stack's), which the caller says nothing uses.
     let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     if r == 0 { end - start } else { 0 }
 }

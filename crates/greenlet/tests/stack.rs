@@ -102,3 +102,40 @@ fn trim_stack_gives_back_the_pages_below_the_running_frame() {
         assert_eq!(again, 16, "{mode:?}: touched again");
     }
 }
+
+#[test]
+fn trim_parked_stacks_gives_back_what_switched_out_greenlets_left_below_their_frames() {
+    for mode in [StackMode::GuardPage, StackMode::Canary] {
+        let ev = Rc::new(Event::new());
+        let region = Rc::new(Cell::new((0, 0)));
+        let (e, r) = (ev.clone(), region.clone());
+        let g = Builder::new()
+            .stack_mode(mode)
+            .spawn(move || {
+                let probe = 0u8;
+                let here = std::hint::black_box(&probe) as *const u8 as usize / 4096 * 4096;
+                r.set((here - 80 * 1024, here - 16 * 1024));
+                let sum = deep();
+                e.wait().unwrap();
+                e.clear();
+                // Woken with the pages given back: deep again, and parked again.
+                assert_eq!(deep(), sum);
+                e.wait().unwrap();
+            })
+            .unwrap();
+        yield_now().unwrap(); // it runs, goes deep and parks
+        let (lo, hi) = region.get();
+        assert_eq!(resident_pages(lo, hi), 16, "{mode:?}: resident after the deep call");
+        assert!(trim_parked_stacks() >= 96 * 1024, "{mode:?}");
+        assert_eq!(resident_pages(lo, hi), 0, "{mode:?}: given back while parked");
+        // Nothing ran since: it is left alone.
+        assert_eq!(trim_parked_stacks(), 0, "{mode:?}: nothing ran since");
+        ev.set();
+        yield_now().unwrap(); // it runs deep again and parks in another wait
+        assert_eq!(resident_pages(lo, hi), 16, "{mode:?}: touched again");
+        assert!(trim_parked_stacks() >= 96 * 1024, "{mode:?}: trimmed again");
+        assert_eq!(resident_pages(lo, hi), 0, "{mode:?}");
+        ev.set();
+        g.join().unwrap();
+    }
+}

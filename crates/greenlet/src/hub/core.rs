@@ -73,6 +73,9 @@ pub(crate) struct GlCore {
     /// stores per switch), so it is never read for the running greenlet: the readers that can
     /// meet it (`unpark`, `request_kill`, introspection) check for the current greenlet first.
     pub(super) waiting: Cell<u64>,
+    /// `waiting` when [`trim_parked_stacks`](super::trim::trim_parked_stacks) last gave back
+    /// pages of this greenlet's stack: while the two are equal, it has not run since.
+    pub(super) trimmed_wait: Cell<u64>,
     /// What the greenlet waits on, for introspection.
     pub(crate) waits_on: Cell<&'static str>,
     /// Set through `set_kill_requested` (which keeps `attention` up to date).
@@ -222,6 +225,7 @@ impl GlCore {
             result_taken: Cell::new(false),
             dropping_body: Cell::new(false),
             waiting: Cell::new(0),
+            trimmed_wait: Cell::new(0),
             waits_on: Cell::new(""),
             kill_requested: Cell::new(false),
             pending_timeout: Cell::new(0),

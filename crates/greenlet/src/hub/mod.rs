@@ -65,6 +65,7 @@ mod queue;
 mod switch;
 mod timers;
 mod tls;
+mod trim;
 mod wait;
 
 pub(crate) use self::core::{Body, GlCore, Link, Outcome};
@@ -76,6 +77,7 @@ pub(crate) use switch::Reason;
 pub(crate) use timers::ScopeTimer;
 pub(crate) use tls::{current, current_is_hub};
 pub use tls::{has_hub, in_greenlet};
+pub use trim::trim_parked_stacks;
 pub(crate) use wait::{KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill};
 pub use wait::{Waiter, Waker, idle, sleep, wait, yield_now};
 

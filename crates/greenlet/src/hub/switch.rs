@@ -63,7 +63,7 @@ fn handoff_sender(handoff: usize) -> *const GlCore {
 /// The stack pointer of a suspended context: boost.context's `fcontext_t`, which the
 /// `context` crate wraps, is the address its registers were saved at.
 #[inline(always)]
-fn context_sp(c: &Context) -> usize {
+pub(super) fn context_sp(c: &Context) -> usize {
     const _: () = assert!(std::mem::size_of::<Context>() == std::mem::size_of::<usize>());
     // SAFETY: `Context` is `#[repr(C)]` around a single `&'static c_void` (checked to be one
     // word above), so its bits are that pointer; reading them as an integer changes nothing.
