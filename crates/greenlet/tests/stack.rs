@@ -125,9 +125,17 @@ fn trim_parked_stacks_gives_back_what_switched_out_greenlets_left_below_their_fr
             .unwrap();
         yield_now().unwrap(); // it runs, goes deep and parks
         let (lo, hi) = region.get();
-        assert_eq!(resident_pages(lo, hi), 16, "{mode:?}: resident after the deep call");
+        assert_eq!(
+            resident_pages(lo, hi),
+            16,
+            "{mode:?}: resident after the deep call"
+        );
         assert!(trim_parked_stacks() >= 96 * 1024, "{mode:?}");
-        assert_eq!(resident_pages(lo, hi), 0, "{mode:?}: given back while parked");
+        assert_eq!(
+            resident_pages(lo, hi),
+            0,
+            "{mode:?}: given back while parked"
+        );
         // Nothing ran since: it is left alone.
         assert_eq!(trim_parked_stacks(), 0, "{mode:?}: nothing ran since");
         ev.set();
@@ -138,4 +146,32 @@ fn trim_parked_stacks_gives_back_what_switched_out_greenlets_left_below_their_fr
         ev.set();
         g.join().unwrap();
     }
+}
+
+#[test]
+fn a_stack_trim_interval_has_the_hub_trim_parked_stacks() {
+    let ev = Rc::new(Event::new());
+    let region = Rc::new(Cell::new((0, 0)));
+    let (e, r) = (ev.clone(), region.clone());
+    let g = spawn(move || {
+        let probe = 0u8;
+        let here = std::hint::black_box(&probe) as *const u8 as usize / 4096 * 4096;
+        r.set((here - 80 * 1024, here - 16 * 1024));
+        deep();
+        e.wait().unwrap();
+    });
+    yield_now().unwrap();
+    let (lo, hi) = region.get();
+    assert_eq!(resident_pages(lo, hi), 16);
+    hub::set_stack_trim_interval(Some(std::time::Duration::from_millis(20)));
+    // The hub's timer gives the pages back while the greenlet stays parked.
+    let started = std::time::Instant::now();
+    while resident_pages(lo, hi) != 0 {
+        assert!(started.elapsed().as_secs() < 30, "not trimmed");
+        sleep(std::time::Duration::from_millis(5)).unwrap();
+    }
+    hub::set_stack_trim_interval(None);
+    assert_eq!(hub::stack_trim_interval(), None);
+    ev.set();
+    g.join().unwrap();
 }

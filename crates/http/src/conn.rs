@@ -2080,6 +2080,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn serving_has_the_hub_trim_idle_stacks_unless_told_otherwise() {
+        use greenlet::hub::{set_stack_trim_interval, stack_trim_interval};
+        let serve = || {
+            crate::Server::builder()
+                .addr("127.0.0.1:0")
+                .serve(|_req| http::Response::new("ok"))
+                .unwrap()
+        };
+        set_stack_trim_interval(None);
+        let server = serve();
+        assert_eq!(stack_trim_interval(), Some(crate::STACK_TRIM_INTERVAL));
+        server.stop(None);
+        // An interval set already is kept.
+        set_stack_trim_interval(Some(std::time::Duration::from_secs(60)));
+        let server = serve();
+        assert_eq!(stack_trim_interval(), Some(std::time::Duration::from_secs(60)));
+        server.stop(None);
+        set_stack_trim_interval(None);
+    }
+
+    #[test]
     fn a_head_in_many_small_reads_is_not_parsed_again_after_each() {
         let server = crate::Server::builder()
             .addr("127.0.0.1:0")

@@ -58,6 +58,6 @@ pub mod upgrade;
 pub use body::{Body, IntoBody, RequestExt, ResponseBody, StreamBody, UpgradeFn, WriteFn};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_DRAIN,
-    DEFAULT_STOP_TIMEOUT, DEFAULT_WRITE_TIMEOUT, Server, ThreadedServer,
+    DEFAULT_STOP_TIMEOUT, DEFAULT_WRITE_TIMEOUT, STACK_TRIM_INTERVAL, Server, ThreadedServer,
 };
 pub use upgrade::Upgraded;

@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
 /// Default grace period of [`Server::stop`] and [`ThreadedServer::stop`]: 1 s.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How often a thread that serves HTTP gives back what its idle greenlets' stacks hold below
+/// their frames (see [`Builder::serve`]): 10 s.
+pub const STACK_TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The longest time limit: a longer one (up to `Duration::MAX`, for none in effect) counts as
 /// this, a hundred years.
 const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -319,6 +323,13 @@ impl Builder {
     /// Bind and start serving on the current thread's hub with `handler`, one greenlet per
     /// connection; returns the running server.
     ///
+    /// An idle keep-alive connection holds as little stack as its wait needs, whatever its
+    /// handler or a TLS handshake took it down to: a connection gives back what lies below
+    /// its frames when it starts waiting for its next request (at most once a second), and
+    /// the thread's hub gives back what its greenlets that waited since then hold below
+    /// theirs every [`STACK_TRIM_INTERVAL`], unless an interval was set already
+    /// ([`greenlet::hub::set_stack_trim_interval`]).
+    ///
     /// The framing headers of a response are the server's: a handler's `Content-Length`,
     /// `Transfer-Encoding` and `Date` are replaced by what the server sends, and its
     /// `Connection` too, except that `Connection: close` is honoured (the connection closes
@@ -348,6 +359,9 @@ impl Builder {
         handler: impl Fn(Request<Body>) -> Response<B> + 'static,
     ) -> io::Result<Server> {
         self.check()?;
+        if greenlet::hub::stack_trim_interval().is_none() {
+            greenlet::hub::set_stack_trim_interval(Some(STACK_TRIM_INTERVAL));
+        }
         let shared = Rc::new(Shared::new(Config {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout.min(MAX_TIMEOUT),

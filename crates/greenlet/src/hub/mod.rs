@@ -77,7 +77,7 @@ pub(crate) use switch::Reason;
 pub(crate) use timers::ScopeTimer;
 pub(crate) use tls::{current, current_is_hub};
 pub use tls::{has_hub, in_greenlet};
-pub use trim::trim_parked_stacks;
+pub use trim::{set_stack_trim_interval, stack_trim_interval, trim_parked_stacks};
 pub(crate) use wait::{KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill};
 pub use wait::{Waiter, Waker, idle, sleep, wait, yield_now};
 
@@ -137,6 +137,8 @@ pub(crate) struct HubInner {
     /// The switch interval in nanoseconds ([`set_switch_interval`]); read only where a batch
     /// looks at the clock (`batch_overrun`, `drain_callbacks`), never per switch.
     switch_interval_ns: Cell<u64>,
+    /// Gives back idle stacks' pages now and then, once asked to (`trim.rs`).
+    trim_timer: RefCell<Option<ev_loop::Timer>>,
 }
 
 impl HubInner {
@@ -179,6 +181,7 @@ impl HubInner {
             monitor: crate::monitor::HubMonitor::new(),
             registration,
             switch_interval_ns: Cell::new(duration_ns(queue::CALLBACK_BATCH_TIME)),
+            trim_timer: RefCell::new(None),
         });
         Ok(h)
     }

@@ -5,7 +5,9 @@ use super::core::GlCore;
 use super::park::DIRECT_PARK;
 use super::switch::context_sp;
 use super::tls::current_ptr;
-use super::{has_hub, with_hub};
+use super::{has_hub, hub_loop, with_hub};
+use ev_loop::Timer;
+use std::time::Duration;
 
 /// Give back to the system the stack pages of every other greenlet this thread's hub runs
 /// (not the hub's own) that lie below the frames it is switched out in (their saved
@@ -15,7 +17,7 @@ use super::{has_hub, with_hub};
 /// have changed), so a call costs a `madvise` for each greenlet that ran since the last one.
 /// Returns the bytes given back, resident or not; 0 on a thread without a hub.
 ///
-/// Meant to be called now and then (the HTTP server does every ten seconds): after a burst
+/// Meant to be called now and then ([`set_stack_trim_interval`] has the hub do it): after a burst
 /// of work, greenlets that went deep and then wait long with shallow frames (connections of
 /// a keep-alive pool, workers waiting on a queue) otherwise keep every page they touched.
 ///
@@ -82,4 +84,40 @@ fn trim_parked(g: &GlCore) -> usize {
     // out with its registers saved at `sp`: below that nothing of it is in use, and nothing
     // else points there (a greenlet's stack below its frames is nobody's).
     unsafe { crate::stack::release_below(floor, canary, sp) }
+}
+
+/// Have this thread's hub call [`trim_parked_stacks`] every `interval` (`None`: no more), from
+/// a timer that does not keep the loop running. Off by default; the HTTP server turns it on
+/// (every ten seconds) on the threads it serves on, if nothing else set it.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(greenlet::hub::stack_trim_interval(), None);
+/// greenlet::hub::set_stack_trim_interval(Some(Duration::from_secs(10)));
+/// assert_eq!(greenlet::hub::stack_trim_interval(), Some(Duration::from_secs(10)));
+/// greenlet::sleep(Duration::from_millis(1)).unwrap(); // the timer does not hold the loop up
+/// greenlet::hub::set_stack_trim_interval(None);
+/// ```
+pub fn set_stack_trim_interval(interval: Option<Duration>) {
+    let timer = interval.filter(|d| !d.is_zero()).map(|d| {
+        let lp = hub_loop();
+        let t = Timer::new(&lp, d, d, |_, _| {
+            trim_parked_stacks();
+        });
+        t.set_keep_alive(false);
+        t.start();
+        t
+    });
+    // The old timer, if any, is stopped as it is dropped (outside the borrow).
+    let old = with_hub(|h| h.trim_timer.replace(timer));
+    drop(old);
+}
+
+/// The interval set with [`set_stack_trim_interval`], if any.
+///
+/// ```
+/// assert_eq!(greenlet::hub::stack_trim_interval(), None);
+/// ```
+pub fn stack_trim_interval() -> Option<Duration> {
+    with_hub(|h| h.trim_timer.borrow().as_ref().map(Timer::repeat))
 }
