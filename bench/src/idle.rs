@@ -12,6 +12,7 @@ use crate::echo::{self, Running};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What one idle connection holds, in bytes.
 struct Held {
@@ -20,13 +21,25 @@ struct Held {
     stacks: f64,
 }
 
-/// `--serve-http-idle plain|tls shallow|deep CERT KEY ADDR`: the HTTP server the figures are
-/// measured on (`CERT` and `KEY` are PEM files, read for `tls` only).
+/// `--serve-http-idle plain|tls shallow|deep SWEEP_MS CERT KEY ADDR`: the HTTP server the
+/// figures are measured on (`CERT` and `KEY` are PEM files, read for `tls` only; its hub trims
+/// parked stacks every `SWEEP_MS`, 0 for the server's default).
 pub(crate) fn serve(args: &[String]) {
-    let (tls, deep, cert, key, addr) = match args {
-        [t, h, cert, key, addr, ..] => (t == "tls", h == "deep", cert, key, addr.as_str()),
-        _ => panic!("--serve-http-idle plain|tls shallow|deep CERT KEY ADDR"),
+    let usage = "--serve-http-idle plain|tls shallow|deep SWEEP_MS CERT KEY ADDR";
+    let (tls, deep, sweep, cert, key, addr) = match args {
+        [t, h, sweep, cert, key, addr, ..] => (
+            t == "tls",
+            h == "deep",
+            sweep.parse::<u64>().expect(usage),
+            cert,
+            key,
+            addr.as_str(),
+        ),
+        _ => panic!("{usage}"),
     };
+    if sweep > 0 {
+        gevent::hub::set_stack_trim_interval(Some(std::time::Duration::from_millis(sweep)));
+    }
     let mut b = gevent::http::Server::builder().addr(addr).access_log(false);
     if tls {
         let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"));
@@ -82,10 +95,12 @@ fn anonymous(pid: u32) -> (usize, usize) {
     (heap, other)
 }
 
-/// Open `n` connections to `s`, each answered one request, and keep them in `held`.
+/// Open `n` connections to `s`, each answered `requests` requests one after the other, and
+/// keep them in `held`.
 fn open(
     s: &Running,
     n: usize,
+    requests: usize,
     tls: Option<&Arc<rustls::ClientConfig>>,
     held: &mut Vec<Box<dyn ReadWrite>>,
 ) {
@@ -102,13 +117,15 @@ fn open(
             }
             None => Box::new(tcp),
         };
-        c.write_all(REQUEST).expect("send a request");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !got.ends_with(b"\r\n\r\nok") {
-            let k = c.read(&mut buf).expect("read the response");
-            assert!(k > 0, "the server closed after {got:?}");
-            got.extend_from_slice(&buf[..k]);
+        for _ in 0..requests {
+            c.write_all(REQUEST).expect("send a request");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"\r\n\r\nok") {
+                let k = c.read(&mut buf).expect("read the response");
+                assert!(k > 0, "the server closed after {got:?}");
+                got.extend_from_slice(&buf[..k]);
+            }
         }
         held.push(c);
     }
@@ -117,40 +134,64 @@ fn open(
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// What one idle connection of the server started with `transport` and `handler` holds.
+/// What one idle connection of the server started with `transport` and `handler` holds once
+/// it was answered `requests` requests one after the other: at once, and (with `sweep`, the
+/// hub's stack trim interval) again after the hub's next sweep.
 fn measure(
     transport: &str,
     handler: &str,
+    (requests, sweep): (usize, Option<Duration>),
     pem: (&str, &str),
     client: &Arc<rustls::ClientConfig>,
     conns: usize,
-) -> Held {
+) -> (Held, Option<Held>) {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("the program"));
-    cmd.args(["--serve-http-idle", transport, handler, pem.0, pem.1]);
+    let sweep_ms = sweep.map_or(0, |d| d.as_millis()).to_string();
+    cmd.args([
+        "--serve-http-idle",
+        transport,
+        handler,
+        &sweep_ms,
+        pem.0,
+        pem.1,
+    ]);
     let s = echo::start_command(cmd, "the idle HTTP server");
     let tls = (transport == "tls").then_some(client);
     let mut held = Vec::with_capacity(conns + 200);
     // The first connections grow what grows with the connections (the server's tables,
-    // libev's arrays), so that the measured ones mostly do not.
-    open(&s, 200, tls, &mut held);
-    settle();
+    // libev's arrays), so that the measured ones mostly do not. One request each: what they
+    // hold does not change much when the hub sweeps (a page at most, on 200).
+    open(&s, 200, 1, tls, &mut held);
+    settle(Duration::from_millis(200));
     let (rss, (_, other)) = (s.rss_bytes(), anonymous(s.pid()));
-    open(&s, conns, tls, &mut held);
-    settle();
-    let (rss2, (_, other2)) = (s.rss_bytes(), anonymous(s.pid()));
-    Held {
-        total: rss2.saturating_sub(rss) as f64 / conns as f64,
-        stacks: other2.saturating_sub(other) as f64 / conns as f64,
-    }
+    let held_now = |s: &Running| {
+        let (rss2, (_, other2)) = (s.rss_bytes(), anonymous(s.pid()));
+        Held {
+            total: rss2.saturating_sub(rss) as f64 / conns as f64,
+            stacks: other2.saturating_sub(other) as f64 / conns as f64,
+        }
+    };
+    open(&s, conns, requests, tls, &mut held);
+    settle(Duration::from_millis(200));
+    let now = held_now(&s);
+    let swept = sweep.map(|d| {
+        // The hub's timer fires every `d` from the server's start: once at least after the
+        // last connection went idle.
+        settle(d + Duration::from_millis(1500));
+        held_now(&s)
+    });
+    (now, swept)
 }
 
 /// Let the server finish with the last connection (it writes its response before it waits
-/// again; the wait is what gives back what it held).
-fn settle() {
-    std::thread::sleep(std::time::Duration::from_millis(200));
+/// again; the wait is what gives back what it held), or sweep.
+fn settle(d: Duration) {
+    std::thread::sleep(d);
 }
 
-/// The figures: `http_idle_<transport>[_deep_handler]_bytes` and `…_stack_bytes`.
+/// The figures: `http_idle_<transport>[_deep_handler]_bytes`, and `http_idle_plain_deep_burst`
+/// and `…_burst_swept` (three requests per connection, before and after the hub's sweep), each
+/// with its `…_stack_bytes`.
 pub(crate) fn figures(quick: bool) {
     let conns = if quick { 500 } else { 3_000 };
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -164,17 +205,30 @@ pub(crate) fn figures(quick: bool) {
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
     let client = gevent::http::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
     let pem = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let report = |name: &str, held: &Held| {
+        crate::report(&format!("{name}_bytes"), held.total, "bytes");
+        crate::report(&format!("{name}_stack_bytes"), held.stacks, "bytes");
+    };
     for transport in ["plain", "tls"] {
         for handler in ["shallow", "deep"] {
-            let held = measure(transport, handler, pem, &client, conns);
+            let (held, _) = measure(transport, handler, (1, None), pem, &client, conns);
             let name = match handler {
                 "deep" => format!("http_idle_{transport}_deep_handler"),
                 _ => format!("http_idle_{transport}"),
             };
-            crate::report(&format!("{name}_bytes"), held.total, "bytes");
-            crate::report(&format!("{name}_stack_bytes"), held.stacks, "bytes");
+            report(&name, &held);
         }
     }
+    // Three requests back to back on each connection, behind the deep handler: the second
+    // and third come within the second of the first's trim, so the connection keeps their
+    // depth until the hub's sweep (the server's default interval, 10 s).
+    let sweep = Some(gevent::http::STACK_TRIM_INTERVAL);
+    let (now, swept) = measure("plain", "deep", (3, sweep), pem, &client, conns);
+    report("http_idle_plain_deep_burst", &now);
+    report(
+        "http_idle_plain_deep_burst_swept",
+        &swept.expect("measured after a sweep"),
+    );
     std::fs::remove_file(&cert_path).ok();
     std::fs::remove_file(&key_path).ok();
 }

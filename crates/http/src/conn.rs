@@ -2095,7 +2095,10 @@ pub(crate) mod tests {
         // An interval set already is kept.
         set_stack_trim_interval(Some(std::time::Duration::from_secs(60)));
         let server = serve();
-        assert_eq!(stack_trim_interval(), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(
+            stack_trim_interval(),
+            Some(std::time::Duration::from_secs(60))
+        );
         server.stop(None);
         set_stack_trim_interval(None);
     }
