@@ -78,6 +78,14 @@ pub(crate) fn guarded_stack_limit() -> usize {
 /// A guard-paged stack, counted in `GUARDED_MAPPED` while it is mapped.
 struct Guarded(ProtectedFixedSizeStack);
 
+/// A free guard-paged stack in the pool.
+struct Pooled {
+    size: usize,
+    stack: Guarded,
+    /// Its pages were given back since it came to the pool ([`trim_pooled`]).
+    trimmed: bool,
+}
+
 impl Guarded {
     fn map(size: usize) -> Result<Guarded, String> {
         if GUARDED_MAPPED.load(Ordering::Relaxed) >= guarded_stack_limit() {
@@ -118,8 +126,7 @@ pub enum StackMode {
 }
 
 thread_local! {
-    static GUARDED_POOL: RefCell<Vec<(usize, Guarded)>> =
-        const { RefCell::new(Vec::new()) };
+    static GUARDED_POOL: RefCell<Vec<Pooled>> = const { RefCell::new(Vec::new()) };
     static ARENAS: RefCell<Vec<Arena>> = const { RefCell::new(Vec::new()) };
     static DEFAULT_MODE: Cell<StackMode> = const { Cell::new(StackMode::GuardPage) };
 }
@@ -148,7 +155,16 @@ struct Arena {
     base: usize,
     slot_size: usize,
     free: Vec<usize>,
+    /// Each slot's state: [`SLOT_IN_USE`], [`SLOT_FREE`], or [`SLOT_TRIMMED`] (free, and its
+    /// pages given back since).
+    state: Vec<u8>,
+    /// Slots freed since the last [`trim_pooled`] (some may be in use again).
+    freed: Vec<u32>,
 }
+
+const SLOT_IN_USE: u8 = 0;
+const SLOT_FREE: u8 = 1;
+const SLOT_TRIMMED: u8 = 2;
 
 impl Arena {
     fn new(slot_size: usize) -> Result<Arena, String> {
@@ -176,6 +192,9 @@ impl Arena {
             base: p as usize,
             slot_size,
             free: (0..ARENA_SLOTS).rev().collect(),
+            // Never used: nothing of them is resident.
+            state: vec![SLOT_TRIMMED; ARENA_SLOTS],
+            freed: Vec::new(),
         })
     }
 }
@@ -238,8 +257,8 @@ impl GreenletStack {
         let reused = GUARDED_POOL
             .try_with(|p| {
                 let mut pool = p.borrow_mut();
-                let idx = pool.iter().rposition(|(n, _)| *n == size)?;
-                Some(pool.swap_remove(idx).1)
+                let idx = pool.iter().rposition(|p| p.size == size)?;
+                Some(pool.swap_remove(idx).stack)
             })
             .ok()
             .flatten();
@@ -281,6 +300,7 @@ impl GreenletStack {
                     }
                 };
                 let index = arena.free.pop().expect("a free slot");
+                arena.state[index] = SLOT_IN_USE;
                 let bottom = slot_bottom(arena.base, size, index);
                 let top = bottom + size;
                 // SAFETY: the slot [bottom, top) lies inside our read-write mapping and belongs
@@ -404,6 +424,51 @@ pub(crate) unsafe fn release_below(floor: usize, canary: bool, below: usize) -> 
     if r == 0 { end - start } else { 0 }
 }
 
+/// Give back the pages of this thread's free stacks that were not given back since they were
+/// freed: the pooled guard-paged stacks whole, the free canary-mode slots but for the pages
+/// they share with their neighbours (the lowest holds the slot's canary and the top of the
+/// slot below; the highest the canary of the slot above). Nothing runs on a free stack, so
+/// none of it is in use. Returns the bytes.
+pub(crate) fn trim_pooled() -> usize {
+    let guarded = GUARDED_POOL
+        .try_with(|p| {
+            let mut total = 0;
+            for pooled in p.borrow_mut().iter_mut().filter(|p| !p.trimmed) {
+                pooled.trimmed = true;
+                let (bottom, top) = (
+                    pooled.stack.0.bottom() as usize,
+                    pooled.stack.0.top() as usize,
+                );
+                // SAFETY: a pooled stack is this thread's and no greenlet runs on it: nothing
+                // of it is in use.
+                total += unsafe { release_below(bottom, false, top) };
+            }
+            total
+        })
+        .unwrap_or(0);
+    let slots = ARENAS
+        .try_with(|arenas| {
+            let mut total = 0;
+            for a in arenas.borrow_mut().iter_mut() {
+                for index in std::mem::take(&mut a.freed) {
+                    let index = index as usize;
+                    if a.state[index] != SLOT_FREE {
+                        continue;
+                    }
+                    a.state[index] = SLOT_TRIMMED;
+                    let bottom = slot_bottom(a.base, a.slot_size, index);
+                    // SAFETY: a free slot is this thread's and no greenlet runs on it; what is
+                    // given back starts above the page of its canary (`release_below` with
+                    // `canary`) and ends below the page that holds the next slot's canary.
+                    total += unsafe { release_below(bottom, true, bottom + a.slot_size) };
+                }
+            }
+            total
+        })
+        .unwrap_or(0);
+    guarded + slots
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: OnceLock<usize> = OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -422,7 +487,11 @@ impl Drop for GreenletStack {
                 let _ = GUARDED_POOL.try_with(|p| {
                     let mut pool = p.borrow_mut();
                     if pool.len() < POOL_LIMIT {
-                        pool.push((self.size as usize, s));
+                        pool.push(Pooled {
+                            size: self.size as usize,
+                            stack: s,
+                            trimmed: false,
+                        });
                     }
                 });
             }
@@ -436,6 +505,8 @@ impl Drop for GreenletStack {
                         .find(|a| a.base == arena_base)
                     {
                         a.free.push(index);
+                        a.state[index] = SLOT_FREE;
+                        a.freed.push(index as u32);
                     }
                 });
             }

@@ -175,3 +175,60 @@ fn a_stack_trim_interval_has_the_hub_trim_parked_stacks() {
     ev.set();
     g.join().unwrap();
 }
+
+#[test]
+fn the_free_stacks_are_given_back_once_each() {
+    for mode in [StackMode::GuardPage, StackMode::Canary] {
+        trim_parked_stacks(); // what earlier tests of this thread left
+        // Greenlets that go deep and finish: their stacks go to the pool as they were. Two
+        // of them stay alive meanwhile, on the stacks (slots) beside the others.
+        let ev = Rc::new(Event::new());
+        let regions: Vec<_> = (0..4)
+            .map(|i| {
+                let e = ev.clone();
+                let g = Builder::new()
+                    .stack_mode(mode)
+                    .spawn(move || {
+                        let probe = 0u8;
+                        let here = std::hint::black_box(&probe) as *const u8 as usize / 4096 * 4096;
+                        let sum = deep();
+                        if i % 2 == 0 {
+                            e.wait().unwrap();
+                            // Still a stack, its canary intact beside the trimmed ones.
+                            assert_eq!(deep(), sum);
+                        }
+                        (here - 80 * 1024, here - 16 * 1024)
+                    })
+                    .unwrap();
+                yield_now().unwrap();
+                (i, g)
+            })
+            .collect();
+        let (waiting, finishing): (Vec<_>, Vec<_>) =
+            regions.into_iter().partition(|(i, _)| i % 2 == 0);
+        let done: Vec<_> = finishing
+            .into_iter()
+            .map(|(_, g)| g.join().unwrap())
+            .collect();
+        for &(lo, hi) in &done {
+            assert_eq!(
+                resident_pages(lo, hi),
+                16,
+                "{mode:?}: a free stack as it was left"
+            );
+        }
+        assert!(trim_parked_stacks() >= 2 * 96 * 1024, "{mode:?}");
+        for &(lo, hi) in &done {
+            assert_eq!(
+                resident_pages(lo, hi),
+                0,
+                "{mode:?}: a free stack given back"
+            );
+        }
+        assert_eq!(trim_parked_stacks(), 0, "{mode:?}: once each");
+        ev.set();
+        for (_, g) in waiting {
+            g.join().unwrap();
+        }
+    }
+}

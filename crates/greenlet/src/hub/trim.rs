@@ -15,6 +15,8 @@ use std::time::Duration;
 /// than it now waits. A greenlet that
 /// has waited in the same wait since the last call is left alone (nothing of its stack can
 /// have changed), so a call costs a `madvise` for each greenlet that ran since the last one.
+/// The free stacks the thread keeps for new greenlets are given back too, each once after it
+/// was freed.
 /// Returns the bytes given back, resident or not; 0 on a thread without a hub.
 ///
 /// Meant to be called now and then ([`set_stack_trim_interval`] has the hub do it): after a burst
@@ -44,7 +46,7 @@ pub fn trim_parked_stacks() -> usize {
     if !has_hub() {
         return 0;
     }
-    with_hub(|h| {
+    let parked: usize = with_hub(|h| {
         let current = current_ptr();
         h.live
             .borrow()
@@ -52,7 +54,8 @@ pub fn trim_parked_stacks() -> usize {
             .filter(|g| !std::ptr::eq(&***g, current))
             .map(|g| trim_parked(g))
             .sum()
-    })
+    });
+    parked + crate::stack::trim_pooled()
 }
 
 /// [`trim_parked_stacks`] for one greenlet that is not running.
