@@ -158,8 +158,10 @@ struct Arena {
     /// Each slot's state: [`SLOT_IN_USE`], [`SLOT_FREE`], or [`SLOT_TRIMMED`] (free, and its
     /// pages given back since).
     state: Vec<u8>,
-    /// Slots freed since the last [`trim_pooled`] (some may be in use again).
+    /// Slots freed since the last [`trim_pooled`] (some may be in use again), each once.
     freed: Vec<u32>,
+    /// Whether each slot is in `freed`.
+    listed: Vec<bool>,
 }
 
 const SLOT_IN_USE: u8 = 0;
@@ -195,6 +197,7 @@ impl Arena {
             // Never used: nothing of them is resident.
             state: vec![SLOT_TRIMMED; ARENA_SLOTS],
             freed: Vec::new(),
+            listed: vec![false; ARENA_SLOTS],
         })
     }
 }
@@ -452,6 +455,7 @@ pub(crate) fn trim_pooled() -> usize {
             for a in arenas.borrow_mut().iter_mut() {
                 for index in std::mem::take(&mut a.freed) {
                     let index = index as usize;
+                    a.listed[index] = false;
                     if a.state[index] != SLOT_FREE {
                         continue;
                     }
@@ -506,7 +510,10 @@ impl Drop for GreenletStack {
                     {
                         a.free.push(index);
                         a.state[index] = SLOT_FREE;
-                        a.freed.push(index as u32);
+                        if !a.listed[index] {
+                            a.listed[index] = true;
+                            a.freed.push(index as u32);
+                        }
                     }
                 });
             }
