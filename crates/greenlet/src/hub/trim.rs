@@ -12,16 +12,16 @@ use std::time::Duration;
 /// Give back to the system the stack pages of every other greenlet this thread's hub runs
 /// (not the hub's own) that lie below the frames it is switched out in (their saved
 /// registers are the lowest thing in use): the pages it touched when it last went deeper
-/// than it now waits. A greenlet that
-/// has waited in the same wait since the last call is left alone (nothing of its stack can
-/// have changed), so a call costs a `madvise` for each greenlet that ran since the last one.
-/// The free stacks the thread keeps for new greenlets are given back too, each once after it
-/// was freed.
-/// Returns the bytes given back, resident or not; 0 on a thread without a hub.
+/// than it now waits. A greenlet that has waited in the same wait since the last call is
+/// left alone (nothing of its stack can have changed), so a call costs a `madvise` for each
+/// greenlet that ran since the last one. The free stacks the thread keeps for new greenlets
+/// are given back too, each once after it was freed. Returns the bytes given back, resident
+/// or not; 0 on a thread without a hub.
 ///
-/// Meant to be called now and then ([`set_stack_trim_interval`] has the hub do it): after a burst
-/// of work, greenlets that went deep and then wait long with shallow frames (connections of
-/// a keep-alive pool, workers waiting on a queue) otherwise keep every page they touched.
+/// Meant to be called now and then ([`set_stack_trim_interval`] has the hub do it): after a
+/// burst of work, greenlets that went deep and then wait long with shallow frames
+/// (connections of a keep-alive pool, workers waiting on a queue) otherwise keep every page
+/// they touched.
 ///
 /// ```
 /// #[inline(never)]
