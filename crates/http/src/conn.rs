@@ -2079,6 +2079,8 @@ pub(crate) mod tests {
         server.stop(None);
     }
 
+    /// (What `StreamServer::start` does, tested with it in gevent-io; here for the HTTP
+    /// server on top of it.)
     #[test]
     fn serving_has_the_hub_trim_idle_stacks_unless_told_otherwise() {
         use greenlet::hub::{set_stack_trim_interval, stack_trim_interval};

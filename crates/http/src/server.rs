@@ -39,8 +39,9 @@ pub const DEFAULT_MAX_DRAIN: u64 = 64 * 1024;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often a thread that serves HTTP gives back what its idle greenlets' stacks hold below
-/// their frames (see [`Builder::serve`]): 10 s.
-pub const STACK_TRIM_INTERVAL: Duration = Duration::from_secs(10);
+/// their frames (see [`Builder::serve`]): 10 s, as for any
+/// [`StreamServer`](gevent_io::server::StreamServer).
+pub const STACK_TRIM_INTERVAL: Duration = gevent_io::server::STACK_TRIM_INTERVAL;
 
 /// The longest time limit: a longer one (up to `Duration::MAX`, for none in effect) counts as
 /// this, a hundred years.
@@ -328,7 +329,8 @@ impl Builder {
     /// its frames when it starts waiting for its next request (at most once a second), and
     /// the thread's hub gives back what its greenlets that waited since then hold below
     /// theirs every [`STACK_TRIM_INTERVAL`], unless an interval was set already
-    /// ([`greenlet::hub::set_stack_trim_interval`]).
+    /// ([`greenlet::hub::set_stack_trim_interval`], which the underlying
+    /// [`StreamServer::start`](gevent_io::server::StreamServer::start) sets).
     ///
     /// The framing headers of a response are the server's: a handler's `Content-Length`,
     /// `Transfer-Encoding` and `Date` are replaced by what the server sends, and its
@@ -359,9 +361,6 @@ impl Builder {
         handler: impl Fn(Request<Body>) -> Response<B> + 'static,
     ) -> io::Result<Server> {
         self.check()?;
-        if greenlet::hub::stack_trim_interval().is_none() {
-            greenlet::hub::set_stack_trim_interval(Some(STACK_TRIM_INTERVAL));
-        }
         let shared = Rc::new(Shared::new(Config {
             limits: self.limits,
             header_read_timeout: self.header_read_timeout.min(MAX_TIMEOUT),

@@ -40,6 +40,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long [`StreamServer::stop`] waits for handlers by default (gevent's `stop_timeout`).
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a thread that runs a [`StreamServer`] gives back what its idle greenlets'
+/// stacks hold below their frames, unless an interval was set already (see
+/// [`StreamServer::start`]): 10 s.
+pub const STACK_TRIM_INTERVAL: Duration = Duration::from_secs(10);
 /// Connections accepted in a row before the accept loop lets other greenlets run.
 const ACCEPTS_PER_WAKEUP: u32 = 100;
 
@@ -200,6 +204,13 @@ impl StreamServer {
 
     /// Bind, listen and start accepting in a background greenlet.
     ///
+    /// A connection's greenlet keeps every stack page its handler once touched, for as long
+    /// as it lives: idle keep-alive connections would hold the depth of their busiest
+    /// request. Starting a server therefore has the thread's hub give back, every
+    /// [`STACK_TRIM_INTERVAL`], the pages its greenlets that ran since hold below their
+    /// frames ([`greenlet::hub::set_stack_trim_interval`]), unless an interval was set
+    /// already.
+    ///
     /// # Errors
     /// Binding errors (`AddrInUse`, …), or `AlreadyExists` if it was started already.
     ///
@@ -223,6 +234,9 @@ impl StreamServer {
             TcpListener::bind(&st.addr[..])?
         });
         *st.listener.borrow_mut() = Some(listener.clone());
+        if greenlet::hub::stack_trim_interval().is_none() {
+            greenlet::hub::set_stack_trim_interval(Some(STACK_TRIM_INTERVAL));
+        }
         let state = self.state.clone();
         let acceptor = Builder::new()
             .name("StreamServer accept loop")

@@ -450,3 +450,23 @@ fn the_accept_loop_yields_after_100_connections_in_a_row() {
     drop(clients);
     server.get().unwrap().stop(None);
 }
+
+#[test]
+fn starting_a_server_has_the_hub_trim_idle_stacks_unless_told_otherwise() {
+    use greenlet::hub::{set_stack_trim_interval, stack_trim_interval};
+    set_stack_trim_interval(None);
+    let s = StreamServer::new("127.0.0.1:0", |_, _| {});
+    s.start().unwrap();
+    assert_eq!(
+        stack_trim_interval(),
+        Some(gevent_io::server::STACK_TRIM_INTERVAL)
+    );
+    s.stop(None);
+    // An interval set already is kept.
+    set_stack_trim_interval(Some(Duration::from_secs(60)));
+    let s = StreamServer::new("127.0.0.1:0", |_, _| {});
+    s.start().unwrap();
+    assert_eq!(stack_trim_interval(), Some(Duration::from_secs(60)));
+    s.stop(None);
+    set_stack_trim_interval(None);
+}
