@@ -2,8 +2,8 @@
 //! TLS, behind a handler that stays shallow and behind one that takes 32 KiB of stack: the
 //! server (this program with `--serve-http-idle`, pinned to the first core) answers one
 //! request on each of `conns` connections, which are then held open; its resident memory
-//! grows by the figure per connection. `/proc/PID/smaps` splits it into the heap and the rest
-//! of the anonymous memory, which is the greenlets' stacks but for a few pages.
+//! grows by the figure per connection. `/proc/PID/smaps` tells how much of it is anonymous
+//! memory outside the heap: the greenlets' stacks but for a few pages.
 //!
 //! The client is plain blocking `std::net` with rustls for TLS (one connection after the
 //! other: what a connection holds once idle does not depend on how its client came).
@@ -21,25 +21,14 @@ struct Held {
     stacks: f64,
 }
 
-/// `--serve-http-idle plain|tls shallow|deep SWEEP_MS CERT KEY ADDR`: the HTTP server the
-/// figures are measured on (`CERT` and `KEY` are PEM files, read for `tls` only; its hub trims
-/// parked stacks every `SWEEP_MS`, 0 for the server's default).
+/// `--serve-http-idle plain|tls shallow|deep CERT KEY ADDR`: the HTTP server the figures are
+/// measured on (`CERT` and `KEY` are PEM files, read for `tls` only), with the server's own
+/// stack trim interval.
 pub(crate) fn serve(args: &[String]) {
-    let usage = "--serve-http-idle plain|tls shallow|deep SWEEP_MS CERT KEY ADDR";
-    let (tls, deep, sweep, cert, key, addr) = match args {
-        [t, h, sweep, cert, key, addr, ..] => (
-            t == "tls",
-            h == "deep",
-            sweep.parse::<u64>().expect(usage),
-            cert,
-            key,
-            addr.as_str(),
-        ),
-        _ => panic!("{usage}"),
+    let (tls, deep, cert, key, addr) = match args {
+        [t, h, cert, key, addr, ..] => (t == "tls", h == "deep", cert, key, addr.as_str()),
+        _ => panic!("--serve-http-idle plain|tls shallow|deep CERT KEY ADDR"),
     };
-    if sweep > 0 {
-        gevent::hub::set_stack_trim_interval(Some(std::time::Duration::from_millis(sweep)));
-    }
     let mut b = gevent::http::Server::builder().addr(addr).access_log(false);
     if tls {
         let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"));
@@ -70,29 +59,20 @@ fn deep_frame() {
     std::hint::black_box(&mut buf);
 }
 
-/// The resident bytes of the process's heap and of its other anonymous mappings.
-fn anonymous(pid: u32) -> (usize, usize) {
+/// The resident bytes of the process's anonymous mappings other than the heap.
+fn anonymous_outside_heap(pid: u32) -> usize {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
-    let (mut heap, mut other, mut kind) = (0, 0, 0);
+    let (mut bytes, mut counted) = (0, false);
     for line in smaps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.first().is_some_and(|f| f.contains('-')) && fields.len() >= 5 {
-            // A mapping's first line: its pathname, if any, is the sixth field.
-            kind = match fields.get(5) {
-                Some(&"[heap]") => 1,
-                None => 2,
-                _ => 0,
-            };
-        } else if let Some(kb) = line.strip_prefix("Rss:") {
-            let bytes = kb.trim().trim_end_matches(" kB").parse::<usize>().unwrap() * 1024;
-            match kind {
-                1 => heap += bytes,
-                2 => other += bytes,
-                _ => {}
-            }
+            // A mapping's first line: an anonymous one has no pathname (a sixth field).
+            counted = fields.len() == 5;
+        } else if counted && let Some(kb) = line.strip_prefix("Rss:") {
+            bytes += kb.trim().trim_end_matches(" kB").parse::<usize>().unwrap() * 1024;
         }
     }
-    (heap, other)
+    bytes
 }
 
 /// Open `n` connections to `s`, each answered `requests` requests one after the other, and
@@ -135,58 +115,44 @@ trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
 /// What one idle connection of the server started with `transport` and `handler` holds once
-/// it was answered `requests` requests one after the other: at once, and (with `sweep`, the
-/// hub's stack trim interval) again after the hub's next sweep.
+/// it was answered `requests` requests one after the other: at once, and (if `swept`) again
+/// after the hub's next sweep of parked stacks.
 fn measure(
     transport: &str,
     handler: &str,
-    (requests, sweep): (usize, Option<Duration>),
+    (requests, swept): (usize, bool),
     pem: (&str, &str),
     client: &Arc<rustls::ClientConfig>,
     conns: usize,
 ) -> (Held, Option<Held>) {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("the program"));
-    let sweep_ms = sweep.map_or(0, |d| d.as_millis()).to_string();
-    cmd.args([
-        "--serve-http-idle",
-        transport,
-        handler,
-        &sweep_ms,
-        pem.0,
-        pem.1,
-    ]);
+    cmd.args(["--serve-http-idle", transport, handler, pem.0, pem.1]);
     let s = echo::start_command(cmd, "the idle HTTP server");
     let tls = (transport == "tls").then_some(client);
     let mut held = Vec::with_capacity(conns + 200);
     // The first connections grow what grows with the connections (the server's tables,
     // libev's arrays), so that the measured ones mostly do not. One request each: what they
     // hold does not change much when the hub sweeps (a page at most, on 200).
+    // Each time, the server is let finish with the last connection first (it writes its
+    // response before it waits again; the wait is what gives back what it held).
+    let settle = Duration::from_millis(200);
     open(&s, 200, 1, tls, &mut held);
-    settle(Duration::from_millis(200));
-    let (rss, (_, other)) = (s.rss_bytes(), anonymous(s.pid()));
-    let held_now = |s: &Running| {
-        let (rss2, (_, other2)) = (s.rss_bytes(), anonymous(s.pid()));
-        Held {
-            total: rss2.saturating_sub(rss) as f64 / conns as f64,
-            stacks: other2.saturating_sub(other) as f64 / conns as f64,
-        }
+    std::thread::sleep(settle);
+    let (rss, other) = (s.rss_bytes(), anonymous_outside_heap(s.pid()));
+    let held_now = |s: &Running| Held {
+        total: s.rss_bytes().saturating_sub(rss) as f64 / conns as f64,
+        stacks: anonymous_outside_heap(s.pid()).saturating_sub(other) as f64 / conns as f64,
     };
     open(&s, conns, requests, tls, &mut held);
-    settle(Duration::from_millis(200));
+    std::thread::sleep(settle);
     let now = held_now(&s);
-    let swept = sweep.map(|d| {
-        // The hub's timer fires every `d` from the server's start: once at least after the
-        // last connection went idle.
-        settle(d + Duration::from_millis(1500));
+    let swept = swept.then(|| {
+        // The hub's timer fires every interval from the server's start: once at least after
+        // the last connection went idle.
+        std::thread::sleep(gevent::http::STACK_TRIM_INTERVAL + Duration::from_millis(1500));
         held_now(&s)
     });
     (now, swept)
-}
-
-/// Let the server finish with the last connection (it writes its response before it waits
-/// again; the wait is what gives back what it held), or sweep.
-fn settle(d: Duration) {
-    std::thread::sleep(d);
 }
 
 /// The figures: `http_idle_<transport>[_deep_handler]_bytes`, and `http_idle_plain_deep_burst`
@@ -211,7 +177,7 @@ pub(crate) fn figures(quick: bool) {
     };
     for transport in ["plain", "tls"] {
         for handler in ["shallow", "deep"] {
-            let (held, _) = measure(transport, handler, (1, None), pem, &client, conns);
+            let (held, _) = measure(transport, handler, (1, false), pem, &client, conns);
             let name = match handler {
                 "deep" => format!("http_idle_{transport}_deep_handler"),
                 _ => format!("http_idle_{transport}"),
@@ -222,8 +188,7 @@ pub(crate) fn figures(quick: bool) {
     // Three requests back to back on each connection, behind the deep handler: the second
     // and third come within the second of the first's trim, so the connection keeps their
     // depth until the hub's sweep (the server's default interval, 10 s).
-    let sweep = Some(gevent::http::STACK_TRIM_INTERVAL);
-    let (now, swept) = measure("plain", "deep", (3, sweep), pem, &client, conns);
+    let (now, swept) = measure("plain", "deep", (3, true), pem, &client, conns);
     report("http_idle_plain_deep_burst", &now);
     report(
         "http_idle_plain_deep_burst_swept",
