@@ -91,17 +91,18 @@ impl Drop for Running {
 }
 
 impl Running {
-    /// The CPU time the server has used so far (user and system).
-    pub(crate) fn cpu_time(&self) -> Duration {
+    /// The CPU time the server has used so far, in user space and in the kernel.
+    pub(crate) fn cpu_times(&self) -> (Duration, Duration) {
         let s = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .expect("the server's /proc/PID/stat");
         // After the command name in parentheses: state is field 3, utime 14, stime 15.
         let rest = &s[s.rfind(')').expect("a /proc/PID/stat line") + 2..];
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
         // SAFETY: sysconf only reads a configuration value.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Duration::from_nanos(ticks * 1_000_000_000 / hz)
+        let time =
+            |ticks: &str| Duration::from_nanos(ticks.parse::<u64>().unwrap() * 1_000_000_000 / hz);
+        (time(f[11]), time(f[12]))
     }
 
     /// The server's process id.

@@ -53,6 +53,10 @@ pub(crate) struct Measured {
     pub(crate) rps: f64,
     /// The server's CPU time over the measured time (near 1.0: the server was the limit).
     pub(crate) server_busy: f64,
+    /// The server's user-space CPU time per response, in nanoseconds.
+    pub(crate) user_ns: f64,
+    /// The server's kernel CPU time per response, in nanoseconds.
+    pub(crate) system_ns: f64,
 }
 
 /// Requests per second through `server` with `conns` keep-alive connections each keeping
@@ -71,14 +75,19 @@ pub(crate) fn throughput(server: Server, conns: usize, depth: usize, dur: Durati
                     .unwrap_or_else(|e| fail("connecting to", e));
                 load.round(Duration::from_secs(60))
                     .unwrap_or_else(|e| fail("the warm-up round against", e));
-                let cpu = s.cpu_time();
+                let (user, system) = s.cpu_times();
                 let (responses, elapsed) = load
                     .run(dur)
                     .unwrap_or_else(|e| fail("the load against", e));
                 let secs = elapsed.as_secs_f64();
+                let (user_after, system_after) = s.cpu_times();
+                let (user, system) = (user_after - user, system_after - system);
+                let per_response = |d: Duration| d.as_nanos() as f64 / responses.max(1) as f64;
                 Measured {
                     rps: responses as f64 / secs,
-                    server_busy: (s.cpu_time() - cpu).as_secs_f64() / secs,
+                    server_busy: (user + system).as_secs_f64() / secs,
+                    user_ns: per_response(user),
+                    system_ns: per_response(system),
                 }
             })
             .join()

@@ -392,9 +392,12 @@ fn http_pair(name: &str, conns: usize, depth: usize, dur: Duration, rounds: usiz
         for (i, server) in [Server::C, Server::Gevent].into_iter().enumerate() {
             let m = http::throughput(server, conns, depth, dur);
             eprintln!(
-                "{name} {server:?}: {:.0} requests/s, server busy {:.0}%",
+                "{name} {server:?}: {:.0} requests/s, server busy {:.0}% \
+                 (user {:.0} ns, system {:.0} ns per response)",
                 m.rps,
-                m.server_busy * 100.0
+                m.server_busy * 100.0,
+                m.user_ns,
+                m.system_ns
             );
             best[i] = best[i].max(m.rps);
         }
