@@ -1266,6 +1266,12 @@ impl Drop for ResetIfCutShort<'_> {
 
 /// The transport for a new connection: TLS if configured. `None` if the connection is to be
 /// dropped.
+///
+/// Not inlined into the connection's loop: a TLS session is built on the stack before it is
+/// boxed (some KiB), and in the loop's frame that room would stay under every wait, so that
+/// the wait's own frames reach the stack's second page, which then stays resident while the
+/// connection idles (plain ones too, whenever the `tls` feature is on).
+#[inline(never)]
 fn make_transport(config: &Config, tcp: Rc<TcpStream>) -> io::Result<Option<Transport>> {
     #[cfg(feature = "tls")]
     if let Some(tls) = &config.tls {
