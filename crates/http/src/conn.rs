@@ -9,7 +9,7 @@ use crate::parse::{self, Framing, HeadLimits};
 use crate::transport::{SharedTcp, Transport};
 use crate::upgrade::Upgraded;
 use gevent_io::net::TcpStream;
-use http::{Method, Request, StatusCode, Version};
+use http::{HeaderMap, Method, Request, StatusCode, Version};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -43,9 +43,13 @@ const SPARE_BUFS: usize = 64;
 /// holds its buffers only while it has something in them, so that ten thousand idle
 /// keep-alive connections hold none, and the few that are busy at a time take turns with the
 /// same few buffers, which then stay in the cache. Last in, first out: the warmest first.
+///
+/// The same goes for the header map an answered response leaves, which holds the next
+/// request's fields (see [`parse::Reuse::recycle`]).
 struct Spare {
     read: Vec<Vec<u8>>,
     out: Vec<Vec<u8>>,
+    maps: Vec<HeaderMap>,
 }
 
 impl Spare {
@@ -53,6 +57,7 @@ impl Spare {
         Spare {
             read: Vec::new(),
             out: Vec::new(),
+            maps: Vec::new(),
         }
     }
 }
@@ -79,7 +84,7 @@ fn put_spare(buf: Vec<u8>, which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) {
 }
 
 /// A spare buffer of the kind `which` picks, if the thread has one.
-fn take_spare(which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) -> Option<Vec<u8>> {
+fn take_spare<T>(which: fn(&mut Spare) -> &mut Vec<T>) -> Option<T> {
     SPARE
         .try_with(|s| {
             s.try_borrow_mut()
@@ -88,6 +93,18 @@ fn take_spare(which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) -> Option<Vec<u8>> {
         })
         .ok()
         .flatten()
+}
+
+/// Keep `map` (emptied, with room) among the thread's spare header maps if there is room;
+/// else free it.
+fn put_spare_map(map: HeaderMap) {
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut()
+            && s.maps.len() < SPARE_BUFS
+        {
+            s.maps.push(map);
+        }
+    });
 }
 
 /// How long a closing connection reads (and discards) what the client still sends.
@@ -706,6 +723,9 @@ impl Conn {
         if self.out.is_empty() {
             put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
         }
+        if let Some(map) = self.reuse.lend_map() {
+            put_spare_map(map);
+        }
     }
 
     /// Before a read that would wait for the client (nothing unread, and the last read took
@@ -753,6 +773,11 @@ impl Conn {
             && let Some(b) = take_spare(|s| &mut s.out)
         {
             self.out = b;
+        }
+        if !self.reuse.has_map()
+            && let Some(map) = take_spare(|s| &mut s.maps)
+        {
+            self.reuse.recycle(map);
         }
         if self.pos > 0 && self.pending.is_empty() {
             // Most often all of it was consumed: nothing to move.
@@ -1883,10 +1908,11 @@ pub(crate) mod tests {
     }
 
     /// How many read and response buffers this thread keeps spare.
-    fn spares() -> (usize, usize) {
+    /// The thread's spare read buffers, response buffers and header maps.
+    fn spares() -> (usize, usize, usize) {
         super::SPARE.with(|s| {
             let s = s.borrow();
-            (s.read.len(), s.out.len())
+            (s.read.len(), s.out.len(), s.maps.len())
         })
     }
 
@@ -1919,27 +1945,35 @@ pub(crate) mod tests {
                 if b.get() {
                     greenlet::sleep(std::time::Duration::from_millis(20)).unwrap();
                 }
-                http::Response::new("ok")
+                // A field: the response's map holds an allocation, which goes on to hold the
+                // next request's fields.
+                http::Response::builder()
+                    .header("x-answer", "ok")
+                    .body("ok")
+                    .unwrap()
             })
             .unwrap();
         let addr = server.local_addr().unwrap();
         let connect = || gevent_io::net::TcpStream::connect(addr).unwrap();
         let mut clients: Vec<_> = (0..10).map(|_| connect()).collect();
-        // One at a time: each takes the buffers the last one gave back when it went idle.
+        // One at a time: each takes the buffers and the map the last one gave back when it
+        // went idle.
         for c in clients.chunks_mut(1) {
             ask(c);
-            assert_eq!(spares(), (1, 1));
+            assert_eq!(spares(), (1, 1, 1));
         }
         // Ten requests at once, answered in one turn of the hub: one connection after the
-        // other reads, answers and waits again, all with the same two buffers.
+        // other reads, answers and waits again, all with the same two buffers and map.
         ask(&mut clients);
-        assert_eq!(spares(), (1, 1));
+        assert_eq!(spares(), (1, 1, 1));
         // Handlers that wait keep their connections' buffers while they do: seventy of them
-        // at once take seventy, of which the thread keeps no more than its limit.
+        // at once take seventy, of which the thread keeps no more than its limit (the maps
+        // the same: each answer leaves one).
         clients.extend((0..60).map(|_| connect()));
         busy.set(true);
         ask(&mut clients);
-        assert_eq!(spares(), (super::SPARE_BUFS, super::SPARE_BUFS));
+        let most = super::SPARE_BUFS;
+        assert_eq!(spares(), (most, most, most));
         server.stop(None);
     }
 
@@ -1992,12 +2026,12 @@ pub(crate) mod tests {
         // back when it went idle.
         for c in &mut clients {
             ask(c, 1);
-            assert_eq!(spares(), (1, 1));
+            assert_eq!(spares(), (1, 1, 0));
         }
         // Forty heads of about 250 bytes: more than the read buffer takes at once.
         for c in &mut clients[..3] {
             ask(c, 40);
-            assert_eq!(spares(), (1, 1));
+            assert_eq!(spares(), (1, 1, 0));
         }
         // Each gave back its stack's pages when it first waited after its handshake.
         assert!(TRIMS.with(Cell::get) - trims >= 10);

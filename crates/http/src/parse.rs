@@ -272,7 +272,9 @@ const MAX_EMPTY_LINE_BYTES: usize = 16;
 /// validates less.
 #[derive(Debug, Default)]
 pub(crate) struct Reuse {
-    /// A header map to fill: an answered response's, emptied, its capacity kept.
+    /// A header map to fill: an answered response's, emptied, its capacity kept. The
+    /// connection lends it to the thread's other connections while it idles (see
+    /// [`Reuse::lend_map`]).
     spare: HeaderMap,
     /// The last origin-form target, as parsed, if it is no longer than
     /// [`CACHED_TARGET_BYTES`].
@@ -396,6 +398,17 @@ impl Reuse {
                 std::mem::forget(old);
             }
         }
+    }
+
+    /// The map kept to hold the next request's fields, if it has room (an empty one holds
+    /// no allocation: nothing worth lending), leaving none.
+    pub(crate) fn lend_map(&mut self) -> Option<HeaderMap> {
+        (self.spare.capacity() > 0).then(|| std::mem::take(&mut self.spare))
+    }
+
+    /// Whether a map is kept to hold the next request's fields.
+    pub(crate) fn has_map(&self) -> bool {
+        self.spare.capacity() > 0
     }
 
     /// The parsed `target` into `uri`, cloned when it repeats the last origin-form one.
