@@ -536,6 +536,9 @@ impl Drop for Conn {
         self.out.clear();
         put_spare(std::mem::take(&mut self.buf), |s| &mut s.read);
         put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
+        if let Some(map) = self.reuse.lend_map() {
+            put_spare_map(map);
+        }
     }
 }
 
@@ -1975,6 +1978,32 @@ pub(crate) mod tests {
         let most = super::SPARE_BUFS;
         assert_eq!(spares(), (most, most, most));
         server.stop(None);
+    }
+
+    #[test]
+    fn a_connection_that_closes_leaves_its_map_to_the_others() {
+        super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|_req| {
+                http::Response::builder()
+                    .header("x-answer", "ok")
+                    .body("ok")
+                    .unwrap()
+            })
+            .unwrap();
+        let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        // Closed after its response, without a wait for a next request (where an idle
+        // connection lends its map).
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert!(got.ends_with(b"\r\n\r\nok"), "{got:?}");
+        drop(c);
+        server.stop(None);
+        assert_eq!(spares(), (1, 1, 1));
     }
 
     /// Over TLS too a connection waiting for its client holds no buffer, as long as its
