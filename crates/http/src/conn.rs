@@ -49,7 +49,11 @@ const SPARE_BUFS: usize = 64;
 struct Spare {
     read: Vec<Vec<u8>>,
     out: Vec<Vec<u8>>,
-    maps: Vec<HeaderMap>,
+    #[expect(
+        clippy::vec_box,
+        reason = "a map goes between a connection and the set as a pointer, not 96 bytes"
+    )]
+    maps: Vec<Box<HeaderMap>>,
 }
 
 impl Spare {
@@ -66,45 +70,12 @@ thread_local! {
     static SPARE: RefCell<Spare> = const { RefCell::new(Spare::new()) };
 }
 
-/// Keep `buf` among the thread's spare buffers (`which` picks the kind) if it is worth keeping
-/// and there is room; else free it.
-fn put_spare(buf: Vec<u8>, which: fn(&mut Spare) -> &mut Vec<Vec<u8>>) {
-    if buf.capacity() == 0 || buf.capacity() > IDLE_BUF {
-        return;
-    }
-    // During the thread's exit the spare buffers may be gone already: then it is freed.
-    let _ = SPARE.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            let list = which(&mut s);
-            if list.len() < SPARE_BUFS {
-                list.push(buf);
-            }
-        }
-    });
-}
-
-/// A spare buffer of the kind `which` picks, if the thread has one.
-fn take_spare<T>(which: fn(&mut Spare) -> &mut Vec<T>) -> Option<T> {
+/// `f` on the thread's spare set; `None` if it is gone (the thread is exiting) or in use.
+fn with_spare<R>(f: impl FnOnce(&mut Spare) -> R) -> Option<R> {
     SPARE
-        .try_with(|s| {
-            s.try_borrow_mut()
-                .ok()
-                .and_then(|mut s| which(&mut s).pop())
-        })
+        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
         .ok()
         .flatten()
-}
-
-/// Keep `map` (emptied, with room) among the thread's spare header maps if there is room;
-/// else free it.
-fn put_spare_map(map: HeaderMap) {
-    let _ = SPARE.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut()
-            && s.maps.len() < SPARE_BUFS
-        {
-            s.maps.push(map);
-        }
-    });
 }
 
 /// How long a closing connection reads (and discards) what the client still sends.
@@ -534,11 +505,7 @@ impl Drop for Conn {
         // For the next connection the thread serves (what the buffers hold is not looked at:
         // a buffer is read only as far as its new owner filled it).
         self.out.clear();
-        put_spare(std::mem::take(&mut self.buf), |s| &mut s.read);
-        put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
-        if let Some(map) = self.reuse.lend_map() {
-            put_spare_map(map);
-        }
+        with_spare(|s| self.keep_in(s, true, true));
     }
 }
 
@@ -719,15 +686,51 @@ impl Conn {
     /// Give the buffers back to the thread's [`Spare`] ones, as far as they hold nothing: the
     /// read buffer if all of it was consumed, the response buffer if it was written out.
     fn give_back(&mut self) {
-        if self.pos == self.end && self.pending.is_empty() && self.buf.len() <= IDLE_BUF {
-            put_spare(std::mem::take(&mut self.buf), |s| &mut s.read);
+        let read = self.pos == self.end && self.pending.is_empty() && self.buf.len() <= IDLE_BUF;
+        let out = self.out.is_empty();
+        // The thread's set is looked at once, and only when there is something to give (a
+        // connection whose buffers went back at its last wait, and that read nothing since,
+        // has none).
+        if !((read && self.buf.capacity() > 0)
+            || (out && self.out.capacity() > 0)
+            || self.reuse.has_map())
+        {
+            return;
+        }
+        if with_spare(|s| self.keep_in(s, read, out)).is_none() {
+            // The thread is exiting: what would have been kept is let go.
+            if read {
+                (self.buf, self.pos, self.end) = (Vec::new(), 0, 0);
+            }
+            if out {
+                self.out = Vec::new();
+            }
+        }
+    }
+
+    /// Into the thread's spare set `s`: the read buffer (if `read`) and the response buffer
+    /// (if `out`), each if it holds an allocation of at most [`IDLE_BUF`] and there is room,
+    /// else freed; and the header map kept for the next request, if any and there is room.
+    #[inline(always)]
+    fn keep_in(&mut self, s: &mut Spare, read: bool, out: bool) {
+        let worth = |b: &Vec<u8>| b.capacity() != 0 && b.capacity() <= IDLE_BUF;
+        if read {
             (self.pos, self.end) = (0, 0);
+            let b = std::mem::take(&mut self.buf);
+            if worth(&b) && s.read.len() < SPARE_BUFS {
+                s.read.push(b);
+            }
         }
-        if self.out.is_empty() {
-            put_spare(std::mem::take(&mut self.out), |s| &mut s.out);
+        if out {
+            let b = std::mem::take(&mut self.out);
+            if worth(&b) && s.out.len() < SPARE_BUFS {
+                s.out.push(b);
+            }
         }
-        if let Some(map) = self.reuse.lend_map() {
-            put_spare_map(map);
+        if s.maps.len() < SPARE_BUFS
+            && let Some(map) = self.reuse.lend_map()
+        {
+            s.maps.push(map);
         }
     }
 
@@ -767,20 +770,23 @@ impl Conn {
     /// it is full, or if the last read filled it and it is under [`IDLE_BUF`]. Buffers given
     /// back while waiting are taken again (spare ones, if the thread has any).
     fn make_room(&mut self) {
-        if self.buf.capacity() == 0
-            && let Some(b) = take_spare(|s| &mut s.read)
-        {
-            self.buf = b;
-        }
-        if self.out.capacity() == 0
-            && let Some(b) = take_spare(|s| &mut s.out)
-        {
-            self.out = b;
-        }
-        if !self.reuse.has_map()
-            && let Some(map) = take_spare(|s| &mut s.maps)
-        {
-            self.reuse.recycle(map);
+        let (read, out, map) = (
+            self.buf.capacity() == 0,
+            self.out.capacity() == 0,
+            !self.reuse.has_map(),
+        );
+        if read || out || map {
+            with_spare(|s| {
+                if read && let Some(b) = s.read.pop() {
+                    self.buf = b;
+                }
+                if out && let Some(b) = s.out.pop() {
+                    self.out = b;
+                }
+                if map && let Some(m) = s.maps.pop() {
+                    self.reuse.put_map(m);
+                }
+            });
         }
         if self.pos > 0 && self.pending.is_empty() {
             // Most often all of it was consumed: nothing to move.

@@ -272,10 +272,10 @@ const MAX_EMPTY_LINE_BYTES: usize = 16;
 /// validates less.
 #[derive(Debug, Default)]
 pub(crate) struct Reuse {
-    /// A header map to fill: an answered response's, emptied, its capacity kept. The
-    /// connection lends it to the thread's other connections while it idles (see
-    /// [`Reuse::lend_map`]).
-    spare: HeaderMap,
+    /// A header map to fill: an answered response's, emptied, its capacity kept. Boxed, so
+    /// that the connection lends it to the thread's other connections while it idles (see
+    /// [`Reuse::lend_map`]) by a pointer; a request is built with its contents, swapped.
+    spare: Option<Box<HeaderMap>>,
     /// The last origin-form target, as parsed, if it is no longer than
     /// [`CACHED_TARGET_BYTES`].
     target: Option<PathAndQuery>,
@@ -348,7 +348,9 @@ impl Reuse {
         *head.method_mut() = last.method.clone();
         *head.version_mut() = last.version;
         let map = head.headers_mut();
-        std::mem::swap(map, &mut self.spare);
+        if let Some(spare) = &mut self.spare {
+            std::mem::swap(map, &mut **spare);
+        }
         // Every field was kept (or the head would not have been): `flatten` skips nothing.
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
@@ -385,30 +387,42 @@ impl Reuse {
     }
 
     /// Keep `map` (an answered response's) to hold the next request's fields; a map grown
-    /// huge is let go.
+    /// huge is let go, and one that never grew is not worth keeping.
     pub(crate) fn recycle(&mut self, mut map: HeaderMap) {
-        if map.capacity() <= 64 {
-            map.clear();
-            let old = std::mem::replace(&mut self.spare, map);
-            if old.capacity() == 0 && old.is_empty() {
-                // The map a request was made with (what parsing swaps the spare for), which
-                // holds no allocation: `HeaderMap::new` does not allocate (documented), and
-                // a map that never grew has no capacity. Nothing to free; its drop would only
-                // look.
-                std::mem::forget(old);
+        if map.capacity() == 0 || map.capacity() > 64 {
+            return;
+        }
+        map.clear();
+        match self.spare.as_deref_mut() {
+            Some(spare) => {
+                let old = std::mem::replace(spare, map);
+                if old.capacity() == 0 && old.is_empty() {
+                    // The map a request was made with (what parsing swaps the spare for):
+                    // it holds no allocation (`HeaderMap::new` does not allocate,
+                    // documented, and a map that never grew has no capacity). Nothing to
+                    // free; its drop would only look.
+                    std::mem::forget(old);
+                }
             }
+            None => self.spare = Some(Box::new(map)),
         }
     }
 
-    /// The map kept to hold the next request's fields, if it has room (an empty one holds
-    /// no allocation: nothing worth lending), leaving none.
-    pub(crate) fn lend_map(&mut self) -> Option<HeaderMap> {
-        (self.spare.capacity() > 0).then(|| std::mem::take(&mut self.spare))
+    /// The map kept to hold the next request's fields, if any, leaving none.
+    pub(crate) fn lend_map(&mut self) -> Option<Box<HeaderMap>> {
+        self.spare.take()
+    }
+
+    /// Keep `map` (lent by a connection: empty) to hold the next request's fields, in place
+    /// of the one kept.
+    pub(crate) fn put_map(&mut self, map: Box<HeaderMap>) {
+        debug_assert!(map.is_empty());
+        self.spare = Some(map);
     }
 
     /// Whether a map is kept to hold the next request's fields.
     pub(crate) fn has_map(&self) -> bool {
-        self.spare.capacity() > 0
+        self.spare.is_some()
     }
 
     /// The parsed `target` into `uri`, cloned when it repeats the last origin-form one.
@@ -793,7 +807,9 @@ pub(crate) fn parse_head_into<B>(
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
     let mut upgrade = false;
     let map = head.headers_mut();
-    std::mem::swap(map, &mut reuse.spare);
+    if let Some(spare) = &mut reuse.spare {
+        std::mem::swap(map, &mut **spare);
+    }
     map.reserve(req.headers.len());
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
