@@ -505,7 +505,8 @@ impl Drop for Conn {
         // For the next connection the thread serves (what the buffers hold is not looked at:
         // a buffer is read only as far as its new owner filled it).
         self.out.clear();
-        with_spare(|s| self.keep_in(s, true, true));
+        let map = self.reuse.lend_map();
+        with_spare(|s| self.keep_in(s, true, true, map));
     }
 }
 
@@ -684,21 +685,21 @@ impl Conn {
     }
 
     /// Give the buffers back to the thread's [`Spare`] ones, as far as they hold nothing: the
-    /// read buffer if all of it was consumed, the response buffer if it was written out.
+    /// read buffer if all of it was consumed, the response buffer if it was written out; and
+    /// the header map kept for the next request (taken again when a head is parsed).
     fn give_back(&mut self) {
         let read = self.pos == self.end && self.pending.is_empty() && self.buf.len() <= IDLE_BUF;
         let out = self.out.is_empty();
         // The thread's set is looked at once, and only when there is something to give (a
         // connection whose buffers went back at its last wait, and that read nothing since,
         // has none).
-        if !((read && self.buf.capacity() > 0)
-            || (out && self.out.capacity() > 0)
-            || self.reuse.has_map())
+        let map = self.reuse.lend_map();
+        if !((read && self.buf.capacity() > 0) || (out && self.out.capacity() > 0) || map.is_some())
         {
             return;
         }
-        if with_spare(|s| self.keep_in(s, read, out)).is_none() {
-            // The thread is exiting: what would have been kept is let go.
+        if with_spare(|s| self.keep_in(s, read, out, map)).is_none() {
+            // The set is gone (the thread is exiting): what would have been kept is let go.
             if read {
                 (self.buf, self.pos, self.end) = (Vec::new(), 0, 0);
             }
@@ -710,9 +711,9 @@ impl Conn {
 
     /// Into the thread's spare set `s`: the read buffer (if `read`) and the response buffer
     /// (if `out`), each if it holds an allocation of at most [`IDLE_BUF`] and there is room,
-    /// else freed; and the header map kept for the next request, if any and there is room.
+    /// else freed; and `map` (the one kept for the next request, lent), if there is room.
     #[inline(always)]
-    fn keep_in(&mut self, s: &mut Spare, read: bool, out: bool) {
+    fn keep_in(&mut self, s: &mut Spare, read: bool, out: bool, map: Option<Box<HeaderMap>>) {
         let worth = |b: &Vec<u8>| b.capacity() != 0 && b.capacity() <= IDLE_BUF;
         if read {
             (self.pos, self.end) = (0, 0);
@@ -727,10 +728,22 @@ impl Conn {
                 s.out.push(b);
             }
         }
-        if s.maps.len() < SPARE_BUFS
-            && let Some(map) = self.reuse.lend_map()
+        // An idle connection holds no map: one the set has no room for is freed.
+        if let Some(map) = map
+            && s.maps.len() < SPARE_BUFS
         {
             s.maps.push(map);
+        }
+    }
+
+    /// Before a head is parsed: a spare header map from the thread's set, if the connection
+    /// lent its own while it waited (and the set has one), to build the request in.
+    #[inline(always)]
+    fn take_map(&mut self) {
+        if self.reuse.lacks_map()
+            && let Some(map) = with_spare(|s| s.maps.pop()).flatten()
+        {
+            self.reuse.put_map(map);
         }
     }
 
@@ -770,21 +783,14 @@ impl Conn {
     /// it is full, or if the last read filled it and it is under [`IDLE_BUF`]. Buffers given
     /// back while waiting are taken again (spare ones, if the thread has any).
     fn make_room(&mut self) {
-        let (read, out, map) = (
-            self.buf.capacity() == 0,
-            self.out.capacity() == 0,
-            !self.reuse.has_map(),
-        );
-        if read || out || map {
+        let (read, out) = (self.buf.capacity() == 0, self.out.capacity() == 0);
+        if read || out {
             with_spare(|s| {
                 if read && let Some(b) = s.read.pop() {
                     self.buf = b;
                 }
                 if out && let Some(b) = s.out.pop() {
                     self.out = b;
-                }
-                if map && let Some(m) = s.maps.pop() {
-                    self.reuse.put_map(m);
                 }
             });
         }
@@ -1158,6 +1164,7 @@ pub(crate) fn serve_connection(
                     request: id,
                     whole: false,
                 };
+                c.take_map();
                 let buf = &c.buf[c.pos..c.end];
                 match parse::parse_head_into(
                     buf,
@@ -1916,7 +1923,6 @@ pub(crate) mod tests {
         server.stop(None);
     }
 
-    /// How many read and response buffers this thread keeps spare.
     /// The thread's spare read buffers, response buffers and header maps.
     fn spares() -> (usize, usize, usize) {
         super::SPARE.with(|s| {
@@ -1986,6 +1992,56 @@ pub(crate) mod tests {
         server.stop(None);
     }
 
+    /// The map one connection's request was built in goes on to another connection's next
+    /// request: that request has its own fields and no others.
+    #[test]
+    fn a_lent_map_holds_only_the_fields_of_the_request_built_in_it() {
+        super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
+        let server = crate::Server::builder()
+            .addr("127.0.0.1:0")
+            .access_log(false)
+            .serve(|mut req| {
+                let mut seen: Vec<String> = req
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| format!("{n}={}", v.to_str().unwrap()))
+                    .collect();
+                seen.sort();
+                // The response is answered with the request's own map, which then holds the
+                // next request's fields, here or on the other connection.
+                let mut resp = http::Response::new(format!("{};", seen.join(",")));
+                *resp.headers_mut() = std::mem::take(req.headers_mut());
+                resp
+            })
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut a = gevent_io::net::TcpStream::connect(addr).unwrap();
+        let mut b = gevent_io::net::TcpStream::connect(addr).unwrap();
+        let ask = |c: &mut gevent_io::net::TcpStream, fields: &str| {
+            c.write_all(format!("GET / HTTP/1.1\r\nHost: h\r\n{fields}\r\n").as_bytes())
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b";") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed after {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8(got).unwrap();
+            text[text.find("\r\n\r\n").unwrap() + 4..text.len() - 1].to_owned()
+        };
+        for round in 0..4 {
+            assert_eq!(
+                ask(&mut a, "X-A: 1\r\nX-Both: a\r\n"),
+                "host=h,x-a=1,x-both=a"
+            );
+            assert_eq!(spares().2, 1, "round {round}");
+            assert_eq!(ask(&mut b, "X-Both: b\r\n"), "host=h,x-both=b");
+            assert_eq!(spares().2, 1, "round {round}");
+        }
+        server.stop(None);
+    }
+
     #[test]
     fn a_connection_that_closes_leaves_its_map_to_the_others() {
         super::SPARE.with(|s| *s.borrow_mut() = super::Spare::new());
@@ -2030,7 +2086,12 @@ pub(crate) mod tests {
             .addr("127.0.0.1:0")
             .access_log(false)
             .tls(config)
-            .serve(|_req| http::Response::new("ok"))
+            .serve(|_req| {
+                http::Response::builder()
+                    .header("x-answer", "ok")
+                    .body("ok")
+                    .unwrap()
+            })
             .unwrap();
         let addr = server.local_addr().unwrap();
         let client = crate::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
@@ -2061,12 +2122,12 @@ pub(crate) mod tests {
         // back when it went idle.
         for c in &mut clients {
             ask(c, 1);
-            assert_eq!(spares(), (1, 1, 0));
+            assert_eq!(spares(), (1, 1, 1));
         }
         // Forty heads of about 250 bytes: more than the read buffer takes at once.
         for c in &mut clients[..3] {
             ask(c, 40);
-            assert_eq!(spares(), (1, 1, 0));
+            assert_eq!(spares(), (1, 1, 1));
         }
         // Each gave back its stack's pages when it first waited after its handshake.
         assert!(TRIMS.with(Cell::get) - trims >= 10);

@@ -408,9 +408,10 @@ impl Reuse {
         }
     }
 
-    /// The map kept to hold the next request's fields, if any, leaving none.
+    /// The map kept to hold the next request's fields, if it has room, leaving none (one
+    /// without room, what a request left, is freed: it is not worth lending).
     pub(crate) fn lend_map(&mut self) -> Option<Box<HeaderMap>> {
-        self.spare.take()
+        self.spare.take().filter(|m| m.capacity() > 0)
     }
 
     /// Keep `map` (lent by a connection: empty) to hold the next request's fields, in place
@@ -420,9 +421,10 @@ impl Reuse {
         self.spare = Some(map);
     }
 
-    /// Whether a map is kept to hold the next request's fields.
-    pub(crate) fn has_map(&self) -> bool {
-        self.spare.is_some()
+    /// Whether no map is kept to hold the next request's fields (lent while the connection
+    /// waited, or never made).
+    pub(crate) fn lacks_map(&self) -> bool {
+        self.spare.is_none()
     }
 
     /// The parsed `target` into `uri`, cloned when it repeats the last origin-form one.
