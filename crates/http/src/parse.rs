@@ -817,6 +817,13 @@ pub(crate) fn parse_head_into<B>(
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
     // refused here too.
     let mut budget = CACHED_FIELD_BYTES;
+    // Room for what is kept of as many fields as this head has, and no more: a client's heads
+    // are alike, and an idle connection holds this (72 bytes a field).
+    if reuse.fields.capacity() < req.headers.len() {
+        reuse
+            .fields
+            .reserve_exact(req.headers.len() - reuse.fields.len());
+    }
     for (i, h) in req.headers.iter().enumerate() {
         match reuse.field(i, h.name, h.value, &mut budget, map)? {
             Field::Host => hosts += 1,
@@ -1742,6 +1749,28 @@ mod tests {
             ("/b", Some("q"))
         );
         assert_eq!((g.head.uri().scheme(), g.head.uri().host()), (None, None));
+    }
+
+    #[test]
+    fn the_fields_kept_take_room_for_as_many_as_the_widest_head_had() {
+        let mut reuse = Reuse::default();
+        let limits = HeadLimits::default();
+        for (fields, room) in [(1, 1), (3, 3), (2, 3), (5, 5)] {
+            let mut head = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+            for i in 1..fields {
+                head.push_str(&format!("X-{i}: v\r\n"));
+            }
+            head.push_str("\r\n");
+            assert!(matches!(
+                parse_head(head.as_bytes(), &limits, &mut reuse, || ()),
+                Ok(Status::Complete(_))
+            ));
+            assert_eq!(
+                reuse.fields.capacity(),
+                room,
+                "after a head of {fields} fields"
+            );
+        }
     }
 
     #[test]
