@@ -980,13 +980,20 @@ impl Conn {
         if self.eof {
             return;
         }
-        let tcp = self.transport.tcp();
-        let mut sink = [0u8; 4096];
         // Nothing unread in our buffer: whether the kernel holds something (a request
         // pipelined after the last read) decides.
+        let check_first = self.pos == self.end && self.body_done();
+        // What comes is read into the read buffer and thrown away (a spare one if the
+        // connection gave its own back): a buffer on the stack would be zeroed (4 KiB) for
+        // every connection that closes, when most reads find nothing.
+        if self.buf.is_empty() {
+            self.make_room();
+        }
+        let tcp = self.transport.tcp();
+        let sink = &mut self.buf[..];
         let mut total = 0;
-        if self.pos == self.end && self.body_done() {
-            match tcp.try_read(&mut sink) {
+        if check_first {
+            match tcp.try_read(sink) {
                 Ok(n) if n > 0 => total = n,
                 _ => return,
             }
@@ -997,7 +1004,7 @@ impl Conn {
             if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
                 break;
             }
-            match (&*tcp).read(&mut sink) {
+            match (&*tcp).read(sink) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }
