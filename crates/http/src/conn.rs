@@ -1930,6 +1930,15 @@ pub(crate) mod tests {
         server.stop(None);
     }
 
+    /// `ok`, with a field: the response's map holds an allocation, which goes on to hold the
+    /// next request's fields.
+    fn ok_with_a_field() -> http::Response<&'static str> {
+        http::Response::builder()
+            .header("x-answer", "ok")
+            .body("ok")
+            .unwrap()
+    }
+
     /// The thread's spare read buffers, response buffers and header maps.
     fn spares() -> (usize, usize, usize) {
         super::SPARE.with(|s| {
@@ -1967,12 +1976,7 @@ pub(crate) mod tests {
                 if b.get() {
                     greenlet::sleep(std::time::Duration::from_millis(20)).unwrap();
                 }
-                // A field: the response's map holds an allocation, which goes on to hold the
-                // next request's fields.
-                http::Response::builder()
-                    .header("x-answer", "ok")
-                    .body("ok")
-                    .unwrap()
+                ok_with_a_field()
             })
             .unwrap();
         let addr = server.local_addr().unwrap();
@@ -1997,6 +2001,20 @@ pub(crate) mod tests {
         let most = super::SPARE_BUFS;
         assert_eq!(spares(), (most, most, most));
         server.stop(None);
+    }
+
+    /// Send `head` on `c` and read the response, whose body ends with `;`: the body without it.
+    fn body_until_semicolon(c: &mut gevent_io::net::TcpStream, head: &str) -> String {
+        c.write_all(head.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b";") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8(got).unwrap();
+        text[text.find("\r\n\r\n").unwrap() + 4..text.len() - 1].to_owned()
     }
 
     /// The map one connection's request was built in goes on to another connection's next
@@ -2025,17 +2043,7 @@ pub(crate) mod tests {
         let mut a = gevent_io::net::TcpStream::connect(addr).unwrap();
         let mut b = gevent_io::net::TcpStream::connect(addr).unwrap();
         let ask = |c: &mut gevent_io::net::TcpStream, fields: &str| {
-            c.write_all(format!("GET / HTTP/1.1\r\nHost: h\r\n{fields}\r\n").as_bytes())
-                .unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 512];
-            while !got.ends_with(b";") {
-                let n = c.read(&mut buf).unwrap();
-                assert!(n > 0, "closed after {got:?}");
-                got.extend_from_slice(&buf[..n]);
-            }
-            let text = String::from_utf8(got).unwrap();
-            text[text.find("\r\n\r\n").unwrap() + 4..text.len() - 1].to_owned()
+            body_until_semicolon(c, &format!("GET / HTTP/1.1\r\nHost: h\r\n{fields}\r\n"))
         };
         for round in 0..4 {
             assert_eq!(
@@ -2055,12 +2063,7 @@ pub(crate) mod tests {
         let server = crate::Server::builder()
             .addr("127.0.0.1:0")
             .access_log(false)
-            .serve(|_req| {
-                http::Response::builder()
-                    .header("x-answer", "ok")
-                    .body("ok")
-                    .unwrap()
-            })
+            .serve(|_req| ok_with_a_field())
             .unwrap();
         let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         // Closed after its response, without a wait for a next request (where an idle
@@ -2093,12 +2096,7 @@ pub(crate) mod tests {
             .addr("127.0.0.1:0")
             .access_log(false)
             .tls(config)
-            .serve(|_req| {
-                http::Response::builder()
-                    .header("x-answer", "ok")
-                    .body("ok")
-                    .unwrap()
-            })
+            .serve(|_req| ok_with_a_field())
             .unwrap();
         let addr = server.local_addr().unwrap();
         let client = crate::tls::client_config_from_pem(cert.cert.pem().as_bytes()).unwrap();
@@ -2190,18 +2188,9 @@ pub(crate) mod tests {
             .unwrap();
         let mut c = gevent_io::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         let mut ask = |path: &str| {
-            c.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
-                .unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 512];
-            while !got.ends_with(b";") {
-                let n = c.read(&mut buf).unwrap();
-                assert!(n > 0, "closed after {got:?}");
-                got.extend_from_slice(&buf[..n]);
-            }
-            let text = String::from_utf8(got).unwrap();
-            let body = &text[text.find("\r\n\r\n").unwrap() + 4..text.len() - 1];
-            body.parse::<usize>().unwrap()
+            body_until_semicolon(&mut c, &format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"))
+                .parse::<usize>()
+                .unwrap()
         };
         let (trims, started) = (TRIMS.with(Cell::get), std::time::Instant::now());
         let deep = ask("/deep");
