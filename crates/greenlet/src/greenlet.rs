@@ -483,14 +483,18 @@ impl<T> Greenlet<T> {
         self.is_dead()
     }
 
-    /// Whether the greenlet has started and not finished yet.
+    /// Whether the greenlet was started and has not finished: gevent's `started` (and
+    /// `bool(g)`). True from the spawn on (or the [`start`](UnstartedGreenlet::start) of a
+    /// created one, with a delay too), also before it first runs; false once it is dead.
     ///
     /// ```
     /// let g = greenlet::spawn(|| ());
+    /// assert!(g.is_started(), "scheduled, not run yet");
+    /// g.wait(None).unwrap();
     /// assert!(!g.is_started());
     /// ```
     pub fn is_started(&self) -> bool {
-        self.core.started.get() && !self.core.is_dead()
+        !self.core.is_dead()
     }
 
     /// Whether the greenlet finished cleanly: it returned, or it was killed (a kill is a

@@ -15,7 +15,10 @@ fn spawn_does_not_run_before_the_spawner_yields() {
     let r = ran.clone();
     let g = spawn(move || r.set(true));
     assert!(!ran.get());
-    assert!(!g.is_started() && !g.is_dead());
+    assert!(
+        g.is_started() && !g.is_dead(),
+        "started (gevent's sense) before it runs"
+    );
     yield_now().unwrap();
     assert!(ran.get());
     assert!(g.is_dead() && g.successful());
@@ -341,7 +344,7 @@ fn a_created_greenlet_runs_only_once_started() {
     assert_eq!(ran.get(), 0, "created, not started");
     let g = u.start();
     assert_eq!(g.name(), "created");
-    assert!(!g.is_started(), "start schedules it, as spawn does");
+    assert!(g.is_started(), "start schedules it, as spawn does");
     g.join().unwrap();
     assert_eq!(ran.get(), 1);
 

@@ -199,9 +199,17 @@ fn kill_during_a_read_leaves_the_socket_usable_and_nothing_registered() {
     idle().unwrap();
     let base = lp.active_watchers();
     let r = a.clone();
-    let reader = spawn(move || (&*r).read(&mut [0u8; 8]));
+    let ran = Rc::new(Cell::new(false));
+    let ran2 = ran.clone();
+    let reader = spawn(move || {
+        ran2.set(true);
+        (&*r).read(&mut [0u8; 8])
+    });
     yield_now().unwrap();
-    assert!(reader.is_started() && !reader.is_dead());
+    assert!(
+        ran.get() && !reader.is_dead(),
+        "the reader is not blocked in its read"
+    );
     reader.kill();
     assert!(matches!(reader.join(), Err(JoinError::Killed)));
     idle().unwrap();
@@ -572,7 +580,7 @@ fn huge_durations_for_sleep_and_timeouts() {
         let r = ran.clone();
         let later = spawn_later(huge, move || r.set(true));
         sleep(ms(10)).unwrap();
-        assert!(!ran.get() && !later.is_started());
+        assert!(!ran.get() && later.is_started() && !later.is_dead());
         later.kill();
         assert!(later.was_killed() && !ran.get());
         assert_nothing_registered("after killing a huge spawn_later");
