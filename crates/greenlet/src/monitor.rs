@@ -7,7 +7,9 @@
 //! call stalls every other greenlet of its thread. The monitor notices that the hub's thread has
 //! not switched greenlets for longer than a threshold although it is not idle in the loop's poll,
 //! and reports the greenlet that is running. It only *reports* (through `log::warn!`, an
-//! optional callback and [`MonitorHandle::reports`]): CPU-bound code is never interrupted.
+//! optional callback and [`MonitorHandle::reports`]): CPU-bound code is never interrupted. When
+//! the hub runs again after a reported block, it logs a dump of all its greenlets (name, state,
+//! what each waits on, where it was spawned; [`MonitorHandle::last_dump`]).
 //!
 //! ```
 //! use greenlet::monitor::{GreenletState, run_info, start_monitor};
@@ -478,6 +480,10 @@ struct Tracking {
     in_poll: AtomicBool,
     /// Names of the hub's greenlets, by id (maintained only while a monitor runs).
     names: Mutex<HashMap<u64, String>>,
+    /// A monitor reported a block: the hub dumps its greenlets when it next gets to run.
+    dump_wanted: AtomicBool,
+    /// The last such dump ([`format_run_info`]).
+    last_dump: Mutex<Option<String>>,
 }
 
 impl Tracking {
@@ -566,12 +572,19 @@ impl HubMonitor {
             current: AtomicU64::new(hub::current().id),
             in_poll: AtomicBool::new(false),
             names: Mutex::new(names),
+            dump_wanted: AtomicBool::new(false),
+            last_dump: Mutex::new(None),
         });
         // The prepare watcher runs last among the prepare watchers (after the hub's own, which
         // runs the greenlets), right before libev polls; the check watcher runs first after
         // the poll.
         let t = tracking.clone();
-        let prepare = Prepare::new(&h.lp, move |_, _| t.in_poll.store(true, Ordering::Release));
+        let prepare = Prepare::new(&h.lp, move |_, _| {
+            if t.dump_wanted.swap(false, Ordering::AcqRel) {
+                dump_after_block(&t);
+            }
+            t.in_poll.store(true, Ordering::Release);
+        });
         let t = tracking.clone();
         let check = Check::new(&h.lp, move |_, _| t.in_poll.store(false, Ordering::Release));
         // Both are new, so neither active nor pending: the priorities are in range and accepted.
@@ -604,6 +617,19 @@ impl HubMonitor {
             drop(tracking);
         }
     }
+}
+
+/// What the hub does when it runs again after a reported block (from the monitor's prepare
+/// watcher, right before the loop polls: every greenlet that was ready has run): log every
+/// greenlet, with its state, what it waits on and where it was spawned, and keep the text for
+/// [`MonitorHandle::last_dump`]. gevent prints its dump while the hub is still blocked, from
+/// the monitor's thread; here the records belong to the hub's thread, so the dump comes as soon
+/// as that thread is back.
+#[cold]
+fn dump_after_block(t: &Tracking) {
+    let text = format_run_info();
+    log::warn!("the hub runs again after a reported block; its greenlets:\n{text}");
+    *t.last_dump.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,6 +715,7 @@ type ReportCallback = Box<dyn FnMut(&BlockingReport) + Send>;
 /// ```
 pub struct MonitorHandle {
     control: Arc<Control>,
+    tracking: Arc<Tracking>,
     thread: Option<JoinHandle<()>>,
     max_blocking_time: Duration,
     _not_send: PhantomData<*const ()>,
@@ -758,12 +785,14 @@ fn start(max_blocking_time: Duration, on_report: Option<ReportCallback>) -> Moni
         reports: Mutex::new(VecDeque::new()),
     });
     let c = control.clone();
+    let t = tracking.clone();
     let spawned = std::thread::Builder::new()
         .name("greenlet-monitor".into())
-        .spawn(move || monitor_thread(tracking, c, max_blocking_time, on_report));
+        .spawn(move || monitor_thread(t, c, max_blocking_time, on_report));
     match spawned {
         Ok(thread) => MonitorHandle {
             control,
+            tracking,
             thread: Some(thread),
             max_blocking_time,
             _not_send: PhantomData,
@@ -823,6 +852,7 @@ fn monitor_thread(
             continue;
         }
         reported = true;
+        tracking.dump_wanted.store(true, Ordering::Release);
         let report = BlockingReport {
             greenlet_id: id,
             greenlet_name: name.unwrap_or_else(|| format!("Greenlet-{id}")),
@@ -865,6 +895,36 @@ impl MonitorHandle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         reports.iter().cloned().collect()
+    }
+
+    /// The hub's greenlets as they were when it ran again after the last reported block
+    /// (by this monitor or another one on the same hub), one line each as in
+    /// [`format_run_info`]: name, state, what it waits on, where it was spawned. `None` before
+    /// the first. The same text is logged at `warn` level, after the report's line.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let monitor = greenlet::monitor::start_monitor(Duration::from_millis(20));
+    /// let waiter = greenlet::Builder::new()
+    ///     .name("waiter")
+    ///     .spawn(|| greenlet::sleep(Duration::from_secs(3600)))
+    ///     .unwrap();
+    /// greenlet::yield_now().unwrap();
+    /// assert_eq!(monitor.last_dump(), None);
+    /// // Block the hub until the monitor reports it, then let the hub run again.
+    /// let start = Instant::now();
+    /// while monitor.reports().is_empty() && start.elapsed() < Duration::from_secs(30) {}
+    /// greenlet::sleep(Duration::from_millis(1)).unwrap();
+    /// let dump = monitor.last_dump().unwrap();
+    /// assert!(dump.lines().any(|l| l.contains("\"waiter\" blocked on sleep")), "{dump}");
+    /// waiter.kill();
+    /// ```
+    pub fn last_dump(&self) -> Option<String> {
+        self.tracking
+            .last_dump
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The threshold this monitor was started with.

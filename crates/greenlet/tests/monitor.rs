@@ -137,6 +137,37 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
 }
 
 #[test]
+fn after_a_reported_block_the_hub_dumps_every_greenlet_with_what_it_waits_on() {
+    let monitor = start_monitor(generous(ms(50)));
+    let event = Event::new();
+    let e = event.clone();
+    let waiter = Builder::new()
+        .name("waiter")
+        .spawn(move || e.wait())
+        .unwrap();
+    yield_now().unwrap();
+    assert_eq!(monitor.last_dump(), None, "no block yet");
+    // The root greenlet keeps the hub from running until the monitor reports it; the hub runs
+    // again in the sleep.
+    assert!(spin_until(REPORT_LIMIT, || !monitor.reports().is_empty()));
+    sleep(ms(1)).unwrap();
+    let dump = monitor.last_dump().expect("a dump after the block");
+    let line = dump
+        .lines()
+        .find(|l| l.starts_with(&format!("{} \"waiter\"", waiter.id())))
+        .unwrap_or_else(|| panic!("no line for the waiter in {dump}"));
+    assert!(line.contains("blocked on Event"), "{line}");
+    assert!(
+        line.contains("tests/monitor.rs"),
+        "where it was spawned: {line}"
+    );
+    assert!(dump.lines().any(|l| l.contains("(hub)")), "{dump}");
+    event.set();
+    waiter.join().unwrap().unwrap();
+    monitor.stop();
+}
+
+#[test]
 fn sleeping_in_the_hub_poll_is_not_reported() {
     let threshold = generous(ms(100));
     let monitor = start_monitor(threshold);
