@@ -138,7 +138,11 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
 
 #[test]
 fn after_a_reported_block_the_hub_dumps_every_greenlet_with_what_it_waits_on() {
-    let monitor = start_monitor(generous(ms(50)));
+    let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = reported.clone();
+    let monitor = start_monitor_with(generous(ms(50)), move |_| {
+        r.store(true, std::sync::atomic::Ordering::Release);
+    });
     let event = Event::new();
     let e = event.clone();
     let waiter = Builder::new()
@@ -149,7 +153,8 @@ fn after_a_reported_block_the_hub_dumps_every_greenlet_with_what_it_waits_on() {
     assert_eq!(monitor.last_dump(), None, "no block yet");
     // The root greenlet keeps the hub from running until the monitor reports it; the hub runs
     // again in the sleep.
-    assert!(spin_until(REPORT_LIMIT, || !monitor.reports().is_empty()));
+    assert!(spin_until(REPORT_LIMIT, || reported
+        .load(std::sync::atomic::Ordering::Acquire)));
     sleep(ms(1)).unwrap();
     let dump = monitor.last_dump().expect("a dump after the block");
     let line = dump
