@@ -216,10 +216,15 @@ fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
 #[test]
 fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
     use greenlet::park::current;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // A flag, not a list behind a lock: the spin below polls it, and under valgrind (one
+    // thread at a time) a lock the spinning thread keeps taking holds up the monitor's report.
+    let partner_named = Arc::new(AtomicBool::new(false));
+    let s = partner_named.clone();
     let monitor = start_monitor_with(ms(100), move |r| {
-        s.lock().unwrap().push(r.greenlet_name.clone());
+        if r.greenlet_name == "partner" {
+            s.store(true, Ordering::Release);
+        }
     });
     let main = current();
     let partner = Builder::new()
@@ -231,9 +236,7 @@ fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
             // Switched to directly by the root (no trip through the hub): this greenlet, not
             // the root, keeps the hub from running now, and must be the one named. (A loaded
             // machine may cause an earlier report while the two still switch.)
-            let named = spin_until(REPORT_LIMIT, || {
-                seen.lock().unwrap().iter().any(|n| n == "partner")
-            });
+            let named = spin_until(REPORT_LIMIT, || partner_named.load(Ordering::Acquire));
             main.unpark();
             named
         })
