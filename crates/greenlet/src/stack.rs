@@ -158,10 +158,6 @@ struct Arena {
     /// Each slot's state: [`SLOT_IN_USE`], [`SLOT_FREE`], or [`SLOT_TRIMMED`] (free, and its
     /// pages given back since).
     state: Vec<u8>,
-    /// Slots freed since the last [`trim_pooled`] (some may be in use again), each once.
-    freed: Vec<u32>,
-    /// Whether each slot is in `freed`.
-    listed: Vec<bool>,
 }
 
 const SLOT_IN_USE: u8 = 0;
@@ -196,8 +192,6 @@ impl Arena {
             free: (0..ARENA_SLOTS).rev().collect(),
             // Never used: nothing of them is resident.
             state: vec![SLOT_TRIMMED; ARENA_SLOTS],
-            freed: Vec::new(),
-            listed: vec![false; ARENA_SLOTS],
         })
     }
 }
@@ -453,9 +447,9 @@ pub(crate) fn trim_pooled() -> usize {
         .try_with(|arenas| {
             let mut total = 0;
             for a in arenas.borrow_mut().iter_mut() {
-                for index in std::mem::take(&mut a.freed) {
-                    let index = index as usize;
-                    a.listed[index] = false;
+                // The free list: a byte looked at per free slot, a system call per one freed
+                // since the last call.
+                for &index in &a.free {
                     if a.state[index] != SLOT_FREE {
                         continue;
                     }
@@ -510,10 +504,6 @@ impl Drop for GreenletStack {
                     {
                         a.free.push(index);
                         a.state[index] = SLOT_FREE;
-                        if !a.listed[index] {
-                            a.listed[index] = true;
-                            a.freed.push(index as u32);
-                        }
                     }
                 });
             }

@@ -34,23 +34,6 @@ pub(crate) fn guard_hit(addr: usize) -> Option<(Option<&'static [u8]>, u64)> {
     }
 }
 
-/// The lowest address of the running greenlet's own stack, and whether it is a canary-mode
-/// one (whose lowest page it shares with the stack below it): `None` where the stack is not
-/// one of the hub's (the thread's root greenlet, a thread without a hub).
-pub(crate) fn current_stack_floor() -> Option<(usize, bool)> {
-    let p = CURRENT.try_with(|c| c.get()).ok()?;
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: CURRENT points at the running greenlet's live GlCore (see `current`).
-    let v = unsafe { &*p }.stack_check.get();
-    match v {
-        0 => None,
-        v if v & CANARY_BIT != 0 => Some((v & !CANARY_BIT, true)),
-        v => Some((v, false)),
-    }
-}
-
 /// Abort with the greenlet's name if its canary-mode stack overflowed: either its stack
 /// pointer `sp` (when it switched out) is below the stack, or the canary word at the bottom was
 /// overwritten. Guard-page stacks pay one load and one branch.

@@ -69,7 +69,7 @@ mod trim;
 mod wait;
 
 pub(crate) use self::core::{Body, GlCore, Link, Outcome};
-pub(crate) use guard::{current_stack_floor, guard_hit};
+pub(crate) use guard::guard_hit;
 pub(crate) use park::{park, switch_to_parked, unpark};
 pub(crate) use queue::Callback;
 pub use queue::run_callback;
@@ -77,6 +77,7 @@ pub(crate) use switch::Reason;
 pub(crate) use timers::ScopeTimer;
 pub(crate) use tls::{current, current_is_hub};
 pub use tls::{has_hub, in_greenlet};
+pub(crate) use trim::current_stack_floor;
 pub use trim::{set_stack_trim_interval, stack_trim_interval, trim_parked_stacks};
 pub(crate) use wait::{KillSignal, clear_pending_timeout, deliver_timeout_later, request_kill};
 pub use wait::{Waiter, Waker, idle, sleep, wait, yield_now};

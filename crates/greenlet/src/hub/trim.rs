@@ -4,7 +4,7 @@
 use super::core::GlCore;
 use super::park::DIRECT_PARK;
 use super::switch::context_sp;
-use super::tls::current_ptr;
+use super::tls::{CURRENT, current_ptr};
 use super::{has_hub, hub_loop, with_hub};
 use ev_loop::Timer;
 use std::time::Duration;
@@ -70,15 +70,12 @@ fn trim_parked(g: &GlCore) -> usize {
     // Only one that owns its stack and is switched out on it: its saved context is then the
     // lowest of its stack in use. (A finished greenlet has neither; the root's stack is the
     // thread's.)
-    let Some(stack) = g.stack.take() else {
+    let Some((floor, canary)) = owned_stack_floor(g) else {
         return 0;
     };
     let ctx = g.ctx.take();
     let sp = ctx.as_ref().map(context_sp);
     g.ctx.set(ctx);
-    let (floor, _) = stack.bounds();
-    let canary = stack.canary().is_some();
-    g.stack.set(Some(stack));
     let Some(sp) = sp else {
         return 0;
     };
@@ -87,6 +84,27 @@ fn trim_parked(g: &GlCore) -> usize {
     // out with its registers saved at `sp`: below that nothing of it is in use, and nothing
     // else points there (a greenlet's stack below its frames is nobody's).
     unsafe { crate::stack::release_below(floor, canary, sp) }
+}
+
+/// The lowest address of the stack `g` owns, and whether it is a canary-mode one (whose
+/// lowest page it shares with the stack below it); `None` if it owns none (the thread's root
+/// greenlet, a finished one).
+fn owned_stack_floor(g: &GlCore) -> Option<(usize, bool)> {
+    let stack = g.stack.take()?;
+    let floor = (stack.bounds().0, stack.canary().is_some());
+    g.stack.set(Some(stack));
+    Some(floor)
+}
+
+/// [`owned_stack_floor`] of the running greenlet: `None` on the thread's own stack, or on a
+/// thread without a hub.
+pub(crate) fn current_stack_floor() -> Option<(usize, bool)> {
+    let p = CURRENT.try_with(|c| c.get()).ok()?;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT points at the running greenlet's live GlCore (see `tls::current`).
+    owned_stack_floor(unsafe { &*p })
 }
 
 /// Have this thread's hub call [`trim_parked_stacks`] every `interval` (`None`: no more), from
