@@ -15,6 +15,24 @@ use support::{generous, ms, spin_until};
 /// machine or under valgrind can take far longer than the threshold.
 const REPORT_LIMIT: Duration = Duration::from_secs(30);
 
+/// A monitor with threshold `limit`, and a flag its callback sets when it reports the greenlet
+/// named `name` (any greenlet with `None`). Spins poll the flag rather than a list behind a
+/// lock: under valgrind, which runs one thread at a time, a lock the spinning thread keeps
+/// taking holds up the monitor's report (for up to a minute and more).
+fn monitor_flagging(
+    limit: Duration,
+    name: Option<&'static str>,
+) -> (greenlet::monitor::MonitorHandle, Arc<AtomicBool>) {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let monitor = start_monitor_with(limit, move |r| {
+        if name.is_none_or(|n| r.greenlet_name == n) {
+            f.store(true, Ordering::Release);
+        }
+    });
+    (monitor, flag)
+}
+
 #[test]
 fn run_info_lists_every_greenlet_with_its_state_and_spawn_location() {
     let b = Builder::new().name("sleeper");
@@ -99,18 +117,9 @@ fn run_info_from_a_greenlet_shows_it_running_and_the_root_blocked_on_join() {
 
 #[test]
 fn a_greenlet_that_does_not_yield_is_reported_by_name() {
-    // The callback's report, as a flag that the spin below polls (not a list behind a lock:
-    // under valgrind, one thread at a time, a lock the spinning thread keeps taking holds up
-    // the monitor's report).
-    let busy_named = Arc::new(AtomicBool::new(false));
-    let s = busy_named.clone();
     // Scaled: the polite greenlet must not be caught running by a descheduled thread.
     let limit = generous(ms(100));
-    let monitor = start_monitor_with(limit, move |r| {
-        if r.greenlet_name == "busy" {
-            s.store(true, Ordering::Release);
-        }
-    });
+    let (monitor, busy_named) = monitor_flagging(limit, Some("busy"));
     let s = busy_named.clone();
     let busy = Builder::new()
         .name("busy")
@@ -143,9 +152,7 @@ fn a_greenlet_that_does_not_yield_is_reported_by_name() {
 
 #[test]
 fn after_a_reported_block_the_hub_dumps_every_greenlet_with_what_it_waits_on() {
-    let reported = Arc::new(AtomicBool::new(false));
-    let r = reported.clone();
-    let monitor = start_monitor_with(generous(ms(50)), move |_| r.store(true, Ordering::Release));
+    let (monitor, reported) = monitor_flagging(generous(ms(50)), None);
     let event = Event::new();
     let e = event.clone();
     let waiter = Builder::new()
@@ -156,8 +163,7 @@ fn after_a_reported_block_the_hub_dumps_every_greenlet_with_what_it_waits_on() {
     assert_eq!(monitor.last_dump(), None, "no block yet");
     // The root greenlet keeps the hub from running until the monitor reports it; the hub runs
     // again in the sleep.
-    assert!(spin_until(REPORT_LIMIT, || reported
-        .load(std::sync::atomic::Ordering::Acquire)));
+    assert!(spin_until(REPORT_LIMIT, || reported.load(Ordering::Acquire)));
     sleep(ms(1)).unwrap();
     let dump = monitor.last_dump().expect("a dump after the block");
     let line = dump
@@ -190,9 +196,7 @@ fn sleeping_in_the_hub_poll_is_not_reported() {
 #[test]
 fn monitors_can_be_stacked_and_stopped() {
     let a = start_monitor(ms(100));
-    let reported = Arc::new(AtomicBool::new(false));
-    let r = reported.clone();
-    let b = start_monitor_with(ms(100), move |_| r.store(true, Ordering::Release));
+    let (b, reported) = monitor_flagging(ms(100), None);
     drop(a);
     // `b` still sees the hub: a busy root is reported.
     assert!(spin_until(REPORT_LIMIT, || reported.load(Ordering::Acquire)));
@@ -221,15 +225,7 @@ fn a_monitor_started_inside_a_greenlet_sees_the_very_next_poll() {
 #[test]
 fn a_greenlet_reached_by_a_direct_switch_is_the_one_reported() {
     use greenlet::park::current;
-    // A flag, not a list behind a lock: the spin below polls it, and under valgrind (one
-    // thread at a time) a lock the spinning thread keeps taking holds up the monitor's report.
-    let partner_named = Arc::new(AtomicBool::new(false));
-    let s = partner_named.clone();
-    let monitor = start_monitor_with(ms(100), move |r| {
-        if r.greenlet_name == "partner" {
-            s.store(true, Ordering::Release);
-        }
-    });
+    let (monitor, partner_named) = monitor_flagging(ms(100), Some("partner"));
     let main = current();
     let partner = Builder::new()
         .name("partner")
