@@ -298,6 +298,16 @@ pub(crate) struct Reuse {
     wide: bool,
 }
 
+/// `map`, a new request's (empty), swapped for the one kept in `spare` ([`Reuse::spare`]), if
+/// any: the request's fields go into that map's room, and the empty one waits in the box for
+/// the answered response's.
+#[inline(always)]
+fn fill_with_spare(spare: &mut Option<Box<HeaderMap>>, map: &mut HeaderMap) {
+    if let Some(spare) = spare {
+        std::mem::swap(map, &mut **spare);
+    }
+}
+
 /// What parsing made of the last head (see [`Reuse::last`]); its bytes are
 /// [`Reuse::last_bytes`]. Parsing is a function of the bytes and the limits alone, so a head
 /// of the same bytes under the same limits parses to the same request.
@@ -348,9 +358,7 @@ impl Reuse {
         *head.method_mut() = last.method.clone();
         *head.version_mut() = last.version;
         let map = head.headers_mut();
-        if let Some(spare) = &mut self.spare {
-            std::mem::swap(map, &mut **spare);
-        }
+        fill_with_spare(&mut self.spare, map);
         // Every field was kept (or the head would not have been): `flatten` skips nothing.
         for (name, value) in self.fields.iter().flatten() {
             map.append(name.clone(), value.clone());
@@ -809,9 +817,7 @@ pub(crate) fn parse_head_into<B>(
     let (mut hosts, mut framing_fields, mut connection, mut expect) = (0, false, false, false);
     let mut upgrade = false;
     let map = head.headers_mut();
-    if let Some(spare) = &mut reuse.spare {
-        std::mem::swap(map, &mut **spare);
-    }
+    fill_with_spare(&mut reuse.spare, map);
     map.reserve(req.headers.len());
     // httparse has checked that names are tokens and values hold no control bytes but HTAB;
     // `HeaderName` and `HeaderValue` check both again, so a byte either would let through is
